@@ -1,0 +1,125 @@
+"""The typed results every part of the doctor produces and every reporter reads.
+
+Findings are frozen: probes and the engine build them, reporters only render them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return {"error": 2, "warning": 1, "info": 0}[self.value]
+
+
+class Safety(str, Enum):
+    """How a fix may be applied: ruff's applicability, as data."""
+
+    SAFE = "safe"        # applied by --fix
+    UNSAFE = "unsafe"    # applied only with --unsafe-fixes
+    MANUAL = "manual"    # shown, never applied by us (install commands, driver updates)
+
+
+@dataclass(frozen=True)
+class Location:
+    """A place in a file; line and column are 1-based, as editors and SARIF count."""
+
+    path: str
+    line: int | None = None
+    column: int | None = None
+    end_line: int | None = None
+    end_column: int | None = None
+
+    def __str__(self) -> str:
+        out = self.path
+        if self.line is not None:
+            out += f":{self.line}"
+            if self.column is not None:
+                out += f":{self.column}"
+        return out
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why a finding fired: a fact with its value, or a line of text that matched."""
+
+    kind: str                 # "fact" | "line" | "observation"
+    name: str                 # fact name, or "log:LINE", or the probe's label
+    value: Any = None
+    source: str | None = None  # where the fact or line came from
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class FileEdit:
+    """A whole-file rewrite proposed by a fixer; applied atomically with a backup."""
+
+    path: str
+    new_text: str | None = None      # text content to write, or
+    new_bytes: bytes | None = None   # binary content
+    description: str = ""
+
+    def content(self) -> bytes:
+        if self.new_bytes is not None:
+            return self.new_bytes
+        return (self.new_text or "").encode("utf-8")
+
+
+@dataclass(frozen=True)
+class Fix:
+    text: str
+    safety: Safety = Safety.MANUAL
+    kind: str = "manual"              # command | edit | config | dataset | model | manual
+    command: str | None = None        # shown apart from prose, never run by us
+    edits: tuple[FileEdit, ...] = ()  # present when the fix can be applied
+
+
+@dataclass(frozen=True)
+class Finding:
+    id: str
+    title: str
+    severity: Severity
+    category: str
+    area: str
+    message: str
+    location: Location | None = None
+    evidence: tuple[Evidence, ...] = ()
+    fixes: tuple[Fix, ...] = ()
+    refs: tuple[str, ...] = ()
+    confidence: float | None = None   # explain's ranking, 0..1
+    myth: str | None = None           # the folklore this finding corrects, if any
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def at_or_above(self, level: Severity) -> bool:
+        return self.severity.rank >= level.rank
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A located fact a probe saw, to be turned into a finding by the entry of the same id.
+
+    Probes never decide wording or severity; `values` fill the entry's templates.
+    """
+
+    entry_id: str
+    location: Location | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+    evidence: tuple[Evidence, ...] = ()
+    fixes: tuple[Fix, ...] = ()
+
+
+@dataclass(frozen=True)
+class AreaStatus:
+    """One line of the flutter-doctor style summary: an area and what ran in it."""
+
+    area: str
+    label: str
+    detail: str = ""
+    ran: bool = True
