@@ -1,0 +1,303 @@
+"""Installed distributions, read from their metadata files, and their declared requirements.
+
+Like `pip check`, but explained: every `Requires-Dist` of the packages that make up an Unsloth
+stack is evaluated (markers for the examined interpreter, not ours) against what is installed.
+The requirements come from the installed METADATA files, never from a copy in this code.
+
+Facts:
+  pkg.<key>.version    version of the first installed copy on sys.path (key: name lowercased,
+                       runs of `-_.` turned into `_`, e.g. pkg.unsloth_zoo.version)
+  pkg.<key>.local      the local part of the version (`cu128` of `2.8.0+cu128`), when present
+  pkg.count            number of distinct installed distributions
+  pkg.duplicates       "name (v1 in DIR, v2 in DIR); ..." for names installed more than once
+  pkg.broken           names whose metadata is present but whose files are gone
+  pkg.leftovers        `~name` folders left in site-packages by an interrupted pip
+Observations: ENV-REQUIREMENT-UNMET, ENV-REQUIREMENT-MISSING, ENV-PYTHON-UNSUPPORTED, located at
+the METADATA line that declares the requirement.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+from doctor.facts import FactCollector, Facts
+from doctor.findings import Evidence, Location, Observation
+from doctor.probes.base import example_runner
+from doctor.probes.system import PythonInfo, SystemView
+
+# Packages whose declared requirements we check: the Unsloth stack and the native builds
+# that pin torch. Everything else is only listed.
+CHECKED = ("unsloth", "unsloth_zoo", "trl", "peft", "transformers", "accelerate", "datasets",
+           "torchvision", "torchaudio", "xformers", "bitsandbytes", "torchao", "vllm", "tokenizers")
+# Packages whose files we check exist (metadata without files = a half-removed install).
+FILE_CHECKED = ("torch", "triton", "bitsandbytes", "xformers", "torchvision") + CHECKED[:6]
+
+_SEP = re.compile(r"[-_.]+")
+
+
+def dist_key(name: str) -> str:
+    return _SEP.sub("_", name).lower()
+
+
+@dataclass(frozen=True)
+class Dist:
+    name: str
+    key: str
+    version: str
+    meta_dir: str    # the .dist-info / .egg-info folder
+    site: str
+
+
+@dataclass(frozen=True)
+class DistScan:
+    dists: dict[str, Dist]                 # key -> first copy on sys.path (the one imported)
+    all_copies: dict[str, list[Dist]]
+    leftovers: list[str]
+
+
+def _name_version_from_dir(entry: str) -> tuple[str, str] | None:
+    stem = entry.rsplit(".", 1)[0]
+    parts = stem.split("-")
+    if len(parts) >= 2 and parts[1][:1].isdigit():
+        return parts[0], parts[1]
+    return None
+
+
+def read_headers(text: str) -> list[tuple[int, str, str]]:
+    """(line number, key, value) of each header of an email-style METADATA/PKG-INFO file."""
+    out: list[tuple[int, str, str]] = []
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            break
+        if line[:1] in " \t":
+            continue  # continuation (e.g. a folded Description)
+        key, sep, value = line.partition(":")
+        if sep:
+            out.append((lineno, key.strip(), value.strip()))
+    return out
+
+
+def _metadata_file(meta_dir: str) -> str:
+    return os.path.join(meta_dir, "PKG-INFO" if meta_dir.endswith(".egg-info") else "METADATA")
+
+
+def scan_distributions(view: SystemView) -> DistScan:
+    """One pass over every site dir: cheap (folder names), metadata read only where needed."""
+    first: dict[str, Dist] = {}
+    copies: dict[str, list[Dist]] = {}
+    leftovers: list[str] = []
+    seen_sites: set[str] = set()
+    for site in view.python.site_dirs:
+        real = os.path.realpath(site)
+        if real in seen_sites:
+            continue
+        seen_sites.add(real)
+        for entry in sorted(view.list_dir(site) or ()):
+            if entry.startswith("~") and len(entry) > 1:
+                leftovers.append(os.path.join(site, entry))
+                continue
+            if not (entry.endswith(".dist-info") or entry.endswith(".egg-info")):
+                continue
+            meta_dir = os.path.join(site, entry)
+            nv = _name_version_from_dir(entry)
+            if nv is None:  # e.g. `foo.egg-info` from `setup.py develop`: read the file
+                headers = dict((k, v) for _, k, v in read_headers(view.read_text(_metadata_file(meta_dir)) or ""))
+                if "Name" not in headers:
+                    continue
+                nv = (headers["Name"], headers.get("Version", "0"))
+            dist = Dist(name=nv[0], key=dist_key(nv[0]), version=nv[1], meta_dir=meta_dir, site=site)
+            copies.setdefault(dist.key, []).append(dist)
+            first.setdefault(dist.key, dist)
+    return DistScan(dists=first, all_copies=copies, leftovers=leftovers)
+
+
+def _files_present(view: SystemView, dist: Dist) -> bool | None:
+    """Whether the files RECORD lists still exist; None when there is no RECORD to tell."""
+    record = view.read_text(os.path.join(dist.meta_dir, "RECORD"))
+    if not record:
+        return None
+    meta_name = os.path.basename(dist.meta_dir)
+    checked = 0
+    for line in record.split("\n"):
+        path = line.split(",", 1)[0]
+        if not path or path.startswith("..") or path.startswith(meta_name) or "__pycache__" in path \
+                or os.path.isabs(path):
+            continue
+        if view.exists(os.path.join(dist.site, path)):
+            return True
+        checked += 1
+        if checked >= 5:
+            break
+    return False if checked else None
+
+
+def marker_environment(py: PythonInfo) -> dict[str, str]:
+    """PEP 508 marker variables for the examined interpreter."""
+    impl_name = {"cpython": "CPython", "pypy": "PyPy"}.get(py.implementation, py.implementation)
+    return {
+        "implementation_name": py.implementation,
+        "implementation_version": py.version,
+        "os_name": "nt" if py.platform.startswith("win") else "posix",
+        "platform_machine": py.machine,
+        "platform_release": py.release,
+        "platform_system": py.system,
+        "platform_version": "",
+        "python_full_version": py.version,
+        "platform_python_implementation": impl_name,
+        "python_version": ".".join(py.version.split(".")[:2]),
+        "sys_platform": py.platform,
+        "extra": "",
+    }
+
+
+@dataclass(frozen=True)
+class Declared:
+    """One package's declared requirements, with the METADATA line of each."""
+
+    package: str
+    version: str
+    requires: tuple[tuple[int, str], ...]       # (line, requirement string)
+    requires_python: tuple[int, str] | None
+    path: str
+
+
+def declared_from_metadata(text: str, path: str, fallback_name: str = "", fallback_version: str = "") -> Declared:
+    name, version, reqs, rp = fallback_name, fallback_version, [], None
+    for line, key, value in read_headers(text):
+        low = key.lower()
+        if low == "name":
+            name = value
+        elif low == "version":
+            version = value
+        elif low == "requires-dist":
+            reqs.append((line, value))
+        elif low == "requires-python":
+            rp = (line, value)
+    return Declared(package=name, version=version, requires=tuple(reqs), requires_python=rp, path=path)
+
+
+def check_requirements(declared: Iterable[Declared], installed: Mapping[str, str],
+                       env: Mapping[str, str], python_version: str) -> list[Observation]:
+    """Evaluate requirements against installed versions (key -> version). Pure."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.version import InvalidVersion, Version
+
+    out: list[Observation] = []
+    for decl in declared:
+        loc_base = decl.path
+        if decl.requires_python:
+            line, spec_text = decl.requires_python
+            try:
+                ok = SpecifierSet(spec_text).contains(Version(python_version), prereleases=True)
+            except (InvalidSpecifier, InvalidVersion):
+                ok = True
+            if not ok:
+                out.append(Observation(
+                    entry_id="ENV-PYTHON-UNSUPPORTED", location=Location(loc_base, line, 1),
+                    values={"package": decl.package, "package_version": decl.version,
+                            "requires_python": spec_text, "python": python_version},
+                    evidence=(Evidence("fact", "python.version", python_version),)))
+        seen: set[str] = set()
+        for line, text in decl.requires:
+            try:
+                req = Requirement(text)
+            except InvalidRequirement:
+                continue
+            try:
+                if req.marker is not None and not req.marker.evaluate(dict(env)):
+                    continue
+            except Exception:  # an unknown marker variable: not ours to judge
+                continue
+            key = dist_key(req.name)
+            if key in seen:
+                continue
+            seen.add(key)
+            spec = str(req.specifier)
+            have = installed.get(key)
+            values = {"package": decl.package, "package_version": decl.version, "dependency": req.name,
+                      "specifier": spec or "(any version)", "requirement": text.split(";")[0].strip()}
+            loc = Location(loc_base, line, 1)
+            if have is None:
+                out.append(Observation("ENV-REQUIREMENT-MISSING", loc, values))
+                continue
+            try:
+                ok = not spec or req.specifier.contains(Version(have), prereleases=True)
+            except InvalidVersion:
+                continue
+            if not ok:
+                out.append(Observation("ENV-REQUIREMENT-UNMET", loc, {**values, "installed": have},
+                                       evidence=(Evidence("fact", f"pkg.{key}.version", have),)))
+    return out
+
+
+def _local(version: str) -> str | None:
+    return version.split("+", 1)[1] if "+" in version else None
+
+
+def package_facts(scan: DistScan, view: SystemView) -> Facts:
+    fc = FactCollector("package metadata")
+    for key, dist in scan.dists.items():
+        fc.set(f"pkg.{key}.version", dist.version, dist.meta_dir)
+        fc.set(f"pkg.{key}.local", _local(dist.version), dist.meta_dir)
+    fc.set("pkg.count", len(scan.dists))
+    dups = {k: v for k, v in scan.all_copies.items() if len(v) > 1}
+    if dups:
+        fc.set("pkg.duplicates", "; ".join(
+            f"{v[0].name} ({', '.join(f'{d.version} in {d.site}' for d in v)})" for v in dups.values()))
+    broken = [scan.dists[k].name for k in FILE_CHECKED
+              if k in scan.dists and _files_present(view, scan.dists[k]) is False]
+    if broken:
+        fc.set("pkg.broken", ", ".join(broken))
+    if scan.leftovers:
+        fc.set("pkg.leftovers", ", ".join(scan.leftovers))
+    return fc.freeze()
+
+
+def requirement_observations(scan: DistScan, view: SystemView) -> list[Observation]:
+    declared = []
+    for key in CHECKED:
+        dist = scan.dists.get(key)
+        if dist is None:
+            continue
+        path = _metadata_file(dist.meta_dir)
+        text = view.read_text(path)
+        if text:
+            declared.append(declared_from_metadata(text, path, dist.name, dist.version))
+    installed = {k: d.version for k, d in scan.dists.items()}
+    return check_requirements(declared, installed, marker_environment(view.python), view.python.version)
+
+
+@example_runner("packages.requirements")
+def _run_requirements_example(text: str, options: dict[str, Any]) -> list[Observation]:
+    """kb example input: JSON {"installed": {name: version}, "requires": {name: [req, ...]},
+    optional "requires_python": {name: spec}, "python": "3.11.7", "platform": "linux"}."""
+    data = json.loads(text)
+    installed = {dist_key(k): v for k, v in data.get("installed", {}).items()}
+    py_version = data.get("python", "3.11.7")
+    sys_platform = data.get("platform", "linux")
+    py = PythonInfo(version=py_version, implementation="cpython", executable="python", prefix="",
+                    base_prefix="", site_dirs=(), platform=sys_platform,
+                    system={"linux": "Linux", "win32": "Windows", "darwin": "Darwin"}.get(sys_platform, "Linux"))
+    declared = []
+    for name, reqs in data.get("requires", {}).items():
+        rp = data.get("requires_python", {}).get(name)
+        declared.append(Declared(
+            package=name, version=installed.get(dist_key(name), "0"),
+            requires=tuple((i + 1, r) for i, r in enumerate(reqs)),
+            requires_python=(0, rp) if rp else None, path=f"{name}.dist-info/METADATA"))
+    return check_requirements(declared, installed, marker_environment(py), py_version)
+
+
+def collect_packages(view: SystemView) -> tuple[Facts, list[Observation], DistScan]:
+    scan = scan_distributions(view)
+    return package_facts(scan, view), requirement_observations(scan, view), scan
+
+
+def sites_holding(scan: DistScan, key: str) -> Sequence[str]:
+    """The site dir that holds the imported copy of `key` first (for reading its files)."""
+    dist = scan.dists.get(key)
+    return [dist.site] if dist else []
