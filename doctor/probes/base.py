@@ -35,7 +35,12 @@ _EXAMPLE_RUNNERS: dict[str, ExampleRunner] = {}
 # Modules that register example runners; imported lazily so start-up stays light.
 _RUNNER_MODULES: dict[str, str] = {
     "dataset": "doctor.probes.dataset",
-    "config": "doctor.probes.config",
+    "packages": "doctor.probes.packages",
+    "env": "doctor.probes.env",
+    "script": "doctor.probes.script",
+    "training": "doctor.watchdog_rules",
+    "smoke": "doctor.smoke.runner",
+    "doctor": "doctor.scan",
 }
 
 

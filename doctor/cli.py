@@ -1,0 +1,175 @@
+"""The command line: parse, dispatch, render, and turn every failure into an exit code.
+
+Exit codes: 0 nothing at or above --fail-on; 1 findings at or above it; 2 usage error (an
+unknown flag, a missing file); 3 the doctor itself failed (said plainly, with a crash log).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import IO, Any, Sequence
+
+from doctor import __version__
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+FORMATS = ("console", "json", "sarif", "markdown")
+
+
+class UsageError(Exception):
+    """A mistake in how the doctor was called; one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not argparse's usage dump
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("output")
+    g.add_argument("--format", choices=FORMATS, default="console", help="report format (default: console)")
+    g.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of standard output")
+    g.add_argument("--fail-on", choices=("error", "warning", "never"), default="error",
+                   help="exit 1 when a finding is at or above this severity (default: error)")
+    g.add_argument("--quiet", "-q", action="store_true", help="show only areas with findings")
+    g.add_argument("--verbose", "-v", action="store_true", help="show evidence and references")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="unsloth-doctor", description="Diagnose and repair Unsloth fine-tuning setups.")
+    parser.add_argument("--version", action="version", version=f"unsloth-doctor {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    scan = sub.add_parser("scan", help="check the environment, datasets and scripts before training")
+    scan.add_argument("paths", nargs="*", metavar="PATH", help="project folders or files to scan")
+    scan.add_argument("--data", action="append", default=[], metavar="PATH", help="a dataset file (JSONL, JSON, Parquet, CSV)")
+    scan.add_argument("--script", action="append", default=[], metavar="PATH", help="a training script or notebook")
+    scan.add_argument("--env", dest="env", action="store_true", default=None, help="also scan the environment")
+    scan.add_argument("--no-env", dest="env", action="store_false", help="skip the environment")
+    scan.add_argument("--deep", action="store_true", help="import torch/unsloth in a child process and run real GPU ops")
+    scan.add_argument("--smoke", action="store_true", help="also run the tiny real training step (see 'smoke')")
+    scan.add_argument("--timeout", type=float, default=120.0, metavar="S", help="limit for --deep/--smoke child processes")
+    d = scan.add_argument_group("datasets")
+    d.add_argument("--tokenizer", metavar="DIR", help="a local tokenizer or model folder, to measure tokens")
+    d.add_argument("--max-seq-length", type=int, metavar="N", help="the max_seq_length you train with")
+    d.add_argument("--response-part", metavar="TEXT", help="the response marker train_on_responses_only uses")
+    d.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="processes for large files")
+    f = scan.add_argument_group("fixes")
+    f.add_argument("--fix", action="store_true", help="apply safe fixes (repaired copies; originals untouched)")
+    f.add_argument("--unsafe-fixes", action="store_true", help="also apply fixes that change content (with --fix)")
+    f.add_argument("--in-place", action="store_true", help="with --fix: replace the input, keeping a backup")
+    _common(scan)
+
+    explain = sub.add_parser("explain", help="explain a traceback or log: root cause and fix")
+    explain.add_argument("file", nargs="?", default="-", metavar="FILE", help="a log file, or - for standard input")
+    explain.add_argument("--no-env", action="store_true", help="don't correlate with this machine's environment")
+    explain.add_argument("--top", type=int, default=3, metavar="N", help="how many diagnoses to show")
+    _common(explain)
+
+    run = sub.add_parser("run", help="run a command; explain its failure if it fails")
+    run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ...")
+    run.add_argument("--no-env", action="store_true", help="don't correlate with this machine's environment")
+    _common(run)
+
+    smoke = sub.add_parser("smoke", help="prove the kernels work: a tiny real Unsloth training step")
+    smoke.add_argument("--model", metavar="PATH", help="one or two steps on your own local model folder")
+    smoke.add_argument("--max-seq-length", type=int, metavar="N")
+    smoke.add_argument("--batch-size", type=int, metavar="N")
+    smoke.add_argument("--force", action="store_true", help="run even when the VRAM estimate says it won't fit")
+    smoke.add_argument("--timeout", type=float, default=600.0, metavar="S")
+    _common(smoke)
+
+    kb = sub.add_parser("kb", help="the knowledge base: list, show, test, schema")
+    kb_sub = kb.add_subparsers(dest="kb_command", metavar="ACTION", parser_class=_Parser)
+    kb_list = kb_sub.add_parser("list", help="every entry, one per line")
+    kb_list.add_argument("--area", help="only this area")
+    kb_list.add_argument("--category", help="only this category")
+    kb_show = kb_sub.add_parser("show", help="one entry in full")
+    kb_show.add_argument("id")
+    kb_test = kb_sub.add_parser("test", help="check every entry against its own examples")
+    kb_test.add_argument("id", nargs="?")
+    kb_test.add_argument("--quiet", "-q", action="store_true")
+    kb_schema = kb_sub.add_parser("schema", help="print the JSON Schema of knowledge entries")
+    kb_schema.add_argument("--report", action="store_true", help="the schema of --format json reports instead")
+
+    undo = sub.add_parser("undo", help="restore the files changed by the last --fix")
+    undo.add_argument("--force", action="store_true", help="restore even files edited since the fix")
+    undo.add_argument("--list", action="store_true", help="list the journal instead")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(args_list)
+        if not args.command:
+            parser.print_help()
+            return EXIT_USAGE
+        return dispatch(args)
+    except UsageError as exc:
+        print(f"unsloth-doctor: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("unsloth-doctor: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - the last line of defence
+        from doctor.crash import report_crash
+
+        return report_crash(exc, args_list)
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    from doctor import commands
+
+    handler = getattr(commands, f"cmd_{args.command}")
+    return handler(args)
+
+
+def emit(report: Any, args: argparse.Namespace) -> int:
+    """Render a report in the asked format to stdout or --output, and pick the exit code."""
+    from doctor.report.model import exit_code
+
+    fmt = args.format
+    if args.output:
+        target = Path(args.output)
+        if not target.parent.exists():
+            raise UsageError(f"--output: folder {target.parent} does not exist")
+        with open(target, "w", encoding="utf-8") as handle:
+            _render(report, fmt, handle, args)
+    else:
+        _render(report, fmt, sys.stdout, args)
+    return exit_code(report, args.fail_on)
+
+
+def _render(report: Any, fmt: str, stream: IO[str], args: argparse.Namespace) -> None:
+    if fmt == "json":
+        from doctor.report.jsonout import render_json
+
+        stream.write(render_json(report))
+    elif fmt == "sarif":
+        from doctor.report.sarif import render_sarif
+
+        stream.write(render_sarif(report))
+    elif fmt == "markdown":
+        from doctor.report.markdown import render_markdown
+
+        stream.write(render_markdown(report))
+    else:
+        from doctor.report.console import render_console
+
+        render_console(report, stream, quiet=args.quiet, verbose=getattr(args, "verbose", False))
+
+
+def require_file(path: str, what: str) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise UsageError(f"{what} {path!r} does not exist")
+    return p
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

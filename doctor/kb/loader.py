@@ -1,0 +1,140 @@
+"""Load and validate the knowledge files; a bad entry is reported at its file and line."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from doctor.kb.model import Entry, entry_from_dict
+from doctor.kb.validate import validate_entry
+from doctor.kb.yamlnodes import YamlSyntaxError, load_with_marks, mark_for
+
+
+@dataclass(frozen=True)
+class KnowledgeProblem:
+    file: str
+    line: int | None
+    column: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        return f"{where}: {self.message}"
+
+
+class KnowledgeError(Exception):
+    """The knowledge base has problems; each one names its file, line and column."""
+
+    def __init__(self, problems: list[KnowledgeProblem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class KnowledgeBase:
+    def __init__(self, entries: Iterable[Entry]):
+        self.entries: tuple[Entry, ...] = tuple(entries)
+        self._by_id = {e.id: e for e in self.entries}
+        self._pattern_set = None
+
+    def get(self, entry_id: str) -> Entry | None:
+        return self._by_id.get(entry_id)
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __contains__(self, entry_id: object) -> bool:
+        return entry_id in self._by_id
+
+    def symptom_index(self):  # -> doctor.engine.SymptomIndex, built once per KB
+        if self._pattern_set is None:
+            from doctor.engine import SymptomIndex
+
+            self._pattern_set = SymptomIndex(self.entries)
+        return self._pattern_set
+
+
+def default_knowledge_dir() -> Path:
+    """Inside an installed wheel the files sit in `doctor/knowledge`; in a checkout, at the root."""
+    override = os.environ.get("UNSLOTH_DOCTOR_KNOWLEDGE")
+    if override:
+        return Path(override)
+    here = Path(__file__).resolve().parent.parent
+    packaged = here / "knowledge"
+    if packaged.is_dir():
+        return packaged
+    return here.parent / "knowledge"
+
+
+def knowledge_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+
+
+def load_knowledge(paths: Iterable[str | Path] | None = None) -> KnowledgeBase:
+    """Load every entry; raise KnowledgeError listing *all* problems, not just the first."""
+    if paths is None:
+        files = knowledge_files(default_knowledge_dir())
+    else:
+        files = []
+        for p in map(Path, paths):
+            files += knowledge_files(p) if p.is_dir() else [p]
+    base = default_knowledge_dir().parent
+    entries: list[Entry] = []
+    problems: list[KnowledgeProblem] = []
+    for file in files:
+        shown = _display_path(file, base)
+        found, file_problems = _load_file(file, shown)
+        entries += found
+        problems += file_problems
+    seen: dict[str, Entry] = {}
+    for entry in entries:
+        if entry.id in seen:
+            first = seen[entry.id]
+            problems.append(KnowledgeProblem(entry.file, entry.line, None,
+                                             f"duplicate id {entry.id} (first defined at {first.file}:{first.line})"))
+        seen[entry.id] = entry
+    if problems:
+        raise KnowledgeError(problems)
+    return KnowledgeBase(entries)
+
+
+def _display_path(file: Path, base: Path) -> str:
+    try:
+        return str(file.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(file)
+
+
+def _load_file(file: Path, shown: str) -> tuple[list[Entry], list[KnowledgeProblem]]:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], [KnowledgeProblem(shown, None, None, f"cannot read: {exc}")]
+    try:
+        data, marks = load_with_marks(text)
+    except YamlSyntaxError as exc:
+        return [], [KnowledgeProblem(shown, exc.line, exc.column, f"YAML syntax: {exc.message}")]
+    if data is None:
+        return [], []
+    if not isinstance(data, list):
+        return [], [KnowledgeProblem(shown, 1, 1, "a knowledge file is a YAML list of entries (start each with '- id: ...')")]
+    entries: list[Entry] = []
+    problems: list[KnowledgeProblem] = []
+    for i, raw in enumerate(data):
+        entry_problems = validate_entry(raw, (i,))
+        for problem in entry_problems:
+            mark = mark_for(marks, problem.path)
+            label = f"entry {raw.get('id', '#' + str(i + 1))}" if isinstance(raw, dict) else f"entry #{i + 1}"
+            problems.append(KnowledgeProblem(shown, mark.line if mark else None, mark.column if mark else None,
+                                             f"{label}: {problem.message}"))
+        if not entry_problems:
+            mark = mark_for(marks, (i,))
+            entries.append(entry_from_dict(raw, shown, mark.line if mark else 0))
+    return entries, problems

@@ -1,0 +1,72 @@
+"""`unsloth-doctor kb test`: every entry's own examples must behave as the entry says.
+
+- text examples: the entry's symptoms must (match) or must not (no_match) hit the text;
+- facts examples: the `when:` condition must hold (match) or not hold (no_match);
+- probe examples: the named probe, run on the input, must (not) emit the entry's id.
+Also reported, without failing: where a text example ranks among all entries, so a generic
+symptom that outranks a specific one shows up.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from doctor.engine import match_text
+from doctor.kb.conditions import evaluate_condition
+from doctor.kb.loader import KnowledgeBase
+from doctor.kb.model import Entry
+from doctor.probes.base import get_example_runner
+from doctor.textmatch import compile_pattern
+
+
+@dataclass(frozen=True)
+class ExampleResult:
+    entry: Entry
+    kind: str          # match | no_match
+    index: int
+    ok: bool
+    detail: str = ""
+    rank: int | None = None
+
+
+def _text_hits(entry: Entry, text: str) -> bool:
+    compiled = [compile_pattern(s.pattern) for s in entry.symptoms]
+    return any(c.search(line) for line in text.splitlines() for c in compiled)
+
+
+def _check(kb: KnowledgeBase, entry: Entry, example: Any, expect: bool) -> tuple[bool, str, int | None]:
+    if isinstance(example, str) or ("text" in example and "facts" not in example and "probe" not in example):
+        text = example if isinstance(example, str) else example["text"]
+        hit = _text_hits(entry, text)
+        rank = None
+        if expect and hit:
+            ranked = [m.entry.id for m in match_text(kb, text)]
+            rank = ranked.index(entry.id) + 1 if entry.id in ranked else None
+        return hit == expect, "" if hit == expect else ("no symptom matched" if expect else "a symptom matched"), rank
+    if "facts" in example:
+        result = evaluate_condition(entry.when or {}, example["facts"])
+        ok = (result is True) == expect
+        return ok, "" if ok else f"condition evaluated to {result}", None
+    runner = get_example_runner(example["probe"])
+    if runner is None:
+        return False, f"no probe named {example['probe']!r} can run examples", None
+    try:
+        observations = runner(example.get("input", ""), dict(example.get("options", {})))
+    except Exception as exc:  # a probe crash is a test failure, not ours to hide
+        return False, f"probe {example['probe']} raised {type(exc).__name__}: {exc}", None
+    ids = {o.entry_id for o in observations}
+    hit = entry.id in ids
+    ok = hit == expect
+    return ok, "" if ok else f"probe emitted {sorted(ids) or 'nothing'}", None
+
+
+def run_examples(kb: KnowledgeBase, only: str | None = None) -> list[ExampleResult]:
+    results = []
+    for entry in kb.entries:
+        if only and entry.id != only:
+            continue
+        for kind, expect in (("match", True), ("no_match", False)):
+            for i, example in enumerate(entry.examples.get(kind, [])):
+                ok, detail, rank = _check(kb, entry, example, expect)
+                results.append(ExampleResult(entry, kind, i, ok, detail, rank))
+    return results

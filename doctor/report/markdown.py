@@ -1,0 +1,49 @@
+"""Markdown for pasting into a bug report, with tokens, e-mails and home folders redacted."""
+from __future__ import annotations
+
+from doctor import __version__
+from doctor.report.model import Report
+from doctor.report.redact import redact
+
+_ICON = {"error": "❌", "warning": "⚠️", "info": "ℹ️"}
+
+
+def render_markdown(report: Report) -> str:
+    lines = [f"## unsloth-doctor {report.command} report", "", f"*unsloth-doctor {__version__}*", ""]
+    if report.areas:
+        lines += ["| Area | Status |", "|---|---|"]
+        for a in report.areas:
+            lines.append(f"| {a.label} | {a.detail or ''} |")
+        lines.append("")
+    counts = report.counts()
+    lines.append(f"**{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} note(s)**")
+    lines.append("")
+    for f in sorted(report.findings, key=lambda f: -f.severity.rank):
+        where = f" — `{f.location}`" if f.location else ""
+        conf = f" (confidence {f.confidence:.0%})" if f.confidence is not None else ""
+        lines.append(f"### {_ICON[f.severity.value]} {f.title}{where}")
+        lines.append(f"`{f.id}` · {f.category}{conf}")
+        lines.append("")
+        lines.append(f.message)
+        if f.myth:
+            lines += ["", f"> **Myth:** {f.myth}"]
+        if f.evidence:
+            lines += ["", "<details><summary>Evidence</summary>", "", "```"]
+            lines += [f"{e.name} = {e.value}" for e in f.evidence]
+            lines += ["```", "</details>"]
+        for fix in f.fixes:
+            lines.append(f"- **Fix ({fix.safety.value}):** {fix.text}")
+            if fix.command:
+                lines.append(f"  ```\n  {fix.command}\n  ```")
+        if f.refs:
+            lines.append("- Refs: " + ", ".join(f.refs))
+        lines.append("")
+    if "explain" in report.sections:
+        from doctor.explain.render import render_markdown as explain_md
+
+        lines.append(explain_md(report.sections["explain"]))
+    if report.facts:
+        lines += ["<details><summary>Environment facts</summary>", "", "```"]
+        lines += [f"{k} = {v}" for k, v in sorted(report.facts.items())]
+        lines += ["```", "</details>", ""]
+    return redact("\n".join(lines)) + "\n"

@@ -1,0 +1,38 @@
+"""One report object for every command; the reporters only read it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from doctor.findings import AreaStatus, Finding, Severity
+
+
+@dataclass
+class Report:
+    command: str                                   # scan | explain | run | smoke
+    findings: list[Finding] = field(default_factory=list)
+    areas: list[AreaStatus] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+    targets: list[str] = field(default_factory=list)
+    sections: dict[str, Any] = field(default_factory=dict)  # explain / smoke payloads (to_dict)
+    anchor_file: str | None = None                 # where SARIF attaches findings that have no file
+    notes: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        out = {s.value: 0 for s in Severity}
+        for f in self.findings:
+            out[f.severity.value] += 1
+        return out
+
+    def worst(self) -> Severity | None:
+        if not self.findings:
+            return None
+        return max((f.severity for f in self.findings), key=lambda s: s.rank)
+
+
+def exit_code(report: Report, fail_on: str) -> int:
+    """0: nothing at or above --fail-on; 1: something is."""
+    if fail_on == "never":
+        return 0
+    level = Severity(fail_on)
+    return 1 if any(f.at_or_above(level) for f in report.findings) else 0
