@@ -1,0 +1,153 @@
+"""The typed results of parsing a pasted log: frames, exceptions, chains, OOM numbers.
+
+Parsing builds these; diagnosis and rendering only read them. Every line number is the
+1-based line of the text as the user pasted it, so evidence points at what they see.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One cleaned line and where it was in the original text."""
+
+    no: int                 # 1-based line number in the original text
+    text: str               # without ANSI codes, quote markers, rank prefix, progress bars
+    rank: int | None = None  # from a `[rank3]:` / `[default3]:` prefix
+
+
+@dataclass(frozen=True)
+class Frame:
+    file: str
+    line: int | None
+    function: str
+    library: bool            # site-packages, dist-packages, stdlib, generated code
+    package: str | None      # top-level package of a library frame ("transformers")
+    code: str | None = None  # the source line shown under the frame, if any
+    log_line: int | None = None
+
+    def where(self) -> str:
+        at = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{at} in {self.function}"
+
+
+@dataclass(frozen=True)
+class ExceptionInfo:
+    type: str                # as printed: "torch.OutOfMemoryError", "KeyError"
+    message: str
+    frames: tuple[Frame, ...] = ()
+    log_line: int | None = None      # where the "Type: message" line is
+    message_lines: tuple[int, ...] = ()  # every line the message spans
+    rank: int | None = None
+    link: str | None = None  # how it connects to the previous one: "cause" | "context"
+    truncated: bool = False  # the paste ended before the exception line
+
+    @property
+    def short_type(self) -> str:
+        return self.type.rsplit(".", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Chain:
+    """Exceptions linked by "direct cause" / "during handling"; the last one was raised."""
+
+    exceptions: tuple[ExceptionInfo, ...]
+
+    @property
+    def final(self) -> ExceptionInfo:
+        return self.exceptions[-1]
+
+    @property
+    def rank(self) -> int | None:
+        return self.final.rank
+
+
+@dataclass(frozen=True)
+class BuildError:
+    tool: str                # gcc | nvcc | ptxas | cmake | make | ld | ninja | pip
+    message: str
+    log_line: int
+
+
+@dataclass(frozen=True)
+class RankFailure:
+    """One entry of torchrun's ChildFailedError summary."""
+
+    rank: int
+    exitcode: int | None
+    root_cause: bool
+    signal: str | None = None
+
+
+@dataclass(frozen=True)
+class OomInfo:
+    """The numbers of a CUDA out-of-memory message, in bytes (None when not printed)."""
+
+    log_line: int
+    gpu: int | None = None
+    tried: float | None = None
+    total: float | None = None
+    free: float | None = None
+    allocated: float | None = None          # allocated by PyTorch
+    reserved_unallocated: float | None = None
+    reserved_total: float | None = None     # old format: "reserved in total by PyTorch"
+    process_in_use: float | None = None
+    context: str | None = None              # training | generation | saving | loading | evaluation
+
+    @property
+    def fragmented(self) -> bool:
+        """Reserved-but-unallocated memory big enough for the request and a real share of
+        the card (a few hundred MiB spare on a full card is not worth a setting)."""
+        spare = self.reserved_unallocated
+        if spare is None and self.reserved_total is not None and self.allocated is not None:
+            spare = self.reserved_total - self.allocated
+        if spare is None or self.tried is None:
+            return False
+        floor = 0.05 * self.total if self.total is not None else 0.0
+        return spare >= max(self.tried, floor)
+
+
+@dataclass
+class ParsedLog:
+    lines: list[LogLine]                      # cleaned, in order; may have gaps (pre-filter)
+    chains: list[Chain] = field(default_factory=list)
+    primary: Chain | None = None              # the chain that explains the failure
+    build_errors: list[BuildError] = field(default_factory=list)
+    rank_failures: list[RankFailure] = field(default_factory=list)
+    oom: OomInfo | None = None
+    total_lines: int = 0                      # lines in the original text
+    dropped_lines: int = 0                    # lines the pre-filter left out
+
+    @property
+    def final(self) -> ExceptionInfo | None:
+        return self.primary.final if self.primary else None
+
+    @property
+    def text(self) -> str:
+        return "\n".join(line.text for line in self.lines)
+
+    def line_text(self, no: int) -> str | None:
+        for line in self.lines:
+            if line.no == no:
+                return line.text
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "chains": [[_exc_dict(e) for e in chain.exceptions] for chain in self.chains],
+            "primary": [_exc_dict(e) for e in self.primary.exceptions] if self.primary else None,
+            "build_errors": [asdict(b) for b in self.build_errors],
+            "rank_failures": [asdict(r) for r in self.rank_failures],
+            "oom": asdict(self.oom) if self.oom else None,
+            "total_lines": self.total_lines,
+            "dropped_lines": self.dropped_lines,
+        }
+
+
+def _exc_dict(exc: ExceptionInfo) -> dict[str, Any]:
+    out = asdict(exc)
+    out["frames"] = [asdict(f) for f in exc.frames]
+    out["message_lines"] = list(exc.message_lines)
+    return out

@@ -1,0 +1,236 @@
+"""Turn what people paste into a `ParsedLog`: tracebacks, chains, ranks, build errors, OOM.
+
+The parser is a line-by-line state machine over cleaned lines. Lines from different
+torchrun ranks are parsed apart (their tracebacks interleave in the log) and the chains
+are put back in order of where they start.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import IO
+
+import re2
+
+from doctor.explain import build, distributed, oom
+from doctor.explain.clean import clean_lines
+from doctor.explain.frames import classify, match_arrow, match_frame
+from doctor.explain.model import Chain, ExceptionInfo, Frame, LogLine, ParsedLog
+from doctor.explain.prefilter import Selection, select_stream, select_text
+
+_EXC = re2.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)(?::(?:\s(.*))?)?\s*$")
+_EXC_SUFFIXES = ("Error", "Exception", "Warning", "Exit", "Interrupt", "Iteration", "Fault",
+                 "Failure", "Failed", "Errors", "Unsupported", "OutOfResources", "Abort")
+_JUPYTER_HEAD = re2.compile(r"^\s*([A-Za-z_][\w.]*)\s+Traceback \(most recent call last\)")
+# A line that starts a new log record, so it can't be part of an exception's message.
+_LOG_RECORD = re2.compile(
+    r"^(?:\d{4}-\d\d-\d\d|\d\d:\d\d:\d\d|\[\d{4}-|\[?(?:INFO|WARNING|ERROR|DEBUG|CRITICAL)\b|wandb:|"
+    r"E\d{4} |W\d{4} |I\d{4} |\s*\d{1,3}%\|)")
+_CAUSE = "The above exception was the direct cause of the following exception"
+_CONTEXT = "During handling of the above exception, another exception occurred"
+_MAX_MESSAGE_LINES = 40
+_MAX_NOISE_IN_TRACEBACK = 60
+
+WRAPPER_TYPES = ("ChildFailedError", "ProcessRaisedException", "ProcessExitedException")
+
+
+def parse_text(text: str) -> ParsedLog:
+    return parse_selection(select_text(text))
+
+
+def parse_stream(stream: IO[bytes]) -> ParsedLog:
+    return parse_selection(select_stream(stream))
+
+
+def parse_selection(sel: Selection) -> ParsedLog:
+    lines = clean_lines(sel.lines)
+    chains = _parse_chains(lines)
+    failures = distributed.parse_failures(lines)
+    log = ParsedLog(
+        lines=lines,
+        chains=chains,
+        primary=pick_primary(chains, failures),
+        build_errors=build.find_build_errors(lines),
+        rank_failures=failures,
+        total_lines=sel.total_lines,
+        dropped_lines=sel.dropped,
+    )
+    log.oom = oom.find_oom(lines, log.final)
+    return log
+
+
+def pick_primary(chains: list[Chain], failures: list[distributed.RankFailure]) -> Chain | None:
+    """The chain that explains the failure: the root-cause rank's, else the last real one."""
+    if not chains:
+        return None
+    real = [c for c in chains if c.final.short_type not in WRAPPER_TYPES] or chains
+    root = next((f.rank for f in failures if f.root_cause), None)
+    if root is not None:
+        of_root = [c for c in real if c.rank == root]
+        if of_root:
+            return of_root[-1]
+    if len(real) < len(chains) or failures:
+        return real[0]           # torchrun: the first observed failure, not the echoes
+    return real[-1]
+
+
+def _parse_chains(lines: list[LogLine]) -> list[Chain]:
+    by_rank: dict[int | None, list[LogLine]] = {}
+    for line in lines:
+        by_rank.setdefault(line.rank, []).append(line)
+    found: list[tuple[int, Chain]] = []
+    for group in by_rank.values():
+        found.extend(_Parser(group).run())
+    found.sort(key=lambda item: item[0])
+    return [chain for _, chain in found]
+
+
+def _is_exception_line(text: str) -> tuple[str, str] | None:
+    if not text or text[0] in " \t" or ":" not in text and not text[:1].isupper():
+        return None
+    m = _EXC.search(text)
+    if not m:
+        return None
+    name = m.group(1)
+    last = name.rsplit(".", 1)[-1]
+    if not last[:1].isupper():
+        return None
+    if "." not in name and not last.endswith(_EXC_SUFFIXES):
+        return None
+    return name, (m.group(2) or "").strip()
+
+
+@dataclass
+class _Block:
+    start: int
+    frames: list[Frame] = field(default_factory=list)
+    header_type: str | None = None
+    link: str | None = None
+
+
+class _Parser:
+    """Parse one rank's lines into chains (first line number, chain)."""
+
+    def __init__(self, lines: list[LogLine]) -> None:
+        self.lines = lines
+        self.chains: list[tuple[int, Chain]] = []
+        self.current: list[ExceptionInfo] = []   # the chain being built
+        self.chain_start = 0
+        self.pending_link: str | None = None
+        self.block: _Block | None = None
+        self.noise = 0
+
+    def run(self) -> list[tuple[int, Chain]]:
+        i, n = 0, len(self.lines)
+        while i < n:
+            i = self._step(i)
+        if self.block is not None:
+            self._finish_truncated()
+        self._close_chain()
+        return self.chains
+
+    def _step(self, i: int) -> int:
+        line = self.lines[i]
+        text = line.text
+        if "Traceback (most recent call last)" in text:
+            self._start_block(line)
+            return i + 1
+        if _CAUSE in text or _CONTEXT in text:
+            if self.block is not None:
+                self._finish_truncated()
+            if self.current:
+                self.pending_link = "cause" if _CAUSE in text else "context"
+            return i + 1
+        if self.block is None:
+            if not text.lstrip().startswith('File "') or match_frame(text) is None:
+                return i + 1
+            self._start_block(line)   # the paste begins in the middle of a traceback
+        return self._in_block(i)
+
+    def _start_block(self, line: LogLine) -> None:
+        if self.block is not None:
+            self._finish_truncated()
+        if self.pending_link is None:
+            self._close_chain()
+        m = _JUPYTER_HEAD.search(line.text)
+        self.block = _Block(line.no, header_type=m.group(1) if m else None, link=self.pending_link)
+        if not self.current:
+            self.chain_start = line.no
+        self.pending_link = None
+        self.noise = 0
+
+    def _in_block(self, i: int) -> int:
+        assert self.block is not None
+        line = self.lines[i]
+        text = line.text
+        head = match_frame(text)
+        if head is not None:
+            library, package = classify(head.file)
+            self.block.frames.append(Frame(head.file, head.line, head.function, library, package,
+                                           None, line.no))
+            self.noise = 0
+            return i + 1
+        if self.block.frames and (arrow := match_arrow(text)) is not None:
+            last = self.block.frames[-1]
+            self.block.frames[-1] = Frame(last.file, last.line or arrow[0], last.function,
+                                          last.library, last.package, arrow[1] or last.code,
+                                          last.log_line)
+            return i + 1
+        if not text.strip() or text[0] in " \t":
+            if self.block.frames and self.block.frames[-1].code is None and text.strip() \
+                    and not _is_marker(text):
+                last = self.block.frames[-1]
+                self.block.frames[-1] = Frame(last.file, last.line, last.function, last.library,
+                                              last.package, text.strip(), last.log_line)
+            return i + 1
+        exc = _is_exception_line(text)
+        if exc is not None:
+            return self._finish_exception(i, *exc)
+        self.noise += 1
+        if self.noise > _MAX_NOISE_IN_TRACEBACK:
+            self._finish_truncated()
+        return i + 1
+
+    def _finish_exception(self, i: int, name: str, message: str) -> int:
+        assert self.block is not None
+        first = self.lines[i]
+        msg_lines = [first.no]
+        parts = [message] if message else []
+        j = i + 1
+        while j < len(self.lines) and len(msg_lines) < _MAX_MESSAGE_LINES:
+            nxt = self.lines[j].text
+            if not nxt.strip() or nxt.startswith("Traceback") or "Traceback (most recent" in nxt \
+                    or _CAUSE in nxt or _CONTEXT in nxt or match_frame(nxt) is not None \
+                    or _LOG_RECORD.search(nxt) or self.lines[j].no != msg_lines[-1] + 1:
+                break
+            parts.append(nxt.strip())
+            msg_lines.append(self.lines[j].no)
+            j += 1
+        block = self.block
+        self.current.append(ExceptionInfo(
+            type=name, message="\n".join(parts), frames=tuple(block.frames), log_line=first.no,
+            message_lines=tuple(msg_lines), rank=first.rank, link=block.link))
+        self.block = None
+        return j
+
+    def _finish_truncated(self) -> None:
+        """The paste ended (or moved on) before this traceback's exception line."""
+        block = self.block
+        self.block = None
+        if block is None or not block.frames:
+            return
+        self.current.append(ExceptionInfo(
+            type=block.header_type or "<truncated>", message="", frames=tuple(block.frames),
+            log_line=None, rank=self.lines[0].rank if self.lines else None, link=block.link,
+            truncated=True))
+
+    def _close_chain(self) -> None:
+        if self.current:
+            self.chains.append((self.chain_start, Chain(tuple(self.current))))
+        self.current = []
+        self.pending_link = None
+
+
+def _is_marker(text: str) -> bool:
+    """Python 3.11+ position markers under a code line: `    ^^^^^` / `~~~~^^^`."""
+    s = text.strip()
+    return bool(s) and set(s) <= {"^", "~", " "}

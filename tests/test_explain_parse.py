@@ -1,0 +1,233 @@
+"""Parsing what people paste: each fixture log is written in a shape real users paste."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from doctor.explain import oom, prefilter
+from doctor.explain.clean import clean_line
+from doctor.explain.parse import parse_stream, parse_text
+
+LOGS = Path(__file__).resolve().parent.parent / "fixtures" / "logs"
+
+
+def parse(name: str):
+    return parse_text((LOGS / name).read_text(encoding="utf-8"))
+
+
+def test_plain_traceback_frames_and_user_code():
+    log = parse("plain_oom.log")
+    final = log.final
+    assert final.type == "torch.OutOfMemoryError"
+    assert final.log_line == 22
+    user = [f for f in final.frames if not f.library]
+    assert [(f.file, f.line) for f in user] == [("/home/alice/project/train.py", 88)]
+    assert user[0].code == "trainer_stats = trainer.train()"
+    # Unsloth's generated trainer code counts as library code
+    assert {f.package for f in final.frames if f.file == "<string>"} == {"unsloth"}
+
+
+def test_new_oom_numbers_and_fragmentation_advice():
+    info = parse("plain_oom.log").oom
+    assert info.tried == 2 * 1024 ** 3
+    assert info.total == pytest.approx(14.74 * 1024 ** 3)
+    assert info.free == pytest.approx(1.20 * 1024 ** 3)
+    assert info.reserved_unallocated == pytest.approx(2.90 * 1024 ** 3)
+    assert info.context == "training"
+    assert info.fragmented
+    steps = oom.advice(info)
+    assert "expandable_segments:True" in steps[0]
+    assert any("max_seq_length" in s for s in steps)
+    assert "2.00 GiB" in oom.summary(info)
+
+
+def test_old_oom_format_and_no_fragmentation():
+    log = parse("old_oom.log")
+    info = log.oom
+    assert info.tried == 20 * 1024 ** 2
+    assert info.allocated == pytest.approx(13.52 * 1024 ** 3)
+    assert info.reserved_total == pytest.approx(13.71 * 1024 ** 3)
+    assert info.free == pytest.approx(3.75 * 1024 ** 2)
+    # 0.19 GiB spare out of 14.76 is not fragmentation worth a setting
+    assert not info.fragmented
+    assert not any("expandable_segments" in s for s in oom.advice(info))
+    # the paste starts mid-traceback: those frames are kept as a truncated chain
+    assert log.chains[0].final.truncated and log.final.type == "RuntimeError"
+
+
+def test_jupyter_ansi_traceback_generation_context():
+    log = parse("jupyter_generate_oom.log")
+    final = log.final
+    assert final.type == "OutOfMemoryError"
+    assert "\x1b" not in log.text
+    cell = final.frames[0]
+    assert (cell.file, cell.line, cell.library) == ("Cell In[12]", 1, False)
+    assert cell.code.startswith("outputs = model.generate(")
+    gen = final.frames[-1]
+    assert (gen.function, gen.line, gen.package) == ("GenerationMixin.generate", 2215, "transformers")
+    assert log.oom.context == "generation"
+    steps = oom.advice(log.oom)
+    assert any("max_new_tokens" in s for s in steps)
+    assert not log.oom.fragmented
+
+
+def test_ipython7_colab_frames_get_arrow_line_numbers():
+    log = parse("colab_ipy7_keyerror.log")
+    final = log.final
+    assert final.type == "KeyError" and "Column text not in the dataset" in final.message
+    assert [f.line for f in final.frames] == [2, 251, 2762, 521]
+    assert final.frames[0].file.startswith("<ipython-input-7-") and not final.frames[0].library
+    assert final.frames[-1].package == "datasets"
+    # the Colab footer is not part of the message
+    assert "NOTE" not in final.message
+
+
+def test_direct_cause_chain():
+    log = parse("chained_import.log")
+    assert len(log.chains) == 1
+    first, last = log.primary.exceptions
+    assert first.type == "RuntimeError" and "CUDA Setup failed" in first.message
+    assert last.link == "cause" and "Failed to import transformers.integrations" in last.message
+    assert [f.package for f in first.frames][-1] == "bitsandbytes"
+    assert first.frames[2].file == "<frozen importlib._bootstrap>" and first.frames[2].library
+
+
+def test_during_handling_chain_and_multiline_message():
+    log = parse("during_handling.log")
+    first, last = log.primary.exceptions
+    assert first.type == "requests.exceptions.HTTPError"
+    assert last.link == "context" and last.type == "OSError"
+    assert last.message_lines == (17, 18, 19)
+    assert "gated repo" in last.message and "401 Client Error" in last.message
+
+
+def test_github_quote_markers_and_windows_paths():
+    log = parse("github_quoted_windows.log")
+    final = log.final
+    assert final.type == "ModuleNotFoundError" and final.message == "No module named 'triton'"
+    assert final.log_line == 10          # the line number of the pasted (quoted) line
+    user, unsloth, triton = final.frames
+    assert user.file == r"C:\Users\Chen\Documents\ft\train.py" and not user.library
+    assert (unsloth.package, triton.package) == ("unsloth", "triton")
+
+
+def test_tqdm_carriage_returns_glued_to_traceback():
+    log = parse("tqdm_then_cuda_error.log")
+    final = log.final
+    assert final.type == "RuntimeError"
+    assert final.message.startswith("CUDA error: an illegal memory access was encountered")
+    assert "CUDA_LAUNCH_BLOCKING=1" in final.message
+    assert not any("it/s]" in line.text for line in log.lines if "loss" in line.text)
+
+
+def test_truncated_paste_keeps_frames():
+    log = parse("truncated.log")
+    final = log.final
+    assert final.truncated and final.type == "<truncated>"
+    assert [f.function for f in final.frames][-1] == "save_to_gguf"
+
+
+def test_torchrun_root_cause_rank_wins():
+    log = parse("torchrun_ranks.log")
+    assert [(r.rank, r.root_cause) for r in log.rank_failures] == [(0, False), (1, True)]
+    final = log.final
+    assert final.rank == 1
+    assert final.message.startswith("Expected to have finished reduction")
+    assert final.message_lines == (20, 21)
+    assert [f.line for f in final.frames] == [57, 2241, 1636, 1527]   # rank 0's lines not mixed in
+    assert {c.final.short_type for c in log.chains} >= {"ChildFailedError", "DistBackendError"}
+
+
+def test_build_errors():
+    cmake = parse("llama_cpp_build.log")
+    assert [(b.tool, b.log_line) for b in cmake.build_errors] == [("cmake", 4), ("make", 12)]
+    assert "No CMAKE_CXX_COMPILER could be found" in cmake.build_errors[0].message
+    ptxas = parse("triton_ptxas.log")
+    assert ptxas.build_errors[0].tool == "ptxas" and "sm_120a" in ptxas.build_errors[0].message
+    gcc = parse("python_h_missing.log")
+    assert gcc.build_errors[0].tool == "gcc" and "Python.h" in gcc.build_errors[0].message
+    assert gcc.final.type == "subprocess.CalledProcessError"
+
+
+def test_several_independent_tracebacks_last_one_is_primary():
+    text = (LOGS / "github_quoted_windows.log").read_text() + "\nthen later\n" + \
+        (LOGS / "plain_oom.log").read_text()
+    log = parse_text(text)
+    assert len(log.chains) == 2
+    assert log.final.type == "torch.OutOfMemoryError"
+    assert log.final.log_line == 12 + 2 + 22   # after a blank line and 'then later'
+
+
+@pytest.mark.parametrize("raw,expected,rank", [
+    ("\x1b[0;31mKeyError\x1b[0m: 'text'", "KeyError: 'text'", None),
+    ("> >   File \"a.py\", line 1, in f", "  File \"a.py\", line 1, in f", None),
+    (">>> import unsloth", ">>> import unsloth", None),
+    ("[rank3]: RuntimeError: boom", "RuntimeError: boom", 3),
+    ("[default0]:Traceback (most recent call last):", "Traceback (most recent call last):", 0),
+    ("  3%|▎         | 12/400 [00:05<02:40,  2.41it/s]KeyError: 'x'", "KeyError: 'x'", None),
+    ("a\r  5%|#   | 20/400 [00:05<02:40,  2.41it/s]\r", "  5%|#   | 20/400 [00:05<02:40,  2.41it/s]", None),
+    ("File &quot;x.py&quot;, line 3, in &lt;module&gt;", 'File "x.py", line 3, in <module>', None),
+])
+def test_clean_line(raw, expected, rank):
+    line = clean_line(7, raw)
+    assert (line.no, line.text, line.rank) == (7, expected, rank)
+
+
+def test_prefilter_keeps_the_failure_of_a_big_log_with_line_numbers():
+    noise = "".join(f"{{'loss': {i / 1000:.4f}, 'grad_norm': 0.5, 'epoch': {i}}}\n" for i in range(60_000))
+    tb = (LOGS / "plain_oom.log").read_text()
+    text = tb + noise + tb
+    stream = io.BytesIO(text.encode())
+    sel = prefilter.select_chunks(iter(lambda: stream.read(100_000), b""))   # odd chunk cuts
+    assert sel.total_lines == 22 + 60_000 + 22
+    assert sel.dropped > 50_000
+    log = parse_stream(io.BytesIO(text.encode()))
+    assert log.final.type == "torch.OutOfMemoryError"
+    assert log.final.log_line == 22 + 60_000 + 22
+    assert log.oom and log.oom.log_line == log.final.log_line
+    numbered = dict((line.no, line.text) for line in log.lines)
+    assert numbered[22 + 60_000 + 7].strip().startswith('File "/home/alice/project/train.py"')
+
+
+def test_prefilter_small_text_is_kept_whole():
+    sel = prefilter.select_text("a\nb\nc\n")
+    assert sel.lines == [(1, "a"), (2, "b"), (3, "c")] and sel.dropped == 0
+
+
+def test_prefilter_cuts_endless_progress_line():
+    bar = "\r  5%|#   | 20/400 [00:05<02:40,  2.41it/s]" * 200_000 + "\nKeyError: 'text'\n"
+    log = parse_text(bar)
+    assert log.total_lines == 2
+    assert max(len(line.text) for line in log.lines) < 100
+    assert any(line.text == "KeyError: 'text'" and line.no == 2 for line in log.lines)
+
+
+# Adversarial inputs for the parsing patterns. Every pattern is RE2 (linear time; the test
+# below checks no module falls back to `re`), so these finish at once; with a backtracking
+# engine several of them would hang the suite.
+@pytest.mark.parametrize("evil", [
+    "File " + "a" * 200_000 + ":" * 50_000,
+    "A" * 100_000 + "." * 100_000 + "!",
+    "[rank" + "1" * 200_000,
+    "  " + "9" * 3 + "%|" + "|" * 100_000,
+    "Tried to allocate " + "1." * 100_000,
+    '  File "' + '"' * 100_000,
+    "/x.py in " + " in " * 50_000 + "(",
+    "\x1b[" + ";" * 200_000,
+])
+def test_patterns_are_linear_on_adversarial_lines(evil):
+    text = "Traceback (most recent call last):\n" + evil + "\n" + evil + ": x\n"
+    log = parse_text(text)
+    assert log.total_lines == 3
+    assert clean_line(1, evil).no == 1
+    assert oom.parse_oom_message(evil, 1).total is None
+
+
+def test_explain_package_uses_only_re2():
+    package = Path(__file__).resolve().parent.parent / "doctor" / "explain"
+    offenders = [p.name for p in package.glob("*.py")
+                 if any(line.strip() in ("import re", "import regex") or line.startswith("from re ")
+                        for line in p.read_text().splitlines())]
+    assert offenders == []
