@@ -1,0 +1,286 @@
+"""`scan --data PATH --fix`: write a repaired copy and a rejects file; never lose a row.
+
+Every input record ends up in exactly one of the two outputs: the repaired file, or the
+rejects file with its line number and the reason it could not be repaired. Safe repairs
+only change spelling (JSON syntax, control characters, line breaks inside values); content
+changes (dropping duplicates, trimming, ShareGPT -> messages) need `unsafe=True`. A clean
+record is copied byte for byte, so repairing a repaired file changes nothing.
+"""
+from __future__ import annotations
+
+import base64
+import re
+from collections import Counter
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Iterator
+
+import orjson
+
+from doctor.probes.dataset import reader, syntax
+from doctor.probes.dataset.content import ROLE_ALIASES
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+# What each syntax issue's repair is called in the summary.
+_ACTION_NAMES = {
+    syntax.SINGLE_QUOTES: "single quotes replaced by double quotes",
+    syntax.TRAILING_COMMA: "trailing commas removed",
+    syntax.COMMENT: "comments removed",
+    syntax.NAN: "NaN/Infinity written as null",
+    syntax.PYTHON_LITERAL: "Python True/False/None written as JSON",
+    syntax.BAD_ESCAPE: "lone backslashes escaped",
+    syntax.CONTROL_CHAR: "raw control characters in strings escaped",
+    syntax.BOM: "byte order mark removed",
+}
+
+
+class RepairError(Exception):
+    """The file cannot be repaired at all (wrong type, unreadable); the message says why."""
+
+
+@dataclass
+class RepairOptions:
+    unsafe: bool = False
+    in_place: bool = False
+    output: str | None = None
+    rejects: str | None = None
+    journal_root: str | None = None
+
+
+@dataclass
+class RepairSummary:
+    input_path: str
+    output_path: str
+    rejects_path: str
+    backup_path: str | None = None
+    input_rows: int = 0
+    repaired_rows: int = 0      # rows written to the output
+    changed_rows: int = 0       # of those, rows whose text differs from the input
+    rejected_rows: int = 0
+    blank_lines: int = 0
+    wrote: bool = False
+    actions: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)         # entry id -> rows rejected
+    first_reason: dict[str, str] = field(default_factory=dict)     # entry id -> an example
+
+    @property
+    def balanced(self) -> bool:
+        """The invariant: every input row is either repaired or rejected."""
+        return self.repaired_rows + self.rejected_rows == self.input_rows
+
+    def lines(self) -> list[str]:
+        out = [f"{self.input_rows} rows read from {self.input_path}: {self.repaired_rows} written "
+               f"({self.changed_rows} changed), {self.rejected_rows} rejected"]
+        out += [f"  {count} × {name}" for name, count in self.actions.most_common()]
+        if self.blank_lines:
+            out.append(f"  {self.blank_lines} blank lines dropped (they hold no row)")
+        out += [f"  rejected {count} × {kind}, e.g. {self.first_reason[kind]}"
+                for kind, count in self.reasons.most_common()]
+        if self.wrote:
+            out.append(f"repaired rows: {self.output_path}")
+            if self.rejected_rows:
+                out.append(f"rejected rows with reasons: {self.rejects_path}")
+            if self.backup_path:
+                out.append(f"original kept at {self.backup_path} (unsloth-doctor undo restores it)")
+        else:
+            out.append("nothing to change")
+        return out
+
+
+def default_paths(path: str) -> tuple[str, str]:
+    p = Path(path)
+    stem = p.name
+    for suffix in (*reader.JSONL_SUFFIXES, *reader.JSON_SUFFIXES):
+        if stem.lower().endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    return str(p.with_name(f"{stem}.fixed.jsonl")), str(p.with_name(f"{stem}.rejects.jsonl"))
+
+
+# -- value-level repairs (pure) --------------------------------------------------------------
+
+def _clean_text(text: str, unsafe: bool, actions: Counter[str]) -> str:
+    out = text
+    if "\r" in out:
+        out = out.replace("\r\n", "\n").replace("\r", "\n")
+        actions["CR/CRLF line breaks inside values normalised to \\n"] += 1
+    if _CONTROL.search(out):
+        out = _CONTROL.sub("", out)
+        actions["control characters removed"] += 1
+    if unsafe and out != out.strip():
+        out = out.strip()
+        actions["surrounding whitespace trimmed (unsafe)"] += 1
+    return out
+
+
+def clean_value(value: Any, unsafe: bool, actions: Counter[str]) -> Any:
+    if type(value) is str:
+        return _clean_text(value, unsafe, actions)
+    if type(value) is dict:
+        return {k: clean_value(v, unsafe, actions) for k, v in value.items()}
+    if type(value) is list:
+        return [clean_value(v, unsafe, actions) for v in value]
+    return value
+
+
+def sharegpt_to_messages(obj: dict[str, Any], actions: Counter[str]) -> dict[str, Any]:
+    """`conversations: [{from, value}]` -> `messages: [{role, content}]`, as standardize_sharegpt."""
+    convo = obj.get("conversations")
+    if "messages" in obj or type(convo) is not list or not all(type(t) is dict for t in convo):
+        return obj
+    turns = []
+    for turn in convo:
+        role = turn.get("from", turn.get("role"))
+        role = ROLE_ALIASES.get(str(role).strip().lower(), role)
+        turns.append({"role": role, "content": turn.get("value", turn.get("content"))})
+    actions["ShareGPT conversations converted to messages (unsafe)"] += 1
+    return {("messages" if k == "conversations" else k): (turns if k == "conversations" else v)
+            for k, v in obj.items()}
+
+
+# -- records ------------------------------------------------------------------------------------
+
+@dataclass
+class _Outcome:
+    data: bytes | None          # the line to write, without newline
+    reason: str | None = None   # why it was rejected
+    entry_id: str | None = None
+    changed: bool = False
+    value: Any = None
+
+
+def _repair_record(raw: bytes, unsafe: bool, actions: Counter[str]) -> _Outcome:
+    try:
+        value = orjson.loads(raw)
+        changed = b"\n" in raw  # an object spread over lines is joined onto one
+    except orjson.JSONDecodeError:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            return _Outcome(None, f"invalid UTF-8 (byte 0x{raw[err.start]:02X} at offset {err.start} "
+                                  "of the record); re-encode the file as UTF-8",
+                            "DATA-FILE-INVALID-UTF8")
+        d = syntax.diagnose(text)
+        if d.fatal is not None:
+            _, col = syntax.line_col(text, d.fatal.pos)
+            return _Outcome(None, f"{d.fatal.detail} (column {col})", d.fatal.entry_id)
+        for kind in {i.entry_id for i in d.issues}:
+            actions[_ACTION_NAMES.get(kind, kind)] += 1
+        value, changed = d.value, True
+    if type(value) is not dict:
+        return _Outcome(None, f"the record is a JSON {type(value).__name__}, not an object",
+                        "DATA-JSON-NOT-OBJECT")
+    before = sum(actions.values())
+    fixed = clean_value(value, unsafe, actions)
+    if unsafe:
+        fixed = sharegpt_to_messages(fixed, actions)
+    if changed or sum(actions.values()) != before:
+        return _Outcome(orjson.dumps(fixed), changed=True, value=fixed)
+    return _Outcome(raw, value=fixed)
+
+
+def _records(path: str) -> Iterator[reader.LineRecord | reader.ArrayTrouble]:
+    with open(path, "rb") as f:
+        if reader.first_significant_byte(path) == b"[":
+            for item in reader.iter_array_elements(f):
+                if isinstance(item, reader.ArrayTrouble):
+                    yield item
+                else:
+                    yield reader.LineRecord(item.line, item.end_line, item.raw)
+        else:
+            yield from reader.iter_jsonl_records(f)
+
+
+def _reject_line(rec: reader.LineRecord, reason: str, entry_id: str | None) -> bytes:
+    row: dict[str, Any] = {"line": rec.line, "end_line": rec.end_line, "reason": reason,
+                           "entry_id": entry_id}
+    try:
+        row["text"] = rec.raw.decode("utf-8")
+    except UnicodeDecodeError:
+        row["text"] = rec.raw.decode("utf-8", "replace")
+        row["raw_base64"] = base64.b64encode(rec.raw).decode("ascii")  # the bytes, losslessly
+    return orjson.dumps(row)
+
+
+class _Discard:
+    """A sink for the dry pass."""
+
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
+def _write_all(path: str, out: BinaryIO | _Discard, rej: BinaryIO | _Discard, options: RepairOptions,
+               summary: RepairSummary) -> None:
+    seen: dict[int, int] = {}
+    is_array = reader.first_significant_byte(path) == b"["
+    if is_array:
+        summary.actions["JSON array written as JSON Lines"] += 1
+    for rec in _records(path):
+        if isinstance(rec, reader.ArrayTrouble):
+            summary.actions[f"array problem noted: {rec.detail} (line {rec.line})"] += 1
+            continue
+        if rec.blank:
+            summary.blank_lines += 1
+            continue
+        summary.input_rows += 1
+        outcome = _repair_record(rec.raw, options.unsafe, summary.actions)
+        if outcome.data is not None and options.unsafe:
+            key = hash(orjson.dumps(outcome.value, option=orjson.OPT_SORT_KEYS))  # same content
+            if key in seen:
+                outcome = _Outcome(None, f"duplicate of line {seen[key]} (dropped with --unsafe-fixes)",
+                                   "DATA-ROW-DUPLICATE")
+            else:
+                seen[key] = rec.line
+        if outcome.data is None:
+            summary.rejected_rows += 1
+            reason = outcome.reason or "unreadable"
+            kind = outcome.entry_id or "DATA-JSON-INVALID"
+            summary.reasons[kind] += 1
+            summary.first_reason.setdefault(kind, f"line {rec.line}: {reason}")
+            rej.write(_reject_line(rec, reason, outcome.entry_id) + b"\n")
+            continue
+        summary.repaired_rows += 1
+        if outcome.changed or is_array or rec.end_line != rec.line:
+            summary.changed_rows += 1
+        out.write(outcome.data + b"\n")
+
+
+def repair_dataset(path: str, options: RepairOptions | None = None) -> RepairSummary:
+    """Write `NAME.fixed.jsonl` and `NAME.rejects.jsonl` (or replace the input with a backup)."""
+    from doctor.fixes.atomic import atomic_writer
+    from doctor.fixes.journal import Journal
+
+    options = options or RepairOptions()
+    if not Path(path).is_file():
+        raise RepairError(f"{path}: no such file")
+    if reader.kind_of(path) in ("csv", "parquet"):
+        raise RepairError(f"{path}: --fix rewrites JSONL and JSON files only; convert it to JSONL first")
+    fixed_path, rejects_path = default_paths(path)
+    output = path if options.in_place else (options.output or fixed_path)
+    rejects = options.rejects or rejects_path
+    summary = RepairSummary(path, output, rejects)
+
+    if options.in_place:
+        # A dry pass first: when nothing would change, the input is not rewritten at all.
+        probe = RepairSummary(path, output, rejects)
+        _write_all(path, _Discard(), _Discard(), options, probe)
+        if not (probe.changed_rows or probe.rejected_rows or probe.blank_lines):
+            return probe
+
+    tx = Journal(options.journal_root).begin(f"fix dataset {path}")
+    for target in (output, rejects):
+        if Path(target).exists():
+            kept = tx.backup(target)
+            if target == path:
+                summary.backup_path = str(kept)
+        else:
+            tx.created(target)
+    with ExitStack() as stack:
+        out = stack.enter_context(atomic_writer(output))
+        rej = stack.enter_context(atomic_writer(rejects))
+        _write_all(path, out, rej, options, summary)
+    tx.commit()
+    summary.wrote = True
+    return summary

@@ -1,0 +1,208 @@
+"""Checks on one parsed record: required fields, text hygiene, and conversation shape.
+
+All functions are pure apart from `hits.add`. They run on every row, so the common case
+(a well-formed record) takes the shortest path.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Iterator
+
+from doctor.probes.dataset.hits import Hits
+from doctor.probes.dataset.schema import CHAT_FORMATS, MESSAGES, SHAREGPT, TEXT, RecordSchema
+
+FIELD_MISSING = "DATA-FIELD-MISSING"
+FIELD_NULL = "DATA-FIELD-NULL"
+FIELD_TYPE = "DATA-FIELD-TYPE"
+FIELD_EMPTY = "DATA-FIELD-EMPTY"
+CONTROL_CHARS = "DATA-TEXT-CONTROL-CHARS"
+REPLACEMENT_CHAR = "DATA-TEXT-REPLACEMENT-CHAR"
+MOJIBAKE = "DATA-TEXT-MOJIBAKE"
+CRLF = "DATA-TEXT-CRLF"
+TEMPLATE_TOKENS = "DATA-CHAT-TEMPLATE-TOKENS"
+SHAREGPT_ROLES = "DATA-CHAT-SHAREGPT-ROLES"
+ROLE_UNKNOWN = "DATA-CHAT-ROLE-UNKNOWN"
+NOT_ALTERNATING = "DATA-CHAT-NOT-ALTERNATING"
+SYSTEM_NOT_FIRST = "DATA-CHAT-SYSTEM-NOT-FIRST"
+NO_ASSISTANT = "DATA-CHAT-NO-ASSISTANT"
+EMPTY_TURN = "DATA-CHAT-EMPTY-TURN"
+BAD_TURN = "DATA-CHAT-BAD-TURN"
+
+# unsloth_zoo/dataset_utils.py:2482-2490 (standardize_data_formats defaults).
+ROLE_ALIASES: dict[str, str] = {
+    "system": "system", "user": "user", "human": "user", "input": "user",
+    "assistant": "assistant", "gpt": "assistant", "output": "assistant",
+}
+# Roles chat templates accept besides the three above (tool calling).
+TOOL_ROLES = frozenset({"tool", "function", "ipython", "observation", "function_call", "developer"})
+
+# Cheap byte-level prefilter: a row without any of these cannot fail the text checks below,
+# so the per-value scan runs only on the few rows that might.
+SUSPECT_BYTES = re.compile(
+    rb"\\u00[01][0-9a-fA-F]|\\u007[fF]|\\u00[89][0-9a-fA-F]|\\u[fF][fF][fF][dD]|\\[bfr]"
+    rb"|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\xc2[\x80-\x9f]|\xc3[\x82\x83]\xc2|\xc3\xa2\xe2\x82\xac"
+    rb"|\xef\xbf\xbd|\\u00[cC][23]|<\||<start_of_turn>|<end_of_turn>|\[/?INST\]|</?s>|<bos>|<eos>"
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_MOJIBAKE = re.compile(r"[ÃÂ][\u0080-\u00bf]|â€|[\u0080-\u009f]")
+TEMPLATE_TOKEN = re.compile(
+    r"<\|(?:im_start|im_end|eot_id|eom_id|start_header_id|end_header_id|begin_of_text|end_of_text"
+    r"|endoftext|user|assistant|system|end|start|channel|message|return)\|>"
+    r"|<start_of_turn>|<end_of_turn>|\[/?INST\]|</?s>|<bos>|<eos>"
+)
+
+
+def field_column(raw: bytes, name: str) -> int | None:
+    """1-based character column where `"name"` appears in the raw line, if it does."""
+    at = raw.find(b'"' + name.encode() + b'"')
+    if at < 0:
+        return None
+    return len(raw[:at].decode("utf-8", "replace")) + 1
+
+
+def _is_blank(value: str) -> bool:
+    return not value or value.isspace()
+
+
+def check_fields(obj: dict[str, Any], schema: RecordSchema, line: int, raw: bytes, hits: Hits) -> None:
+    """Required fields present, not null, of the right type, not empty."""
+    chat = schema.name in CHAT_FORMATS
+    for name in schema.required:
+        if name not in obj:
+            hits.add(FIELD_MISSING, line, None, field=name, schema=schema.name)
+            continue
+        value = obj[name]
+        if value is None:
+            hits.add(FIELD_NULL, line, field_column(raw, name), field=name, schema=schema.name)
+        elif chat:
+            if type(value) is not list:
+                hits.add(FIELD_TYPE, line, field_column(raw, name), field=name, schema=schema.name,
+                         expected="a list of turns", found=type(value).__name__)
+            elif not value:
+                hits.add(FIELD_EMPTY, line, field_column(raw, name), field=name, schema=schema.name)
+        elif type(value) is str:
+            if _is_blank(value):
+                hits.add(FIELD_EMPTY, line, field_column(raw, name), field=name, schema=schema.name)
+        elif type(value) is list and schema.name != TEXT:
+            pass  # conversational prompt/completion and preference rows hold message lists
+        else:
+            hits.add(FIELD_TYPE, line, field_column(raw, name), field=name, schema=schema.name,
+                     expected="a string", found=type(value).__name__)
+    for name in schema.optional:
+        value = obj.get(name, "")
+        if value is None:
+            hits.add(FIELD_NULL, line, field_column(raw, name), field=name, schema=schema.name)
+        elif type(value) is not str and type(value) is not list:
+            hits.add(FIELD_TYPE, line, field_column(raw, name), field=name, schema=schema.name,
+                     expected="a string", found=type(value).__name__)
+
+
+def iter_texts(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """Every string inside a value, with a readable path like `messages[2].content`."""
+    if type(value) is str:
+        yield path, value
+    elif type(value) is dict:
+        for key, item in value.items():
+            yield from iter_texts(item, f"{path}.{key}" if path else str(key))
+    elif type(value) is list:
+        for index, item in enumerate(value):
+            yield from iter_texts(item, f"{path}[{index}]")
+
+
+def check_text(obj: dict[str, Any], schema: RecordSchema, line: int, raw: bytes, hits: Hits) -> None:
+    """Control characters, mojibake, CR line ends, and pasted chat-template tokens."""
+    template_ok = schema.name == TEXT  # pre-rendered text is supposed to hold template tokens
+    for path, text in iter_texts(obj, ""):
+        top = path.split(".", 1)[0].split("[", 1)[0]
+        col = field_column(raw, top)
+        m = _CONTROL.search(text)
+        if m:
+            hits.add(CONTROL_CHARS, line, col, field=path, char=f"U+{ord(m.group()):04X}",
+                     count=len(_CONTROL.findall(text)))
+        if "\ufffd" in text:
+            hits.add(REPLACEMENT_CHAR, line, col, field=path, count=text.count("\ufffd"))
+        m = _MOJIBAKE.search(text)
+        if m:
+            start = max(0, m.start() - 12)
+            hits.add(MOJIBAKE, line, col, field=path, sample=text[start:m.end() + 12])
+        if "\r" in text:
+            hits.add(CRLF, line, col, field=path)
+        if not template_ok:
+            m = TEMPLATE_TOKEN.search(text)
+            if m:
+                hits.add(TEMPLATE_TOKENS, line, col, field=path, token=m.group())
+
+
+def turns(obj: dict[str, Any], schema: RecordSchema) -> list[Any] | None:
+    value = obj.get("messages" if schema.name == MESSAGES else "conversations")
+    return value if type(value) is list else None
+
+
+def turn_role_content(turn: Any) -> tuple[Any, Any]:
+    """(role, content) of one turn in either messages or ShareGPT spelling."""
+    if "role" in turn or "content" in turn:
+        return turn.get("role"), turn.get("content")
+    return turn.get("from"), turn.get("value")
+
+
+def content_text(content: Any) -> str | None:
+    """The text of a turn's content: a string, or the text parts of a multimodal list."""
+    if type(content) is str:
+        return content
+    if type(content) is list:
+        return "".join(p.get("text", "") for p in content if type(p) is dict and type(p.get("text")) is str)
+    return None
+
+
+def check_chat(obj: dict[str, Any], schema: RecordSchema, line: int, raw: bytes, hits: Hits) -> None:
+    """Role names, order, and content of the turns of one conversation."""
+    convo = turns(obj, schema)
+    if not convo:
+        return
+    field = "messages" if schema.name == MESSAGES else "conversations"
+    col = field_column(raw, field)
+    roles: list[str] = []
+    sharegpt_roles_seen = False
+    for index, turn in enumerate(convo):
+        if type(turn) is not dict:
+            hits.add(BAD_TURN, line, col, field=field, turn=index,
+                     detail=f"turn {index} is a {type(turn).__name__}, not an object")
+            return
+        role, content = turn_role_content(turn)
+        if type(role) is not str:
+            hits.add(BAD_TURN, line, col, field=field, turn=index,
+                     detail=f"turn {index} has no role ('role' or 'from')")
+            return
+        key = role.strip().lower()
+        mapped = ROLE_ALIASES.get(key)
+        if mapped is None and key not in TOOL_ROLES:
+            hits.add(ROLE_UNKNOWN, line, col, field=field, turn=index, role=role)
+            return
+        if schema.name == MESSAGES and key in ("human", "gpt"):
+            sharegpt_roles_seen = True
+        roles.append(mapped or key)
+        text = content_text(content)
+        if content is None or text is None and type(content) is not list:
+            hits.add(BAD_TURN, line, col, field=field, turn=index,
+                     detail=f"turn {index} ({role}) has no text content")
+            return
+        if mapped == "assistant" and _is_blank(text or ""):
+            hits.add(EMPTY_TURN, line, col, field=field, turn=index, role=role)
+        elif mapped == "user" and _is_blank(text or ""):
+            hits.add(EMPTY_TURN, line, col, field=field, turn=index, role=role)
+    if sharegpt_roles_seen:
+        hits.add(SHAREGPT_ROLES, line, col, field=field)
+    if "system" in roles[1:]:
+        hits.add(SYSTEM_NOT_FIRST, line, col, field=field, turn=roles.index("system", 1))
+    if "assistant" not in roles:
+        hits.add(NO_ASSISTANT, line, col, field=field)
+    spoken = [(i, r) for i, r in enumerate(roles) if r in ("user", "assistant")]
+    if spoken and spoken[0][1] != "user":
+        hits.add(NOT_ALTERNATING, line, col, field=field, turn=spoken[0][0],
+                 detail="the conversation starts with an assistant turn")
+    else:
+        for (_, before), (index, after) in zip(spoken, spoken[1:]):
+            if before == after:
+                hits.add(NOT_ALTERNATING, line, col, field=field, turn=index,
+                         detail=f"two {after} turns in a row")
+                break

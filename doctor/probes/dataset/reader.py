@@ -1,0 +1,252 @@
+"""Streaming readers for the dataset files people hand to Unsloth.
+
+JSONL is read line by line by the scanner itself (its hot loop). This module covers the rest:
+a JSON array file (split into elements without loading the whole file), and CSV and Parquet
+through pyarrow, an optional extra. Each reader yields records one at a time, so memory stays
+constant in the file's size.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Iterator
+
+CHUNK = 1 << 20
+
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonlines")
+JSON_SUFFIXES = (".json",)
+CSV_SUFFIXES = (".csv", ".tsv")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+SUPPORTED_SUFFIXES = JSONL_SUFFIXES + JSON_SUFFIXES + CSV_SUFFIXES + PARQUET_SUFFIXES
+
+
+class MissingExtra(Exception):
+    """An optional dependency needed for this file type is not installed."""
+
+
+@dataclass(frozen=True)
+class ArrayElement:
+    line: int          # 1-based line where the element starts
+    end_line: int
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class ArrayTrouble:
+    """The array itself is broken at this place (never closed, or text after its end)."""
+
+    line: int
+    detail: str
+
+
+def kind_of(path: str | Path) -> str:
+    name = str(path).lower()
+    for kind, suffixes in (("jsonl", JSONL_SUFFIXES), ("json", JSON_SUFFIXES),
+                           ("csv", CSV_SUFFIXES), ("parquet", PARQUET_SUFFIXES)):
+        if name.endswith(suffixes):
+            return kind
+    return "jsonl"
+
+
+def first_significant_byte(path: str | Path) -> bytes:
+    """The first byte that is not whitespace or a BOM: b'[' means a JSON array file."""
+    with open(path, "rb") as f:
+        head = f.read(CHUNK)
+        while head:
+            text = head.lstrip(b" \t\r\n")
+            if text.startswith(b"\xef\xbb\xbf"):
+                text = text[3:].lstrip(b" \t\r\n")
+            if text:
+                return text[:1]
+            head = f.read(CHUNK)
+    return b""
+
+
+_OUTSIDE = re.compile(rb'["\[\]{},\n]')
+_INSIDE = re.compile(rb'["\\\n]')
+_NON_SPACE = re.compile(rb"\S")
+
+
+def iter_array_elements(f: BinaryIO) -> Iterator[ArrayElement | ArrayTrouble]:
+    """Split a top-level JSON array into its elements' raw bytes, reading a chunk at a time.
+
+    Only brackets, braces, commas, quotes and newlines are looked at; each element is then
+    parsed (and diagnosed) on its own, so a broken element does not hide the rest.
+    """
+    buf = f.read(CHUNK)
+    eof = not buf
+    pos = 0
+    line = 1
+    if buf.startswith(b"\xef\xbb\xbf"):
+        pos = 3
+    # Find the opening bracket.
+    while True:
+        m = _NON_SPACE.search(buf, pos)
+        if m:
+            break
+        line += buf.count(b"\n", pos)
+        buf, pos = f.read(CHUNK), 0
+        if not buf:
+            return
+    line += buf.count(b"\n", pos, m.start())
+    if buf[m.start():m.start() + 1] != b"[":
+        yield ArrayTrouble(line, "the file does not start with '['")
+        return
+    pos = m.start() + 1
+    depth = 0
+    in_string = False
+    seg_start, seg_line = pos, line
+
+    def element(end: int) -> ArrayElement | None:
+        raw = buf[seg_start:end]
+        stripped = raw.lstrip()
+        if not stripped.strip():
+            return None
+        start_line = seg_line + raw.count(b"\n", 0, len(raw) - len(stripped))
+        body = stripped.rstrip()
+        return ArrayElement(start_line, start_line + body.count(b"\n"), body)
+
+    while True:
+        m = (_INSIDE if in_string else _OUTSIDE).search(buf, pos)
+        if m is None:
+            if eof:
+                tail = element(len(buf))
+                if tail:
+                    yield tail
+                yield ArrayTrouble(line, "the array is never closed with ']'")
+                return
+            chunk = f.read(CHUNK)
+            eof = not chunk
+            buf = buf[seg_start:] + chunk
+            pos -= seg_start
+            seg_start = 0
+            continue
+        ch = m.group()
+        pos = m.end()
+        if ch == b"\n":
+            line += 1
+        elif in_string:
+            if ch == b"\\":
+                pos += 1
+            else:
+                in_string = False
+        elif ch == b'"':
+            in_string = True
+        elif ch in b"[{":
+            depth += 1
+        elif ch in b"]}":
+            if depth == 0:
+                item = element(pos - 1)
+                if item:
+                    yield item
+                rest = buf[pos:] + f.read()
+                extra = rest.strip()
+                if extra:
+                    yield ArrayTrouble(line + rest[: len(rest) - len(rest.lstrip())].count(b"\n"),
+                                       "there is text after the closing ']'")
+                return
+            depth -= 1
+        elif ch == b"," and depth == 0:
+            item = element(pos - 1)
+            if item:
+                yield item
+            seg_start, seg_line = pos, line
+
+
+def iter_table_rows(path: str | Path, kind: str, batch_size: int = 4096) -> Iterator[dict[str, Any]]:
+    """Rows of a CSV or Parquet file as dicts, a batch at a time, through pyarrow."""
+    try:
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+        else:
+            import pyarrow.csv as pacsv
+    except ImportError as err:
+        raise MissingExtra(
+            f"reading {kind.upper()} files needs pyarrow, which is not installed: "
+            "pip install 'unsloth-doctor[data]' (or pip install pyarrow)") from err
+    if kind == "parquet":
+        batches = pq.ParquetFile(str(path)).iter_batches(batch_size=batch_size)
+    else:
+        parse = pacsv.ParseOptions(delimiter="\t" if str(path).lower().endswith(".tsv") else ",",
+                                   newlines_in_values=True)
+        batches = pacsv.open_csv(str(path), parse_options=parse)
+    for batch in batches:
+        yield from batch.to_pylist()
+
+
+@dataclass(frozen=True)
+class LineRecord:
+    """One record of a JSONL file: a line, or an object pretty-printed over several lines."""
+
+    line: int
+    end_line: int
+    raw: bytes          # without the final line break; lines of a spread object joined by \n
+    blank: bool = False
+
+
+def _opens_unclosed(raw: bytes) -> bool:
+    from doctor.probes.dataset import syntax
+
+    head = raw.lstrip(b"\xef\xbb\xbf \t")
+    if not head.startswith((b"{", b"[")):
+        return False
+    try:
+        d = syntax.diagnose(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return False
+    return d.fatal is not None and d.fatal.entry_id == syntax.UNTERMINATED
+
+
+def iter_jsonl_records(f: BinaryIO, max_lines: int = 2000) -> Iterator[LineRecord]:
+    """Records of a JSONL file in order, joining an object spread over lines back into one.
+
+    Used by the repair, which must see every line exactly once; the scanner has its own,
+    faster loop for the common case.
+    """
+    import orjson
+
+    from doctor.probes.dataset import syntax
+
+    pending: list[bytes] = []
+    source = iter(f)
+    line = 0
+
+    def next_line() -> bytes | None:
+        return pending.pop() if pending else next(source, None)
+
+    while True:
+        raw = next_line()
+        if raw is None:
+            return
+        line += 1
+        body = raw.rstrip(b"\r\n")
+        if not body.strip():
+            yield LineRecord(line, line, body, blank=True)
+            continue
+        try:
+            orjson.loads(body)
+        except orjson.JSONDecodeError:
+            if _opens_unclosed(body):
+                taken: list[bytes] = []
+                joined = None
+                while len(taken) < max_lines:
+                    more = next_line()
+                    if more is None:
+                        break
+                    taken.append(more.rstrip(b"\r\n"))
+                    if taken[-1].lstrip().startswith((b"}", b"]")):
+                        candidate = b"\n".join([body, *taken])
+                        try:
+                            d = syntax.diagnose(candidate.decode("utf-8"))
+                        except UnicodeDecodeError:
+                            break
+                        if d.fatal is None or d.fatal.entry_id != syntax.UNTERMINATED:
+                            joined = candidate
+                            break
+                if joined is not None:
+                    yield LineRecord(line, line + len(taken), joined)
+                    line += len(taken)
+                    continue
+                pending.extend(reversed([t + b"\n" for t in taken]))
+        yield LineRecord(line, line, body)

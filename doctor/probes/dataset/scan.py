@@ -1,0 +1,300 @@
+"""The per-file scan: one pass over the records, strict parse first, diagnosis on failure.
+
+`scan_jsonl_range` is the hot loop for JSONL (a byte range, so `--jobs` can split a file);
+`scan_elements` and `scan_rows` feed JSON-array elements and CSV/Parquet rows through the
+same per-record checks. Results carry lines relative to their range; the caller shifts them.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
+
+import orjson
+
+from doctor.probes.dataset import content, syntax
+from doctor.probes.dataset.hits import Hits
+from doctor.probes.dataset.reader import ArrayElement, ArrayTrouble
+from doctor.probes.dataset.schema import CHAT_FORMATS, RecordSchema, UNKNOWN, classify
+from doctor.probes.dataset.tokens import TokenMeter, TokenStats
+
+BLANK_LINE = "DATA-JSON-BLANK-LINE"
+INVALID_UTF8 = "DATA-FILE-INVALID-UTF8"
+MULTILINE = "DATA-JSON-MULTILINE"
+NOT_OBJECT = "DATA-JSON-NOT-OBJECT"
+DUPLICATE = "DATA-ROW-DUPLICATE"
+LONG_ROW = "DATA-ROW-LONG"
+SCHEMA_UNKNOWN = "DATA-SCHEMA-UNKNOWN"
+
+# A pretty-printed object is joined back from at most this many lines / bytes.
+MULTILINE_MAX_LINES = 2000
+MULTILINE_MAX_BYTES = 4 << 20
+# Past this many distinct rows the duplicate check stops remembering new rows (memory cap).
+DUPLICATE_MEMORY_ROWS = 1_000_000
+FIRST_LINES_PER_SCHEMA = 3
+
+
+@dataclass
+class ScanSettings:
+    """The picklable part of the options a worker needs."""
+
+    cap: int = 20
+    long_row_bytes: int = 100_000
+    tokenizer: str | None = None
+    max_seq_length: int | None = None
+    response_part: str | None = None
+
+
+@dataclass
+class ChunkResult:
+    lines: int = 0                  # physical lines read
+    rows: int = 0                   # records read (parsed or not), blank lines excluded
+    parsed: int = 0                 # records that parsed strictly or leniently
+    unreadable: int = 0             # records that could not be read at all
+    hits: Hits = field(default_factory=Hits)
+    schema_counts: Counter[str] = field(default_factory=Counter)
+    schema_first: dict[str, list[int]] = field(default_factory=dict)
+    seen: dict[int, int] = field(default_factory=dict)   # row hash -> first line
+    tokens: TokenStats | None = None
+    max_row_bytes: int = 0
+    duplicate_memory_full: bool = False
+
+
+class _Checker:
+    """Per-record checks shared by every reader; owns the chunk's result."""
+
+    def __init__(self, settings: ScanSettings, meter_hits: Hits | None = None) -> None:
+        self.s = settings
+        self.r = ChunkResult(hits=Hits(settings.cap))
+        self.meter: TokenMeter | None = None
+        if settings.tokenizer:
+            from doctor.probes.dataset.tokens import load_tokenizer
+            bundle = load_tokenizer(settings.tokenizer)
+            self.meter = TokenMeter(bundle, settings.max_seq_length, settings.response_part, self.r.hits)
+        self._schemas: dict[tuple[str, ...], RecordSchema] = {}
+
+    def schema_of(self, obj: dict[str, Any]) -> RecordSchema:
+        keys = tuple(obj)
+        schema = self._schemas.get(keys)
+        if schema is None:
+            schema = self._schemas[keys] = classify(keys)
+        return schema
+
+    def record(self, obj: Any, line: int, raw: bytes) -> None:
+        """All content checks on one parsed record; `raw` is its text as bytes."""
+        r = self.r
+        hits = r.hits
+        if obj.__class__ is not dict:
+            hits.add(NOT_OBJECT, line, 1, found=type(obj).__name__)
+            return
+        schema = self.schema_of(obj)
+        name = schema.name
+        r.schema_counts[name] += 1
+        if r.schema_counts[name] <= FIRST_LINES_PER_SCHEMA:
+            r.schema_first.setdefault(name, []).append(line)
+        if name == UNKNOWN:
+            hits.add(SCHEMA_UNKNOWN, line, 1, keys=", ".join(obj) or "(none)")
+        else:
+            content.check_fields(obj, schema, line, raw, hits)
+            if name in CHAT_FORMATS:
+                content.check_chat(obj, schema, line, raw, hits)
+        if content.SUSPECT_BYTES.search(raw):
+            content.check_text(obj, schema, line, raw, hits)
+        size = len(raw)
+        if size > r.max_row_bytes:
+            r.max_row_bytes = size
+        if size > self.s.long_row_bytes:
+            hits.add(LONG_ROW, line, None, bytes=size, limit=self.s.long_row_bytes)
+        key = hash(raw.rstrip())
+        first = r.seen.get(key)
+        if first is not None:
+            hits.add(DUPLICATE, line, None, first_line=first)
+        elif len(r.seen) < DUPLICATE_MEMORY_ROWS:
+            r.seen[key] = line
+        else:
+            r.duplicate_memory_full = True
+        if self.meter is not None:
+            self.meter.add(line, obj, name)
+
+    def diagnosed(self, text: str, line: int, end_line: int | None = None) -> syntax.Diagnosis:
+        """Report every syntax issue of a record with its line and column."""
+        d = syntax.diagnose(text)
+        hits = self.r.hits
+        firsts: dict[str, tuple[syntax.SyntaxIssue, int]] = {}
+        for issue in [*d.issues, *([d.fatal] if d.fatal else [])]:
+            seen = firsts.get(issue.entry_id)
+            firsts[issue.entry_id] = (seen[0], seen[1] + 1) if seen else (issue, 1)
+        for issue, count in firsts.values():  # one report per kind and record: its first place
+            offset, col = syntax.line_col(text, issue.pos)
+            hits.add(issue.entry_id, line + offset, col, end_line=end_line, detail=issue.detail,
+                     count=count)
+        return d
+
+    def finish(self) -> ChunkResult:
+        if self.meter is not None:
+            self.meter.flush()
+            self.r.tokens = self.meter.stats
+        return self.r
+
+
+def _decode(raw: bytes, line: int, file_offset: int, hits: Hits) -> str | None:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        col = len(raw[:err.start].decode("utf-8", "replace")) + 1
+        hits.add(INVALID_UTF8, line, col, byte_offset=file_offset + err.start,
+                 byte=f"0x{raw[err.start]:02X}")
+        return None
+
+
+def _starts_unclosed(d: syntax.Diagnosis, text: str) -> bool:
+    """The record opens an object/array that the line does not close: maybe pretty-printed."""
+    return (d.fatal is not None and d.fatal.entry_id == syntax.UNTERMINATED
+            and text.lstrip("\ufeff \t").startswith(("{", "[")))
+
+
+def scan_jsonl_range(path: str, start: int, end: int | None, settings: ScanSettings,
+                     progress: Callable[[int], None] | None = None) -> ChunkResult:
+    """Check the JSONL lines that start in [start, end) of the file; lines count from 1."""
+    checker = _Checker(settings)
+    r = checker.r
+    hits = r.hits
+    record = checker.record
+    loads = orjson.loads
+    line = 0
+    offset = start
+    limit = end if end is not None else float("inf")
+    with open(path, "rb", buffering=1 << 20) as f:
+        f.seek(start)
+        lines: Iterator[bytes] = iter(f)
+        pushed: list[bytes] = []  # lines read ahead for a multi-line object that did not close
+        while True:
+            if pushed:
+                raw = pushed.pop()
+                retry = False
+            else:
+                if offset >= limit:
+                    break
+                raw = next(lines, None)
+                if raw is None:
+                    break
+                retry = True
+            line += 1
+            here = offset
+            offset += len(raw)
+            try:
+                obj = loads(raw)
+            except orjson.JSONDecodeError:
+                pass
+            else:
+                r.rows += 1
+                r.parsed += 1
+                record(obj, line, raw)
+                if progress is not None and not line & 0xFFFF:
+                    progress(offset)
+                continue
+            # Slow path: say exactly what is wrong with this line.
+            if not raw.strip():
+                hits.add(BLANK_LINE, line, 1)
+                continue
+            r.rows += 1
+            text = _decode(raw, line, here, hits)
+            if text is None:
+                r.unreadable += 1
+                continue
+            text = text.rstrip("\r\n")
+            d = syntax.diagnose(text)
+            if retry and _starts_unclosed(d, text):
+                whole, taken, used = _join_multiline(text, lines, limit, offset)
+                if whole is None:
+                    pushed.extend(reversed(taken))
+                else:
+                    jd = checker.diagnosed(whole, line, line + len(taken))
+                    hits.add(MULTILINE, line, 1, end_line=line + len(taken), span=len(taken) + 1)
+                    line += len(taken)
+                    offset += used
+                    if jd.fatal is None:
+                        r.parsed += 1
+                        record(jd.value, line - len(taken), whole.encode())
+                    else:
+                        r.unreadable += 1
+                    continue
+            d = checker.diagnosed(text, line)
+            if d.fatal is None:
+                r.parsed += 1
+                record(d.value, line, raw)
+            else:
+                r.unreadable += 1
+        r.lines = line
+    if progress is not None:
+        progress(offset)
+    return checker.finish()
+
+
+def _join_multiline(first: str, lines: Iterator[bytes], limit: float, offset: int
+                    ) -> tuple[str | None, list[bytes], int]:
+    """Read on until the object opened on `first` closes: (text, lines taken, bytes). When
+    it never closes within the limits, the text is None and the caller re-reads the lines."""
+    taken: list[bytes] = []
+    used = 0
+    parts = [first]
+    while len(taken) < MULTILINE_MAX_LINES and used < MULTILINE_MAX_BYTES and offset + used < limit:
+        raw = next(lines, None)
+        if raw is None:
+            break
+        taken.append(raw)
+        used += len(raw)
+        try:
+            text = raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            break
+        parts.append(text)
+        if text.lstrip().startswith(("}", "]")):
+            whole = "\n".join(parts)
+            d = syntax.diagnose(whole)
+            if d.fatal is None or d.fatal.entry_id != syntax.UNTERMINATED:
+                return whole, taken, used
+    return None, taken, used
+
+
+def scan_elements(items: Iterable[ArrayElement | ArrayTrouble], settings: ScanSettings) -> ChunkResult:
+    """Check the elements of a JSON array file."""
+    checker = _Checker(settings)
+    r = checker.r
+    last = 0
+    for item in items:
+        if isinstance(item, ArrayTrouble):
+            r.hits.add(syntax.UNTERMINATED if "never closed" in item.detail else syntax.INVALID,
+                       item.line, None, detail=item.detail)
+            continue
+        r.rows += 1
+        last = item.end_line
+        try:
+            obj = orjson.loads(item.raw)
+        except orjson.JSONDecodeError:
+            text = _decode(item.raw, item.line, 0, r.hits)
+            if text is None:
+                r.unreadable += 1
+                continue
+            d = checker.diagnosed(text, item.line, item.end_line)
+            if d.fatal is not None:
+                r.unreadable += 1
+                continue
+            obj = d.value
+        r.parsed += 1
+        checker.record(obj, item.line, item.raw)
+    r.lines = last
+    return checker.finish()
+
+
+def scan_rows(rows: Iterable[dict[str, Any]], settings: ScanSettings, first_line: int) -> ChunkResult:
+    """Check CSV/Parquet rows; row i is reported at line first_line + i."""
+    checker = _Checker(settings)
+    r = checker.r
+    line = first_line - 1
+    for line, row in enumerate(rows, start=first_line):
+        r.rows += 1
+        r.parsed += 1
+        checker.record(row, line, orjson.dumps(row, default=str))
+    r.lines = line
+    return checker.finish()
