@@ -32,6 +32,8 @@ from doctor.probes.system import PythonInfo, SystemView
 # that pin torch. Everything else is only listed.
 CHECKED = ("unsloth", "unsloth_zoo", "trl", "peft", "transformers", "accelerate", "datasets",
            "torchvision", "torchaudio", "xformers", "bitsandbytes", "torchao", "vllm", "tokenizers")
+# Compiled torch extensions that pin one exact torch: a mismatch means their operators don't load.
+TORCH_PINNED = ("torchvision", "torchaudio", "xformers")
 # Packages whose files we check exist (metadata without files = a half-removed install).
 FILE_CHECKED = ("torch", "triton", "bitsandbytes", "xformers", "torchvision") + CHECKED[:6]
 
@@ -229,7 +231,9 @@ def check_requirements(declared: Iterable[Declared], installed: Mapping[str, str
             except InvalidVersion:
                 continue
             if not ok:
-                out.append(Observation("ENV-REQUIREMENT-UNMET", loc, {**values, "installed": have},
+                entry = "ENV-TORCH-PIN-MISMATCH" if key == "torch" and dist_key(decl.package) in TORCH_PINNED \
+                    else "ENV-REQUIREMENT-UNMET"
+                out.append(Observation(entry, loc, {**values, "installed": have},
                                        evidence=(Evidence("fact", f"pkg.{key}.version", have),)))
     return out
 
