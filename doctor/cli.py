@@ -125,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def dispatch(args: argparse.Namespace) -> int:
     from doctor import commands
 
+    if os.environ.get("UNSLOTH_DOCTOR_CRASH_TEST") == "1":  # lets the test suite exercise the crash path
+        raise RuntimeError("crash requested by UNSLOTH_DOCTOR_CRASH_TEST")
     handler = getattr(commands, f"cmd_{args.command}")
     return handler(args)
 
@@ -138,7 +140,11 @@ def emit(report: Any, args: argparse.Namespace) -> int:
         target = Path(args.output)
         if not target.parent.exists():
             raise UsageError(f"--output: folder {target.parent} does not exist")
-        with open(target, "w", encoding="utf-8") as handle:
+        try:
+            handle = open(target, "w", encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"--output: cannot write {args.output}: {exc.strerror}") from None
+        with handle:
             _render(report, fmt, handle, args)
     else:
         _render(report, fmt, sys.stdout, args)

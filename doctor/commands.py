@@ -93,7 +93,6 @@ def _live_facts(no_env: bool) -> dict:
 
 @_guard_kb
 def cmd_explain(args: argparse.Namespace) -> int:
-    from doctor.explain import diagnose
     from doctor.report.model import Report
 
     if args.file == "-":
@@ -105,6 +104,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         if path.is_dir():
             raise UsageError(f"{args.file!r} is a folder; give a log file or - for standard input")
         text = path.read_bytes().decode("utf-8", errors="replace")
+    from doctor.explain import diagnose
+
     kb = _kb()
     result = diagnose(text, kb, facts=_live_facts(args.no_env), top=args.top)
     report = Report(command="explain", findings=list(result.findings), targets=[args.file],

@@ -130,7 +130,7 @@ def _load_file(file: Path, shown: str) -> tuple[list[Entry], list[KnowledgeProbl
     for i, raw in enumerate(data):
         entry_problems = validate_entry(raw, (i,))
         for problem in entry_problems:
-            mark = mark_for(marks, problem.path)
+            mark = mark_for(marks, problem.path, key=problem.at_key)
             label = f"entry {raw.get('id', '#' + str(i + 1))}" if isinstance(raw, dict) else f"entry #{i + 1}"
             problems.append(KnowledgeProblem(shown, mark.line if mark else None, mark.column if mark else None,
                                              f"{label}: {problem.message}"))

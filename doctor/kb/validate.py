@@ -18,6 +18,7 @@ Path = tuple[Any, ...]
 class Problem:
     path: Path
     message: str
+    at_key: bool = False   # point at the key itself (an unknown key), not at its value
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -84,7 +85,7 @@ def _validate_object(value: dict[str, Any], schema: dict[str, Any], path: Path, 
         for key in value:
             if key not in props:
                 hint = _closest(str(key), list(props))
-                problems.append(Problem((*path, key), f"unknown key '{key}'" + (f" (did you mean '{hint}'?)" if hint else "")))
+                problems.append(Problem((*path, key), f"unknown key '{key}'" + (f" (did you mean '{hint}'?)" if hint else ""), True))
     if len(value) < schema.get("minProperties", 0) or len(value) > schema.get("maxProperties", 10**9):
         problems.append(Problem(path, "a condition leaf needs exactly one operator beside 'fact'"))
     for key, sub in props.items():

@@ -58,6 +58,7 @@ def _convert(node: yaml.Node, path: Path, marks: dict[Path, Mark]) -> Any:
             if key in out:
                 raise YamlSyntaxError(f"duplicate key {key!r}", key_node.start_mark.line + 1,
                                       key_node.start_mark.column + 1)
+            marks[("<key>", *path, key)] = Mark(key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             out[key] = _convert(value_node, (*path, key), marks)
         return out
     if isinstance(node, yaml.SequenceNode):
@@ -76,8 +77,10 @@ def _scalar(node: yaml.Node) -> Any:
     raise YamlSyntaxError("a key must be a plain value", node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-def mark_for(marks: dict[Path, Mark], path: Path) -> Mark | None:
-    """The position of `path`, or of its nearest ancestor that has one."""
+def mark_for(marks: dict[Path, Mark], path: Path, key: bool = False) -> Mark | None:
+    """The position of `path` (of its key, with key=True), or of its nearest ancestor."""
+    if key and ("<key>", *path) in marks:
+        return marks[("<key>", *path)]
     while True:
         if path in marks:
             return marks[path]

@@ -15,7 +15,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\bxox[abpr]-[A-Za-z0-9\-]{10,}\b"), "xox*-***REDACTED***"),
     (re.compile(r"\bwandb_v1_[A-Za-z0-9_]{20,}\b|(?<=WANDB_API_KEY=)[0-9a-f]{40}\b"), "***REDACTED***"),
     (re.compile(r"\beyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\b"), "***JWT-REDACTED***"),
-    (re.compile(r"(?i)\b((?:api[_-]?key|token|secret|password|passwd|authorization)\s*[=:]\s*[\"']?)([^\s\"',]{8,})"),
+    (re.compile(r"(?i)\b((?:api[_-]?key|token|secret|password|passwd|authorization)\s*[=:]\s*[\"']?)([^\s\"',*]{8,})"),
      r"\1***REDACTED***"),
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{16,}"), r"\1***REDACTED***"),
     (re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}"), "<email>"),

@@ -1,0 +1,91 @@
+"""The CLI as a user meets it: real processes, real exit codes, no tracebacks from us."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from doctor import __version__
+from tests.conftest import run_cli
+
+
+def test_version() -> None:
+    r = run_cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"unsloth-doctor {__version__}"
+
+
+def test_unknown_flag_is_one_line_and_exit_2() -> None:
+    r = run_cli("scan", "--no-such-flag")
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "unrecognized arguments: --no-such-flag" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_missing_file_is_one_line_and_exit_2() -> None:
+    for args in (("explain", "nope.log"), ("scan", "--data", "nope.jsonl"), ("scan", "nope-folder")):
+        r = run_cli(*args)
+        assert r.returncode == 2, args
+        assert r.stderr.count("\n") == 1 and "does not exist" in r.stderr
+
+
+def test_output_to_unwritable_place_is_a_usage_error(tmp_path: Path) -> None:
+    r = run_cli("kb", "list", "--output", "x")  # kb has no --output: argparse says so
+    assert r.returncode == 2
+    r = run_cli("scan", "--no-env", "--data", str(_tiny_dataset(tmp_path)), "--output", str(tmp_path / "no" / "x.json"))
+    assert r.returncode == 2 and "does not exist" in r.stderr
+
+
+def _tiny_dataset(tmp_path: Path) -> Path:
+    p = tmp_path / "d.jsonl"
+    p.write_text('{"text": "hello"}\n')
+    return p
+
+
+def test_internal_error_is_exit_3_with_a_crash_log(tmp_path: Path) -> None:
+    r = run_cli("kb", "list", env={"UNSLOTH_DOCTOR_CRASH_TEST": "1", "UNSLOTH_DOCTOR_STATE": str(tmp_path)})
+    assert r.returncode == 3
+    assert "internal error" in r.stderr and "Traceback" not in r.stderr
+    logs = list((tmp_path / "crashes").glob("crash-*.log"))
+    assert logs and "Traceback" in logs[0].read_text()
+
+
+def test_broken_knowledge_base_is_reported_with_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("- id: X-Y\n  title: short enough\n  severity: nope\n")
+    r = run_cli("kb", "list", env={"UNSLOTH_DOCTOR_KNOWLEDGE": str(tmp_path)})
+    assert r.returncode == 3
+    assert "bad.yaml:3:13" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_kb_test_passes_on_the_shipped_knowledge() -> None:
+    r = run_cli("kb", "test", "--quiet")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert " 0 failed" in r.stdout
+
+
+def test_kb_test_fails_on_an_entry_whose_examples_lie(tmp_path: Path) -> None:
+    (tmp_path / "k.yaml").write_text(
+        "- id: RT-LIAR\n  title: An entry whose example does not match\n  severity: error\n  category: other\n"
+        "  area: runtime\n  symptoms: ['CUDA out of memory']\n  explain: this explains nothing at all\n"
+        "  refs: [https://example.org/x]\n  examples:\n    match: ['Segmentation fault']\n"
+        "    no_match: ['CUDA out of memory. Tried to allocate']\n")
+    r = run_cli("kb", "test", env={"UNSLOTH_DOCTOR_KNOWLEDGE": str(tmp_path)})
+    assert r.returncode == 1
+    assert "FAIL RT-LIAR examples.match[0]" in r.stdout and "FAIL RT-LIAR examples.no_match[0]" in r.stdout
+    assert "0 passed, 2 failed" in r.stdout
+
+
+def test_kb_schema_and_show() -> None:
+    schema = json.loads(run_cli("kb", "schema").stdout)
+    assert schema["$defs"]["entry"]["required"][0] == "id"
+    report_schema = json.loads(run_cli("kb", "schema", "--report").stdout)
+    assert report_schema["title"] == "unsloth-doctor report"
+    shown = run_cli("kb", "show", "DOCTOR-PROBE-CRASHED")
+    assert shown.returncode == 0 and "id: DOCTOR-PROBE-CRASHED" in shown.stdout
+    missing = run_cli("kb", "show", "NO-SUCH")
+    assert missing.returncode == 2
+
+
+def test_scan_env_json_is_machine_readable() -> None:
+    r = run_cli("scan", "--format", "json", "--fail-on", "never")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)  # nothing but JSON on stdout
+    assert out["command"] == "scan" and "python.version" in out["facts"]
