@@ -20,11 +20,11 @@ Facts (besides those of packages.py, torch_build.py and gpu.py):
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from typing import Any, Mapping
 
 from doctor.facts import FactCollector, Facts
-from doctor.findings import AreaStatus
-from doctor.probes.base import ProbeResult
+from doctor.findings import AreaStatus, Observation
+from doctor.probes.base import ProbeResult, example_runner
 from doctor.probes.gpu import collect_gpu
 from doctor.probes.packages import collect_packages
 from doctor.probes.system import SystemView
@@ -183,3 +183,11 @@ def collect_environment(view: SystemView | None = None) -> ProbeResult:
         disk_facts(view), pkg_facts, collect_torch_build(view, sites, versions), collect_gpu(view),
     )
     return ProbeResult(facts=facts, observations=observations, areas=_areas(facts))
+
+
+@example_runner("env.deep_output")
+def _deep_output_example(text: str, options: dict[str, Any]) -> list[Observation]:
+    """kb examples of the ENV-DEEP-* entries: interpret a recorded child run (see deep.py)."""
+    from doctor.probes.deep import run_output_example
+
+    return run_output_example(text, options)

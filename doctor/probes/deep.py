@@ -1,0 +1,229 @@
+"""`scan --deep`: import torch, bitsandbytes, triton and unsloth in a child process and run real ops.
+
+The doctor never imports them itself. The child (doctor/probes/deep_child.py, run as
+`python -c`) reports each step with a marker line; a segfault, a hang past the timeout or a
+failed import becomes an observation with the tail of what the child printed, and the rest of
+its output (Unsloth's banner, warnings) is matched against the knowledge base's symptoms.
+
+Facts:
+  deep.ran, deep.exit_code, deep.timed_out, deep.last_step
+  deep.torch.version, deep.torch.cuda, deep.torch.cuda_available, deep.torch.device_count
+  deep.gpu.<i>.name, deep.gpu.<i>.capability
+  deep.gpu.<i>.matmul_fp16_ok, deep.gpu.<i>.matmul_bf16_ok (only where capability >= 8.0)
+  deep.cpu.matmul_gflops, deep.cpu.threads
+  deep.<module>.import_ok, deep.<module>.version, deep.<module>.import_s  (torch, bitsandbytes,
+  triton, unsloth)
+Observations: ENV-DEEP-TIMEOUT, ENV-DEEP-CRASH, ENV-DEEP-IMPORT-FAILED, ENV-DEEP-MODULE-MISSING,
+ENV-DEEP-MATMUL-FAILED, plus any knowledge entry whose symptoms the child's output shows.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+from doctor.facts import FactCollector, Facts
+from doctor.findings import AreaStatus, Evidence, Observation
+from doctor.probes.base import ProbeResult
+
+MARK = "@@unsloth-doctor@@ "
+TAIL_LINES = 25
+_MIN_SCORE = 0.5          # symptom matches weaker than this are left out of a scan
+_MODULES = {"import_torch": "torch", "import_bitsandbytes": "bitsandbytes", "import_triton": "triton",
+            "import_unsloth": "unsloth"}
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    returncode: int | None      # None when it was killed for running past the timeout
+    output: str                 # stdout and stderr, interleaved as written
+    timed_out: bool
+    timeout_s: float
+
+
+def child_source() -> str:
+    with open(os.path.join(os.path.dirname(__file__), "deep_child.py"), encoding="utf-8") as fh:
+        return fh.read()
+
+
+def run_child(python: str, source: str, timeout_s: float, env: dict[str, str] | None = None) -> ChildRun:
+    """Run `python -c source` in its own session; kill the whole group on timeout."""
+    child_env = dict(os.environ if env is None else env)
+    child_env.update({"PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1", "PYTHONIOENCODING": "utf-8"})
+    with tempfile.TemporaryDirectory(prefix="unsloth-doctor-deep-") as cwd:  # no cwd module shadows torch
+        try:
+            proc = subprocess.Popen([python, "-c", source], cwd=cwd, env=child_env, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        except OSError as exc:
+            return ChildRun(returncode=127, output=f"could not start {python}: {exc}", timed_out=False,
+                            timeout_s=timeout_s)
+        try:
+            out, _ = proc.communicate(timeout=timeout_s)
+            return ChildRun(proc.returncode, out.decode("utf-8", "replace"), False, timeout_s)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            out, _ = proc.communicate()
+            return ChildRun(None, out.decode("utf-8", "replace"), True, timeout_s)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError, AttributeError):
+        proc.kill()
+
+
+def split_output(output: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """Marker records, and every other line (what the stack itself printed)."""
+    records, lines = [], []
+    for line in output.splitlines():
+        idx = line.find(MARK)
+        if idx >= 0:
+            try:
+                records.append(json.loads(line[idx + len(MARK):]))
+            except ValueError:
+                lines.append(line)
+                continue
+            if idx:
+                lines.append(line[:idx])  # text the stack printed without a newline
+        else:
+            lines.append(line)
+    return records, lines
+
+
+def _signal_name(code: int) -> str:
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"
+
+
+def interpret(run: ChildRun) -> tuple[Facts, list[Observation], str]:
+    """Pure: facts and observations from what the child reported; returns the plain text too."""
+    records, lines = split_output(run.output)
+    text = "\n".join(lines)
+    tail = "\n".join(lines[-TAIL_LINES:]).strip() or "(no output)"
+    fc = FactCollector("scan --deep child")
+    obs: list[Observation] = []
+    fc.set("deep.ran", True)
+    fc.set("deep.timed_out", run.timed_out)
+    fc.set("deep.exit_code", run.returncode)
+    started: list[str] = []
+    finished: set[str] = set()
+    for rec in records:
+        name, status = rec.get("step", "?"), rec.get("status")
+        if status == "start":
+            started.append(name)
+            continue
+        finished.add(name)
+        _record_facts(fc, obs, name, status, rec)
+    open_steps = [s for s in started if s not in finished]
+    last = open_steps[-1] if open_steps else "done" if "done" in finished else \
+        (started[-1] if started else "start-up")
+    fc.set("deep.last_step", last)
+    evidence = (Evidence("observation", "child output tail", tail),)
+    if run.timed_out:
+        obs.append(Observation("ENV-DEEP-TIMEOUT", values={"step": last, "timeout_s": run.timeout_s, "tail": tail},
+                               evidence=evidence))
+    elif "done" not in finished:
+        how = _signal_name(run.returncode) if run.returncode is not None and run.returncode < 0 \
+            else f"exit code {run.returncode}"
+        obs.append(Observation("ENV-DEEP-CRASH", values={"step": last, "how": how, "tail": tail},
+                               evidence=evidence))
+    return fc.freeze(), obs, text
+
+
+def _record_facts(fc: FactCollector, obs: list[Observation], name: str, status: str | None,
+                  rec: dict[str, Any]) -> None:
+    data = rec.get("data") or {}
+    if name == "python":
+        fc.set("deep.python.version", data.get("version"))
+        return
+    if name in _MODULES:
+        module = _MODULES[name]
+        fc.set(f"deep.{module}.import_ok", status == "ok")
+        fc.set(f"deep.{module}.import_s", rec.get("seconds"))
+        if status == "ok":
+            fc.set(f"deep.{module}.version", data.get("version"))
+        else:
+            error = str(rec.get("error", ""))
+            missing = error.startswith("ModuleNotFoundError") and f"'{module}'" in error
+            obs.append(Observation(
+                "ENV-DEEP-MODULE-MISSING" if missing else "ENV-DEEP-IMPORT-FAILED",
+                values={"module": module, "error": error},
+                evidence=(Evidence("observation", f"import {module}", str(rec.get("traceback", "")).strip()),)))
+        if name == "import_torch" and status == "ok":
+            fc.set("deep.torch.cuda", data.get("cuda"))
+            fc.set("deep.torch.cuda_available", data.get("cuda_available"))
+            fc.set("deep.torch.device_count", data.get("device_count"))
+            for dev in data.get("devices", []):
+                fc.set(f"deep.gpu.{dev['index']}.name", dev.get("name"))
+                fc.set(f"deep.gpu.{dev['index']}.capability", dev.get("capability"))
+        return
+    if name.startswith("matmul_"):
+        kind, _, index = name.partition(":")
+        dtype = "fp16" if kind == "matmul_fp16" else "bf16"
+        fc.set(f"deep.gpu.{index}.matmul_{dtype}_ok", status == "ok")
+        if status != "ok":
+            obs.append(Observation("ENV-DEEP-MATMUL-FAILED",
+                                   values={"gpu": index, "dtype": dtype, "error": rec.get("error", "")},
+                                   evidence=(Evidence("observation", name, str(rec.get("traceback", "")).strip()),)))
+        return
+    if name == "cpu_speed" and status == "ok":
+        fc.set("deep.cpu.matmul_gflops", data.get("matmul_gflops"))
+        fc.set("deep.cpu.threads", data.get("threads"))
+
+
+def symptom_observations(kb: Any, text: str) -> list[Observation]:
+    """Knowledge entries whose symptoms appear in what the child printed."""
+    from doctor.engine import match_text
+
+    out = []
+    for m in match_text(kb, text):
+        if m.score < _MIN_SCORE or m.entry.id.startswith("ENV-DEEP-"):
+            continue
+        out.append(Observation(m.entry.id, values=dict(m.captures),
+                               evidence=tuple(Evidence("line", f"deep:{n}", line, line=n) for n, line in m.lines)))
+    return out
+
+
+def _area(facts: Facts, obs: list[Observation]) -> AreaStatus:
+    if facts.get("deep.timed_out"):
+        return AreaStatus("Deep check", f"timed out in {facts.get('deep.last_step')}")
+    if any(o.entry_id == "ENV-DEEP-CRASH" for o in obs):
+        return AreaStatus("Deep check", f"child crashed in {facts.get('deep.last_step')}")
+    if not facts.get("deep.torch.import_ok"):
+        return AreaStatus("Deep check", "torch did not import")
+    n = facts.get("deep.torch.device_count", 0)
+    ok = sum(1 for k, v in facts.items() if k.endswith("_ok") and k.startswith("deep.gpu.") and v)
+    return AreaStatus("Deep check", f"torch {facts.get('deep.torch.version')}: {n} CUDA device(s), "
+                      f"{ok} GPU matmul(s) passed", detail=f"CPU {facts.get('deep.cpu.matmul_gflops', '?')} GFLOP/s")
+
+
+def run_deep_probe(timeout_s: float = 120, python: str = sys.executable, kb: Any = None,
+                   env: dict[str, str] | None = None) -> ProbeResult:
+    run = run_child(python, child_source(), timeout_s, env)
+    facts, obs, text = interpret(run)
+    try:
+        if kb is None:
+            from doctor.kb import load_knowledge
+
+            kb = load_knowledge()
+        obs += symptom_observations(kb, text)
+    except Exception:  # a broken knowledge file is reported by `kb test`, not here
+        pass
+    return ProbeResult(facts=facts, observations=obs, areas=[_area(facts, obs)])
+
+
+def run_output_example(text: str, options: dict[str, Any]) -> list[Observation]:
+    """kb example input: JSON {"rc": int|null, "timed_out": bool, "output": child output}."""
+    data = json.loads(text)
+    run = ChildRun(returncode=data.get("rc"), output=data.get("output", ""), timed_out=bool(data.get("timed_out")),
+                   timeout_s=float(data.get("timeout_s", 120)))
+    return interpret(run)[1]
