@@ -10,10 +10,10 @@ import multiprocessing
 import os
 import sys
 import tempfile
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from doctor.facts import FactCollector
 from doctor.findings import AreaStatus, Location, Observation
@@ -93,8 +93,6 @@ def _progress(path: str, size: int, options: DatasetOptions) -> Any:
     """A rich progress bar on stderr, only when asked, on a terminal, for a big file."""
     if not (options.progress and sys.stderr.isatty() and size > (8 << 20)):
         return nullcontext(None)
-    from contextlib import contextmanager
-
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
@@ -277,15 +275,35 @@ def _example_options(raw: dict[str, Any]) -> DatasetOptions:
     return DatasetOptions(**values)
 
 
+@contextmanager
+def _without(packages: list[str]) -> Iterator[None]:
+    """Make `import NAME` fail for these packages, the way Python does for a missing one
+    (a None entry in sys.modules), so an example can show the message for an absent extra."""
+    saved = {name: mod for name, mod in sys.modules.items()
+             if any(name == p or name.startswith(p + ".") for p in packages)}
+    try:
+        for name in [*packages, *saved]:
+            sys.modules[name] = None  # type: ignore[assignment]
+        yield
+    finally:
+        for name in [*packages, *saved]:
+            sys.modules.pop(name, None)
+        sys.modules.update(saved)
+
+
 def _runner(suffix: str) -> Callable[[str, dict[str, Any]], list[Observation]]:
     def run(text: str, options: dict[str, Any]) -> list[Observation]:
-        with tempfile.TemporaryDirectory() as tmp:
+        options = dict(options or {})
+        blocked = list(options.pop("without_packages", []))
+        encoding = options.pop("encoding", "utf-8")  # e.g. cp1252, to write bytes that are not UTF-8
+        with tempfile.TemporaryDirectory() as tmp, _without(blocked):
             target = Path(tmp) / f"example{suffix}"
-            target.write_bytes(text.encode("utf-8", "surrogateescape"))
-            return scan_dataset(str(target), _example_options(options or {})).observations
+            target.write_bytes(text.encode(encoding))
+            return scan_dataset(str(target), _example_options(options)).observations
     return run
 
 
 example_runner("dataset.jsonl")(_runner(".jsonl"))
 example_runner("dataset.json")(_runner(".json"))
 example_runner("dataset.csv")(_runner(".csv"))
+example_runner("dataset.parquet")(_runner(".parquet"))
