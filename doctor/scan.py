@@ -103,11 +103,28 @@ def run_scan(kb: KnowledgeBase, targets: Targets, opts: ScanOptions) -> Report:
     findings = evaluate(kb, facts) + findings_from_observations(kb, result.observations, facts)
     report = Report(command="scan", findings=findings, areas=result.areas, facts=dict(facts),
                     targets=targets.names())
-    if opts.fix and targets.data:
-        report.notes += apply_dataset_fixes(targets.data, opts)
+    if opts.fix:
+        applied = apply_script_fixes(targets.scripts, opts)
+        if applied:
+            # report what is left after the fixes, as a re-run would
+            rescanned = run_scan(kb, targets, dataclasses.replace(opts, fix=False, smoke=False))
+            report.findings, report.areas = rescanned.findings, rescanned.areas
+            report.notes += applied + ["'unsloth-doctor undo' restores the files as they were."]
+        if targets.data:
+            report.notes += apply_dataset_fixes(targets.data, opts)
     if opts.smoke:
         add_smoke(report, kb, facts, opts)
     return report
+
+
+def apply_script_fixes(paths: list[str], opts: ScanOptions) -> list[str]:
+    if not paths:
+        return []
+    from doctor.fixes.apply import apply_fixes
+    from doctor.probes.script import read_source, scan_source
+
+    return apply_fixes(paths, lambda p: scan_source(read_source(p)), opts.unsafe_fixes,
+                       f"scan --fix {' '.join(paths)}")
 
 
 def apply_dataset_fixes(paths: list[str], opts: ScanOptions) -> list[str]:

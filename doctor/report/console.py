@@ -35,25 +35,23 @@ def render_console(report: Report, stream: IO[str], quiet: bool = False, verbose
     by_area: dict[str, list[Finding]] = {}
     for finding in report.findings:
         by_area.setdefault(finding.area, []).append(finding)
-    shown_areas = set()
-    for status in report.areas:
+    # Several status lines may share an area key (Python, PyTorch... are all "env"): each
+    # shows the area's worst mark, and its findings follow the last of them.
+    last_of_area = {status.area: i for i, status in enumerate(report.areas)}
+    for i, status in enumerate(report.areas):
         found = by_area.get(status.area, [])
-        shown_areas.add(status.area)
-        worst = max((f.severity for f in found), key=lambda s: s.rank, default=None)
-        mark, style = _MARK[worst] if worst else _OK
-        if worst == Severity.INFO:
-            mark, style = _OK
         if quiet and not found:
             continue
+        mark, style = _mark_for(found)
         detail = f" ({escape(status.detail)})" if status.detail else ""
         console.print(f"[{style}]\\[{mark}][/] [bold]{escape(status.label)}[/]{detail}")
-        _render_findings(console, found, verbose)
+        if last_of_area[status.area] == i:
+            _render_findings(console, found, verbose)
     for area, found in by_area.items():
-        if area in shown_areas:
+        if area in last_of_area:
             continue
-        worst = max((f.severity for f in found), key=lambda s: s.rank)
-        mark, style = _MARK[worst]
-        console.print(f"[{style}]\\[{mark}][/] [bold]{escape(area)}[/]")
+        mark, style = _mark_for(found)
+        console.print(f"[{style}]\\[{mark}][/] [bold]{escape(AREA_LABELS.get(area, area))}[/]")
         _render_findings(console, found, verbose)
     if "smoke" in report.sections:
         from doctor.smoke.report import render_console as render_smoke
@@ -67,6 +65,16 @@ def render_console(report: Report, stream: IO[str], quiet: bool = False, verbose
     else:
         parts = [f"{counts['error']} error(s)", f"{counts['warning']} warning(s)", f"{counts['info']} note(s)"]
         console.print(f"\n[bold]Doctor found {', '.join(parts)}.[/]")
+
+
+AREA_LABELS = {"env": "Environment", "gpu": "NVIDIA driver & GPU", "packages": "Python packages",
+               "dataset": "Datasets", "script": "Training scripts", "runtime": "Runtime", "smoke": "Smoke test",
+               "training": "Training", "distributed": "Distributed launch", "model": "Model", "config": "Config"}
+
+
+def _mark_for(found: list[Finding]) -> tuple[str, str]:
+    worst = max((f.severity for f in found), key=lambda s: s.rank, default=None)
+    return _OK if worst in (None, Severity.INFO) else _MARK[worst]
 
 
 def _render_findings(console: Any, findings: list[Finding], verbose: bool) -> None:
@@ -86,6 +94,12 @@ def _render_findings(console: Any, findings: list[Finding], verbose: bool) -> No
             console.print(f"      [green]{label}:[/] {escape(fix.text)}")
             if fix.command:
                 console.print(f"        [bold]$ {escape(fix.command)}[/]")
+            for edit in fix.edits:
+                from doctor.fixes.apply import propose_diff
+
+                for line in propose_diff(edit).splitlines():
+                    style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
+                    console.print(f"        [{style}]{escape(line)}[/]")
         if verbose:
             for ev in f.evidence:
                 console.print(f"      [dim]evidence: {escape(ev.name)} = {escape(str(ev.value))}[/]")

@@ -1,0 +1,187 @@
+"""Training scripts and notebooks, read with `ast` (never run, never imported).
+
+Finds the seed blog's folklore where users apply it (`UnslothModel`, a global bf16 default,
+`trust_remote_code` for Unsloth exports, an LR scaled up by a formula, a raw PEFT LoraConfig,
+`merge_and_unload` on a 4-bit model) and Unsloth's own rules (import order, merged_4bit),
+each at its line and column. Some come with an edit a fix can apply.
+"""
+from __future__ import annotations
+
+import ast
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from doctor.facts import FactCollector
+from doctor.findings import AreaStatus, FileEdit, Fix, Location, Observation, Safety
+from doctor.probes.base import ProbeResult, example_runner
+
+_PATCHED_BY_UNSLOTH = ("trl", "transformers", "peft")
+LR_CEILING = 5e-4   # the docs' range is 2e-4 .. 5e-6 for LoRA; above this is divergence territory
+
+
+@dataclass(frozen=True)
+class Source:
+    """Python text with a map from its lines to where they stand in the user's file."""
+
+    path: str
+    text: str
+    line_map: tuple[tuple[int, int], ...] = ()   # (first line in text, cell number) for notebooks
+
+    def where(self, line: int, col: int) -> Location:
+        return Location(self.path, line, col + 1)
+
+
+def read_source(path: str, raw: str | None = None) -> Source:
+    text = Path(path).read_text(encoding="utf-8", errors="replace") if raw is None else raw
+    if path.endswith(".ipynb"):
+        return _notebook_source(path, text)
+    return Source(path, text)
+
+
+def _notebook_source(path: str, text: str) -> Source:
+    try:
+        cells = json.loads(text).get("cells", [])
+    except ValueError:
+        return Source(path, "")
+    lines: list[str] = []
+    for cell in cells:
+        if cell.get("cell_type") != "code":
+            continue
+        body = "".join(cell.get("source", []))
+        # shell escapes and magics are not Python
+        body = "\n".join("" if ln.lstrip().startswith(("!", "%")) else ln for ln in body.splitlines())
+        lines.append(body)
+    return Source(path, "\n".join(lines))
+
+
+def _calls(tree: ast.AST) -> Iterator[ast.Call]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            yield node
+
+
+def _name(node: ast.AST) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return f"{_name(node.value)}.{node.attr}"
+    return ""
+
+
+def _kw(call: ast.Call, name: str) -> ast.expr | None:
+    return next((k.value for k in call.keywords if k.arg == name), None)
+
+
+def _const(node: ast.expr | None) -> Any:
+    try:
+        return ast.literal_eval(node) if node is not None else None
+    except ValueError:
+        return None
+
+
+def scan_source(src: Source) -> list[Observation]:
+    try:
+        tree = ast.parse(src.text, filename=src.path)
+    except SyntaxError as exc:
+        return [Observation("SCRIPT-SYNTAX-ERROR", Location(src.path, exc.lineno, exc.offset),
+                            {"error": exc.msg, "line": exc.lineno})]
+    obs: list[Observation] = []
+    obs += _import_checks(src, tree)
+    obs += _call_checks(src, tree)
+    return obs
+
+
+def _import_checks(src: Source, tree: ast.Module) -> list[Observation]:
+    out: list[Observation] = []
+    first_patched: tuple[str, ast.stmt] | None = None
+    unsloth_at: ast.stmt | None = None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "unsloth":
+            for alias in node.names:
+                if alias.name == "UnslothModel":
+                    out.append(Observation("SCRIPT-UNSLOTH-MODEL-IMPORT", src.where(node.lineno, node.col_offset)))
+    for node in tree.body:  # order matters at module level, in execution order
+        modules: list[str] = []
+        if isinstance(node, ast.Import):
+            modules = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules = [node.module]
+        for module in modules:
+            top = module.split(".")[0]
+            if top == "unsloth" and unsloth_at is None:
+                unsloth_at = node
+            elif top in _PATCHED_BY_UNSLOTH and first_patched is None and unsloth_at is None:
+                first_patched = (top, node)
+    if first_patched and unsloth_at is not None:
+        module, node = first_patched
+        out.append(Observation(
+            "SCRIPT-IMPORT-ORDER", src.where(unsloth_at.lineno, unsloth_at.col_offset),
+            {"module": module, "module_line": node.lineno, "unsloth_line": unsloth_at.lineno},
+            fixes=_import_order_fix(src, node),
+        ))
+    return out
+
+
+def _import_order_fix(src: Source, first_import: ast.stmt) -> tuple[Fix, ...]:
+    if src.path.endswith(".ipynb"):
+        return ()
+    lines = src.text.splitlines(keepends=True)
+    at = first_import.lineno - 1
+    indent = lines[at][: len(lines[at]) - len(lines[at].lstrip())]
+    new = [*lines[:at], f"{indent}import unsloth  # first, so Unsloth can patch trl/transformers/peft\n", *lines[at:]]
+    return (Fix("Import unsloth before trl, transformers and peft", Safety.SAFE, "edit",
+                edits=(FileEdit(src.path, "".join(new), description="move `import unsloth` first"),)),)
+
+
+def _call_checks(src: Source, tree: ast.Module) -> list[Observation]:
+    out: list[Observation] = []
+    loads_4bit = False
+    for call in _calls(tree):
+        name = _name(call.func)
+        tail = name.rsplit(".", 1)[-1]
+        where = src.where(call.lineno, call.col_offset)
+        if tail == "from_pretrained" and ("FastLanguageModel" in name or "FastModel" in name):
+            flag = _kw(call, "load_in_4bit")
+            # Unsloth's loaders default to load_in_4bit=True
+            loads_4bit = loads_4bit or flag is None or _const(flag) is True
+        if name.endswith("set_default_dtype") and call.args and _name(call.args[0]).endswith("bfloat16"):
+            out.append(Observation("SCRIPT-SET-DEFAULT-DTYPE-BF16", where))
+        if tail == "from_pretrained" and _const(_kw(call, "trust_remote_code")) is True and "Auto" in name:
+            out.append(Observation("SCRIPT-TRUST-REMOTE-CODE", where, {"call": name}))
+        lr = _const(_kw(call, "learning_rate"))
+        if isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > LR_CEILING:
+            out.append(Observation("SCRIPT-LR-TOO-HIGH", src.where(_kw(call, "learning_rate").lineno,
+                                                                   _kw(call, "learning_rate").col_offset),
+                                   {"learning_rate": lr, "ceiling": LR_CEILING}))
+        if tail == "LoraConfig" and "unsloth" in src.text:
+            out.append(Observation("SCRIPT-RAW-LORA-CONFIG", where))
+        if tail == "get_peft_model":
+            dropout = _const(_kw(call, "lora_dropout"))
+            if isinstance(dropout, (int, float)) and dropout:
+                out.append(Observation("SCRIPT-LORA-DROPOUT", where, {"dropout": dropout}))
+        if _const(_kw(call, "ddp_find_unused_parameters")) is False:
+            out.append(Observation("SCRIPT-DDP-FIND-UNUSED", where))
+        if _const(_kw(call, "save_method")) == "merged_4bit":
+            out.append(Observation("SCRIPT-MERGED-4BIT", where))
+        if tail == "merge_and_unload":
+            out.append(Observation("SCRIPT-MERGE-AND-UNLOAD", where))
+    # merge_and_unload is only a problem on a 4-bit model: decide once every load is seen
+    return [o for o in out if o.entry_id != "SCRIPT-MERGE-AND-UNLOAD" or loads_4bit]
+
+
+def scan_script(path: str) -> ProbeResult:
+    src = read_source(path)
+    observations = scan_source(src)
+    facts = FactCollector(f"script:{path}")
+    facts.set(f"script.{Path(path).name}.findings", len(observations))
+    detail = "no folklore found" if not observations else f"{len(observations)} finding(s)"
+    return ProbeResult(facts=facts.freeze(), observations=observations,
+                       areas=[AreaStatus("script", f"Script {path}", detail)])
+
+
+@example_runner("script.py")
+def _example(text: str, options: dict[str, Any]) -> list[Observation]:
+    return scan_source(read_source(options.get("name", "train.py"), text))
+

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install everything the tests need into a fresh virtualenv, then run the whole suite.
+# The heavy stack (CPU torch, Unsloth, transformers, trl, peft) is what the smoke test and
+# the training watchdog run for real on the CPU.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv="${TEST_VENV:-.venv-test}"
+python3 -m venv "$venv"
+"$venv/bin/python" -m pip install -q --upgrade pip
+"$venv/bin/python" -m pip install -q -e ".[test]"
+if [ -f requirements/smoke-cpu.txt ]; then
+  "$venv/bin/python" -m pip install -q -r requirements/smoke-cpu.txt
+fi
+"$venv/bin/python" -m doctor kb test --quiet
+# pytest exits 5 when it collected no tests; that fails this script like any other failure.
+"$venv/bin/python" -m pytest -q -p no:cacheprovider "$@"
