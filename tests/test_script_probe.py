@@ -1,0 +1,69 @@
+"""Training scripts and notebooks: folklore found at its line; safe edits apply, re-check, undo."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from doctor.fixes.apply import apply_fixes
+from doctor.fixes.journal import Journal
+from doctor.probes.script import read_source, scan_source, scan_script
+from tests.conftest import ROOT, run_cli
+
+
+def ids(observations) -> list[str]:
+    return sorted(o.entry_id for o in observations)
+
+
+def test_demo_script_shows_each_myth_at_its_line() -> None:
+    result = scan_script(str(ROOT / "fixtures/demo/train.py"))
+    found = {o.entry_id: o.location.line for o in result.observations}
+    text = (ROOT / "fixtures/demo/train.py").read_text().splitlines()
+    assert "UnslothModel" in text[found["SCRIPT-UNSLOTH-MODEL-IMPORT"] - 1]
+    assert "set_default_dtype" in text[found["SCRIPT-SET-DEFAULT-DTYPE-BF16"] - 1]
+    assert "learning_rate" in text[found["SCRIPT-LR-TOO-HIGH"] - 1]
+    assert "merge_and_unload" in text[found["SCRIPT-MERGE-AND-UNLOAD"] - 1]
+    assert "from unsloth import" in text[found["SCRIPT-IMPORT-ORDER"] - 1]
+
+
+def test_notebook_cells_and_magics(tmp_path: Path) -> None:
+    nb = {"cells": [
+        {"cell_type": "code", "source": ["!pip install unsloth\n", "%time x = 1\n"]},
+        {"cell_type": "markdown", "source": ["from unsloth import UnslothModel"]},
+        {"cell_type": "code", "source": ["from transformers import AutoModelForCausalLM\n",
+                                         "m = AutoModelForCausalLM.from_pretrained('out', trust_remote_code=True)\n"]},
+    ]}
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(nb))
+    assert ids(scan_script(str(path)).observations) == ["SCRIPT-TRUST-REMOTE-CODE"]
+
+
+def test_syntax_error_is_located(tmp_path: Path) -> None:
+    (obs,) = scan_source(read_source("bad.py", "x = 1\ndef f(:\n"))
+    assert obs.entry_id == "SCRIPT-SYNTAX-ERROR" and obs.location.line == 2
+
+
+def test_fix_moves_import_first_and_undo_restores(tmp_path: Path) -> None:
+    script = tmp_path / "train.py"
+    shutil.copy(ROOT / "fixtures/demo/train.py", script)
+    original = script.read_text()
+    journal = Journal(tmp_path / "journal")
+    rescan = lambda p: scan_source(read_source(p))  # noqa: E731
+    applied = apply_fixes([str(script)], rescan, unsafe=False, label="t", journal=journal)
+    assert len(applied) == 1 and "SCRIPT-IMPORT-ORDER" in applied[0]
+    assert "SCRIPT-IMPORT-ORDER" not in ids(rescan(str(script)))
+    compile(script.read_text(), "train.py", "exec")  # still valid Python
+    journal.undo_last()
+    assert script.read_text() == original
+
+
+def test_cli_fix_then_undo(tmp_path: Path) -> None:
+    script = tmp_path / "train.py"
+    script.write_text("from trl import SFTTrainer\nfrom unsloth import FastLanguageModel\n")
+    shown = run_cli("scan", "--no-env", "--script", str(script))
+    assert "+import unsloth" in shown.stdout and script.read_text().startswith("from trl")
+    fixed = run_cli("scan", "--no-env", "--script", str(script), "--fix")
+    assert fixed.returncode == 0 and script.read_text().startswith("import unsloth")
+    assert "unsloth-doctor undo" in fixed.stdout
+    undone = run_cli("undo")
+    assert undone.returncode == 0 and script.read_text().startswith("from trl")
