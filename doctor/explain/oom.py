@@ -100,6 +100,13 @@ def gib(value: float) -> str:
     return f"{value / 1024 ** 2:.0f} MiB"
 
 
+def non_pytorch(info: OomInfo) -> float | None:
+    """Memory the process holds that PyTorch's caching allocator does not account for."""
+    if info.process_in_use is None or info.allocated is None:
+        return None
+    return info.process_in_use - info.allocated - (info.reserved_unallocated or 0.0)
+
+
 def summary(info: OomInfo) -> str | None:
     """One sentence with the numbers: how much was asked for, how much was there."""
     if info.tried is None:
@@ -122,38 +129,47 @@ def summary(info: OomInfo) -> str | None:
 
 def advice(info: OomInfo) -> list[str]:
     """Concrete steps, most effective first for what the process was doing."""
-    steps: list[str] = []
+    return [text for _, text in keyed_advice(info)]
+
+
+def keyed_advice(info: OomInfo) -> list[tuple[str, str]]:
+    """(key, step): the key is the setting a step is about, so a caller can leave out steps a
+    knowledge entry's own fixes already give."""
+    steps: list[tuple[str, str]] = []
     if info.fragmented:
         spare = info.reserved_unallocated
         if spare is None and info.reserved_total is not None and info.allocated is not None:
             spare = info.reserved_total - info.allocated
-        steps.append(
+        steps.append(("=expandable_segments",
             f"{gib(spare or 0)} is reserved by PyTorch but unallocated (fragmentation): set "
-            "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True in the environment before Python starts.")
+            "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True in the environment before Python starts."))
     if info.context == "generation":
-        steps += ["Lower max_new_tokens and the number of sequences generated at once "
-                  "(num_return_sequences, batch of prompts).",
-                  "Call FastLanguageModel.for_inference(model) before generate.",
-                  "Free the trainer first (del trainer; gc.collect(); torch.cuda.empty_cache()) "
-                  "when generating right after training."]
+        steps += [("max_new_tokens", "Lower max_new_tokens and the number of sequences generated at "
+                   "once (num_return_sequences, batch of prompts)."),
+                  ("for_inference", "Call FastLanguageModel.for_inference(model) before generate."),
+                  ("empty_cache", "Free the trainer first (del trainer; gc.collect(); "
+                   "torch.cuda.empty_cache()) when generating right after training.")]
     elif info.context == "saving":
-        steps += ["Merging to 16-bit needs the full 16-bit weights: free the trainer and optimizer "
-                  "first (del trainer; gc.collect(); torch.cuda.empty_cache()).",
-                  "Save only the LoRA adapter (model.save_pretrained(dir)) and merge later on a "
-                  "machine with more memory, or lower maximum_memory_usage in save_pretrained_merged."]
+        steps += [("empty_cache", "Merging to 16-bit needs the full 16-bit weights: free the trainer "
+                   "and optimizer first (del trainer; gc.collect(); torch.cuda.empty_cache())."),
+                  ("maximum_memory_usage", "Save only the LoRA adapter (model.save_pretrained(dir)) and "
+                   "merge later on a machine with more memory, or lower maximum_memory_usage in "
+                   "save_pretrained_merged.")]
     elif info.context == "loading":
-        steps += ["Load in 4-bit (load_in_4bit=True) or pick a smaller model for this GPU.",
-                  "Make sure no other process holds GPU memory (nvidia-smi)."]
+        steps += [("load_in_4bit", "Load in 4-bit (load_in_4bit=True) or pick a smaller model for this GPU."),
+                  ("nvidia-smi", "Make sure no other process holds GPU memory (nvidia-smi).")]
     else:
-        steps += ["Lower per_device_train_batch_size (1-2) and raise gradient_accumulation_steps "
-                  "to keep the effective batch size.",
-                  "Lower max_seq_length: memory grows with the tokens in each batch.",
-                  'Keep use_gradient_checkpointing="unsloth" (offloads activations to host RAM).',
-                  "Load the model in 4-bit (load_in_4bit=True) if it is in 16-bit."]
         if info.context == "evaluation":
-            steps.insert(0, "Lower per_device_eval_batch_size and set eval_accumulation_steps.")
-    if info.process_in_use is not None and info.allocated is not None \
-            and info.process_in_use - info.allocated > 2 * _GIB:
-        steps.append(f"This process uses {gib(info.process_in_use - info.allocated)} outside "
-                     "PyTorch's allocator (CUDA context, other libraries, another model in memory).")
+            steps.append(("per_device_eval_batch_size",
+                          "Lower per_device_eval_batch_size and set eval_accumulation_steps."))
+        steps += [("per_device_train_batch_size", "Lower per_device_train_batch_size (1-2) and raise "
+                   "gradient_accumulation_steps to keep the effective batch size."),
+                  ("max_seq_length", "Lower max_seq_length: memory grows with the tokens in each batch."),
+                  ("use_gradient_checkpointing", 'Keep use_gradient_checkpointing="unsloth" '
+                   "(offloads activations to host RAM)."),
+                  ("load_in_4bit", "Load the model in 4-bit (load_in_4bit=True) if it is in 16-bit.")]
+    outside = non_pytorch(info)
+    if outside is not None and outside > 2 * _GIB:
+        steps.append(("=outside", f"This process uses {gib(outside)} outside PyTorch's allocator "
+                      "(CUDA context, other libraries such as vLLM, another model)."))
     return steps

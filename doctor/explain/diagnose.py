@@ -1,0 +1,254 @@
+"""Diagnose a parsed log: rank knowledge entries whose symptoms appear, weigh them by where
+they appear and by what this machine's facts say, and say honestly when nothing matches.
+
+Ranking, on top of the engine's pattern score s (0..1):
+- a match on a line of the final error (or the OOM message, or a build tool's error line)
+  moves s 40% of the way to 1; on another exception of the same chain, 15%;
+- when the log has an exception and the match touches none of its lines, s * 0.85
+  (a warning earlier in the log is a weaker lead than the error itself);
+- a `when:` condition that holds on the live facts moves s 30% of the way to 1; one that is
+  false multiplies s by 0.4; unknown (facts missing) leaves s as it is.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import IO, Any, Mapping
+
+from doctor.explain import oom
+from doctor.explain.fallback import Unmatched, classify_unmatched
+from doctor.explain.model import Frame, ParsedLog
+from doctor.explain.parse import parse_stream, parse_text
+from doctor.findings import Evidence, Finding, Fix
+
+FINAL_PULL, CHAIN_PULL, ELSEWHERE, CONFIRMED_PULL, RULED_OUT = 0.40, 0.15, 0.85, 0.30, 0.40
+STRONG, FAINT = 0.5, 0.2   # next to a strong diagnosis, faint ones are noise
+SCHEMA = "unsloth-doctor.explain/1"
+
+
+@dataclass
+class ExplainResult:
+    log: ParsedLog
+    findings: list[Finding]
+    key_frames: list[Frame]
+    unmatched: Unmatched | None = None
+    env_checked: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def matched(self) -> bool:
+        return bool(self.findings)
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        from doctor.report.jsonout import finding_to_dict
+
+        final = self.log.final
+        info = self.log.oom
+        return {
+            "schema": SCHEMA,
+            "final_error": None if final is None else {
+                "type": final.type, "message": final.message, "line": final.log_line,
+                "rank": final.rank, "truncated": final.truncated},
+            "chain": [{"type": e.type, "message": e.message, "line": e.log_line, "link": e.link,
+                       "rank": e.rank, "truncated": e.truncated}
+                      for e in (self.log.primary.exceptions if self.log.primary else ())],
+            "key_frames": [asdict(f) for f in self.key_frames],
+            "diagnoses": [_finding_dict(f, finding_to_dict) for f in self.findings],
+            "unmatched": self.unmatched.to_dict() if self.unmatched else None,
+            "oom": None if info is None else {
+                **asdict(info), "fragmented": info.fragmented, "summary": oom.summary(info),
+                "advice": oom.advice(info)},
+            "build_errors": [asdict(b) for b in self.log.build_errors],
+            "rank_failures": [asdict(r) for r in self.log.rank_failures],
+            "env_checked": self.env_checked,
+            "lines": {"total": self.log.total_lines, "kept": len(self.log.lines),
+                      "dropped": self.log.dropped_lines},
+            "notes": list(self.notes),
+        }
+
+
+def _finding_dict(f: Finding, base: Any) -> dict[str, Any]:
+    out = base(f)
+    for key in ("env", "env_note", "on_final_error", "oom_summary", "alternatives"):
+        if key in f.extra:
+            out[key] = f.extra[key]
+    return out
+
+
+def diagnose(text: str, kb: Any, facts: Mapping[str, Any] | None = None, top: int = 3) -> ExplainResult:
+    return diagnose_log(parse_text(text), kb, facts, top)
+
+
+def diagnose_stream(stream: IO[bytes], kb: Any, facts: Mapping[str, Any] | None = None,
+                    top: int = 3) -> ExplainResult:
+    """For files and pipes: big logs are filtered while they stream, never held whole."""
+    return diagnose_log(parse_stream(stream), kb, facts, top)
+
+
+def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None,
+                 top: int = 3) -> ExplainResult:
+    from doctor.engine import match_text
+
+    matches = match_text(kb, matchable_lines(log)) if log.lines else []
+    hot, warm = _important_lines(log)
+    ranked = sorted((_weigh(m, log, hot, warm, facts) for m in matches),
+                    key=lambda f: -(f.confidence or 0.0))
+    findings = _distinct(ranked)
+    if findings and (findings[0].confidence or 0) >= STRONG:
+        findings = [f for f in findings if (f.confidence or 0) >= FAINT]
+    findings = findings[:max(0, top)]
+    notes = []
+    if log.dropped_lines:
+        notes.append(f"Read {log.total_lines} lines; kept {len(log.lines)} that look like errors, "
+                     "tracebacks or build output, plus the head and the tail.")
+    return ExplainResult(
+        log=log,
+        findings=findings,
+        key_frames=key_frames(log),
+        unmatched=None if findings else classify_unmatched(log),
+        env_checked=facts is not None,
+        notes=notes,
+    )
+
+
+def matchable_lines(log: ParsedLog) -> list[tuple[int, str]]:
+    """The cleaned lines, plus each notebook frame rewritten the way CPython prints frames
+    (`  File "x.py", line 3, in generate`), so one knowledge pattern fits every shape."""
+    out = [(line.no, line.text) for line in log.lines]
+    for chain in log.chains:
+        for exc in chain.exceptions:
+            for f in exc.frames:
+                if f.log_line is None:
+                    continue
+                short = f.function.rsplit(".", 1)[-1]
+                out.append((f.log_line, f'  File "{f.file}", line {f.line or 0}, in {short}'))
+    out.sort(key=lambda item: item[0])
+    return out
+
+
+def _distinct(ranked: list[Finding]) -> list[Finding]:
+    """Drop an entry that nothing in the log tells apart from a better-ranked one: same
+    category, same evidence lines, same confidence. It is kept as an alternative."""
+    out: list[Finding] = []
+    for f in ranked:
+        lines = {e.line for e in f.evidence if e.kind == "line"}
+        twin = next((g for g in out if g.category == f.category and g.confidence == f.confidence
+                     and {e.line for e in g.evidence if e.kind == "line"} == lines), None)
+        if twin is None:
+            out.append(f)
+        else:
+            twin.extra.setdefault("alternatives", []).append(f.id)
+    return out
+
+
+def _important_lines(log: ParsedLog) -> tuple[set[int], set[int]]:
+    """Lines of the final error (hot) and of the rest of its chain (warm)."""
+    hot: set[int] = set()
+    warm: set[int] = set()
+    final = log.final
+    if final is not None:
+        hot.update(final.message_lines)
+    if log.oom is not None:
+        hot.add(log.oom.log_line)
+    hot.update(b.log_line for b in log.build_errors)
+    if log.primary is not None:
+        for exc in log.primary.exceptions:
+            warm.update(exc.message_lines)
+    return hot, warm - hot
+
+
+def _weigh(match: Any, log: ParsedLog, hot: set[int], warm: set[int],
+           facts: Mapping[str, Any] | None) -> Finding:
+    from doctor.engine import finding_from_match
+
+    score = float(match.score)
+    lines = {no for no, _ in match.lines}
+    on_final = bool(lines & hot)
+    if on_final:
+        score += (1 - score) * FINAL_PULL
+    elif lines & warm:
+        score += (1 - score) * CHAIN_PULL
+    elif log.final is not None:
+        score *= ELSEWHERE
+    finding = finding_from_match(match, facts)
+    extra: dict[str, Any] = dict(finding.extra, on_final_error=on_final)
+    # evidence shows the line as pasted (cleaned), not a rewritten notebook frame
+    evidence = [replace(e, value=log.line_text(e.line) or e.value) if e.kind == "line" and e.line else e
+                for e in finding.evidence]
+    entry = match.entry
+    if facts is not None and entry.when:
+        verdict, used = _check(entry.when, facts)
+        shown = ", ".join(f"{k} = {_show(v)}" for k, v in used.items())
+        if verdict is True:
+            score += (1 - score) * CONFIRMED_PULL
+            extra.update(env="confirmed", env_note=f"confirmed on this machine: {shown}")
+        elif verdict is False:
+            score *= RULED_OUT
+            extra.update(env="ruled_out", env_note=f"ruled out on this machine: {shown}")
+        else:
+            extra.update(env="unknown")
+        source = getattr(facts, "source", None)
+        evidence += [Evidence("fact", k, v, source(k) if callable(source) else None) for k, v in used.items()]
+    fixes = finding.fixes
+    if entry.category == "cuda-oom" and log.oom is not None:
+        fixes = _oom_fixes(log, fixes)
+        summary = oom.summary(log.oom)
+        if summary:
+            extra["oom_summary"] = summary
+    return replace(finding, confidence=round(min(1.0, score), 2), evidence=tuple(evidence),
+                   fixes=fixes, extra=extra)
+
+
+def _oom_fixes(log: ParsedLog, entry_fixes: tuple[Fix, ...]) -> tuple[Fix, ...]:
+    """The numbers-aware OOM steps first; a step the entry already gives is not repeated,
+    except ones carrying this log's numbers (keys starting with '='), which replace it."""
+    assert log.oom is not None
+    steps = oom.keyed_advice(log.oom)
+    text_of = [f"{f.text} {f.command or ''}" for f in entry_fixes]
+    mine = [Fix(text=t) for k, t in steps if k.startswith("=") or not any(k in x for x in text_of)]
+    replaced = [k[1:] for k, _ in steps if k.startswith("=")]
+    kept = tuple(f for f, x in zip(entry_fixes, text_of) if not any(r in x for r in replaced))
+    return tuple(mine) + kept
+
+
+def _check(cond: Mapping[str, Any], facts: Mapping[str, Any]) -> tuple[bool | None, dict[str, Any]]:
+    from doctor.engine import evaluate_condition
+    from doctor.kb.conditions import Trace, facts_named
+
+    trace = Trace()
+    verdict = evaluate_condition(cond, facts, trace)
+    used = dict(trace.used)
+    for name in facts_named(cond):   # `present: false` holds without reading a value
+        if name not in used and name not in facts and "*" not in name:
+            used[name] = "(not present)"
+    return verdict, used
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+def key_frames(log: ParsedLog) -> list[Frame]:
+    """The frames that matter: the user's last frame, the library call it made, and where
+    the error was raised. Frames come from the final exception, or from the first exception
+    of the chain that has any when the final one has none."""
+    if log.primary is None:
+        return []
+    exc = next((e for e in reversed(log.primary.exceptions) if e.frames), None)
+    if exc is None:
+        return []
+    frames = list(exc.frames)
+    user_at = max((i for i, f in enumerate(frames) if not f.library), default=None)
+    picked: list[int] = []
+    if user_at is not None:
+        picked.append(user_at)
+        if user_at + 1 < len(frames):
+            picked.append(user_at + 1)
+    else:
+        picked.append(0)
+    if len(frames) - 1 not in picked:
+        picked.append(len(frames) - 1)
+    return [frames[i] for i in picked]

@@ -1,0 +1,212 @@
+"""Render an `ExplainResult`: rich console (colour only on a terminal, NO_COLOR honoured),
+plain text, Markdown for bug reports (secrets and home folders redacted), and JSON.
+
+rich is imported only by the console/text path, so `--format json` never loads it.
+"""
+from __future__ import annotations
+
+import io
+import os
+from typing import TYPE_CHECKING, Any
+
+from doctor.explain import oom
+
+if TYPE_CHECKING:
+    from doctor.explain.diagnose import ExplainResult
+    from doctor.explain.model import ExceptionInfo, Frame
+    from doctor.findings import Finding
+
+_LINK = {"cause": "was the direct cause of", "context": "happened while handling"}
+_MESSAGE_CHARS = 600
+
+
+def render_json(result: "ExplainResult") -> str:
+    try:
+        import orjson
+
+        return orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n"
+    except ImportError:  # orjson is a base dependency; this keeps a broken install readable
+        import json
+
+        return json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+def render_text(result: "ExplainResult", color: bool = False, width: int = 100) -> str:
+    from rich.console import Console
+
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=color, no_color=not color, color_system="standard" if color else None,
+                      width=width, highlight=False, soft_wrap=False, emoji=False)
+    render_console(result, console)
+    return buf.getvalue()
+
+
+def make_console(stream: Any) -> Any:
+    from rich.console import Console
+
+    tty = hasattr(stream, "isatty") and stream.isatty()
+    plain = "NO_COLOR" in os.environ or not tty
+    return Console(file=stream, no_color=plain, force_terminal=False if plain else None,
+                   highlight=False, emoji=False, width=None if tty else 100)
+
+
+def render_console(result: "ExplainResult", console: Any) -> None:
+    from rich.markup import escape as e
+
+    log = result.log
+    final = log.final
+    if final is None:
+        console.print("[bold]No Python traceback found[/] in the text.")
+    else:
+        where = f" (line {final.log_line})" if final.log_line else ""
+        rank = f" on rank {final.rank}" if final.rank is not None else ""
+        console.print(f"[bold red]{e(final.type)}[/]{e(rank)}{e(where)}: {e(_short(final.message))}")
+        if final.truncated:
+            console.print("[yellow]The paste ends before the error line; this is the last traceback seen.[/]")
+    if log.primary and len(log.primary.exceptions) > 1:
+        console.print("\n[bold]Exception chain[/] (first to last)")
+        for i, exc in enumerate(log.primary.exceptions, 1):
+            if exc.link:
+                console.print(f"   [dim]the exception above {_LINK.get(exc.link, exc.link)}:[/]")
+            console.print(f"  {i}. {e(_exc_line(exc))}")
+    if result.key_frames:
+        console.print("\n[bold]Where[/]")
+        for label, frame in _label_frames(result.key_frames):
+            pkg = f"[{frame.package}] " if frame.package else ""
+            console.print(f"  [cyan]{label:<10}[/] {e(pkg + frame.where())}"
+                          + (f"  [dim](line {frame.log_line})[/]" if frame.log_line else ""))
+            if frame.code:
+                console.print(f"  {'':<10} [dim]{e(frame.code)}[/]")
+    if log.oom is not None:
+        text = oom.summary(log.oom)
+        if text:
+            console.print(f"\n[bold]Memory[/] {e(text)}")
+    for b in log.build_errors[:5]:
+        console.print(f"[bold]Build error[/] ({e(b.tool)}, line {b.log_line}): {e(b.message)}")
+    if log.rank_failures:
+        parts = [f"rank {r.rank}{' (first to fail)' if r.root_cause else ''}: exit {r.exitcode}"
+                 + (f" {r.signal}" if r.signal else "") for r in log.rank_failures]
+        console.print(f"[bold]Ranks[/] {e('; '.join(parts))}")
+    if result.findings:
+        console.print(f"\n[bold]Diagnosis[/] ({len(result.findings)} most likely)")
+        for i, f in enumerate(result.findings, 1):
+            _render_finding(console, i, f)
+    elif result.unmatched is not None:
+        u = result.unmatched
+        console.print("\n[bold yellow]No known cause matches this log.[/] "
+                      f"Closest general category: [bold]{e(u.category)}[/] (from {e(u.reason)}).")
+        console.print("To narrow it down, collect:")
+        for item in u.collect:
+            console.print(f"  - {e(item)}")
+    for note in result.notes:
+        console.print(f"[dim]{e(note)}[/]")
+
+
+def _render_finding(console: Any, i: int, f: "Finding") -> None:
+    from rich.markup import escape as e
+
+    conf = f" · confidence {f.confidence:.2f}" if f.confidence is not None else ""
+    console.print(f"\n [bold]{i}. {e(f.title)}[/]  [dim]\\[{e(f.category)} · {e(f.id)}{conf}][/]")
+    for ev in f.evidence:
+        if ev.kind == "line":
+            console.print(f"    [dim]line {ev.line}:[/] {e(_short(str(ev.value), 160))}")
+    note = f.extra.get("env_note")
+    if note:
+        style = "green" if f.extra.get("env") == "confirmed" else "yellow"
+        console.print(f"    [{style}]{e(note)}[/]")
+    if f.extra.get("oom_summary"):
+        console.print(f"    {e(f.extra['oom_summary'])}")
+    console.print(f"    {e(f.message)}")
+    if f.fixes:
+        console.print("    [bold]Fix[/]")
+        for fix in f.fixes:
+            console.print(f"      - {e(fix.text)}")
+            if fix.command:
+                console.print(f"        [cyan]$ {e(fix.command)}[/]")
+    if f.myth:
+        console.print(f"    [magenta]{e(myth_line(f))}[/]")
+    if f.extra.get("alternatives"):
+        console.print(f"    [dim]also fits the same lines: {e(', '.join(f.extra['alternatives']))}[/]")
+
+
+def myth_line(f: "Finding") -> str:
+    """'Common advice says X: that is wrong because Y' for a one-line claim; an entry whose
+    myth is already a paragraph with its own rebuttal is shown as written."""
+    myth = " ".join((f.myth or "").split())
+    if len(myth) < 200 and ". " not in myth.rstrip("."):
+        because = f.message.split(". ")[0].rstrip(".")
+        return f'Common advice says "{myth.rstrip(".")}": that is wrong because {because[:1].lower()}{because[1:]}.'
+    return f"Common advice: {myth}"
+
+
+def render_markdown(result: "ExplainResult") -> str:
+    from doctor.report.redact import redact
+
+    log = result.log
+    final = log.final
+    out = ["## unsloth-doctor explain", ""]
+    if final is None:
+        out.append("No Python traceback found in the text.")
+    else:
+        out.append(f"**{final.type}**" + (f" (line {final.log_line})" if final.log_line else "")
+                   + f": {_short(final.message)}")
+    if log.primary and len(log.primary.exceptions) > 1:
+        out += ["", "### Exception chain", ""]
+        out += [f"{i}. `{_exc_line(x)}`" + (f" ({_LINK.get(x.link, x.link)} the one above)" if x.link else "")
+                for i, x in enumerate(log.primary.exceptions, 1)]
+    if result.key_frames:
+        out += ["", "### Where", ""]
+        out += [f"- {label}: `{f.where()}`" + (f" — `{f.code}`" if f.code else "")
+                for label, f in _label_frames(result.key_frames)]
+    if log.oom is not None and oom.summary(log.oom):
+        out += ["", f"**Memory:** {oom.summary(log.oom)}"]
+    if result.findings:
+        out += ["", "### Diagnosis", ""]
+        for i, f in enumerate(result.findings, 1):
+            conf = f", confidence {f.confidence:.2f}" if f.confidence is not None else ""
+            out += [f"#### {i}. {f.title}", "", f"`{f.id}` ({f.category}{conf})", ""]
+            lines = [ev for ev in f.evidence if ev.kind == "line"]
+            if lines:
+                out += ["```"] + [f"{ev.line}: {_short(str(ev.value), 200)}" for ev in lines] + ["```", ""]
+            if f.extra.get("env_note"):
+                out += [f"_{f.extra['env_note']}_", ""]
+            out.append(f.message)
+            if f.fixes:
+                out += [""] + [f"- {x.text}" + (f"\n  `{x.command}`" if x.command else "") for x in f.fixes]
+            if f.myth:
+                out += ["", f"> {myth_line(f)}"]
+            if f.refs:
+                out += ["", "Refs: " + ", ".join(f.refs)]
+            out.append("")
+    elif result.unmatched is not None:
+        u = result.unmatched
+        out += ["", f"No known cause matches. Closest general category: **{u.category}** (from {u.reason}).",
+                "", "Please collect:"] + [f"- {c}" for c in u.collect]
+    if result.notes:
+        out += [""] + [f"_{n}_" for n in result.notes]
+    return redact("\n".join(out).rstrip() + "\n")
+
+
+def _label_frames(frames: list["Frame"]) -> list[tuple[str, "Frame"]]:
+    out = []
+    for i, f in enumerate(frames):
+        if not f.library:
+            label = "your code"
+        elif i == len(frames) - 1 and i > 0:
+            label = "raised in"
+        else:
+            label = "calls" if i > 0 else "raised in" if len(frames) == 1 else "entered"
+        out.append((label, f))
+    return out
+
+
+def _exc_line(exc: "ExceptionInfo") -> str:
+    where = f" (line {exc.log_line})" if exc.log_line else ""
+    rank = f" [rank {exc.rank}]" if exc.rank is not None else ""
+    msg = _short(exc.message, 160)
+    return f"{exc.type}{rank}{where}" + (f": {msg}" if msg else "")
+
+
+def _short(text: str, limit: int = _MESSAGE_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

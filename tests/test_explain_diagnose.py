@@ -1,0 +1,216 @@
+"""diagnose(): ranking by where a symptom appears, live-fact correlation, honest no-match,
+and the renderings. A small knowledge base written here pins the ranking rules; the real
+one (knowledge/runtime) is used for the fixture logs and the real-issue corpus."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+import yaml
+
+from doctor.engine import match_text
+from doctor.explain.diagnose import diagnose, matchable_lines
+from doctor.explain.parse import parse_text
+from doctor.explain.render import render_json, render_markdown, render_text
+from doctor.facts import Facts
+from doctor.kb import KnowledgeBase, load_knowledge
+from doctor.kb.model import entry_from_dict
+
+ROOT = Path(__file__).resolve().parent.parent
+LOGS = ROOT / "fixtures" / "logs"
+CORPUS = ROOT / "fixtures" / "tracebacks"
+
+
+def entry(id: str, category: str, symptoms: list, **more) -> dict:
+    return {"id": id, "title": f"{id} title here", "severity": "error", "category": category,
+            "area": "runtime", "symptoms": symptoms, "explain": f"Explanation of {id}. Second sentence.",
+            "refs": ["https://example.invalid/ref"], "examples": {"match": ["x"]}, **more}
+
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    return KnowledgeBase(entry_from_dict(d) for d in [
+        entry("T-OOM", "cuda-oom", [{"pattern": "CUDA out of memory", "weight": 0.85}],
+              fixes=[{"text": "Lower the batch size (per_device_train_batch_size)."},
+                     {"text": "Set PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True.",
+                      "command": "export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True"}]),
+        entry("T-OOM-GEN", "cuda-oom", [{"pattern": "CUDA out of memory", "weight": 0.85},
+                                        {"pattern": r"\bin (generate|_sample)$", "weight": 0.3}]),
+        entry("T-BF16", "bf16-dtype", [{"pattern": "Bfloat16 is only supported", "weight": 0.9}],
+              when={"fact": "gpu.max_capability", "lt": 8.0}),
+        entry("T-WARN", "other", [{"pattern": r"UserWarning: .*deprecated", "weight": 0.8}]),
+        entry("T-KEY", "dataset-format", [{"pattern": r"KeyError: .text.", "weight": 0.8}],
+              myth="Alpaca JSONL is the only format Unsloth accepts"),
+    ])
+
+
+def tb(final: str, *, file: str = "/home/alice/train.py") -> str:
+    return ("Traceback (most recent call last):\n"
+            f'  File "{file}", line 3, in <module>\n'
+            "    trainer.train()\n"
+            '  File "/venv/lib/python3.11/site-packages/datasets/arrow_dataset.py", line 9, in __getitem__\n'
+            "    return self._getitem(key)\n"
+            f"{final}\n")
+
+
+def test_match_on_the_final_error_beats_an_equal_match_elsewhere(kb):
+    text = "UserWarning: `foo` is deprecated\n" + tb("KeyError: 'text'")
+    result = diagnose(text, kb)
+    assert [f.id for f in result.findings] == ["T-KEY", "T-WARN"]
+    key, warn = result.findings
+    assert key.confidence > 0.8 > warn.confidence      # pulled up / pushed down from 0.8
+    assert key.extra["on_final_error"] and not warn.extra["on_final_error"]
+    assert [(e.line, e.value) for e in key.evidence] == [(7, "KeyError: 'text'")]
+
+
+def test_live_facts_confirm_rule_out_or_leave_unchanged(kb):
+    text = tb("ValueError: Bfloat16 is only supported on GPUs with compute capability of at least 8.0")
+    plain = diagnose(text, kb).findings[0]
+    confirmed = diagnose(text, kb, Facts({"gpu.max_capability": 7.5})).findings[0]
+    ruled_out = diagnose(text, kb, Facts({"gpu.max_capability": 9.0})).findings[0]
+    unknown = diagnose(text, kb, Facts({"torch.version": "2.6.0"})).findings[0]
+    assert confirmed.confidence > plain.confidence > ruled_out.confidence
+    assert unknown.confidence == plain.confidence and unknown.extra["env"] == "unknown"
+    assert confirmed.extra["env_note"] == "confirmed on this machine: gpu.max_capability = 7.5"
+    assert ruled_out.extra["env_note"] == "ruled out on this machine: gpu.max_capability = 9.0"
+    assert ("gpu.max_capability", 7.5) in [(e.name, e.value) for e in confirmed.evidence if e.kind == "fact"]
+    assert "env" not in plain.extra
+
+
+def test_notebook_frames_reach_frame_patterns(kb):
+    result = diagnose((LOGS / "jupyter_generate_oom.log").read_text(), kb)
+    assert [f.id for f in result.findings][:2] == ["T-OOM-GEN", "T-OOM"]
+    # the evidence shows the pasted IPython line, not the rewritten CPython-style frame
+    frame_lines = [e.value for e in result.findings[0].evidence if "generate" in str(e.value)]
+    assert frame_lines and all(v.startswith("File /usr/local/lib/") for v in frame_lines)
+    rewritten = dict(matchable_lines(parse_text((LOGS / "jupyter_generate_oom.log").read_text())))
+    assert any(t.endswith(", in generate") for t in rewritten.values())
+
+
+def test_entries_nothing_tells_apart_are_folded(kb):
+    result = diagnose((LOGS / "plain_oom.log").read_text(), kb)
+    assert [f.id for f in result.findings] == ["T-OOM"]
+    assert result.findings[0].extra["alternatives"] == ["T-OOM-GEN"]
+
+
+def test_oom_fixes_carry_the_numbers_and_replace_the_generic_one(kb):
+    finding = diagnose((LOGS / "plain_oom.log").read_text(), kb).findings[0]
+    texts = [f.text for f in finding.fixes]
+    assert texts[0].startswith("2.90 GiB is reserved by PyTorch but unallocated")
+    assert not any(f.command and "expandable" in f.command for f in finding.fixes)
+    assert any("per_device_train_batch_size" in t for t in texts)
+    assert sum("per_device_train_batch_size" in t for t in texts) == 1   # not said twice
+    assert "2.00 GiB" in finding.extra["oom_summary"]
+
+
+@pytest.mark.parametrize("text,category,phrase", [
+    (tb("KeyError: 'messages'"), "dataset-format", "raised inside datasets"),
+    (tb("ModuleNotFoundError: No module named 'unsloth_zoo'"), "env", "an import failed"),
+    (tb("RuntimeError: CUDA error: device-side assert triggered"), "kernel-launch", "wording"),
+    (tb("OSError: You are trying to access a gated repo."), "other", "matches no general category"),
+])
+def test_no_match_says_so_with_the_closest_category(text, category, phrase):
+    result = diagnose(text, KnowledgeBase([]))
+    assert result.findings == [] and result.unmatched is not None
+    assert result.unmatched.category == category
+    assert phrase in result.unmatched.reason
+    assert any("unsloth-doctor scan" in c for c in result.unmatched.collect)
+
+
+def test_no_traceback_and_truncated_paste_ask_for_more():
+    nothing = diagnose("it just hangs at step 0, any idea?\n", KnowledgeBase([]))
+    assert nothing.log.final is None
+    assert "no Python traceback" in nothing.unmatched.collect[0]
+    cut = diagnose((LOGS / "truncated.log").read_text(), KnowledgeBase([]))
+    assert "stops before the error line" in cut.unmatched.collect[0]
+    assert cut.unmatched.category == "merge-gguf-export"
+    assert "No known cause matches" in render_text(cut)
+
+
+def test_key_frames_are_user_code_its_library_call_and_the_raise_site(kb):
+    result = diagnose((LOGS / "colab_ipy7_keyerror.log").read_text(), kb)
+    frames = [(f.function, f.library) for f in result.key_frames]
+    assert frames == [("<module>", False), ("__init__", True), ("_check_valid_column_key", True)]
+
+
+def test_renderings(kb):
+    result = diagnose("UserWarning: `foo` is deprecated\n" + tb("KeyError: 'text'"), kb)
+    plain = render_text(result)
+    assert "\x1b[" not in plain
+    assert "line 7: KeyError: 'text'" in plain
+    assert 'Common advice says "Alpaca JSONL is the only format Unsloth accepts": that is wrong ' \
+           "because explanation of T-KEY." in " ".join(plain.split())   # unwrapped
+    assert "\x1b[" in render_text(result, color=True)
+    data = json.loads(render_json(result))
+    assert data["schema"] == "unsloth-doctor.explain/1"
+    assert data["final_error"] == {"type": "KeyError", "message": "'text'", "line": 7, "rank": None,
+                                   "truncated": False}
+    assert data["diagnoses"][0]["id"] == "T-KEY" and data["diagnoses"][0]["evidence"][0]["line"] == 7
+    orjson.dumps(result.to_dict())   # everything in it is plain data
+    md = render_markdown(result)
+    assert "/home/alice" not in md and "/home/<user>" in md
+    assert "#### 1. T-KEY title here" in md
+
+
+def test_json_path_imports_nothing_heavy():
+    code = (
+        "import sys\n"
+        "from doctor.kb import KnowledgeBase\n"
+        "from doctor.explain.diagnose import diagnose\n"
+        "from doctor.explain.render import render_json\n"
+        f"text = open({str(LOGS / 'plain_oom.log')!r}).read()\n"
+        "render_json(diagnose(text, KnowledgeBase([])))\n"
+        "heavy = {'torch', 'unsloth', 'transformers', 'trl', 'peft', 'bitsandbytes', 'rich'}\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# --- the real knowledge base ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def runtime_kb() -> KnowledgeBase:
+    return load_knowledge([ROOT / "knowledge" / "runtime"])
+
+
+@pytest.mark.parametrize("name,category", [
+    ("plain_oom.log", "cuda-oom"),
+    ("old_oom.log", "cuda-oom"),
+    ("jupyter_generate_oom.log", "cuda-oom"),
+    ("chained_import.log", "bnb-cuda-setup"),
+    ("colab_ipy7_keyerror.log", "dataset-format"),
+    ("github_quoted_windows.log", "triton-compile"),
+    ("tqdm_then_cuda_error.log", "kernel-launch"),
+    ("python_h_missing.log", "triton-compile"),
+    ("triton_ptxas.log", "triton-compile"),
+    ("torchrun_ranks.log", "ddp-multi-gpu"),
+    ("llama_cpp_build.log", "merge-gguf-export"),
+    ("truncated.log", "merge-gguf-export"),
+])
+def test_fixture_logs_land_in_the_right_category(runtime_kb, name, category):
+    result = diagnose((LOGS / name).read_text(encoding="utf-8"), runtime_kb)
+    top = result.findings[0].category if result.findings else result.unmatched.category
+    assert top == category
+
+
+def _corpus() -> list[Path]:
+    return sorted(CORPUS.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("case", _corpus(), ids=lambda p: p.stem)
+def test_pipeline_never_loses_what_the_engine_finds(runtime_kb, case):
+    """On every real-issue text: if the engine alone finds the expected entry anywhere in
+    the raw text, diagnose() must have it in its top three."""
+    data = yaml.safe_load(case.read_text(encoding="utf-8"))
+    wanted = {data["expected"], *data.get("also_acceptable", [])}
+    raw = {m.entry.id for m in match_text(runtime_kb, data["text"])}
+    got = [f.id for f in diagnose(data["text"], runtime_kb).findings]
+    if wanted & raw:
+        assert wanted & set(got), (got, raw)
+    else:
+        assert not wanted & set(got)   # nothing invented that the knowledge doesn't say
