@@ -1,0 +1,116 @@
+"""The real-traceback corpus (fixtures/tracebacks) and its link to the runtime knowledge."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from doctor.kb import load_knowledge
+from doctor.textmatch import compile_pattern
+from tests._reserved_threads import reserved_urls_in
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "fixtures" / "tracebacks"
+RUNTIME_KB = ROOT / "knowledge" / "runtime"
+ISSUE_URL = re.compile(r"^https://github\.com/[\w.-]+/[\w.-]+/(issues|pull)/\d+$")
+ALLOWED_KEYS = {"source", "expected", "also_acceptable", "note", "text"}
+
+
+def _cases() -> list[tuple[Path, dict]]:
+    return [(p, yaml.safe_load(p.read_text(encoding="utf-8"))) for p in sorted(CORPUS.glob("*.yaml"))]
+
+
+CASES = _cases()
+
+
+@pytest.fixture(scope="module")
+def kb():
+    return load_knowledge()
+
+
+def test_corpus_is_big_enough():
+    assert len(CASES) >= 60, f"only {len(CASES)} cases in {CORPUS}"
+
+
+@pytest.mark.parametrize("path,case", CASES, ids=[p.stem for p, _ in CASES])
+def test_case_is_well_formed(path, case):
+    assert isinstance(case, dict), "a case is a mapping"
+    assert set(case) <= ALLOWED_KEYS, f"unknown keys {set(case) - ALLOWED_KEYS}"
+    assert ISSUE_URL.match(case.get("source", "")), f"source must be an issue/PR URL: {case.get('source')!r}"
+    assert isinstance(case.get("expected"), str) and case["expected"].startswith("RT-")
+    assert isinstance(case.get("note"), str) and case["note"].strip()
+    assert isinstance(case.get("text"), str) and len(case["text"].strip()) >= 20
+    also = case.get("also_acceptable", [])
+    assert isinstance(also, list) and all(isinstance(a, str) for a in also)
+    assert case["expected"] not in also
+
+
+@pytest.mark.parametrize("path,case", CASES, ids=[p.stem for p, _ in CASES])
+def test_case_is_not_a_reserved_thread(path, case):
+    assert not reserved_urls_in(case["source"]), f"{path.name} comes from a reserved thread"
+    assert not reserved_urls_in(case["text"]), f"{path.name} text links a reserved thread"
+
+
+def test_sources_are_unique_per_text():
+    seen = {}
+    for path, case in CASES:
+        key = (case["source"], case["text"].strip())
+        assert key not in seen, f"{path.name} duplicates {seen[key]}"
+        seen[key] = path.name
+
+
+@pytest.mark.parametrize("path,case", CASES, ids=[p.stem for p, _ in CASES])
+def test_expected_ids_exist(kb, path, case):
+    for entry_id in [case["expected"], *case.get("also_acceptable", [])]:
+        assert kb.get(entry_id) is not None, f"{path.name}: no knowledge entry {entry_id}"
+
+
+@pytest.mark.parametrize("path,case", CASES, ids=[p.stem for p, _ in CASES])
+def test_expected_entry_has_a_symptom_in_the_text(kb, path, case):
+    """Ranking quality is measured by bench/bench_explain_accuracy.py; here only that the
+    expected entry can be found at all (a symptom of it occurs on some line of the text)."""
+    ids = [case["expected"], *case.get("also_acceptable", [])]
+    lines = case["text"].splitlines()
+    for entry_id in ids:
+        patterns = [compile_pattern(s.pattern) for s in kb.get(entry_id).symptoms]
+        if any(p.search(line) for line in lines for p in patterns):
+            return
+    pytest.fail(f"{path.name}: none of {ids} has a symptom that matches the text")
+
+
+def _runtime_entries() -> list[dict]:
+    out = []
+    for f in sorted(RUNTIME_KB.glob("*.yaml")):
+        out.extend(yaml.safe_load(f.read_text(encoding="utf-8")) or [])
+    return out
+
+
+def test_runtime_entries_cite_no_reserved_thread():
+    for entry in _runtime_entries():
+        blob = yaml.safe_dump({k: entry.get(k) for k in ("refs", "examples", "explain", "myth")})
+        assert not reserved_urls_in(blob), f"{entry['id']} cites a reserved thread"
+
+
+def test_examples_are_not_copied_from_the_corpus():
+    """Entry examples are written for the entry, not pasted from the corpus: otherwise the
+    benchmark would grade the knowledge base on its own training data. A fixed library message
+    (no variable part) may of course read the same; a long stretch of a report may not."""
+    corpus = [" ".join(case["text"].split()) for _, case in CASES]
+    for entry in _runtime_entries():
+        for example in entry.get("examples", {}).get("match", []):
+            if not isinstance(example, str):
+                continue
+            flat = " ".join(example.split())
+            if len(flat) < 120:
+                continue
+            for text in corpus:
+                assert flat not in text, f"{entry['id']}: example copied from the corpus: {flat[:80]}"
+
+
+def test_runtime_entries_are_runtime_and_prefixed():
+    for entry in _runtime_entries():
+        assert entry["id"].startswith("RT-"), entry["id"]
+        assert entry["area"] == "runtime", entry["id"]
+        assert entry.get("refs"), entry["id"]
