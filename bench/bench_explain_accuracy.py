@@ -13,6 +13,7 @@ patterns can be judged against something simple.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
 from pathlib import Path
@@ -57,10 +58,15 @@ def _ids_from(result: Any) -> list[str]:
 
 def ranker(kb: Any) -> tuple[str, Callable[[str], list[str]]]:
     """explain's own ranking when the explain package offers it, else the engine's."""
-    try:
-        from doctor.explain.diagnose import diagnose
-    except ImportError:
-        diagnose = None
+    diagnose = None
+    for module in ("doctor.explain", "doctor.explain.diagnosis", "doctor.explain.diagnose"):
+        try:
+            candidate = getattr(importlib.import_module(module), "diagnose", None)
+        except ImportError:
+            continue
+        if callable(candidate):
+            diagnose = candidate
+            break
     if diagnose is not None:
         return "doctor.explain.diagnose", lambda text: _ids_from(diagnose(text, kb, facts=None, top=3))
     from doctor.engine import match_text
