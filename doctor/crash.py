@@ -15,7 +15,7 @@ from doctor import __version__
 def report_crash(exc: BaseException, argv: Sequence[str]) -> int:
     log = None
     try:
-        from doctor.fixes.journal import state_dir
+        from doctor.paths import state_dir
 
         folder = state_dir() / "crashes"
         folder.mkdir(parents=True, exist_ok=True)

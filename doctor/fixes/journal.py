@@ -17,14 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from doctor.fixes.atomic import atomic_write_bytes
-
-
-def state_dir() -> Path:
-    override = os.environ.get("UNSLOTH_DOCTOR_STATE")
-    if override:
-        return Path(override)
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(base) / "unsloth-doctor"
+from doctor.paths import state_dir
 
 
 def file_digest(path: Path) -> str:

@@ -1,14 +1,19 @@
 """Load and validate the knowledge files; a bad entry is reported at its file and line."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from doctor.kb import schema as _schema
 from doctor.kb.model import Entry, entry_from_dict
-from doctor.kb.validate import validate_entry
-from doctor.kb.yamlnodes import YamlSyntaxError, load_with_marks, mark_for
+
+
+# Part of the cache key: a change to the schema or the validator's rules revalidates.
+_SCHEMA_STAMP = hashlib.sha256(repr(_schema.json_schema()).encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -77,14 +82,63 @@ def knowledge_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*.y*ml") if p.suffix in (".yaml", ".yml"))
 
 
-def load_knowledge(paths: Iterable[str | Path] | None = None) -> KnowledgeBase:
-    """Load every entry; raise KnowledgeError listing *all* problems, not just the first."""
+def load_knowledge(paths: Iterable[str | Path] | None = None, use_cache: bool = True) -> KnowledgeBase:
+    """Load every entry; raise KnowledgeError listing *all* problems, not just the first.
+
+    Validation costs far more than reading, so a knowledge base that validated once is kept
+    as JSON, keyed by every file's path, size and mtime (any edit revalidates).
+    """
     if paths is None:
         files = knowledge_files(default_knowledge_dir())
     else:
         files = []
         for p in map(Path, paths):
             files += knowledge_files(p) if p.is_dir() else [p]
+    cache = _cache_file(files) if use_cache else None
+    if cache is not None:
+        cached = _read_cache(cache)
+        if cached is not None:
+            return KnowledgeBase(cached)
+    kb = _load_and_validate(files)
+    if cache is not None:
+        _write_cache(cache, kb)
+    return kb
+
+
+def _cache_file(files: list[Path]) -> Path | None:
+    from doctor import __version__
+    from doctor.paths import state_dir
+
+    h = hashlib.sha256(f"{__version__}|{_SCHEMA_STAMP}".encode())
+    try:
+        for f in files:
+            st = f.stat()
+            h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    except OSError:
+        return None
+    return state_dir() / "cache" / f"knowledge-{h.hexdigest()[:20]}.json"
+
+
+def _read_cache(cache: Path) -> list[Entry] | None:
+    try:
+        data = json.loads(cache.read_bytes())
+        return [entry_from_dict(e["raw"], e["file"], e["line"]) for e in data]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_cache(cache: Path, kb: KnowledgeBase) -> None:
+    from doctor.fixes.atomic import atomic_write_bytes
+
+    data = [{"raw": e.raw, "file": e.file, "line": e.line} for e in kb.entries]
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(cache, json.dumps(data, default=str).encode())
+    except OSError:
+        pass  # a read-only home is fine: we validate every time instead
+
+
+def _load_and_validate(files: list[Path]) -> KnowledgeBase:
     base = default_knowledge_dir().parent
     entries: list[Entry] = []
     problems: list[KnowledgeProblem] = []
@@ -113,6 +167,10 @@ def _display_path(file: Path, base: Path) -> str:
 
 
 def _load_file(file: Path, shown: str) -> tuple[list[Entry], list[KnowledgeProblem]]:
+    # YAML and the validator load only when the cache can't answer
+    from doctor.kb.validate import validate_entry
+    from doctor.kb.yamlnodes import YamlSyntaxError, load_with_marks, mark_for
+
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
