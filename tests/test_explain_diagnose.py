@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from doctor.engine import match_text
-from doctor.explain.diagnose import diagnose, matchable_lines
+from doctor.explain.diagnosis import diagnose, matchable_lines
 from doctor.explain.parse import parse_text
 from doctor.explain.render import render_json, render_markdown, render_text
 from doctor.facts import Facts
@@ -131,6 +131,16 @@ def test_no_traceback_and_truncated_paste_ask_for_more():
     assert "No known cause matches" in render_text(cut)
 
 
+def test_a_weak_lead_is_not_claimed_as_a_diagnosis():
+    weak = KnowledgeBase([entry_from_dict(entry(
+        "T-SAVE", "cuda-oom", [{"pattern": r"\bin save_to_gguf$", "weight": 0.3}]))])
+    result = diagnose((LOGS / "truncated.log").read_text(), weak)
+    assert [f.id for f in result.findings] == ["T-SAVE"] and not result.matched
+    assert result.unmatched.category == "merge-gguf-export"
+    shown = render_text(result)
+    assert shown.index("No known cause matches") < shown.index("Weak leads") < shown.index("T-SAVE")
+
+
 def test_key_frames_are_user_code_its_library_call_and_the_raise_site(kb):
     result = diagnose((LOGS / "colab_ipy7_keyerror.log").read_text(), kb)
     frames = [(f.function, f.library) for f in result.key_frames]
@@ -160,7 +170,7 @@ def test_json_path_imports_nothing_heavy():
     code = (
         "import sys\n"
         "from doctor.kb import KnowledgeBase\n"
-        "from doctor.explain.diagnose import diagnose\n"
+        "from doctor.explain.diagnosis import diagnose\n"
         "from doctor.explain.render import render_json\n"
         f"text = open({str(LOGS / 'plain_oom.log')!r}).read()\n"
         "render_json(diagnose(text, KnowledgeBase([])))\n"
@@ -194,7 +204,7 @@ def runtime_kb() -> KnowledgeBase:
 ])
 def test_fixture_logs_land_in_the_right_category(runtime_kb, name, category):
     result = diagnose((LOGS / name).read_text(encoding="utf-8"), runtime_kb)
-    top = result.findings[0].category if result.findings else result.unmatched.category
+    top = result.unmatched.category if result.unmatched else result.findings[0].category
     assert top == category
 
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 _EXPORTS = {
-    "diagnose": "doctor.explain.diagnose",
-    "diagnose_stream": "doctor.explain.diagnose",
-    "diagnose_log": "doctor.explain.diagnose",
-    "ExplainResult": "doctor.explain.diagnose",
+    "diagnose": "doctor.explain.diagnosis",
+    "diagnose_stream": "doctor.explain.diagnosis",
+    "diagnose_log": "doctor.explain.diagnosis",
+    "ExplainResult": "doctor.explain.diagnosis",
     "parse_text": "doctor.explain.parse",
     "parse_stream": "doctor.explain.parse",
     "ParsedLog": "doctor.explain.model",
@@ -30,4 +30,6 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'doctor.explain' has no attribute {name!r}")
     import importlib
 
-    return getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value   # resolve once
+    return value

@@ -5,8 +5,6 @@ the line the user pasted.
 """
 from __future__ import annotations
 
-import html
-
 import re2
 
 from doctor.explain.model import LogLine
@@ -36,7 +34,9 @@ def clean_line(no: int, text: str) -> LogLine:
     if "%|" in text and (m := _PROGRESS.search(text)) and m.end() < len(text):
         text = text[m.end():]   # keep what was printed after the bar, drop the bar
     if "&" in text and ";" in text:
-        text = html.unescape(text)   # tracebacks copied from rendered HTML
+        import html   # rare: tracebacks copied from rendered HTML; keep start-up light
+
+        text = html.unescape(text)
     return LogLine(no, text.rstrip(), rank)
 
 

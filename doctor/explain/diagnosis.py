@@ -22,6 +22,7 @@ from doctor.findings import Evidence, Finding, Fix
 
 FINAL_PULL, CHAIN_PULL, ELSEWHERE, CONFIRMED_PULL, RULED_OUT = 0.40, 0.15, 0.85, 0.30, 0.40
 STRONG, FAINT = 0.5, 0.2   # next to a strong diagnosis, faint ones are noise
+WEAK = 0.35                # below this no diagnosis is claimed; the best are shown as leads
 SCHEMA = "unsloth-doctor.explain/1"
 
 
@@ -36,7 +37,8 @@ class ExplainResult:
 
     @property
     def matched(self) -> bool:
-        return bool(self.findings)
+        """A diagnosis is claimed (not just weak leads)."""
+        return bool(self.findings) and self.unmatched is None
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -47,6 +49,7 @@ class ExplainResult:
         info = self.log.oom
         return {
             "schema": SCHEMA,
+            "matched": self.matched,
             "final_error": None if final is None else {
                 "type": final.type, "message": final.message, "line": final.log_line,
                 "rank": final.rank, "truncated": final.truncated},
@@ -90,6 +93,8 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
                  top: int = 3) -> ExplainResult:
     from doctor.engine import match_text
 
+    if not facts:
+        facts = None   # --no-env gives no facts: correlate nothing rather than "not present"
     matches = match_text(kb, matchable_lines(log)) if log.lines else []
     hot, warm = _important_lines(log)
     ranked = sorted((_weigh(m, log, hot, warm, facts) for m in matches),
@@ -106,7 +111,7 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
         log=log,
         findings=findings,
         key_frames=key_frames(log),
-        unmatched=None if findings else classify_unmatched(log),
+        unmatched=None if findings and (findings[0].confidence or 0) >= WEAK else classify_unmatched(log),
         env_checked=facts is not None,
         notes=notes,
     )

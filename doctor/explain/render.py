@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from doctor.explain import oom
 
 if TYPE_CHECKING:
-    from doctor.explain.diagnose import ExplainResult
+    from doctor.explain.diagnosis import ExplainResult
     from doctor.explain.model import ExceptionInfo, Frame
     from doctor.findings import Finding
 
@@ -87,17 +87,21 @@ def render_console(result: "ExplainResult", console: Any) -> None:
         parts = [f"rank {r.rank}{' (first to fail)' if r.root_cause else ''}: exit {r.exitcode}"
                  + (f" {r.signal}" if r.signal else "") for r in log.rank_failures]
         console.print(f"[bold]Ranks[/] {e('; '.join(parts))}")
-    if result.findings:
+    if result.findings and result.unmatched is None:
         console.print(f"\n[bold]Diagnosis[/] ({len(result.findings)} most likely)")
         for i, f in enumerate(result.findings, 1):
             _render_finding(console, i, f)
-    elif result.unmatched is not None:
+    if result.unmatched is not None:
         u = result.unmatched
         console.print("\n[bold yellow]No known cause matches this log.[/] "
                       f"Closest general category: [bold]{e(u.category)}[/] (from {e(u.reason)}).")
         console.print("To narrow it down, collect:")
         for item in u.collect:
             console.print(f"  - {e(item)}")
+        if result.findings:
+            console.print(f"\n[bold]Weak leads[/] (too little in the log to claim them)")
+            for i, f in enumerate(result.findings, 1):
+                _render_finding(console, i, f)
     for note in result.notes:
         console.print(f"[dim]{e(note)}[/]")
 
@@ -161,7 +165,7 @@ def render_markdown(result: "ExplainResult") -> str:
     if log.oom is not None and oom.summary(log.oom):
         out += ["", f"**Memory:** {oom.summary(log.oom)}"]
     if result.findings:
-        out += ["", "### Diagnosis", ""]
+        out += ["", "### Diagnosis" if result.unmatched is None else "### Weak leads", ""]
         for i, f in enumerate(result.findings, 1):
             conf = f", confidence {f.confidence:.2f}" if f.confidence is not None else ""
             out += [f"#### {i}. {f.title}", "", f"`{f.id}` ({f.category}{conf})", ""]
@@ -178,7 +182,7 @@ def render_markdown(result: "ExplainResult") -> str:
             if f.refs:
                 out += ["", "Refs: " + ", ".join(f.refs)]
             out.append("")
-    elif result.unmatched is not None:
+    if result.unmatched is not None:
         u = result.unmatched
         out += ["", f"No known cause matches. Closest general category: **{u.category}** (from {u.reason}).",
                 "", "Please collect:"] + [f"- {c}" for c in u.collect]

@@ -159,7 +159,7 @@ def _wait(proc: subprocess.Popen[bytes]) -> int:
 
 def _explain(ring: LineRing, kb: Any, facts_provider: FactsProvider | None, top: int,
              returncode: int) -> Any:
-    from doctor.explain.diagnose import diagnose
+    from doctor.explain.diagnosis import diagnose
 
     facts = None
     notes = []

@@ -1,0 +1,117 @@
+"""How fast `explain` answers, as whole processes, against named baselines in the same run.
+
+1. A 2 KB traceback: `python -m doctor explain FILE --format json --no-env` against the
+   baseline `python -c pass` (interpreter start-up). Target: under 0.3 s.
+2. A 50 MB training log (generated here: tqdm updates, loss lines, repeated warnings, an
+   early caught traceback, the real failure at the end), streamed through the explain
+   pipeline, against the baseline `wc -l` (reading the file once). Target: under 3 s, with
+   peak memory far below the file size.
+
+Run: python bench/bench_explain_speed.py [--mb 50] [--repeat 5]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = ROOT / "fixtures" / "logs" / "plain_oom.log"
+
+STREAM_CODE = (
+    "import sys\n"
+    "from doctor.kb import load_knowledge\n"
+    "from doctor.explain import diagnose_stream\n"
+    "from doctor.explain.render import render_json\n"
+    "with open(sys.argv[1], 'rb') as f:\n"
+    "    sys.stdout.write(render_json(diagnose_stream(f, load_knowledge())))\n"
+)
+
+
+def timed(argv: list[str]) -> tuple[float, int, int]:
+    """(wall seconds, peak RSS in MiB, exit status) of one child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0, 1):   # 1 = findings, the normal answer for a failing log
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        raise SystemExit(f"{' '.join(argv[:4])}... failed ({proc.returncode}): {err[-400:]}")
+    if proc.stderr:
+        proc.stderr.close()
+    return wall, usage.ru_maxrss // 1024, proc.returncode
+
+
+def median_run(argv: list[str], repeat: int) -> tuple[float, int]:
+    runs = [timed(argv) for _ in range(repeat)]
+    return statistics.median(r[0] for r in runs), max(r[1] for r in runs)
+
+
+def make_big_log(path: Path, megabytes: int) -> None:
+    rng = random.Random(4711)
+    target = megabytes * 1024 * 1024
+    early = ("Traceback (most recent call last):\n"
+             '  File "/usr/lib/python3.11/site-packages/wandb/sdk/wandb_run.py", line 12, in _log\n'
+             "    self._backend.send()\n"
+             "ConnectionResetError: [Errno 104] Connection reset by peer\n")
+    with path.open("w", encoding="utf-8") as f:
+        f.write(SMALL.read_text().split("Traceback")[0])   # the Unsloth banner
+        f.write(early)
+        written, step = 0, 0
+        while written < target:
+            step += 1
+            bar = "".join(f"\r {step % 100:3d}%|{'#' * (step % 10):<10}| {step}/400000 "
+                          f"[00:{k:02d}<12:00, {rng.uniform(1, 3):.2f}it/s]" for k in range(8))
+            line = (f"{bar}\r{{'loss': {rng.uniform(0.5, 2):.4f}, 'grad_norm': {rng.uniform(0, 1):.3f}, "
+                    f"'learning_rate': {2e-4 * (1 - step / 1e6):.3e}, 'epoch': {step / 4000:.2f}}}\n")
+            if step % 997 == 0:
+                line += ("/usr/lib/python3.11/site-packages/torch/utils/checkpoint.py:87: UserWarning: "
+                         "None of the inputs have requires_grad=True. Gradients will be None\n")
+            f.write(line)
+            written += len(line)
+        f.write(SMALL.read_text().split("\n", 5)[5])     # the traceback that ended the run
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mb", type=int, default=50)
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    py = sys.executable
+    cli = [py, "-m", "doctor", "explain"]
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}")
+
+    base, base_rss = median_run([py, "-c", "pass"], args.repeat)
+    small, small_rss = median_run(cli + [str(SMALL), "--format", "json", "--no-env"], args.repeat)
+    print(f"\n2 KB traceback ({SMALL.stat().st_size} bytes), median of {args.repeat}:")
+    print(f"  baseline  python -c pass                     {base:6.3f} s  {base_rss:4d} MiB")
+    print(f"  explain   python -m doctor explain --format json {small:6.3f} s  {small_rss:4d} MiB")
+    print(f"  ratio {small / base:.1f}x the interpreter's start-up; "
+          f"target < 0.300 s: {'PASS' if small < 0.3 else 'FAIL'}")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        big = Path(tmp) / "train.log"
+        make_big_log(big, args.mb)
+        size_mib = big.stat().st_size / 2 ** 20
+        repeat = max(1, args.repeat // 2)
+        wc, wc_rss = median_run(["wc", "-l", str(big)], repeat)
+        stream, stream_rss = median_run([py, "-c", STREAM_CODE, str(big)], repeat)
+        whole, whole_rss = median_run(cli + [str(big), "--format", "json", "--no-env"], repeat)
+        print(f"\n{size_mib:.0f} MiB training log, median of {repeat}:")
+        print(f"  baseline  wc -l                               {wc:6.3f} s  {wc_rss:4d} MiB")
+        print(f"  explain   streamed (diagnose_stream)          {stream:6.3f} s  {stream_rss:4d} MiB")
+        print(f"  explain   python -m doctor explain FILE       {whole:6.3f} s  {whole_rss:4d} MiB")
+        print(f"  ratio {stream / wc:.1f}x wc -l; target < 3 s: {'PASS' if stream < 3 else 'FAIL'}; "
+              f"peak memory {stream_rss} MiB for a {size_mib:.0f} MiB file")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
