@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("paths", nargs="*", metavar="PATH", help="project folders or files to scan")
     scan.add_argument("--data", action="append", default=[], metavar="PATH", help="a dataset file (JSONL, JSON, Parquet, CSV)")
     scan.add_argument("--script", action="append", default=[], metavar="PATH", help="a training script or notebook")
+    scan.add_argument("--config", action="append", default=[], metavar="PATH", help="a training config (YAML or JSON)")
+    scan.add_argument("--model", action="append", default=[], metavar="DIR", help="a saved model or adapter folder")
     scan.add_argument("--env", dest="env", action="store_true", default=None, help="also scan the environment")
     scan.add_argument("--no-env", dest="env", action="store_false", help="skip the environment")
     scan.add_argument("--deep", action="store_true", help="import torch/unsloth in a child process and run real GPU ops")

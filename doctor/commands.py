@@ -55,19 +55,27 @@ def cmd_scan(args: argparse.Namespace) -> int:
             targets.data.append(str(path))
         elif path.suffix in (".py", ".ipynb"):
             targets.scripts.append(str(path))
+        elif path.suffix in (".yaml", ".yml"):
+            targets.configs.append(str(path))
         else:
             raise UsageError(f"don't know how to scan {raw!r}: give a folder, a dataset or a .py/.ipynb script")
     for raw in args.data:
         targets.data.append(str(require_file(raw, "--data")))
     for raw in args.script:
         targets.scripts.append(str(require_file(raw, "--script")))
+    for raw in args.config:
+        targets.configs.append(str(require_file(raw, "--config")))
+    for raw in args.model:
+        if not require_file(raw, "--model").is_dir():
+            raise UsageError(f"--model {raw!r} is not a folder (give the folder with config.json or adapter_config.json)")
+        targets.models.append(raw)
     if args.tokenizer:
         require_file(args.tokenizer, "--tokenizer")
     if args.unsafe_fixes and not args.fix:
         raise UsageError("--unsafe-fixes goes with --fix")
     if args.in_place and not args.fix:
         raise UsageError("--in-place goes with --fix")
-    nothing_else = not (targets.data or targets.scripts or targets.projects)
+    nothing_else = not (targets.data or targets.scripts or targets.configs or targets.models or targets.projects)
     targets.env = args.env if args.env is not None else (targets.env or nothing_else)
     opts = ScanOptions(
         deep=args.deep, smoke=args.smoke, fix=args.fix, unsafe_fixes=args.unsafe_fixes, in_place=args.in_place,

@@ -91,6 +91,18 @@ def probe_script(path: str, opts: ScanOptions) -> ProbeResult:
     return scan_script(path)
 
 
+def probe_config(path: str) -> ProbeResult:
+    from doctor.probes.config import scan_config
+
+    return scan_config(path)
+
+
+def probe_model(path: str) -> ProbeResult:
+    from doctor.probes.model import scan_model
+
+    return scan_model(path)
+
+
 def run_scan(kb: KnowledgeBase, targets: Targets, opts: ScanOptions) -> Report:
     result = ProbeResult()
     if targets.env:
@@ -99,6 +111,10 @@ def run_scan(kb: KnowledgeBase, targets: Targets, opts: ScanOptions) -> Report:
         result = result.merge(guarded(f"Dataset {path}", "dataset", lambda p=path: probe_dataset(p, opts)))
     for path in targets.scripts:
         result = result.merge(guarded(f"Script {path}", "script", lambda p=path: probe_script(p, opts)))
+    for path in targets.configs:
+        result = result.merge(guarded(f"Config {path}", "config", lambda p=path: probe_config(p)))
+    for path in targets.models:
+        result = result.merge(guarded(f"Model {path}", "model", lambda p=path: probe_model(p)))
     facts = result.facts
     findings = evaluate(kb, facts) + findings_from_observations(kb, result.observations, facts)
     report = Report(command="scan", findings=findings, areas=result.areas, facts=dict(facts),

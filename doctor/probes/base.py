@@ -38,6 +38,8 @@ _RUNNER_MODULES: dict[str, str] = {
     "packages": "doctor.probes.packages",
     "env": "doctor.probes.env",
     "script": "doctor.probes.script",
+    "model": "doctor.probes.model",
+    "config": "doctor.probes.config",
     "training": "doctor.watchdog_rules",
     "smoke": "doctor.smoke.runner",
     "doctor": "doctor.scan",
