@@ -215,15 +215,15 @@ def check_requirements(declared: Iterable[Declared], installed: Mapping[str, str
             except Exception:  # an unknown marker variable: not ours to judge
                 continue
             key = dist_key(req.name)
-            if key in seen:
+            if key in seen:  # one finding per dependency, even when declared twice with markers
                 continue
-            seen.add(key)
             spec = str(req.specifier)
             have = installed.get(key)
             values = {"package": decl.package, "package_version": decl.version, "dependency": req.name,
                       "specifier": spec or "(any version)", "requirement": text.split(";")[0].strip()}
             loc = Location(loc_base, line, 1)
             if have is None:
+                seen.add(key)
                 out.append(Observation("ENV-REQUIREMENT-MISSING", loc, values))
                 continue
             try:
@@ -231,6 +231,7 @@ def check_requirements(declared: Iterable[Declared], installed: Mapping[str, str
             except InvalidVersion:
                 continue
             if not ok:
+                seen.add(key)
                 entry = "ENV-TORCH-PIN-MISMATCH" if key == "torch" and dist_key(decl.package) in TORCH_PINNED \
                     else "ENV-REQUIREMENT-UNMET"
                 out.append(Observation(entry, loc, {**values, "installed": have},
