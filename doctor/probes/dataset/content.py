@@ -36,13 +36,6 @@ ROLE_ALIASES: dict[str, str] = {
 # Roles chat templates accept besides the three above (tool calling).
 TOOL_ROLES = frozenset({"tool", "function", "ipython", "observation", "function_call", "developer"})
 
-# Cheap byte-level prefilter: a row without any of these cannot fail the text checks below,
-# so the per-value scan runs only on the few rows that might.
-SUSPECT_BYTES = re.compile(
-    rb"\\u00[01][0-9a-fA-F]|\\u007[fF]|\\u00[89][0-9a-fA-F]|\\u[fF][fF][fF][dD]|\\[bfr]"
-    rb"|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\xc2[\x80-\x9f]|\xc3[\x82\x83]\xc2|\xc3\xa2\xe2\x82\xac"
-    rb"|\xef\xbf\xbd|\\u00[cC][23]|<\||<start_of_turn>|<end_of_turn>|\[/?INST\]|</?s>|<bos>|<eos>"
-)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _MOJIBAKE = re.compile(r"[ÃÂ][\u0080-\u00bf]|â€|[\u0080-\u009f]")
 TEMPLATE_TOKEN = re.compile(

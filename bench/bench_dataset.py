@@ -1,0 +1,195 @@
+"""Dataset scan speed and memory, against named baselines measured in the same run.
+
+    python bench/bench_dataset.py [--mb 200] [--token-mb 16] [--keep DIR]
+
+1. Generates an Alpaca JSONL file of at least --mb MB in a temp folder.
+2. Baseline A: `orjson.loads` on every line (plain file iteration), in a child process.
+3. The full check without a tokenizer (`scan_dataset`), one process, then `--jobs 2`.
+4. Baseline B: `tokenizers`' own `Tokenizer.encode_batch` over the texts that will be trained
+   (the Alpaca prompt + EOS, built beforehand), against the full check with that tokenizer,
+   on a --token-mb slice of the file. The tokenizer is a byte-level BPE trained here.
+Every measurement runs in a fresh child process that reports its wall time and max RSS.
+Targets: full check >= 0.60 x baseline A; --jobs 2 >= 1.6 x one process (files > 64 MB);
+peak RSS < 200 MB; with tokenizer >= 0.80 x baseline B.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+WORDS = ("the model learns to answer questions about data training loss tokens batch layer "
+         "gradient memory speed quality example format review summary translate explain why how "
+         "what when where résumé café naïve 数据 训练 模型 — “quoted” 'single' \\path\\to").split()
+
+
+def _sentence(rng: random.Random, n: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n)).capitalize() + "."
+
+
+def generate(path: Path, megabytes: int, seed: int = 7) -> int:
+    """Write realistic Alpaca rows until the file reaches `megabytes`; returns the row count."""
+    import orjson
+
+    rng = random.Random(seed)
+    pool = [orjson.dumps({"instruction": _sentence(rng, rng.randint(6, 30)),
+                          "input": "" if rng.random() < 0.4 else _sentence(rng, rng.randint(5, 60)),
+                          "output": " ".join(_sentence(rng, rng.randint(8, 25))
+                                             for _ in range(rng.randint(1, 8)))}) + b"\n"
+            for _ in range(20_000)]
+    target = megabytes << 20
+    rows = size = 0
+    with open(path, "wb") as f:
+        while size < target:
+            # Vary rows so duplicates stay rare, as in real data.
+            line = pool[rows % len(pool)]
+            if rows >= len(pool):
+                line = line[:-3] + f" #{rows}".encode() + b'"}\n'
+            f.write(line)
+            rows += 1
+            size += len(line)
+    return rows
+
+
+def child(code: str) -> dict:
+    """Run `code` in a fresh interpreter; it prints one JSON object (timing inside)."""
+    prelude = textwrap.dedent("""
+        import json, os, resource, sys, time
+        sys.path.insert(0, %r)
+        def report(**kw):
+            kw["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            kw["children_max_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            print(json.dumps(kw))
+    """) % str(ROOT)
+    out = subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)], capture_output=True,
+                         text=True, cwd=ROOT)
+    if out.returncode:
+        raise SystemExit(f"benchmark child failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_plain(path: Path) -> dict:
+    return child(f"""
+        import orjson
+        t = time.perf_counter(); n = 0
+        with open({str(path)!r}, "rb", buffering=1 << 20) as f:
+            for line in f:
+                orjson.loads(line); n += 1
+        report(seconds=time.perf_counter() - t, rows=n)
+    """)
+
+
+def bench_scan(path: Path, jobs: int, tokenizer: str | None = None) -> dict:
+    return child(f"""
+        from doctor.probes.dataset import DatasetOptions, scan_dataset
+        opts = DatasetOptions(jobs={jobs}, tokenizer={tokenizer!r}, max_seq_length=2048)
+        t = time.perf_counter()
+        r = scan_dataset({str(path)!r}, opts)
+        report(seconds=time.perf_counter() - t, rows=r.facts["dataset.rows"],
+               observations=len(r.observations), p95=r.facts.get("dataset.tokens.p95"))
+    """)
+
+
+def bench_encode_batch(path: Path, tokenizer: str) -> dict:
+    return child(f"""
+        import orjson
+        from tokenizers import Tokenizer
+        from doctor.probes.dataset.tokens import ALPACA_PROMPT
+        tok = Tokenizer.from_file({tokenizer!r} + "/tokenizer.json")
+        eos = json.load(open({tokenizer!r} + "/tokenizer_config.json"))["eos_token"]
+        texts = []
+        with open({str(path)!r}, "rb") as f:
+            for line in f:
+                r = orjson.loads(line)
+                texts.append(ALPACA_PROMPT.format(r["instruction"], r["input"], r["output"]) + eos)
+        t = time.perf_counter(); n = 0
+        for i in range(0, len(texts), 1024):
+            n += len(tok.encode_batch(texts[i:i + 1024], add_special_tokens=True))
+        report(seconds=time.perf_counter() - t, rows=n)
+    """)
+
+
+def train_tokenizer(folder: Path, sample: Path) -> str:
+    """A byte-level BPE with a realistic vocabulary (8k), trained on the generated text."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    texts = []
+    with open(sample, "rb") as f:
+        for _, line in zip(range(20_000), f):
+            texts.append(line.decode())
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(texts, trainers.BpeTrainer(
+        vocab_size=8000, special_tokens=["<|endoftext|>"], show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    folder.mkdir(parents=True, exist_ok=True)
+    tok.save(str(folder / "tokenizer.json"))
+    (folder / "tokenizer_config.json").write_text(json.dumps({"eos_token": "<|endoftext|>"}))
+    return str(folder)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mb", type=int, default=200)
+    parser.add_argument("--token-mb", type=int, default=16)
+    parser.add_argument("--keep", metavar="DIR", help="use this folder instead of a temp one")
+    args = parser.parse_args()
+    tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-dataset-"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    big = tmp / "alpaca.jsonl"
+    if not big.exists() or big.stat().st_size < args.mb << 20:
+        rows = generate(big, args.mb)
+        print(f"generated {big.stat().st_size / 2**20:.0f} MB, {rows} Alpaca rows")
+    size_mb = big.stat().st_size / 2**20
+
+    plain = bench_plain(big)          # also warms the page cache for what follows
+    plain = bench_plain(big)
+    one = bench_scan(big, 1)
+    two = bench_scan(big, 2)
+    tput = {name: size_mb / r["seconds"] for name, r in (("plain", plain), ("one", one), ("two", two))}
+    print(f"\nfile: {size_mb:.0f} MB, {plain['rows']} rows, {os.cpu_count()} CPUs")
+    print(f"baseline orjson.loads per line : {plain['seconds']:6.2f} s  {tput['plain']:7.1f} MB/s  "
+          f"rss {plain['max_rss_mb']:.0f} MB")
+    print(f"full check, 1 process          : {one['seconds']:6.2f} s  {tput['one']:7.1f} MB/s  "
+          f"rss {one['max_rss_mb']:.0f} MB  ({one['observations']} observations)")
+    print(f"full check, --jobs 2           : {two['seconds']:6.2f} s  {tput['two']:7.1f} MB/s  "
+          f"rss parent {two['max_rss_mb']:.0f} MB, worker {two['children_max_rss_mb']:.0f} MB")
+    r1 = tput["one"] / tput["plain"]
+    r2 = one["seconds"] / two["seconds"]
+    peak = max(one["max_rss_mb"], two["max_rss_mb"], two["children_max_rss_mb"])
+    print(f"ratio full/baseline            : {r1:.2f}  (target >= 0.60)  {'OK' if r1 >= 0.6 else 'MISS'}")
+    print(f"speed-up --jobs 2 / 1 process  : {r2:.2f}x (target >= 1.6)  {'OK' if r2 >= 1.6 else 'MISS'}")
+    print(f"peak RSS                       : {peak:.0f} MB (target < 200)  {'OK' if peak < 200 else 'MISS'}")
+
+    # With a tokenizer, on a slice (tokenizing is ~100x slower than parsing).
+    part = tmp / "alpaca-slice.jsonl"
+    with open(big, "rb") as src, open(part, "wb") as dst:
+        budget = args.token_mb << 20
+        for line in src:
+            dst.write(line)
+            budget -= len(line)
+            if budget <= 0:
+                break
+    tok_dir = train_tokenizer(tmp / "bpe-8k", part)
+    base = bench_encode_batch(part, tok_dir)
+    full = bench_scan(part, 1, tok_dir)
+    r3 = base["seconds"] / full["seconds"]
+    print(f"\ntokenizer slice: {part.stat().st_size / 2**20:.0f} MB, {base['rows']} rows, BPE 8k vocab")
+    print(f"baseline encode_batch (texts prebuilt): {base['seconds']:6.2f} s  {base['rows'] / base['seconds']:8.0f} rows/s")
+    print(f"full check with tokenizer             : {full['seconds']:6.2f} s  {full['rows'] / full['seconds']:8.0f} rows/s  "
+          f"p95 {full['p95']} tokens, rss {full['max_rss_mb']:.0f} MB")
+    print(f"ratio full/encode_batch               : {r3:.2f}  (target >= 0.80)  {'OK' if r3 >= 0.8 else 'MISS'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
