@@ -272,3 +272,45 @@ def test_live_view_of_another_interpreter() -> None:
     view = SystemView.live(sys.executable)
     assert view.python.version == "%d.%d.%d" % sys.version_info[:3]
     assert any(p.endswith("site-packages") for p in view.python.site_dirs)
+
+
+# --- our PEP 508 reader agrees with packaging's on every real line ---------------------
+
+@pytest.mark.parametrize("overrides", [
+    {},
+    {"sys_platform": "win32", "platform_machine": "AMD64", "platform_system": "Windows", "os_name": "nt"},
+    {"sys_platform": "darwin", "platform_machine": "arm64", "platform_system": "Darwin"},
+    {"python_version": "3.9", "python_full_version": "3.9.18"},
+])
+def test_requirement_reader_matches_packaging(overrides: dict[str, str]) -> None:
+    from packaging.requirements import Requirement
+
+    from doctor.probes.packages import marker_environment, marker_holds, parse_requirement
+    from doctor.probes.system import this_python
+
+    env = {**marker_environment(this_python()), **overrides}
+    lines = [line.split(": ", 1)[1].strip() for name in ("unsloth-2026.10.9", "unsloth_zoo-2026.10.9")
+             for line in real_metadata(name).splitlines() if line.startswith("Requires-Dist: ")]
+    assert len(lines) > 600
+    for line in lines:
+        theirs, ours = Requirement(line), parse_requirement(line)
+        assert ours is not None and ours.name == theirs.name
+        assert set(filter(None, ours.specifier.split(","))) == set(filter(None, str(theirs.specifier).split(",")))
+        want = True if theirs.marker is None else theirs.marker.evaluate(dict(env))
+        got = True if ours.marker is None else marker_holds(ours.marker, env)
+        assert got == want, line
+
+
+def test_marker_reader_edge_cases() -> None:
+    from doctor.probes.packages import marker_holds, parse_requirement
+
+    env = {"python_version": "3.11", "sys_platform": "linux", "extra": ""}
+    assert marker_holds('python_version >= "3.10" and (sys_platform == "linux" or sys_platform == "win32")', env)
+    assert marker_holds('"linux" in sys_platform', env) and not marker_holds('"win" in sys_platform', env)
+    assert marker_holds('sys_platform not in "win32 cygwin"', env)
+    assert marker_holds('no_such_variable == "x"', env) is None
+    assert marker_holds('python_version >= "3.10" and', env) is None
+    assert parse_requirement("torch (>=2.4, <2.15)") is not None
+    assert parse_requirement("torch (>=2.4, <2.15)").specifier == ">=2.4,<2.15"
+    assert parse_requirement("pkg @ https://example.invalid/pkg.whl").specifier == ""
+    assert parse_requirement("!!!") is None

@@ -24,7 +24,7 @@ from typing import Mapping
 from doctor.facts import FactCollector, Facts
 from doctor.probes.system import NvmlSnapshot, SystemView
 
-_NO_DRIVER = ("LibraryNotFound", "DriverNotLoaded", "pynvml not importable", "NoPermission")
+_NO_DRIVER = ("LibraryNotFound", "DriverNotLoaded", "pynvml not importable")
 _KERNEL_VERSION = re.compile(r"Kernel Module\s+(?:for\s+\S+\s+)?([0-9]+\.[0-9.]+)")
 
 

@@ -181,10 +181,21 @@ def declared_from_metadata(text: str, path: str, fallback_name: str = "", fallba
     return Declared(package=name, version=version, requires=tuple(reqs), requires_python=rp, path=path)
 
 
+def _only_for_an_extra(text: str) -> bool:
+    """`...; extra == "x"` (and no `or`): never a base requirement, so skip parsing it.
+
+    unsloth's METADATA has ~700 such lines against ~35 base ones; parsing them all is most of
+    the cost of this check."""
+    _, sep, marker = text.partition(";")
+    return bool(sep) and "extra" in marker and " or " not in marker
+
+
 def check_requirements(declared: Iterable[Declared], installed: Mapping[str, str],
                        env: Mapping[str, str], python_version: str) -> list[Observation]:
     """Evaluate requirements against installed versions (key -> version). Pure."""
-    from packaging.requirements import InvalidRequirement, Requirement
+    declared = [d for d in declared if d.requires or d.requires_python]
+    if not declared:
+        return []
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
     from packaging.version import InvalidVersion, Version
 
@@ -205,30 +216,25 @@ def check_requirements(declared: Iterable[Declared], installed: Mapping[str, str
                     evidence=(Evidence("fact", "python.version", python_version),)))
         seen: set[str] = set()
         for line, text in decl.requires:
-            try:
-                req = Requirement(text)
-            except InvalidRequirement:
+            if _only_for_an_extra(text):
                 continue
-            try:
-                if req.marker is not None and not req.marker.evaluate(dict(env)):
-                    continue
-            except Exception:  # an unknown marker variable: not ours to judge
-                continue
+            req = parse_requirement(text)
+            if req is None or (req.marker and marker_holds(req.marker, env) is not True):
+                continue  # unparsable, or a marker false (or unknown) for this interpreter
             key = dist_key(req.name)
             if key in seen:  # one finding per dependency, even when declared twice with markers
                 continue
-            spec = str(req.specifier)
             have = installed.get(key)
             values = {"package": decl.package, "package_version": decl.version, "dependency": req.name,
-                      "specifier": spec or "(any version)", "requirement": text.split(";")[0].strip()}
+                      "specifier": req.specifier or "(any version)", "requirement": text.split(";")[0].strip()}
             loc = Location(loc_base, line, 1)
             if have is None:
                 seen.add(key)
                 out.append(Observation("ENV-REQUIREMENT-MISSING", loc, values))
                 continue
             try:
-                ok = not spec or req.specifier.contains(Version(have), prereleases=True)
-            except InvalidVersion:
+                ok = not req.specifier or SpecifierSet(req.specifier).contains(Version(have), prereleases=True)
+            except (InvalidSpecifier, InvalidVersion):
                 continue
             if not ok:
                 seen.add(key)
@@ -237,6 +243,119 @@ def check_requirements(declared: Iterable[Declared], installed: Mapping[str, str
                 out.append(Observation(entry, loc, {**values, "installed": have},
                                        evidence=(Evidence("fact", f"pkg.{key}.version", have),)))
     return out
+
+
+# --- PEP 508, the part Requires-Dist uses ----------------------------------------------
+# packaging.requirements would do this, but importing it pulls in packaging.tags, sysconfig
+# and a dozen large regexes: most of a whole scan's start-up. Versions still go through
+# packaging.specifiers, which the engine loads anyway.
+
+@dataclass(frozen=True)
+class Req:
+    name: str
+    specifier: str          # "" for any version (or a direct URL)
+    marker: str | None
+
+
+_REQ = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(.*?)\s*$")
+
+
+def parse_requirement(text: str) -> Req | None:
+    body, sep, marker = text.partition(";")
+    m = _REQ.match(body)
+    if not m:
+        return None
+    rest = m.group(3)
+    if rest.startswith("@"):
+        rest = ""  # a direct URL pins no version we can compare
+    rest = rest.strip().removeprefix("(").removesuffix(")").replace(" ", "")
+    return Req(name=m.group(1), specifier=rest, marker=marker.strip() if sep and marker.strip() else None)
+
+
+_TOKEN = re.compile(r"""\s*(?:(?P<str>'[^']*'|"[^"]*")|(?P<op>~=|===|==|!=|<=|>=|<|>)|(?P<paren>[()])|"""
+                    r"""(?P<notin>not\s+in\b)|(?P<word>[A-Za-z_][A-Za-z0-9_.]*))""")
+
+
+def _tokens(marker: str) -> list[tuple[str, str]] | None:
+    out, pos = [], 0
+    while pos < len(marker):
+        if marker[pos:].strip() == "":
+            break
+        m = _TOKEN.match(marker, pos)
+        if not m:
+            return None
+        kind = m.lastgroup or ""
+        out.append((kind, m.group(kind)))
+        pos = m.end()
+    return out
+
+
+def marker_holds(marker: str, env: Mapping[str, str]) -> bool | None:
+    """Evaluate a PEP 508 marker for `env`; None when it can't be read (unknown variable...)."""
+    toks = _tokens(marker)
+    if toks is None:
+        return None
+    try:
+        value, rest = _or(toks, env)
+    except (IndexError, KeyError, ValueError):
+        return None
+    return value if not rest else None
+
+
+def _or(t: list[tuple[str, str]], env: Mapping[str, str]) -> tuple[bool, list[tuple[str, str]]]:
+    value, t = _and(t, env)
+    while t and t[0] == ("word", "or"):
+        right, t = _and(t[1:], env)
+        value = value or right
+    return value, t
+
+
+def _and(t: list[tuple[str, str]], env: Mapping[str, str]) -> tuple[bool, list[tuple[str, str]]]:
+    value, t = _atom(t, env)
+    while t and t[0] == ("word", "and"):
+        right, t = _atom(t[1:], env)
+        value = value and right
+    return value, t
+
+
+def _atom(t: list[tuple[str, str]], env: Mapping[str, str]) -> tuple[bool, list[tuple[str, str]]]:
+    if t[0] == ("paren", "("):
+        value, t = _or(t[1:], env)
+        if not t or t[0] != ("paren", ")"):
+            raise ValueError("unbalanced parenthesis")
+        return value, t[1:]
+    left, op, right = _operand(t[0], env), t[1], _operand(t[2], env)
+    if op[0] == "word" and op[1] == "in":
+        return left in right, t[3:]
+    if op[0] == "notin":
+        return left not in right, t[3:]
+    if op[0] != "op":
+        raise ValueError(f"not an operator: {op[1]}")
+    return _compare(left, op[1], right), t[3:]
+
+
+def _operand(tok: tuple[str, str], env: Mapping[str, str]) -> str:
+    kind, text = tok
+    if kind == "str":
+        return text[1:-1]
+    if kind == "word":
+        return env[text]  # KeyError: an unknown variable
+    raise ValueError(f"unexpected {text}")
+
+
+def _compare(left: str, op: str, right: str) -> bool:
+    # As packaging does: a version comparison when both sides read as one, else strings.
+    from packaging.specifiers import InvalidSpecifier, Specifier
+
+    try:
+        return Specifier(op + right).contains(left, prereleases=True)
+    except InvalidSpecifier:
+        pass
+    strings = {"==": left == right, "!=": left != right, "<": left < right, "<=": left <= right,
+               ">": left > right, ">=": left >= right, "===": left == right}
+    if op not in strings:
+        raise ValueError(f"{op} needs versions")
+    return strings[op]
 
 
 def _local(version: str) -> str | None:

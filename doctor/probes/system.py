@@ -105,6 +105,11 @@ def _read_gpu(nvml: Any, index: int, handle: Any) -> GpuInfo:
 
 
 def live_nvml() -> NvmlSnapshot:
+    # No NVIDIA kernel module on native Linux: NVML can only fail, so skip importing it.
+    # (/proc/driver is not namespaced, so containers with GPUs see it too; WSL has no such file.)
+    if sys.platform.startswith("linux") and not os.path.exists("/proc/driver/nvidia") \
+            and not os.path.exists("/dev/dxg"):
+        return NvmlSnapshot(error="DriverNotLoaded: no NVIDIA kernel driver (/proc/driver/nvidia is absent)")
     try:
         import pynvml  # nvidia-ml-py; lazily, so a missing or broken one is a fact
     except Exception as exc:
