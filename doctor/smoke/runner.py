@@ -1,0 +1,302 @@
+"""The parent side of the smoke test: start the child, enforce the timeout, read its results.
+
+The doctor process never imports torch or unsloth: the child does (`doctor.smoke.child`), and
+reports stages as JSON lines in a result file. Its stdout/stderr is kept as the log, read for
+Unsloth's banners and warnings, and handed to the explain engine when a stage fails.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from doctor.findings import Evidence, Location, Observation
+from doctor.probes.base import example_runner
+from doctor.smoke import estimate as est
+from doctor.smoke.logscan import banner_facts, warning_lines
+from doctor.smoke.report import LoggedWarning, SmokeReport, Stage
+
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the `doctor` package
+_STAGE_MARK = "[doctor-smoke] stage "
+MIN_FINDING_SCORE = 0.5
+
+
+@dataclass
+class SmokeOptions:
+    model: str | None = None          # the user's local model folder; None = the tiny built model
+    max_seq_length: int | None = None
+    batch_size: int | None = None
+    steps: int | None = None
+    force: bool = False               # run even when the VRAM estimate says it won't fit
+    timeout: float = 600.0
+    python: str | None = None         # interpreter for the child (default: this one)
+    keep: str | None = None           # keep the work folder here instead of a temp folder
+
+
+def child_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Offline, unbuffered, and able to import this `doctor` package."""
+    env = dict(os.environ if base is None else base)
+    path = env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + path if path else "")
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1",
+               PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false", HF_HUB_DISABLE_TELEMETRY="1")
+    return env
+
+
+def unsloth_importable(python: str | None = None, timeout: float = 60.0) -> tuple[bool, str]:
+    """Whether the child interpreter can find unsloth (without importing it: that takes 20 s+)."""
+    code = ("import importlib.util as u,sys; m=[n for n in ('torch','unsloth','unsloth_zoo','trl','transformers',"
+            "'peft','datasets') if u.find_spec(n) is None]; print(','.join(m)); sys.exit(1 if m else 0)")
+    try:
+        done = subprocess.run([python or sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=timeout, env=child_env())
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"cannot run {python or sys.executable}: {exc}"
+    if done.returncode != 0:
+        return False, f"not importable in the child: {done.stdout.strip() or done.stderr.strip()[-200:]}"
+    return True, ""
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """The child's JSON lines; a half-written last line (a killed child) is skipped."""
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict):
+            out.append(event)
+    return out
+
+
+def last_started_stage(log: str) -> str | None:
+    starts = [ln.split(_STAGE_MARK, 1)[1].split()[0] for ln in log.splitlines() if _STAGE_MARK in ln]
+    return starts[-1] if starts else None
+
+
+def apply_events(report: SmokeReport, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fill stages and facts; returns the stage events that failed (with tracebacks)."""
+    failed = []
+    for e in events:
+        kind = e.get("type")
+        if kind == "fact":
+            report.facts[str(e.get("name"))] = e.get("value")
+        elif kind == "stage":
+            report.stages.append(Stage(name=str(e.get("name")), seconds=float(e.get("seconds") or 0.0),
+                                       ok=bool(e.get("ok")), detail=str(e.get("detail") or ""),
+                                       skipped=bool(e.get("skipped"))))
+            if not e.get("ok"):
+                failed.append(e)
+            if e.get("name") == "load_4bit":
+                report.facts["smoke.load_4bit"] = ("skipped: " + str(e.get("detail"))) if e.get("skipped") \
+                    else ("ok: " + str(e.get("detail")) if e.get("ok") else "failed")
+        elif kind == "done":
+            report.facts["smoke.completed"] = bool(e.get("ok"))
+        elif kind == "note":
+            report.notes.append(str(e.get("detail")))
+    return failed
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # the child and anything it started
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+    proc.wait()
+
+
+def run_child(spec: dict[str, Any], work: Path, python: str | None, timeout: float) -> tuple[int | None, str, list[dict[str, Any]], float]:
+    """(exit code or None on timeout, log text, events, seconds)."""
+    spec_path, result_path, log_path = work / "spec.json", work / "result.jsonl", work / "child.log"
+    spec_path.write_text(json.dumps(spec))
+    start = time.perf_counter()
+    with open(log_path, "wb") as log:
+        # cwd=work: Unsloth writes its compiled cache (unsloth_compiled_cache/) into the cwd.
+        proc = subprocess.Popen([python or sys.executable, "-m", "doctor.smoke.child", str(spec_path), str(result_path)],
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(work),
+                                env=child_env(), start_new_session=True)
+        try:
+            code: int | None = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+            code = None
+    seconds = time.perf_counter() - start
+    return code, log_path.read_text(encoding="utf-8", errors="replace"), read_events(result_path), seconds
+
+
+def _load_kb() -> Any | None:
+    try:
+        from doctor.kb import load_knowledge
+        return load_knowledge()
+    except Exception:  # a broken knowledge base must not hide the smoke result
+        return None
+
+
+def map_warnings(report: SmokeReport, log: str, kb: Any) -> None:
+    """Each warning line, with the knowledge entries whose symptoms match it."""
+    by_line: dict[int, list[str]] = {}
+    if kb is not None:
+        from doctor.engine import match_text
+
+        for m in match_text(kb, log):
+            for no, _ in m.lines:
+                by_line.setdefault(no, []).append(m.entry.id)
+            # Only confident matches become findings (a weak symptom such as "Bfloat16 = FALSE"
+            # also appears in normal banners); observed entries come from `interpret`.
+            if not m.entry.observed and m.score >= MIN_FINDING_SCORE:
+                report.observations.append(Observation(
+                    m.entry.id, values=dict(m.captures),
+                    evidence=tuple(Evidence("line", f"log:{no}", text, "smoke child output", no) for no, text in m.lines[:3])))
+    lines = dict(warning_lines(log))
+    for no in by_line:  # matched lines that our warning filter did not pick up still count
+        if no not in lines:
+            lines[no] = log.splitlines()[no - 1].strip()
+    report.warnings = [LoggedWarning(no, text, sorted(set(by_line.get(no, [])))) for no, text in sorted(lines.items())]
+
+
+def diagnose_failure(report: SmokeReport, text: str, kb: Any) -> None:
+    """Explain a failing stage with the same engine as `explain`."""
+    if kb is None:
+        return
+    try:
+        from doctor.explain import diagnose
+        result = diagnose(text, kb, report.facts)
+        findings = result.findings
+    except ImportError:
+        from doctor.engine import finding_from_match, match_text
+        findings = [finding_from_match(m) for m in match_text(kb, text)[:3]]
+    report.diagnoses = [{"id": f.id, "title": f.title, "message": f.message, "confidence": f.confidence,
+                         "fixes": [x.text for x in f.fixes]} for f in findings[:3]]
+
+
+def fit_check(config: Mapping[str, Any], tensors: Mapping[str, Any], memory_mib: float | None, batch: int,
+              seq: int, where: str) -> tuple[est.Estimate, Observation | None]:
+    """The estimate, and a SMOKE-WONT-FIT observation when it exceeds the GPU's memory."""
+    e = est.estimate(config, tensors, batch=batch, seq=seq)
+    if memory_mib is None or est.fits(e, memory_mib):
+        return e, None
+    return e, Observation("SMOKE-WONT-FIT", Location(where), {
+        "estimate": est.describe(e, memory_mib), "total_mib": round(e.total_mib), "memory_mib": round(memory_mib),
+        "batch": batch, "seq": seq})
+
+
+def check_fits(report: SmokeReport, options: SmokeOptions, facts_provider: Callable[[], Mapping[str, Any]]) -> bool:
+    """For --model: estimate VRAM and refuse (with the numbers) when it would not fit."""
+    folder = Path(options.model or "")
+    memory = est.gpu_memory_mib(facts_provider())
+    try:
+        config, tensors = est.read_folder(folder)
+        e, obs = fit_check(config, tensors, memory, options.batch_size or 1, options.max_seq_length or 2048, str(folder))
+    except est.EstimateError as exc:
+        report.refused = not options.force
+        report.observations.append(Observation("SMOKE-MODEL-UNREADABLE", Location(str(folder)), {"reason": str(exc)}))
+        return options.force
+    report.facts.update(e.as_facts())
+    report.facts["smoke.estimate.gpu_memory_mib"] = memory
+    report.notes.append("VRAM estimate: " + est.describe(e, memory))
+    if obs is None:
+        return True
+    report.observations.append(obs)
+    report.refused = not options.force
+    return options.force
+
+
+def _gpu_facts() -> Mapping[str, Any]:
+    from doctor.probes.gpu import collect_gpu
+    from doctor.probes.system import SystemView
+    return collect_gpu(SystemView.live())
+
+
+def run_smoke(options: SmokeOptions, facts_provider: Callable[[], Mapping[str, Any]] | None = None) -> SmokeReport:
+    report = SmokeReport()
+    started = time.perf_counter()
+    if options.model and not check_fits(report, options, facts_provider or _gpu_facts):
+        report.seconds = time.perf_counter() - started
+        return report
+    spec: dict[str, Any] = {"model": str(Path(options.model).resolve()) if options.model else None}
+    for key in ("max_seq_length", "batch_size", "steps"):
+        if getattr(options, key):
+            spec[key] = getattr(options, key)
+    if options.model:
+        spec.setdefault("steps", 2)
+        spec.setdefault("batch_size", 1)
+        spec.setdefault("max_seq_length", 2048)
+    with tempfile.TemporaryDirectory(prefix="doctor-smoke-") as tmp:
+        work = Path(options.keep) if options.keep else Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        spec["workdir"] = str(work / "run")
+        code, log, events, _ = run_child(spec, work, options.python, options.timeout)
+    interpret(report, code, log, events, options.timeout, _load_kb())
+    report.seconds = time.perf_counter() - started
+    report.facts["smoke.seconds_total"] = round(report.seconds, 2)
+    report.facts["smoke.seconds_startup"] = round(report.seconds - sum(s.seconds for s in report.stages), 2)
+    return report
+
+
+def interpret(report: SmokeReport, code: int | None, log: str, events: list[dict[str, Any]], timeout: float,
+              kb: Any | None) -> SmokeReport:
+    """Turn what the child wrote and printed into stages, facts and observations."""
+    failed = apply_events(report, events)
+    report.facts.update(banner_facts(log))
+    if "smoke.attention" not in report.facts and report.facts.get("smoke.attn_implementation"):
+        # No Unsloth banner (the CPU path): transformers' own choice is what ran.
+        report.facts["smoke.attention"] = str(report.facts["smoke.attn_implementation"]).upper()
+    report.log_tail = log[-4000:]
+    map_warnings(report, log, kb)
+    if code is None:
+        report.timed_out = True
+        stage = last_started_stage(log) or "start"
+        report.stages.append(Stage(stage, 0.0, False, f"timed out after {timeout:g} s"))
+        report.observations.append(Observation("SMOKE-TIMEOUT", values={"stage": stage, "timeout": timeout}))
+    elif not failed and report.facts.get("smoke.completed") is not True:
+        # The child died without reporting (segfault, OOM killer, os._exit).
+        stage = last_started_stage(log) or "start"
+        how = f"signal {-code}" if code < 0 else f"exit code {code}"
+        report.stages.append(Stage(stage, 0.0, False, f"the child process ended with {how} and no result"))
+        report.observations.append(Observation("SMOKE-CHILD-CRASHED", values={"stage": stage, "how": how}))
+        diagnose_failure(report, log[-20000:], kb)
+    for f in failed[:1]:
+        report.observations.append(Observation("SMOKE-STAGE-FAILED", values={
+            "stage": f.get("name"), "detail": str(f.get("detail"))[:500]}))
+        diagnose_failure(report, (log[-20000:] + "\n" + (f.get("traceback") or "")), kb)
+    if report.facts.get("smoke.device") == "cpu" and report.ok:
+        report.observations.append(Observation("SMOKE-CPU-ONLY", values={
+            "unsloth": report.facts.get("smoke.unsloth_version")}))
+    if report.facts.get("smoke.logit_max_abs_diff") is not None and report.facts.get("smoke.merged_auto_map") is False:
+        report.observations.append(Observation("SMOKE-EXPORT-PLAIN-TRANSFORMERS", values={
+            "diff": f"{report.facts['smoke.logit_max_abs_diff']:.1e}", "bound": f"{report.facts['smoke.logit_bound']:.1e}",
+            "dtype": report.facts.get("smoke.merged_dtype")}))
+    return report
+
+
+@example_runner("smoke.events")
+def _events_example(text: str, options: dict[str, Any]) -> list[Observation]:
+    """kb examples: child JSON lines (a {"type": "log", "text": ...} line stands for its output)."""
+    events = [json.loads(line) for line in text.splitlines() if line.strip()]
+    log = "\n".join(str(e.get("text", "")) for e in events if e.get("type") == "log")
+    code = options.get("exit_code", 0)
+    report = interpret(SmokeReport(), code, log, events, float(options.get("timeout", 600)), kb=None)
+    return report.observations
+
+
+@example_runner("smoke.estimate")
+def _estimate_example(text: str, options: dict[str, Any]) -> list[Observation]:
+    """kb examples: {"config": {...}, "tensors": {name: [dtype, shape]}, "gpu_mib": N, "batch": b, "seq": s}."""
+    data = json.loads(text)
+    tensors = {k: (v[0], tuple(v[1])) for k, v in data.get("tensors", {}).items()}
+    try:
+        _, obs = fit_check(data.get("config", {}), tensors, data.get("gpu_mib"), int(data.get("batch", 1)),
+                           int(data.get("seq", 2048)), "model")
+    except est.EstimateError as exc:
+        return [Observation("SMOKE-MODEL-UNREADABLE", Location("model"), {"reason": str(exc)})]
+    return [obs] if obs else []
