@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
 CHUNK = 1 << 20
 
@@ -185,28 +185,55 @@ class LineRecord:
     blank: bool = False
 
 
-def _opens_unclosed(raw: bytes) -> bool:
+def opens_unclosed(text: str) -> bool:
+    """The line opens an object/array it does not close: maybe the start of a pretty-printed one."""
     from doctor.probes.dataset import syntax
 
-    head = raw.lstrip(b"\xef\xbb\xbf \t")
-    if not head.startswith((b"{", b"[")):
+    if not text.lstrip("\ufeff \t").startswith(("{", "[")):
         return False
-    try:
-        d = syntax.diagnose(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        return False
+    d = syntax.diagnose(text)
     return d.fatal is not None and d.fatal.entry_id == syntax.UNTERMINATED
 
 
-def iter_jsonl_records(f: BinaryIO, max_lines: int = 2000) -> Iterator[LineRecord]:
+def join_spread_object(first: str, next_line: Callable[[], bytes | None],
+                       max_lines: int = 2000, max_bytes: int = 4 << 20) -> tuple[str | None, list[bytes]]:
+    """Read lines after `first` until the object it opens parses: (joined text, lines taken).
+
+    The text is None when no closing line makes it parse (a cut-off record, not a spread one);
+    the caller then gives the taken lines back, to be read one by one.
+    """
+    from doctor.probes.dataset import syntax
+
+    taken: list[bytes] = []
+    parts = [first]
+    used = 0
+    while len(taken) < max_lines and used < max_bytes:
+        raw = next_line()
+        if raw is None:
+            break
+        taken.append(raw)
+        used += len(raw)
+        try:
+            text = raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            break
+        parts.append(text)
+        if text.lstrip().startswith(("}", "]")):
+            d = syntax.diagnose("\n".join(parts))
+            if d.fatal is None:
+                return "\n".join(parts), taken
+            if d.fatal.entry_id != syntax.UNTERMINATED:
+                break  # it closed, but does not parse: not one spread object
+    return None, taken
+
+
+def iter_jsonl_records(f: BinaryIO) -> Iterator[LineRecord]:
     """Records of a JSONL file in order, joining an object spread over lines back into one.
 
     Used by the repair, which must see every line exactly once; the scanner has its own,
     faster loop for the common case.
     """
     import orjson
-
-    from doctor.probes.dataset import syntax
 
     pending: list[bytes] = []
     source = iter(f)
@@ -227,26 +254,12 @@ def iter_jsonl_records(f: BinaryIO, max_lines: int = 2000) -> Iterator[LineRecor
         try:
             orjson.loads(body)
         except orjson.JSONDecodeError:
-            if _opens_unclosed(body):
-                taken: list[bytes] = []
-                joined = None
-                while len(taken) < max_lines:
-                    more = next_line()
-                    if more is None:
-                        break
-                    taken.append(more.rstrip(b"\r\n"))
-                    if taken[-1].lstrip().startswith((b"}", b"]")):
-                        candidate = b"\n".join([body, *taken])
-                        try:
-                            d = syntax.diagnose(candidate.decode("utf-8"))
-                        except UnicodeDecodeError:
-                            break
-                        if d.fatal is None or d.fatal.entry_id != syntax.UNTERMINATED:
-                            joined = candidate
-                            break
+            text = body.decode("utf-8", "replace")
+            if opens_unclosed(text):
+                joined, taken = join_spread_object(text, next_line)
                 if joined is not None:
-                    yield LineRecord(line, line + len(taken), joined)
+                    yield LineRecord(line, line + len(taken), joined.encode("utf-8"))
                     line += len(taken)
                     continue
-                pending.extend(reversed([t + b"\n" for t in taken]))
+                pending.extend(reversed(taken))
         yield LineRecord(line, line, body)

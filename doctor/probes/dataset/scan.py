@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import orjson
 
-from doctor.probes.dataset import content, prefilter, syntax
+from doctor.probes.dataset import content, prefilter, reader, syntax
 from doctor.probes.dataset.hits import Hits
 from doctor.probes.dataset.reader import ArrayElement, ArrayTrouble
 from doctor.probes.dataset.schema import CHAT_FORMATS, RecordSchema, UNKNOWN, classify
@@ -200,12 +200,6 @@ def _decode(raw: bytes, line: int, file_offset: int, hits: Hits) -> str | None:
         return None
 
 
-def _starts_unclosed(d: syntax.Diagnosis, text: str) -> bool:
-    """The record opens an object/array that the line does not close: maybe pretty-printed."""
-    return (d.fatal is not None and d.fatal.entry_id == syntax.UNTERMINATED
-            and text.lstrip("\ufeff \t").startswith(("{", "[")))
-
-
 BATCH_ROWS = 2048
 
 
@@ -316,9 +310,8 @@ def _one_line(checker: _Checker, src: _LineSource, raw: bytes, line: int) -> int
         r.unreadable += 1
         return line
     text = text.rstrip("\r\n")
-    d = syntax.diagnose(text)
-    if _starts_unclosed(d, text):
-        whole, taken = _join_multiline(text, src)
+    if reader.opens_unclosed(text):
+        whole, taken = reader.join_spread_object(text, src.next, MULTILINE_MAX_LINES, MULTILINE_MAX_BYTES)
         if whole is None:
             src.push_back(taken)
         else:
@@ -338,31 +331,6 @@ def _one_line(checker: _Checker, src: _LineSource, raw: bytes, line: int) -> int
     else:
         r.unreadable += 1
     return line
-
-
-def _join_multiline(first: str, src: _LineSource) -> tuple[str | None, list[bytes]]:
-    """Read on until the object opened on `first` closes: (text, lines taken). When it never
-    closes within the limits, the text is None and the caller pushes the lines back."""
-    taken: list[bytes] = []
-    used = 0
-    parts = [first]
-    while len(taken) < MULTILINE_MAX_LINES and used < MULTILINE_MAX_BYTES:
-        raw = src.next()
-        if raw is None:
-            break
-        taken.append(raw)
-        used += len(raw)
-        try:
-            text = raw.decode("utf-8").rstrip("\r\n")
-        except UnicodeDecodeError:
-            break
-        parts.append(text)
-        if text.lstrip().startswith(("}", "]")):
-            whole = "\n".join(parts)
-            d = syntax.diagnose(whole)
-            if d.fatal is None or d.fatal.entry_id != syntax.UNTERMINATED:
-                return whole, taken
-    return None, taken
 
 
 def scan_elements(items: Iterable[ArrayElement | ArrayTrouble], settings: ScanSettings) -> ChunkResult:

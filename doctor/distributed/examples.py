@@ -1,0 +1,49 @@
+"""`kb test` runners for the DIST-* entries: each runs the real check on the example's input.
+
+Inputs are YAML (rank records, an all-reduce result, an environment) or Python source. No
+torch: these are the pure halves of `scan --distributed`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from doctor.distributed.bandwidth import allreduce_observations
+from doctor.distributed.checks import cross_rank_observations
+from doctor.distributed.envchecks import launch_observations, start_observations
+from doctor.distributed.script_split import scan_source
+from doctor.findings import Observation
+from doctor.probes.base import example_runner
+from doctor.probes.script import read_source
+
+
+def _records(text: str) -> list[dict[str, Any]]:
+    records = yaml.safe_load(text) or []
+    for i, r in enumerate(records):
+        r.setdefault("rank", i)
+    return records
+
+
+@example_runner("distributed.facts")
+def _facts(text: str, options: dict[str, Any]) -> list[Observation]:
+    """A YAML list of rank records (rank, host, facts, vars, net, runtime, compile_cache)."""
+    records = _records(text)
+    return cross_rank_observations(records) + launch_observations(records)
+
+
+@example_runner("distributed.allreduce")
+def _allreduce(text: str, options: dict[str, Any]) -> list[Observation]:
+    return allreduce_observations(yaml.safe_load(text) or {})
+
+
+@example_runner("distributed.start")
+def _start(text: str, options: dict[str, Any]) -> list[Observation]:
+    """A YAML mapping of environment variables; options.failure: torch | rendezvous."""
+    env = {k: str(v) for k, v in (yaml.safe_load(text) or {}).items()}
+    return start_observations(env, options.get("failure"), options.get("error", ""))
+
+
+@example_runner("distributed.script")
+def _script(text: str, options: dict[str, Any]) -> list[Observation]:
+    return scan_source(read_source(options.get("name", "train.py"), text))

@@ -1,0 +1,161 @@
+"""`--fix` on real files: repaired copy + rejects, nothing lost, nothing changed twice."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from doctor.fixes.dataset import RepairError, RepairOptions, repair_dataset
+from doctor.fixes.journal import Journal
+from doctor.probes.dataset import DatasetOptions, scan_dataset
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "fixtures/demo/data/train.jsonl"
+
+
+def read_jsonl(path: Path) -> list:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+
+
+def demo_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "train.jsonl"
+    shutil.copy(DEMO, target)
+    return target
+
+
+def test_fix_writes_a_repaired_copy_and_leaves_the_input_alone(tmp_path: Path) -> None:
+    data = demo_copy(tmp_path)
+    before = data.read_bytes()
+    summary = repair_dataset(str(data), RepairOptions(journal_root=str(tmp_path / "j")))
+    assert data.read_bytes() == before
+    fixed, rejects = tmp_path / "train.fixed.jsonl", tmp_path / "train.rejects.jsonl"
+    assert summary.output_path == str(fixed) and fixed.exists() and rejects.exists()
+    assert summary.balanced and summary.input_rows == len(before.splitlines())
+    assert summary.rejected_rows == 0 and summary.changed_rows == 2   # single quotes, trailing comma
+    assert summary.actions["single quotes replaced by double quotes"] == 1
+    assert summary.actions["trailing commas removed"] == 1
+    obs = scan_dataset(str(fixed), DatasetOptions()).observations
+    assert not {o.entry_id for o in obs if o.entry_id.startswith("DATA-JSON")}
+    assert len(read_jsonl(fixed)) == summary.repaired_rows
+
+
+def test_unrepairable_rows_go_to_rejects_with_line_and_reason(tmp_path: Path) -> None:
+    data = tmp_path / "d.jsonl"
+    data.write_bytes(b'{"text": "ok"}\n{"text": "a"}{"text": "b"}\n\n{"text": "caf\xe9"}\n{"text": "cut\n[1, 2]\n')
+    summary = repair_dataset(str(data), RepairOptions(journal_root=str(tmp_path / "j")))
+    rejects = read_jsonl(tmp_path / "d.rejects.jsonl")
+    assert [(r["line"], r["entry_id"]) for r in rejects] == [
+        (2, "DATA-JSON-TWO-OBJECTS"), (4, "DATA-FILE-INVALID-UTF8"), (5, "DATA-JSON-UNTERMINATED"),
+        (6, "DATA-JSON-NOT-OBJECT")]
+    assert all(r["reason"] for r in rejects)
+    assert rejects[1]["raw_base64"]  # the undecodable bytes are kept exactly
+    assert read_jsonl(tmp_path / "d.fixed.jsonl") == [{"text": "ok"}]
+    assert summary.blank_lines == 1 and summary.balanced
+    assert summary.input_rows == 5 and summary.rejected_rows == 4
+
+
+def test_running_fix_twice_changes_nothing_the_second_time(tmp_path: Path) -> None:
+    data = demo_copy(tmp_path)
+    options = RepairOptions(journal_root=str(tmp_path / "j"))
+    repair_dataset(str(data), options)
+    first = (tmp_path / "train.fixed.jsonl").read_bytes()
+    repair_dataset(str(data), options)
+    assert (tmp_path / "train.fixed.jsonl").read_bytes() == first
+    again = repair_dataset(str(tmp_path / "train.fixed.jsonl"), options)
+    assert again.changed_rows == 0 and again.rejected_rows == 0
+    assert (tmp_path / "train.fixed.fixed.jsonl").read_bytes() == first
+
+
+def test_in_place_keeps_a_backup_that_undo_restores(tmp_path: Path) -> None:
+    data = demo_copy(tmp_path)
+    before = data.read_bytes()
+    journal = tmp_path / "j"
+    summary = repair_dataset(str(data), RepairOptions(in_place=True, journal_root=str(journal)))
+    assert summary.wrote and summary.backup_path and Path(summary.backup_path).read_bytes() == before
+    assert data.read_bytes() != before
+    second = repair_dataset(str(data), RepairOptions(in_place=True, journal_root=str(journal)))
+    assert not second.wrote   # nothing left to repair: the file is not rewritten
+    Journal(journal).undo_last()
+    assert data.read_bytes() == before
+
+
+def test_unsafe_fixes_drop_duplicates_trim_and_convert_sharegpt(tmp_path: Path) -> None:
+    data = demo_copy(tmp_path)
+    safe = repair_dataset(str(data), RepairOptions(journal_root=str(tmp_path / "j")))
+    unsafe = repair_dataset(str(data), RepairOptions(unsafe=True, journal_root=str(tmp_path / "j")))
+    assert unsafe.balanced and unsafe.rejected_rows == safe.rejected_rows + 1
+    rejects = read_jsonl(tmp_path / "train.rejects.jsonl")
+    assert [r["entry_id"] for r in rejects] == ["DATA-ROW-DUPLICATE"]
+    rows = read_jsonl(tmp_path / "train.fixed.jsonl")
+    assert not [r for r in rows if "conversations" in r]
+    converted = [r for r in rows if "messages" in r]
+    assert [m["role"] for m in converted[0]["messages"]] == ["user", "assistant"]
+
+
+def test_control_characters_and_crlf_in_values_are_cleaned(tmp_path: Path) -> None:
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "a\\u0000b\\r\\nc\\rd\\te"}\n{"text": " keep spaces "}\n')
+    repair_dataset(str(data), RepairOptions(journal_root=str(tmp_path / "j")))
+    assert read_jsonl(tmp_path / "d.fixed.jsonl") == [{"text": "ab\nc\nd\te"}, {"text": " keep spaces "}]
+
+
+def test_a_json_array_becomes_json_lines(tmp_path: Path) -> None:
+    data = tmp_path / "d.json"
+    data.write_text(json.dumps([{"text": "a"}, {"text": "b",}], indent=2))
+    summary = repair_dataset(str(data), RepairOptions(journal_root=str(tmp_path / "j")))
+    fixed = tmp_path / "d.fixed.jsonl"
+    assert [orjson.loads(line) for line in fixed.read_text().splitlines()] == [{"text": "a"}, {"text": "b"}]
+    assert summary.balanced and summary.input_rows == 2
+
+
+def test_tables_are_refused_with_a_reason(tmp_path: Path) -> None:
+    (tmp_path / "d.csv").write_text("text\na\n")
+    with pytest.raises(RepairError, match="JSONL"):
+        repair_dataset(str(tmp_path / "d.csv"))
+
+
+# --- property: repaired + rejected = input rows, and good rows survive unchanged ---------------
+
+TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=20)
+RECORD = st.fixed_dictionaries({"instruction": TEXT, "output": TEXT})
+BREAK = st.sampled_from([None, None, "quotes", "comma", "comment", "nan", "glued", "cut", "bytes",
+                         "blank", "pretty", "escape"])
+
+
+def _render(record: dict, how: str | None) -> bytes:
+    line = orjson.dumps(record)
+    return {
+        None: line,
+        "quotes": line.replace(b'"instruction"', b"'instruction'"),
+        "comma": line[:-1] + b",}",
+        "comment": line + b" # note",
+        "nan": line[:-1] + b', "score": NaN}',
+        "glued": line + line,
+        "cut": line[: len(line) // 2],
+        "bytes": line.replace(b'"output":"', b'"output":"\xfe'),
+        "blank": line + b"\n",
+        "pretty": json.dumps(record, indent=2, ensure_ascii=False).encode(),
+        "escape": line.replace(b'"output":"', b'"output":"x\\y'),
+    }[how]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(RECORD, BREAK), min_size=1, max_size=20), unsafe=st.booleans())
+def test_repair_never_loses_a_row(tmp_path: Path, rows: list, unsafe: bool) -> None:
+    data = tmp_path / "p.jsonl"
+    data.write_bytes(b"\n".join(_render(r, how) for r, how in rows) + b"\n")
+    for stale in ("p.fixed.jsonl", "p.rejects.jsonl"):
+        (tmp_path / stale).unlink(missing_ok=True)
+    summary = repair_dataset(str(data), RepairOptions(unsafe=unsafe, journal_root=str(tmp_path / "j")))
+    fixed = read_jsonl(tmp_path / "p.fixed.jsonl")
+    rejected = read_jsonl(tmp_path / "p.rejects.jsonl")
+    assert summary.balanced
+    assert len(fixed) + len(rejected) == summary.input_rows == len(rows)
+    if not unsafe:
+        safe = [record for record, how in rows if how in (None, "quotes", "comma", "comment", "pretty", "blank")]
+        assert all(record in fixed for record in safe)
