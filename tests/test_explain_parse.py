@@ -5,6 +5,8 @@ import io
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from doctor.explain import oom, prefilter
 from doctor.explain.clean import clean_line
@@ -231,3 +233,42 @@ def test_explain_package_uses_only_re2():
                  if any(line.strip() in ("import re", "import regex") or line.startswith("from re ")
                         for line in p.read_text().splitlines())]
     assert offenders == []
+
+
+def test_prefilter_memory_is_bounded_when_every_line_is_a_distinct_error():
+    # 12 MB of unique error lines: the kept set stays within its byte budgets
+    lines = b"".join(b"RuntimeError: failure number %d with unique text %s\n" % (i, b"x" * (i % 50))
+                     for i in range(200_000))
+    sel = prefilter.select_chunks([lines])
+    kept = sum(len(text) for _, text in sel.lines)
+    assert sel.total_lines == 200_000
+    assert kept <= 2 * prefilter.MAX_KEPT_BYTES + prefilter.TAIL_LINES * prefilter.MAX_LINE_BYTES
+    assert sel.lines[-1][0] == 200_000          # the tail is always there
+
+
+@given(st.text(max_size=3000))
+@settings(max_examples=300, deadline=None)
+def test_any_text_parses_without_error(text):
+    log = parse_text(text)
+    assert log.total_lines == text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+    assert all(a.no < b.no for a, b in zip(log.lines, log.lines[1:]))
+
+
+_PIECES = st.sampled_from([
+    "Traceback (most recent call last):", '  File "/x/site-packages/unsloth/a.py", line 3, in f',
+    "    code()", "KeyError: 'text'", "The above exception was the direct cause of the following exception:",
+    "During handling of the above exception, another exception occurred:", "[rank1]: ", "> ",
+    "Cell In[3], line 2", "----> 2 x()", "File /a/b.py:9, in g(x)", "\x1b[31m", "\r", "",
+    "CUDA out of memory. Tried to allocate 2.00 GiB", "Root Cause (first observed failure):",
+    "  rank      : 1 (local_rank: 1)", "ptxas fatal   : x", "CMake Error at x:1 (project):",
+])
+
+
+@given(st.lists(st.lists(_PIECES, max_size=3).map("".join), max_size=60).map("\n".join))
+@settings(max_examples=300, deadline=None)
+def test_traceback_shaped_noise_never_breaks_the_parser(text):
+    log = parse_text(text)
+    for chain in log.chains:
+        assert chain.exceptions
+    if log.primary is not None:
+        assert log.primary in log.chains

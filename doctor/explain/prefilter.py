@@ -20,14 +20,24 @@ TAIL_LINES = 400              # the failure is usually at the end
 BEFORE, AFTER = 1, 5          # context kept around each interesting line
 MAX_KEPT_HEAD = 4000          # the first interesting lines, kept for good
 MAX_KEPT_LATER = 8000         # then a sliding window of the latest ones
+MAX_KEPT_BYTES = 4 * 1024 * 1024   # and neither part holds more than this
+# Past these budgets (a log that is errors from end to end) only each chunk's end is
+# scanned: the sliding window would keep only the latest lines anyway. Repeats are cheap,
+# so they have their own, larger budget.
+MAX_HITS = 20_000             # interesting lines kept
+MAX_ALL_HITS = 60_000         # interesting lines seen, repeats included
+SPARSE_BYTES = 32 * 1024
+MAX_SEEN = 50_000             # distinct line shapes remembered for the repeat count
 MAX_REPEATS = 20              # a line (digits ignored) seen more often is noise
 MAX_LINE_BYTES = 16 * 1024    # a tqdm line of a million \r updates is cut to its end
 
+# One match per interesting line, spanning the whole line, so the scan loop gets the line's
+# bounds from the match and never searches for them.
 _INTERESTING = re2.compile(
-    rb"(?im)traceback|error|exception|fatal|fail|killed|segmentation fault|core dumped"
+    rb"(?im)^[^\n]*(?:traceback|error|exception|fatal|fail|killed|segmentation fault|core dumped"
     rb"|out of memory|warning|unsloth|\bnan\b|abort|^\s*file |cell in \[|in <module>"
     rb"|-+> |ipython-input|root cause|exitcode|\brank\b|\*\*\*|cmake|ptxas|nvcc|assert"
-    rb"|the above exception|during handling|not found|no such file|denied|cannot|can't"
+    rb"|the above exception|during handling|not found|no such file|denied|cannot|can't)[^\n]*"
 )
 _DIGITS = b"0123456789"
 
@@ -75,19 +85,20 @@ def _chain(first: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
 
 
 def _whole_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """Re-cut chunks so each ends at a newline (except possibly the last)."""
+    """Re-cut chunks into pieces of about CHUNK_BYTES that end at a newline (except
+    possibly the last)."""
     carry = b""
-    for chunk in chunks:
-        data = carry + chunk if carry else chunk
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            carry = data
-            if len(carry) > 4 * CHUNK_BYTES:   # a giant line with no newline: pass it on
-                yield carry
-                carry = b""
-            continue
-        carry = data[cut + 1:]
-        yield data[:cut + 1]
+    for whole in chunks:
+        for at in range(0, len(whole), CHUNK_BYTES):
+            piece = whole[at:at + CHUNK_BYTES]
+            data = carry + piece if carry else piece
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                # a line with no newline yet (progress bar): only its end will be kept
+                carry = data if len(data) <= MAX_LINE_BYTES else data[-MAX_LINE_BYTES:]
+                continue
+            carry = data[cut + 1:]
+            yield data[:cut + 1]
     if carry:
         yield carry
 
@@ -98,24 +109,31 @@ class _Kept:
     def __init__(self) -> None:
         self.head: dict[int, bytes] = {}
         self.later: OrderedDict[int, bytes] = OrderedDict()
-        self.seen: dict[bytes, int] = {}
+        self.seen: dict[int, int] = {}
+        self.head_bytes = 0
+        self.later_bytes = 0
+        self.hits = 0       # interesting lines kept (not counting context or repeats)
 
-    def add(self, no: int, line: bytes) -> None:
+    def add(self, no: int, line: bytes) -> bool:
+        """Keep a line; False when it is a repeat past MAX_REPEATS (noise)."""
         if no in self.head or no in self.later:
-            return
-        key = line.translate(None, _DIGITS)[:200]
+            return True
+        key = hash(line.translate(None, _DIGITS)[:200])
         count = self.seen.get(key, 0) + 1
-        if len(self.seen) > 100_000:
+        if len(self.seen) >= MAX_SEEN:
             self.seen.clear()
         self.seen[key] = count
         if count > MAX_REPEATS:
-            return
-        if len(self.head) < MAX_KEPT_HEAD:
+            return False
+        if len(self.head) < MAX_KEPT_HEAD and self.head_bytes + len(line) <= MAX_KEPT_BYTES:
             self.head[no] = line
-            return
+            self.head_bytes += len(line)
+            return True
         self.later[no] = line
-        if len(self.later) > MAX_KEPT_LATER:
-            self.later.popitem(last=False)
+        self.later_bytes += len(line)
+        while len(self.later) > MAX_KEPT_LATER or self.later_bytes > MAX_KEPT_BYTES:
+            self.later_bytes -= len(self.later.popitem(last=False)[1])
+        return True
 
 
 def _filter(chunks: Iterator[bytes]) -> Selection:
@@ -123,24 +141,24 @@ def _filter(chunks: Iterator[bytes]) -> Selection:
     tail: deque[tuple[int, bytes]] = deque(maxlen=TAIL_LINES)
     base = 0            # lines before this chunk
     pending_after = 0   # context lines still owed from a hit at the end of the last chunk
-    last_chunk = b""
+    hits = 0
     for chunk in _whole_lines(chunks):
         if pending_after:
             _keep_range(chunk, 0, base, pending_after, kept)
-        pending_after = _scan_chunk(chunk, base, kept)
+        dense = kept.hits >= MAX_HITS or hits >= MAX_ALL_HITS
+        start_at = max(0, len(chunk) - SPARSE_BYTES) if dense else 0
+        pending_after, found = _scan_chunk(chunk, base, kept, start_at)
+        hits += found
         if base < HEAD_LINES:
             _keep_range(chunk, 0, base, HEAD_LINES - base, kept)
-        lines_here = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
-        base += lines_here
-        last_chunk = chunk
-        _push_tail(tail, last_chunk, base)
-    total = base
+        base += chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
+        _push_tail(tail, chunk, base)
     merged = dict(kept.head)
     merged.update(kept.later)
     for no, line in tail:
         merged[no] = line
     lines = [(no, merged[no].decode("utf-8", "replace")) for no in sorted(merged)]
-    return Selection(lines, total, total - len(lines))
+    return Selection(lines, base, base - len(lines))
 
 
 def _push_tail(tail: deque[tuple[int, bytes]], chunk: bytes, last_no: int) -> None:
@@ -172,34 +190,46 @@ def _cap(line: bytes) -> bytes:
     return line[-MAX_LINE_BYTES:]
 
 
-def _keep_range(chunk: bytes, pos: int, first_no: int, count: int, kept: _Kept) -> int:
-    """Keep up to `count` lines from byte `pos` (numbered first_no + 1 on); return how many."""
+def _keep_range(chunk: bytes, pos: int, first_no: int, count: int, kept: _Kept) -> tuple[int, int]:
+    """Keep up to `count` lines from byte `pos` (numbered first_no + 1 on).
+    Returns (lines kept, byte position after the last one)."""
     done = 0
     while done < count and pos < len(chunk):
         end = _line_end(chunk, pos)
         kept.add(first_no + done + 1, _cap(chunk[pos:end]))
         pos = end + 1
         done += 1
-    return done
+    return done, pos
 
 
-def _scan_chunk(chunk: bytes, base: int, kept: _Kept) -> int:
-    """Keep interesting lines with context; return context lines owed to the next chunk."""
-    pos, counted_to, line_idx, owed = 0, 0, 0, 0
+def _scan_chunk(chunk: bytes, base: int, kept: _Kept, start_at: int = 0) -> tuple[int, int]:
+    """Keep interesting lines with context, from byte `start_at` on.
+    Returns (context lines owed to the next chunk, hits seen)."""
     n = len(chunk)
-    while pos < n:
-        m = _INTERESTING.search(chunk, pos)
-        if m is None:
-            break
-        start = chunk.rfind(b"\n", 0, m.start()) + 1
-        line_idx += chunk.count(b"\n", counted_to, start)   # 0-based line of the hit
+    pos = chunk.rfind(b"\n", 0, start_at) + 1 if start_at else 0    # a line start
+    line_idx = chunk.count(b"\n", 0, pos)        # 0-based line of `pos` in this chunk
+    counted_to = pos
+    kept_until = pos    # lines before this byte were already handed to `kept`
+    owed = hits = 0
+    for m in _INTERESTING.finditer(chunk, pos, n):
+        hits += 1
+        start, end = m.span()
+        line_idx += chunk.count(b"\n", counted_to, start)
         counted_to = start
-        before_start, before = start, 0
-        while before < BEFORE and before_start > 0:
-            before_start = chunk.rfind(b"\n", 0, before_start - 1) + 1
-            before += 1
-        want = before + 1 + AFTER
-        done = _keep_range(chunk, before_start, base + line_idx - before, want, kept)
+        if start < kept_until:   # inside the last window: extend it by this hit's context
+            kept.hits += 1
+            first, first_no = kept_until, base + line_idx + chunk.count(b"\n", start, kept_until)
+        else:
+            if not kept.add(base + line_idx + 1, _cap(chunk[start:end])):
+                continue         # a line repeated past MAX_REPEATS: noise, no context
+            kept.hits += 1
+            first = start
+            for _ in range(BEFORE):
+                if first == 0 or first <= kept_until:
+                    break
+                first = chunk.rfind(b"\n", 0, first - 1) + 1
+            first_no = base + line_idx - chunk.count(b"\n", first, start)
+        want = base + line_idx + 1 + AFTER - first_no     # through AFTER lines past the hit
+        done, kept_until = _keep_range(chunk, first, first_no, want, kept)
         owed = want - done
-        pos = _line_end(chunk, start) + 1   # every hit gets its own window
-    return owed
+    return owed, hits
