@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--deep", action="store_true", help="import torch/unsloth in a child process and run real GPU ops")
     scan.add_argument("--smoke", action="store_true", help="also run the tiny real training step (see 'smoke')")
     scan.add_argument("--timeout", type=float, default=120.0, metavar="S", help="limit for --deep/--smoke child processes")
+    scan.add_argument("--distributed", action="store_true",
+                      help="run on every rank under torchrun/accelerate/srun; rank 0 reports for the job")
     d = scan.add_argument_group("datasets")
     d.add_argument("--tokenizer", metavar="DIR", help="a local tokenizer or model folder, to measure tokens")
     d.add_argument("--max-seq-length", type=int, metavar="N", help="the max_seq_length you train with")

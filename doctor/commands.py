@@ -82,6 +82,13 @@ def cmd_scan(args: argparse.Namespace) -> int:
         tokenizer=args.tokenizer, max_seq_length=args.max_seq_length, response_part=args.response_part,
         jobs=max(1, args.jobs), progress=sys.stderr.isatty() and args.format == "console", timeout=args.timeout,
     )
+    if args.distributed:
+        from doctor.distributed import DistributedOptions, run_distributed_scan
+
+        gathered = run_distributed_scan(DistributedOptions(timeout_s=args.timeout, scripts=list(targets.scripts)))
+        if gathered is None:
+            return EXIT_OK   # not rank 0: rank 0 reports for the whole job
+        opts.extra["distributed"], targets.env = gathered, False   # it holds rank 0's environment
     report = run_scan(_kb(), targets, opts)
     return emit(report, args)
 

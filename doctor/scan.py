@@ -104,7 +104,7 @@ def probe_model(path: str) -> ProbeResult:
 
 
 def run_scan(kb: KnowledgeBase, targets: Targets, opts: ScanOptions) -> Report:
-    result = ProbeResult()
+    result = opts.extra.get("distributed") or ProbeResult()   # scan --distributed: gathered from every rank
     if targets.env:
         result = result.merge(guarded("Environment", "env", lambda: probe_environment(opts)))
     for path in targets.data:

@@ -43,6 +43,7 @@ _RUNNER_MODULES: dict[str, str] = {
     "training": "doctor.watchdog_rules",
     "smoke": "doctor.smoke.runner",
     "doctor": "doctor.scan",
+    "distributed": "doctor.distributed.examples",
 }
 
 
