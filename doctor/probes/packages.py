@@ -17,7 +17,6 @@ the METADATA line that declares the requirement.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -302,19 +301,23 @@ def marker_holds(marker: str, env: Mapping[str, str]) -> bool | None:
     return value if not rest else None
 
 
-def _or(t: list[tuple[str, str]], env: Mapping[str, str]) -> tuple[bool, list[tuple[str, str]]]:
-    value, t = _and(t, env)
-    while t and t[0] == ("word", "or"):
-        right, t = _and(t[1:], env)
-        value = value or right
-    return value, t
+_Tokens = list[tuple[str, str]]
 
 
-def _and(t: list[tuple[str, str]], env: Mapping[str, str]) -> tuple[bool, list[tuple[str, str]]]:
-    value, t = _atom(t, env)
-    while t and t[0] == ("word", "and"):
-        right, t = _atom(t[1:], env)
-        value = value and right
+def _or(t: _Tokens, env: Mapping[str, str]) -> tuple[bool, _Tokens]:
+    return _chain(t, env, "or", _and)
+
+
+def _and(t: _Tokens, env: Mapping[str, str]) -> tuple[bool, _Tokens]:
+    return _chain(t, env, "and", _atom)
+
+
+def _chain(t: _Tokens, env: Mapping[str, str], word: str, sub: Any) -> tuple[bool, _Tokens]:
+    """`sub (word sub)*`, evaluated left to right: `or` binds looser than `and`."""
+    value, t = sub(t, env)
+    while t and t[0] == ("word", word):
+        right, t = sub(t[1:], env)
+        value = (value or right) if word == "or" else (value and right)
     return value, t
 
 
@@ -399,6 +402,8 @@ def requirement_observations(scan: DistScan, view: SystemView) -> list[Observati
 def _run_requirements_example(text: str, options: dict[str, Any]) -> list[Observation]:
     """kb example input: JSON {"installed": {name: version}, "requires": {name: [req, ...]},
     optional "requires_python": {name: spec}, "python": "3.11.7", "platform": "linux"}."""
+    import json
+
     data = json.loads(text)
     installed = {dist_key(k): v for k, v in data.get("installed", {}).items()}
     py_version = data.get("python", "3.11.7")

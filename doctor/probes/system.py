@@ -118,9 +118,16 @@ def live_nvml() -> NvmlSnapshot:
 
 
 def _which(name: str, path: str | None = None) -> str | None:
-    import shutil
+    """shutil.which without importing shutil (and with it lzma, bz2) on POSIX."""
+    if os.name != "posix":
+        import shutil
 
-    return shutil.which(name, path=path)
+        return shutil.which(name, path=path)
+    for folder in (path if path is not None else os.environ.get("PATH", os.defpath)).split(os.pathsep):
+        candidate = os.path.join(folder or ".", name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
 
 
 def _disk_free(path: str) -> int | None:
@@ -158,9 +165,18 @@ def _list_dir(path: str) -> list[str] | None:
         return None
 
 
-def this_python() -> PythonInfo:
+def _uname() -> tuple[str, str, str]:
+    """(system, release, machine); os.uname is free where it exists, `platform` costs an import."""
+    if hasattr(os, "uname"):
+        u = os.uname()
+        return u.sysname, u.release, u.machine
     import platform
 
+    return platform.system(), platform.release(), platform.machine()
+
+
+def this_python() -> PythonInfo:
+    system, release, machine = _uname()
     impl = sys.implementation.name
     site_dirs = tuple(p for p in sys.path if p and os.path.isdir(p))
     return PythonInfo(
@@ -171,9 +187,9 @@ def this_python() -> PythonInfo:
         base_prefix=getattr(sys, "base_prefix", sys.prefix),
         site_dirs=site_dirs,
         platform=sys.platform,
-        machine=platform.machine(),
-        system=platform.system(),
-        release=platform.release(),
+        machine=machine,
+        system=system,
+        release=release,
     )
 
 

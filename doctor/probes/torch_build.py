@@ -19,7 +19,6 @@ Facts:
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from typing import Sequence
@@ -161,6 +160,8 @@ def xformers_facts(cpp_lib_json: str | None) -> Facts:
     fc = FactCollector("xformers/cpp_lib.json")
     if not cpp_lib_json:
         return fc.freeze()
+    import json
+
     try:
         data = json.loads(cpp_lib_json)
     except ValueError:
