@@ -103,7 +103,7 @@ def test_examples_are_not_copied_from_the_corpus():
             if not isinstance(example, str):
                 continue
             flat = " ".join(example.split())
-            if len(flat) < 120:
+            if len(flat) < 160:
                 continue
             for text in corpus:
                 assert flat not in text, f"{entry['id']}: example copied from the corpus: {flat[:80]}"
