@@ -120,13 +120,19 @@ def main() -> int:
     name, rank = ranker(kb)
     print(f"corpus: {n} real error reports; knowledge base: {len(kb.entries)} entries; "
           f"{'strict' if args.strict else 'expected or also_acceptable'}")
+    rankers = [(name, rank)]
+    if name != "doctor.engine.match_text":
+        from doctor.engine import match_text
+        rankers.append(("doctor.engine.match_text (patterns only)",
+                        lambda text: _ids_from(match_text(kb, text))))
+    rankers.append(("baseline: last matching line, no weights", baseline_last_line(kb)))
     rows = []
-    for label, fn in ((name, rank), ("baseline: last matching line, no weights", baseline_last_line(kb))):
+    for label, fn in rankers:
         top1, top3, misses, elapsed = evaluate(cases, fn, args.strict)
         rows.append((label, top1, top3, misses, elapsed))
         print(f"  {label:45s} top-1 {top1:3d}/{n} = {100 * top1 / n:5.1f}%   "
               f"top-3 {top3:3d}/{n} = {100 * top3 / n:5.1f}%   {1000 * elapsed / n:6.2f} ms/case")
-    for label, _, _, misses, _ in rows[: 2 if args.verbose else 1]:
+    for label, _, _, misses, _ in (rows if args.verbose else rows[:1]):
         print(f"\nmisses of {label} (case: expected -> got top 3):")
         for stem, expected, got in misses:
             print(f"  {stem}: {expected} -> {', '.join(got) or '(nothing matched)'}")
