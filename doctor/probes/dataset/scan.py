@@ -136,13 +136,16 @@ class _Checker:
         schema = self.schema_of(objs[0])
         if schema.name in CHAT_FORMATS or schema.name == UNKNOWN or schema.missing:
             return False
-        for name in schema.required:
-            values = list(map(itemgetter(name), objs))
-            if set(map(type, values)) != {str} or not all(values) or any(map(str.isspace, values)):
-                return False
-        for name in schema.optional:
-            if name in objs[0] and set(map(type, map(itemgetter(name), objs))) != {str}:
-                return False
+        try:  # str.isspace raises TypeError on anything but a str: one pass checks both
+            for name in schema.required:
+                values = list(map(itemgetter(name), objs))
+                if not all(values) or any(map(str.isspace, values)):
+                    return False
+            for name in schema.optional:
+                if name in objs[0]:
+                    any(map(str.isspace, map(itemgetter(name), objs)))
+        except TypeError:
+            return False
         r = self.r
         longest = max(map(len, rows))
         if longest > self.s.long_row_bytes:
@@ -200,7 +203,7 @@ def _decode(raw: bytes, line: int, file_offset: int, hits: Hits) -> str | None:
         return None
 
 
-BATCH_ROWS = 2048
+BATCH_ROWS = 256   # small enough that a batch's rows and objects stay in cache
 
 
 class _LineSource:
