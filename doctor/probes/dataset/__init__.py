@@ -13,7 +13,7 @@ import tempfile
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from doctor.facts import FactCollector
 from doctor.findings import AreaStatus, Location, Observation
@@ -82,11 +82,15 @@ def _scan_jsonl(path: str, options: DatasetOptions, settings: ScanSettings) -> C
         if len(ranges) > 1:
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
             with multiprocessing.get_context(method).Pool(len(ranges)) as pool:
-                parts = pool.starmap(scan.scan_jsonl_range,
-                                     [(path, start, end, settings) for start, end in ranges])
-            return merge_chunks(parts, same_hash_seed=method == "fork")
+                # imap keeps file order and lets each part be merged, then dropped.
+                parts = pool.imap(_scan_range, [(path, start, end, settings) for start, end in ranges])
+                return merge_chunks(parts, same_hash_seed=method == "fork")
     with _progress(path, size, options) as update:
         return scan.scan_jsonl_range(path, 0, None, settings, update)
+
+
+def _scan_range(args: tuple[str, int, int | None, ScanSettings]) -> ChunkResult:
+    return scan.scan_jsonl_range(*args)
 
 
 def _progress(path: str, size: int, options: DatasetOptions) -> Any:
@@ -105,11 +109,13 @@ def _progress(path: str, size: int, options: DatasetOptions) -> Any:
     return bar()
 
 
-def merge_chunks(parts: list[ChunkResult], same_hash_seed: bool = True) -> ChunkResult:
+def merge_chunks(parts: Iterable[ChunkResult], same_hash_seed: bool = True) -> ChunkResult:
     """Join range results in file order, shifting their lines and linking duplicates."""
-    out = ChunkResult(hits=scan.Hits(parts[0].hits.cap))
+    out: ChunkResult | None = None
     shift = 0
     for part in parts:
+        if out is None:
+            out = ChunkResult(hits=scan.Hits(part.hits.cap))
         out.hits.merge_shifted(part.hits, shift)
         out.rows += part.rows
         out.parsed += part.parsed
@@ -126,13 +132,17 @@ def merge_chunks(parts: list[ChunkResult], same_hash_seed: bool = True) -> Chunk
                 earlier = out.seen.get(key)
                 if earlier is not None:
                     out.hits.add(scan.DUPLICATE, first + shift, None, first_line=earlier)
-                else:
+                elif len(out.seen) < scan.DUPLICATE_MEMORY_ROWS:
                     out.seen[key] = first + shift
+                else:
+                    out.duplicate_memory_full = True
+        part.seen.clear()
         if part.tokens is not None:
             if out.tokens is None:
                 out.tokens = type(part.tokens)()
             out.tokens.merge(part.tokens)
         shift += part.lines
+    assert out is not None, "a split scan has at least one range"
     out.lines = shift
     return out
 

@@ -31,8 +31,9 @@ SCHEMA_UNKNOWN = "DATA-SCHEMA-UNKNOWN"
 # A pretty-printed object is joined back from at most this many lines / bytes.
 MULTILINE_MAX_LINES = 2000
 MULTILINE_MAX_BYTES = 4 << 20
-# Past this many distinct rows the duplicate check stops remembering new rows (memory cap).
-DUPLICATE_MEMORY_ROWS = 1_000_000
+# Past this many distinct rows the duplicate check stops remembering new rows: about 100 bytes
+# a row, so memory stays bounded whatever the file's size (reported as a fact when reached).
+DUPLICATE_MEMORY_ROWS = 500_000
 FIRST_LINES_PER_SCHEMA = 3
 
 
@@ -155,10 +156,12 @@ class _Checker:
         keys = list(map(hash, rows))
         if len(set(keys)) != len(keys) or not r.seen.keys().isdisjoint(keys):
             return False
-        if len(r.seen) + len(keys) > DUPLICATE_MEMORY_ROWS:
-            return False
         # Clean: commit the batch.
-        r.seen.update(zip(keys, range(first_line, first_line + len(rows))))
+        room = DUPLICATE_MEMORY_ROWS - len(r.seen)
+        if room < len(keys):
+            r.duplicate_memory_full = True
+        if room > 0:
+            r.seen.update(zip(keys[:room], range(first_line, first_line + len(rows))))
         r.max_row_bytes = max(r.max_row_bytes, longest)
         count = r.schema_counts[schema.name]
         r.schema_counts[schema.name] = count + len(rows)
