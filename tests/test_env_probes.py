@@ -314,3 +314,13 @@ def test_marker_reader_edge_cases() -> None:
     assert parse_requirement("torch (>=2.4, <2.15)").specifier == ">=2.4,<2.15"
     assert parse_requirement("pkg @ https://example.invalid/pkg.whl").specifier == ""
     assert parse_requirement("!!!") is None
+
+
+def test_live_view_of_something_that_is_not_python(tmp_path: Path) -> None:
+    from doctor.probes.system import NotAPython
+
+    with pytest.raises(NotAPython, match="does not run as a Python interpreter"):
+        SystemView.live(str(tmp_path / "missing-python"))
+    fake = write_script(tmp_path / "python", "#!/bin/sh\necho hello\n")
+    with pytest.raises(NotAPython):
+        SystemView.live(str(fake))

@@ -203,14 +203,21 @@ _CHILD_INFO = (
 )
 
 
+class NotAPython(ValueError):
+    """The interpreter to examine could not be started or did not answer."""
+
+
 def other_python(executable: str, timeout_s: float = 20.0) -> PythonInfo:
     """Describe another interpreter (the user's training env) by asking it; it imports nothing heavy."""
     import json
     import subprocess
 
-    out = subprocess.run([executable, "-I", "-c", _CHILD_INFO], capture_output=True, text=True,
-                         timeout=timeout_s, check=True).stdout
-    data = json.loads(out)
+    try:
+        done = subprocess.run([executable, "-I", "-c", _CHILD_INFO], capture_output=True, text=True,
+                              timeout=timeout_s)
+        data = json.loads(done.stdout)
+    except (OSError, subprocess.TimeoutExpired, ValueError) as exc:
+        raise NotAPython(f"{executable} does not run as a Python interpreter: {exc}") from None
     # -I drops the cwd and user site from sys.path; the cwd is not part of an install.
     data["site_dirs"] = tuple(data["site_dirs"])
     return PythonInfo(**data)
