@@ -224,3 +224,28 @@ def test_pipeline_never_loses_what_the_engine_finds(runtime_kb, case):
         assert wanted & set(got), (got, raw)
     else:
         assert not wanted & set(got)   # nothing invented that the knowledge doesn't say
+
+
+def test_markdown_without_diagnoses_keeps_error_and_frames(kb):
+    result = diagnose(tb("KeyError: 'text'"), kb)
+    md = render_markdown(result, diagnoses=False)
+    assert "KeyError" in md and "### Where" in md and "T-KEY" not in md
+
+
+# --- through the command line, as a whole process ---------------------------------------
+
+def cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "doctor", *args], cwd=ROOT, input=stdin,
+                          capture_output=True, timeout=120)
+
+
+def test_cli_explain_json_and_stdin():
+    out = cli("explain", str(LOGS / "colab_ipy7_keyerror.log"), "--no-env", "--format", "json")
+    assert out.returncode == 1, out.stderr            # an error-level diagnosis
+    data = json.loads(out.stdout)
+    section = data["explain"]
+    assert section["final_error"]["type"] == "KeyError" and section["final_error"]["line"] == 23
+    assert section["diagnoses"][0]["category"] == "dataset-format"
+    piped = cli("explain", "-", "--no-env", stdin=b"garbage \x00\xff\xfe\n")
+    assert piped.returncode == 0 and b"No Python traceback found" in piped.stdout
+    assert b"Traceback" not in piped.stderr

@@ -272,3 +272,16 @@ def test_traceback_shaped_noise_never_breaks_the_parser(text):
         assert chain.exceptions
     if log.primary is not None:
         assert log.primary in log.chains
+
+
+def test_text_with_lone_surrogates_from_a_non_utf8_pipe():
+    raw = b"Traceback (most recent call last):\n  File \"/x/t\xff.py\", line 1, in <module>\nKeyError: '\xfe'\n"
+    log = parse_text(raw.decode("utf-8", "surrogateescape"))
+    assert log.final.type == "KeyError" and log.final.message == "'\ufffd'"
+    assert log.final.frames[0].file == "/x/t\ufffd.py"
+
+
+def test_a_bare_error_line_is_the_final_error():
+    log = parse_text("I get this:\n\nRuntimeError: CUDA error: device-side assert triggered\nthanks\n")
+    assert (log.final.type, log.final.log_line, log.final.frames) == ("RuntimeError", 3, ())
+    assert parse_text("Unsloth: Will patch your computer\n").final is None   # not an exception name

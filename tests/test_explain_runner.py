@@ -173,3 +173,20 @@ def test_sigterm_to_us_is_passed_to_the_child(tmp_path, kb):
 
     code = run_and_explain(argv, kb, stdout=Up(), stderr=io.BytesIO(), report=lambda r: None)
     assert code == 128 + signal.SIGTERM
+
+
+def test_cli_run_passes_output_and_exit_code_through(tmp_path):
+    import subprocess
+
+    argv = script(tmp_path, f"""
+        import sys
+        print("training...")
+        sys.stderr.write({OOM_LOG!r})
+        sys.exit(7)
+    """)
+    out = subprocess.run([sys.executable, "-m", "doctor", "run", "--no-env", "--", *argv],
+                         cwd=ROOT, capture_output=True, timeout=120)
+    assert out.returncode == 7
+    assert out.stdout == b"training...\n"
+    assert out.stderr.startswith(OOM_LOG.encode())
+    assert b"cuda-oom" in out.stderr and b"\x1b[" not in out.stderr   # not a terminal: no colour

@@ -43,7 +43,7 @@ def parse_stream(stream: IO[bytes]) -> ParsedLog:
 
 def parse_selection(sel: Selection) -> ParsedLog:
     lines = clean_lines(sel.lines)
-    chains = _parse_chains(lines)
+    chains = _parse_chains(lines) or _bare_error(lines)
     failures = distributed.parse_failures(lines)
     log = ParsedLog(
         lines=lines,
@@ -82,6 +82,16 @@ def _parse_chains(lines: list[LogLine]) -> list[Chain]:
         found.extend(_Parser(group).run())
     found.sort(key=lambda item: item[0])
     return [chain for _, chain in found]
+
+
+def _bare_error(lines: list[LogLine]) -> list[Chain]:
+    """No traceback at all: people often paste just the last line. Take the last line that
+    reads like `SomeError: message` as a chain of one, without frames."""
+    for line in reversed(lines):
+        found = _is_exception_line(line.text)
+        if found is not None:
+            return [Chain((ExceptionInfo(found[0], found[1], (), line.no, (line.no,), line.rank),))]
+    return []
 
 
 def _is_exception_line(text: str) -> tuple[str, str] | None:

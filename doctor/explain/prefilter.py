@@ -52,11 +52,33 @@ class Selection:
 def select_text(text: str) -> Selection:
     """Lines of a pasted text: all of them when small, the interesting ones when big."""
     if len(text) <= SMALL_BYTES:
+        text = _encodable(text)
         raw = text.split("\n")
         if raw and raw[-1] == "":
             raw.pop()
         return Selection([(i + 1, line) for i, line in enumerate(raw)], len(raw), 0)
-    return select_chunks([text.encode("utf-8", "surrogatepass")])
+    return select_chunks([_to_bytes(text)])
+
+
+def _encodable(text: str) -> str:
+    """Text read with errors='surrogateescape' (a pipe of non-UTF-8 bytes) holds lone
+    surrogates that no UTF-8 codec, RE2's included, accepts: make them U+FFFD."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    return _to_bytes(text).decode("utf-8", "replace")   # one U+FFFD per bad byte
+
+
+def _to_bytes(text: str) -> bytes:
+    """UTF-8, with surrogateescape'd bytes turned back into the bytes the pipe carried."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
 
 
 def select_stream(stream: IO[bytes]) -> Selection:

@@ -143,7 +143,9 @@ def myth_line(f: "Finding") -> str:
     return f"Common advice: {myth}"
 
 
-def render_markdown(result: "ExplainResult") -> str:
+def render_markdown(result: "ExplainResult", diagnoses: bool = True) -> str:
+    """Markdown for a bug report. `diagnoses=False` leaves the diagnosis list out, for a
+    report that lists the findings itself and wants only the error, chain and frames."""
     from doctor.report.redact import redact
 
     log = result.log
@@ -164,7 +166,7 @@ def render_markdown(result: "ExplainResult") -> str:
                 for label, f in _label_frames(result.key_frames)]
     if log.oom is not None and oom.summary(log.oom):
         out += ["", f"**Memory:** {oom.summary(log.oom)}"]
-    if result.findings:
+    if result.findings and diagnoses:
         out += ["", "### Diagnosis" if result.unmatched is None else "### Weak leads", ""]
         for i, f in enumerate(result.findings, 1):
             conf = f", confidence {f.confidence:.2f}" if f.confidence is not None else ""
