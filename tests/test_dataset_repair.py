@@ -87,7 +87,7 @@ def test_in_place_keeps_a_backup_that_undo_restores(tmp_path: Path) -> None:
 def test_unsafe_fixes_drop_duplicates_trim_and_convert_sharegpt(tmp_path: Path) -> None:
     data = demo_copy(tmp_path)
     safe = repair_dataset(str(data), RepairOptions(journal_root=str(tmp_path / "j")))
-    unsafe = repair_dataset(str(data), RepairOptions(unsafe=True, journal_root=str(tmp_path / "j")))
+    unsafe = repair_dataset(str(data), RepairOptions(unsafe_fixes=True, journal_root=str(tmp_path / "j")))
     assert unsafe.balanced and unsafe.rejected_rows == safe.rejected_rows + 1
     rejects = read_jsonl(tmp_path / "train.rejects.jsonl")
     assert [r["entry_id"] for r in rejects] == ["DATA-ROW-DUPLICATE"]
@@ -151,7 +151,7 @@ def test_repair_never_loses_a_row(tmp_path: Path, rows: list, unsafe: bool) -> N
     data.write_bytes(b"\n".join(_render(r, how) for r, how in rows) + b"\n")
     for stale in ("p.fixed.jsonl", "p.rejects.jsonl"):
         (tmp_path / stale).unlink(missing_ok=True)
-    summary = repair_dataset(str(data), RepairOptions(unsafe=unsafe, journal_root=str(tmp_path / "j")))
+    summary = repair_dataset(str(data), RepairOptions(unsafe_fixes=unsafe, journal_root=str(tmp_path / "j")))
     fixed = read_jsonl(tmp_path / "p.fixed.jsonl")
     rejected = read_jsonl(tmp_path / "p.rejects.jsonl")
     assert summary.balanced

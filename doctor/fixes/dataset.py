@@ -3,7 +3,7 @@
 Every input record ends up in exactly one of the two outputs: the repaired file, or the
 rejects file with its line number and the reason it could not be repaired. Safe repairs
 only change spelling (JSON syntax, control characters, line breaks inside values); content
-changes (dropping duplicates, trimming, ShareGPT -> messages) need `unsafe=True`. A clean
+changes (dropping duplicates, trimming, ShareGPT -> messages) need `unsafe_fixes=True`. A clean
 record is copied byte for byte, so repairing a repaired file changes nothing.
 """
 from __future__ import annotations
@@ -42,7 +42,7 @@ class RepairError(Exception):
 
 @dataclass
 class RepairOptions:
-    unsafe: bool = False
+    unsafe_fixes: bool = False      # the names match the scan options (--unsafe-fixes, --in-place)
     in_place: bool = False
     output: str | None = None
     rejects: str | None = None
@@ -69,6 +69,9 @@ class RepairSummary:
     def balanced(self) -> bool:
         """The invariant: every input row is either repaired or rejected."""
         return self.repaired_rows + self.rejected_rows == self.input_rows
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
 
     def lines(self) -> list[str]:
         out = [f"{self.input_rows} rows read from {self.input_path}: {self.repaired_rows} written "
@@ -225,8 +228,8 @@ def _write_all(path: str, out: BinaryIO | _Discard, rej: BinaryIO | _Discard, op
             summary.blank_lines += 1
             continue
         summary.input_rows += 1
-        outcome = _repair_record(rec.raw, options.unsafe, summary.actions)
-        if outcome.data is not None and options.unsafe:
+        outcome = _repair_record(rec.raw, options.unsafe_fixes, summary.actions)
+        if outcome.data is not None and options.unsafe_fixes:
             key = hash(orjson.dumps(outcome.value, option=orjson.OPT_SORT_KEYS))  # same content
             if key in seen:
                 outcome = _Outcome(None, f"duplicate of line {seen[key]} (dropped with --unsafe-fixes)",
