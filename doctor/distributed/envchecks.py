@@ -83,7 +83,7 @@ def start_observations(launch_env: Mapping[str, str], failure: str | None = None
         return [Observation("DIST-TORCH-MISSING", values={"error": error, "world_size": launch.world_size})]
     if failure == "rendezvous":
         return [Observation("DIST-RENDEZVOUS-FAILED", values={
-            "error": error, "launcher": launch.launcher, "world_size": launch.world_size,
+            "error": error.rstrip("."), "launcher": launch.launcher, "world_size": launch.world_size,
             "master": f"{launch.master_addr}:{launch.master_port}",
             "problems": "; ".join(launch.problems) or "none"})]
     return []
