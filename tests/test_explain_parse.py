@@ -285,3 +285,27 @@ def test_a_bare_error_line_is_the_final_error():
     log = parse_text("I get this:\n\nRuntimeError: CUDA error: device-side assert triggered\nthanks\n")
     assert (log.final.type, log.final.log_line, log.final.frames) == ("RuntimeError", 3, ())
     assert parse_text("Unsloth: Will patch your computer\n").final is None   # not an exception name
+
+
+def test_cpp_abort_and_process_deaths():
+    text = ("Error: CUDA error: an illegal memory access was encountered\n"
+            " 26%|##5       | 1275/5000 [15:01:05<43:52:34, 42.40s/it]\n"
+            "terminate called after throwing an instance of 'c10::Error'\n"
+            "  what():  CUDA error: an illegal memory access was encountered\n"
+            "Aborted (core dumped)\n")
+    log = parse_text(text)
+    assert (log.final.type, log.final.log_line, log.final.message_lines) == ("c10::Error", 3, (3, 4))
+    assert log.final.message == "CUDA error: an illegal memory access was encountered"
+    assert (log.death.kind, log.death.log_line) == ("abort", 5)
+    killed = parse_text("step 10 loss 1.2\n/bin/bash: line 1:  4121 Killed                  python train.py\n")
+    assert (killed.death.kind, killed.death.log_line) == ("killed", 2)
+    assert parse_text("the model killed it, Killed it!\n").death is None
+
+
+def test_msvc_and_powershell_cmake_errors():
+    log = parse_text(
+        r"C:\Users\me\AppData\Local\Temp\tmp61\cuda_utils.c(165): error C2143: syntax error: missing ')'" "\n"
+        "                    | cmake : CMake Error at CMakeLists.txt:2 (project):\n"
+        "                    |   No CMAKE_C_COMPILER could be found.\n")
+    assert [(b.tool, b.log_line) for b in log.build_errors] == [("msvc", 1), ("cmake", 2)]
+    assert "error C2143" in log.build_errors[0].message

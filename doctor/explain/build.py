@@ -11,11 +11,13 @@ _PATTERNS: tuple[tuple[str, "re2._Regexp"], ...] = tuple(
     (tool, re2.compile(p)) for tool, p in (
         ("ptxas", r"^\s*ptxas (?:fatal|error)\s*:\s*(.+)$"),
         ("nvcc", r"^\s*nvcc (?:fatal|error)\s*:\s*(.+)$"),
-        ("cmake", r"^\s*(CMake Error.*)$"),
+        ("cmake", r"\b(CMake Error\b.*)$"),        # also behind PowerShell's `cmake : `
         ("make", r"^\s*g?make(?:\[\d+\])?: \*\*\* (.+)$"),
         ("ld", r"^\s*((?:collect2: error: ld returned.*|\S*/?ld(?:\.\w+)?: (?:cannot find|error).*))$"),
         ("ninja", r"^\s*(ninja: build stopped.*|FAILED: .+)$"),
         ("gcc", r"^\s*(\S+?:\d+(?::\d+)?: (?:fatal )?error: .+)$"),
+        ("msvc", r"^\s*(\S.*?\(\d+\)\s*: (?:fatal )?error [A-Z]+\d+: .+)$"),   # cuda_utils.c(165): error C2143
+        ("msvc", r"^\s*(LINK : fatal error LNK\d+: .+)$"),
         ("gcc", r"^\s*((?:gcc|g\+\+|cc1plus|cc1|clang|c\+\+|cl)(?:\.exe)?: (?:fatal )?error: .+)$"),
         ("pip", r"^\s*(ERROR: (?:Failed building wheel|Could not build wheels|Could not find a version"
                 r"|No matching distribution|Failed to build).+)$"),

@@ -63,6 +63,7 @@ class ExplainResult:
                 **asdict(info), "fragmented": info.fragmented, "summary": oom.summary(info),
                 "advice": oom.advice(info)},
             "build_errors": [asdict(b) for b in self.log.build_errors],
+            "death": asdict(self.log.death) if self.log.death else None,
             "rank_failures": [asdict(r) for r in self.log.rank_failures],
             "env_checked": self.env_checked,
             "lines": {"total": self.log.total_lines, "kept": len(self.log.lines),

@@ -64,17 +64,25 @@ def classify_unmatched(log: ParsedLog) -> Unmatched:
         collect.insert(0, "the paste stops before the error line: include the end of the log")
     if log.rank_failures or (final is not None and final.rank is not None):
         collect.append("the log of the first failing rank (torchrun --log-dir, or --tee 3)")
+    if log.death is not None and log.death.kind == "killed":
+        collect.append("the kernel log around the time it died (`dmesg -T | tail -50` or "
+                       "`journalctl -k`): a SIGKILL with no traceback is often the out-of-memory "
+                       "killer (host RAM)")
     category, reason = _guess(log, final)
     return Unmatched(category, reason, tuple(collect))
 
 
 def _guess(log: ParsedLog, final: ExceptionInfo | None) -> tuple[str, str]:
     for err in log.build_errors:
+        if err.tool == "msvc":
+            return "windows", f"the MSVC compiler failed at line {err.log_line}"
         if err.tool in ("ptxas", "nvcc") or "Python.h" in err.message:
             return "triton-compile", f"{err.tool} failed at line {err.log_line}"
         if err.tool in ("cmake", "make") and "llama" in log.text.lower():
             return "merge-gguf-export", f"{err.tool} failed while building llama.cpp (line {err.log_line})"
     if final is None:
+        if log.death is not None:
+            return "other", f"the process died ({log.death.kind}, line {log.death.log_line}) without a traceback"
         return "other", "no exception was found"
     name = final.short_type
     message = final.message.lower()

@@ -82,6 +82,15 @@ class RankFailure:
 
 
 @dataclass(frozen=True)
+class Death:
+    """A process killed by a signal, as the log shows it."""
+
+    kind: str        # killed | segfault | abort | bus error
+    log_line: int
+    text: str
+
+
+@dataclass(frozen=True)
 class OomInfo:
     """The numbers of a CUDA out-of-memory message, in bytes (None when not printed)."""
 
@@ -117,6 +126,7 @@ class ParsedLog:
     build_errors: list[BuildError] = field(default_factory=list)
     rank_failures: list[RankFailure] = field(default_factory=list)
     oom: OomInfo | None = None
+    death: Death | None = None
     total_lines: int = 0                      # lines in the original text
     dropped_lines: int = 0                    # lines the pre-filter left out
 
@@ -141,6 +151,7 @@ class ParsedLog:
             "build_errors": [asdict(b) for b in self.build_errors],
             "rank_failures": [asdict(r) for r in self.rank_failures],
             "oom": asdict(self.oom) if self.oom else None,
+            "death": asdict(self.death) if self.death else None,
             "total_lines": self.total_lines,
             "dropped_lines": self.dropped_lines,
         }

@@ -11,7 +11,7 @@ from typing import IO
 
 import re2
 
-from doctor.explain import build, distributed, oom
+from doctor.explain import build, distributed, native, oom
 from doctor.explain.clean import clean_lines
 from doctor.explain.frames import classify, match_arrow, match_frame
 from doctor.explain.model import Chain, ExceptionInfo, Frame, LogLine, ParsedLog
@@ -44,6 +44,8 @@ def parse_stream(stream: IO[bytes]) -> ParsedLog:
 def parse_selection(sel: Selection) -> ParsedLog:
     lines = clean_lines(sel.lines)
     chains = _parse_chains(lines) or _bare_error(lines)
+    if any("terminate called" in line.text for line in lines):
+        chains = _merge_native(lines, chains)
     failures = distributed.parse_failures(lines)
     log = ParsedLog(
         lines=lines,
@@ -51,6 +53,7 @@ def parse_selection(sel: Selection) -> ParsedLog:
         primary=pick_primary(chains, failures),
         build_errors=build.find_build_errors(lines),
         rank_failures=failures,
+        death=native.find_death(lines),
         total_lines=sel.total_lines,
         dropped_lines=sel.dropped,
     )
@@ -82,6 +85,14 @@ def _parse_chains(lines: list[LogLine]) -> list[Chain]:
         found.extend(_Parser(group).run())
     found.sort(key=lambda item: item[0])
     return [chain for _, chain in found]
+
+
+def _merge_native(lines: list[LogLine], chains: list[Chain]) -> list[Chain]:
+    """Put C++ aborts among the Python chains, in log order; they often end the process."""
+    start = {id(c): (c.exceptions[0].log_line or 0) for c in chains}
+    placed = [(start[id(c)], c) for c in chains] + native.native_chains(lines)
+    placed.sort(key=lambda item: item[0])
+    return [c for _, c in placed]
 
 
 def _bare_error(lines: list[LogLine]) -> list[Chain]:

@@ -81,6 +81,8 @@ def render_console(result: "ExplainResult", console: Any) -> None:
         text = oom.summary(log.oom)
         if text:
             console.print(f"\n[bold]Memory[/] {e(text)}")
+    if log.death is not None:
+        console.print(f"[bold]Process died[/] ({e(log.death.kind)}, line {log.death.log_line}): {e(log.death.text)}")
     for b in log.build_errors[:5]:
         console.print(f"[bold]Build error[/] ({e(b.tool)}, line {b.log_line}): {e(b.message)}")
     if log.rank_failures:
@@ -166,6 +168,8 @@ def render_markdown(result: "ExplainResult", diagnoses: bool = True) -> str:
                 for label, f in _label_frames(result.key_frames)]
     if log.oom is not None and oom.summary(log.oom):
         out += ["", f"**Memory:** {oom.summary(log.oom)}"]
+    if log.death is not None:
+        out += ["", f"**Process died** ({log.death.kind}, line {log.death.log_line}): `{log.death.text}`"]
     if result.findings and diagnoses:
         out += ["", "### Diagnosis" if result.unmatched is None else "### Weak leads", ""]
         for i, f in enumerate(result.findings, 1):
