@@ -8,9 +8,10 @@ venv="${TEST_VENV:-.venv-test}"
 python3 -m venv "$venv"
 "$venv/bin/python" -m pip install -q --upgrade pip
 "$venv/bin/python" -m pip install -q -e ".[test]"
-if [ -f requirements/smoke-cpu.txt ]; then
-  "$venv/bin/python" -m pip install -q -r requirements/smoke-cpu.txt
-fi
+# CPU torch first; then the pinned Unsloth stack without dependency resolution, since
+# unsloth's metadata would otherwise pull xformers, triton and a CUDA build of torch.
+"$venv/bin/python" -m pip install -q "torch==2.13.0"
+"$venv/bin/python" -m pip install -q --no-deps -r requirements/smoke-cpu.txt
 "$venv/bin/python" -m doctor kb test --quiet
 # pytest exits 5 when it collected no tests; that fails this script like any other failure.
 "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@"
