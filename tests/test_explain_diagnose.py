@@ -249,3 +249,29 @@ def test_cli_explain_json_and_stdin():
     piped = cli("explain", "-", "--no-env", stdin=b"garbage \x00\xff\xfe\n")
     assert piped.returncode == 0 and b"No Python traceback found" in piped.stdout
     assert b"Traceback" not in piped.stderr
+
+
+def test_a_match_only_on_the_launchers_echo_is_a_weak_lead():
+    kb = KnowledgeBase([entry_from_dict(entry(
+        "T-LAUNCH", "ddp-multi-gpu", [{"pattern": "ChildFailedError", "weight": 0.45}]))])
+    result = diagnose((LOGS / "real_torch211_torchrun.log").read_text(), kb)
+    assert result.findings[0].id == "T-LAUNCH" and result.findings[0].confidence == 0.27  # 0.45 * 0.6
+    assert not result.matched
+    assert result.unmatched.reason == "the final ValueError (line 8) on rank 1 matches no general category"
+    assert any("first failing rank" in c for c in result.unmatched.collect)
+
+
+def test_live_environment_of_this_machine():
+    """collect_environment() on whatever machine runs the tests: the driver entry is confirmed
+    where there is no NVIDIA driver and ruled out where there is one."""
+    from doctor.probes.env import collect_environment
+
+    facts = collect_environment().facts
+    kb = KnowledgeBase([entry_from_dict(entry(
+        "T-NODRIVER", "no-gpu", [{"pattern": "Found no NVIDIA driver", "weight": 0.9}],
+        when={"fact": "nvml.driver_version", "present": False}))])
+    finding = diagnose(tb("RuntimeError: Found no NVIDIA driver on your system."), kb, facts).findings[0]
+    has_driver = "nvml.driver_version" in facts
+    assert finding.extra["env"] == ("ruled_out" if has_driver else "confirmed")
+    if not has_driver:
+        assert finding.extra["env_note"] == "confirmed on this machine: nvml.driver_version = (not present)"

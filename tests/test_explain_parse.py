@@ -309,3 +309,36 @@ def test_msvc_and_powershell_cmake_errors():
         "                    |   No CMAKE_C_COMPILER could be found.\n")
     assert [(b.tool, b.log_line) for b in log.build_errors] == [("msvc", 1), ("cmake", 2)]
     assert "error C2143" in log.build_errors[0].message
+
+
+# Captured from real torch 2.11.0+cu130 runs on a GPU: the exact shapes torch prints.
+
+def test_real_torch_oom_message():
+    log = parse("real_torch211_oom.log")
+    info = log.oom
+    assert log.final.type == "torch.OutOfMemoryError"
+    assert info.tried == pytest.approx(55.88 * 2 ** 30) and info.total == pytest.approx(139.80 * 2 ** 30)
+    assert info.free == pytest.approx(27.52 * 2 ** 30)
+    assert info.process_in_use == pytest.approx(112.27 * 2 ** 30)   # "Including non-PyTorch memory, this process has"
+    assert info.allocated == pytest.approx(111.76 * 2 ** 30)
+    assert info.reserved_unallocated == pytest.approx(3.08 * 2 ** 20)
+    assert not info.fragmented
+    assert "55.88 GiB" in oom.summary(info) and "139.80 GiB" in oom.summary(info)
+
+
+def test_real_device_side_assert():
+    log = parse("real_torch211_device_assert.log")
+    final = log.final
+    assert final.type == "torch.AcceleratorError"
+    assert final.message.splitlines()[0] == "CUDA error: device-side assert triggered"
+    assert final.frames[0].file == "/tmp/assert.py" and not final.frames[0].library
+    assert [f.package for f in final.frames[1:]] == ["torch"] * 5
+
+
+def test_real_torchrun_failure():
+    log = parse("real_torch211_torchrun.log")
+    assert [(r.rank, r.exitcode, r.root_cause, r.signal) for r in log.rank_failures] == \
+        [(0, -15, False, "SIGTERM"), (1, 1, True, None)]
+    assert (log.final.type, log.final.message, log.final.rank) == ("ValueError", "boom on rank 1", 1)
+    rank0 = next(c for c in log.chains if c.rank == 0)
+    assert "Connection closed by peer" in rank0.final.message   # the echo on the other rank

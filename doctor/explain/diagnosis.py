@@ -5,7 +5,9 @@ Ranking, on top of the engine's pattern score s (0..1):
 - a match on a line of the final error (or the OOM message, or a build tool's error line)
   moves s 40% of the way to 1; on another exception of the same chain, 15%;
 - when the log has an exception and the match touches none of its lines, s * 0.85
-  (a warning earlier in the log is a weaker lead than the error itself);
+  (a warning earlier in the log is a weaker lead than the error itself), and s * 0.6 when
+  every line it touches is a launcher's echo (torchrun's ChildFailedError traceback and
+  summary) of a failure whose own traceback is in the log;
 - a `when:` condition that holds on the live facts moves s 30% of the way to 1; one that is
   false multiplies s by 0.4; unknown (facts missing) leaves s as it is.
 """
@@ -21,6 +23,7 @@ from doctor.explain.parse import parse_stream, parse_text
 from doctor.findings import Evidence, Finding, Fix
 
 FINAL_PULL, CHAIN_PULL, ELSEWHERE, CONFIRMED_PULL, RULED_OUT = 0.40, 0.15, 0.85, 0.30, 0.40
+ECHO = 0.6   # a match only on a launcher's echo of the failure (torchrun's ChildFailedError)
 STRONG, FAINT = 0.5, 0.2   # next to a strong diagnosis, faint ones are noise
 WEAK = 0.35                # below this no diagnosis is claimed; the best are shown as leads
 SCHEMA = "unsloth-doctor.explain/1"
@@ -98,7 +101,8 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
         facts = None   # --no-env gives no facts: correlate nothing rather than "not present"
     matches = match_text(kb, matchable_lines(log)) if log.lines else []
     hot, warm = _important_lines(log)
-    ranked = sorted((_weigh(m, log, hot, warm, facts) for m in matches),
+    echo = _echo_lines(log)
+    ranked = sorted((_weigh(m, log, hot, warm, echo, facts) for m in matches),
                     key=lambda f: -(f.confidence or 0.0))
     findings = _distinct(ranked)
     if findings and (findings[0].confidence or 0) >= STRONG:
@@ -164,7 +168,23 @@ def _important_lines(log: ParsedLog) -> tuple[set[int], set[int]]:
     return hot, warm - hot
 
 
-def _weigh(match: Any, log: ParsedLog, hot: set[int], warm: set[int],
+def _echo_lines(log: ParsedLog) -> set[int]:
+    """Lines of wrapper chains (ChildFailedError...) other than the primary one."""
+    from doctor.explain.parse import WRAPPER_TYPES
+
+    out: set[int] = set()
+    for chain in log.chains:
+        if chain is log.primary or chain.final.short_type not in WRAPPER_TYPES:
+            continue
+        numbers = [n for exc in chain.exceptions
+                   for n in (*exc.message_lines, *(f.log_line for f in exc.frames))
+                   if n is not None]
+        if numbers:   # from its "Traceback" header through the end of its message
+            out.update(range(min(numbers) - 1, max(numbers) + 1))
+    return out
+
+
+def _weigh(match: Any, log: ParsedLog, hot: set[int], warm: set[int], echo: set[int],
            facts: Mapping[str, Any] | None) -> Finding:
     from doctor.engine import finding_from_match
 
@@ -176,7 +196,7 @@ def _weigh(match: Any, log: ParsedLog, hot: set[int], warm: set[int],
     elif lines & warm:
         score += (1 - score) * CHAIN_PULL
     elif log.final is not None:
-        score *= ELSEWHERE
+        score *= ECHO if lines and lines <= echo else ELSEWHERE
     finding = finding_from_match(match, facts)
     extra: dict[str, Any] = dict(finding.extra, on_final_error=on_final)
     # evidence shows the line as pasted (cleaned), not a rewritten notebook frame

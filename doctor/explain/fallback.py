@@ -87,12 +87,16 @@ def _guess(log: ParsedLog, final: ExceptionInfo | None) -> tuple[str, str]:
     name = final.short_type
     message = final.message.lower()
     where = f"the final {final.type}" + (f" (line {final.log_line})" if final.log_line else "")
+    if final.rank is not None:
+        where += f" on rank {final.rank}"
     if name.endswith("OutOfMemoryError"):
         return "cuda-oom", where
     if name in _INSTALL_TYPES:
         return "env", f"{where}: an import failed, which is usually an installation problem"
-    if log.rank_failures or name in ("ChildFailedError", "DistBackendError"):
-        return "ddp-multi-gpu", f"{where} in a multi-process (torchrun) run"
+    in_c10d = any("torch/distributed" in f.file.replace("\\", "/") for f in final.frames)
+    if name in ("ChildFailedError", "DistBackendError") or in_c10d \
+            or any(w in message for w in ("nccl", "gloo", "process group", "collective")):
+        return "ddp-multi-gpu", f"{where}, raised by torch.distributed"
     packages = [f.package for f in final.frames if f.package]
     for category, words in _MESSAGE_HINTS:
         if any(w in message for w in words):
