@@ -208,7 +208,8 @@ def scan_dataset(path: str, options: DatasetOptions | None = None) -> ProbeResul
     settings = _settings(options, tokenizer)
     try:
         if not os.path.isfile(path):
-            raise OSError(f"no such file: {path}")
+            raise OSError(f"{path} is a folder, not a dataset file" if os.path.isdir(path)
+                          else f"no such file: {path}")
         result = _scan_file(path, kind, options, settings, observations)
     except reader.MissingExtra as err:
         observations.append(Observation(NEEDS_EXTRA, Location(path), {"path": path, "detail": str(err)}))

@@ -53,7 +53,7 @@ def _sandbox() -> Any:
     except ImportError as err:
         raise TokenizerProblem(
             "rendering the chat template needs jinja2, which is not installed: "
-            "pip install 'unsloth-doctor[tokens]' (or pip install jinja2)") from err
+            "pip install 'unsloth-doctor[data]' (or pip install jinja2)") from err
 
     def raise_exception(message: str) -> None:
         raise TemplateError(message)
@@ -110,7 +110,7 @@ def load_tokenizer(folder: str) -> TokenizerBundle:
         from tokenizers import Tokenizer
     except ImportError as err:
         raise TokenizerProblem("measuring tokens needs the tokenizers package: pip install "
-                               "'unsloth-doctor[tokens]' (or pip install tokenizers)") from err
+                               "'unsloth-doctor[data]' (or pip install tokenizers)") from err
     try:
         tokenizer = Tokenizer.from_file(str(tok_file))
     except Exception as err:  # the library raises plain Exception on a bad file
