@@ -151,6 +151,10 @@ def test_unsloth_requirements_from_its_real_metadata(tmp_path: Path) -> None:
     m.site.install("unsloth_zoo", "2026.8.1")
     result = collect_environment(m.view())
     by_dep = {o.values["dependency"]: o for o in result.observations if "dependency" in o.values}
+    missing = [o for o in result.observations if o.entry_id == "ENV-REQUIREMENT-MISSING"]
+    assert len(missing) == 1  # one finding for all of unsloth's missing requirements
+    assert missing[0].values["package"] == "unsloth" and missing[0].values["missing_count"] >= 20
+    by_dep.update({d: missing[0] for d in missing[0].values["dependencies"]})
     trl = by_dep["trl"]
     assert trl.entry_id == "ENV-REQUIREMENT-UNMET"
     assert trl.values["installed"] == "1.16.0" and trl.values["requirement"] == "trl!=0.19.0,<=1.15.0,>=0.18.2"
@@ -166,7 +170,7 @@ def test_unsloth_requirements_from_its_real_metadata(tmp_path: Path) -> None:
 def test_markers_follow_the_examined_platform(tmp_path: Path) -> None:
     m = Machine(tmp_path, system="Windows")
     m.site.install("unsloth", "2026.10.9", metadata=real_metadata("unsloth-2026.10.9"))
-    deps = {o.values.get("dependency") for o in collect_environment(m.view()).observations}
+    deps = {d for o in collect_environment(m.view()).observations for d in o.values.get("dependencies", [])}
     assert "triton-windows" in deps and "triton" not in deps
 
 

@@ -5,6 +5,7 @@ gives the kind of mismatch pip only warns about. Both are small pure-Python whee
 """
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,8 +43,28 @@ def test_requirement_names_both_versions(broken_venv: Path) -> None:
     assert finding.location is not None and finding.location.path.endswith("trl-0.24.0.dist-info/METADATA")
     line = Path(finding.location.path).read_text(encoding="utf-8").splitlines()[finding.location.line - 1]
     assert line == "Requires-Dist: accelerate>=1.4.0"  # the location points at the declaring line
-    missing = {o.values["dependency"] for o in result.observations if o.entry_id == "ENV-REQUIREMENT-MISSING"}
-    assert {"datasets", "transformers"} <= missing
+    missing = {(o.values["package"], d) for o in result.observations if o.entry_id == "ENV-REQUIREMENT-MISSING"
+               for d in o.values["dependencies"]}
+    assert {("trl", "datasets"), ("trl", "transformers")} <= missing
+
+
+def test_the_findings_agree_with_pip_check(broken_venv: Path) -> None:
+    """pip's own checker, run in the same venv, is the reference for what is unmet or missing."""
+    from doctor.probes.packages import CHECKED, dist_key
+
+    done = subprocess.run([str(broken_venv), "-m", "pip", "check"], capture_output=True, text=True, timeout=120)
+    theirs = set()
+    for line in done.stdout.splitlines():
+        m = re.match(r"(\S+) \S+ (?:requires|has requirement) ([A-Za-z0-9._-]+)", line)
+        if m and dist_key(m.group(1)) in CHECKED:
+            theirs.add((dist_key(m.group(1)), dist_key(m.group(2))))
+    assert theirs, done.stdout
+    result = collect_environment(SystemView.live(str(broken_venv)))
+    ours = set()
+    for o in result.observations:
+        deps = o.values.get("dependencies") or [o.values.get("dependency")]
+        ours |= {(dist_key(o.values["package"]), dist_key(d)) for d in deps if d}
+    assert ours == theirs
 
 
 def test_the_scan_of_that_venv_sees_no_torch(broken_venv: Path) -> None:

@@ -214,6 +214,7 @@ def check_requirements(declared: Iterable[Declared], installed: Mapping[str, str
                             "requires_python": spec_text, "python": python_version},
                     evidence=(Evidence("fact", "python.version", python_version),)))
         seen: set[str] = set()
+        missing: list[tuple[int, str, str]] = []   # (line, name, requirement) not installed
         for line, text in decl.requires:
             if _only_for_an_extra(text):
                 continue
@@ -229,7 +230,7 @@ def check_requirements(declared: Iterable[Declared], installed: Mapping[str, str
             loc = Location(loc_base, line, 1)
             if have is None:
                 seen.add(key)
-                out.append(Observation("ENV-REQUIREMENT-MISSING", loc, values))
+                missing.append((line, req.name, values["requirement"]))
                 continue
             try:
                 ok = not req.specifier or SpecifierSet(req.specifier).contains(Version(have), prereleases=True)
@@ -241,7 +242,20 @@ def check_requirements(declared: Iterable[Declared], installed: Mapping[str, str
                     else "ENV-REQUIREMENT-UNMET"
                 out.append(Observation(entry, loc, {**values, "installed": have},
                                        evidence=(Evidence("fact", f"pkg.{key}.version", have),)))
+        if missing:
+            out.append(_missing_observation(decl, missing))
     return out
+
+
+def _missing_observation(decl: Declared, missing: list[tuple[int, str, str]]) -> Observation:
+    """One observation per declaring package: a `--no-deps` install misses many at once."""
+    return Observation(
+        "ENV-REQUIREMENT-MISSING", Location(decl.path, missing[0][0], 1),
+        values={"package": decl.package, "package_version": decl.version, "missing_count": len(missing),
+                "missing": ", ".join(name for _, name, _ in missing),
+                "dependencies": [name for _, name, _ in missing],
+                "install_args": " ".join(f'"{req}"' for _, _, req in missing)},
+        evidence=tuple(Evidence("line", f"Requires-Dist: {req}", None, decl.path, line) for line, _, req in missing))
 
 
 # --- PEP 508, the part Requires-Dist uses ----------------------------------------------
