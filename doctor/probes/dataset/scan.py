@@ -137,10 +137,11 @@ class _Checker:
         schema = self.schema_of(objs[0])
         if schema.name in CHAT_FORMATS or schema.name == UNKNOWN or schema.missing:
             return False
-        try:  # str.isspace raises TypeError on anything but a str: one pass checks both
+        try:
+            # str.strip returns a str unchanged when there is nothing to strip, "" when it is
+            # blank, and raises TypeError on anything but a str: one pass checks type and blank.
             for name in schema.required:
-                values = list(map(itemgetter(name), objs))
-                if not all(values) or any(map(str.isspace, values)):
+                if not all(map(str.strip, map(itemgetter(name), objs))):
                     return False
             for name in schema.optional:
                 if name in objs[0]:
