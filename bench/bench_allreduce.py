@@ -51,6 +51,8 @@ def worker(sizes_mib: list[int]) -> None:
     on_gpu = [None] * world
     dist.all_gather_object(on_gpu, device.type == "cuda")
     backend = "nccl" if all(on_gpu) else "gloo"
+    if backend == "gloo":
+        device = torch.device("cpu")   # gloo between a CUDA and a CPU tensor never completes
     group = dist.new_group(backend="nccl") if backend == "nccl" else None
     rows = []
     for mib in sizes_mib:

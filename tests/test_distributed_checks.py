@@ -171,3 +171,13 @@ def test_pairs_are_all_pairs_then_a_ring() -> None:
 def test_wrong_sum_is_reported_with_what_came_back() -> None:
     obs = allreduce_observations({"backend": "gloo", "world": {"ranks": 2, "ok": False, "expected": 3.0, "got": 4.0}})
     assert ids(obs) == ["DIST-ALLREDUCE-WRONG"] and obs[0].values["got"] == 4.0
+
+
+def test_gloo_fallback_keeps_every_rank_on_the_cpu() -> None:
+    # seen on a 1-GPU machine: rank 0 on cuda:0 and rank 1 on the CPU hung gloo for the timeout
+    from doctor.distributed.gather import collective_device
+
+    mixed = [{"runtime": {"device": "cuda:0"}}, {"runtime": {"device": "cpu"}}]
+    assert [collective_device(mixed, r) for r in range(2)] == ["cpu", "cpu"]
+    gpus = [{"runtime": {"device": "cuda:0"}}, {"runtime": {"device": "cuda:1"}}]
+    assert [collective_device(gpus, r) for r in range(2)] == ["cuda:0", "cuda:1"]

@@ -87,7 +87,7 @@ def _allreduce(gather: Any, torch: Any, dist: Any, launch: LaunchInfo, records: 
     nccl = gather.nccl_possible(records)
     if nccl:
         gather.prefer_blocking_wait()
-    device = torch.device(records[launch.rank]["runtime"]["device"])
+    device = torch.device(gather.collective_device(records, launch.rank))
     hosts = [str(r.get("host")) for r in records]
     backend = "nccl" if nccl else "gloo"
     try:

@@ -91,6 +91,12 @@ def nccl_possible(records: list[dict[str, Any]]) -> bool:
     return all(r.get("runtime", {}).get("device", "cpu").startswith("cuda") for r in records)
 
 
+def collective_device(records: list[dict[str, Any]], rank: int) -> str:
+    """Where this rank's all-reduce tensors live: its GPU under NCCL, else the CPU on every rank
+    (gloo between a CUDA tensor on one rank and a CPU tensor on another waits until the timeout)."""
+    return records[rank]["runtime"]["device"] if nccl_possible(records) else "cpu"
+
+
 def leave_group(dist: Any) -> None:
     try:
         if dist.is_initialized():
