@@ -171,6 +171,10 @@ def test_several_independent_tracebacks_last_one_is_primary():
     ("  3%|▎         | 12/400 [00:05<02:40,  2.41it/s]KeyError: 'x'", "KeyError: 'x'", None),
     ("a\r  5%|#   | 20/400 [00:05<02:40,  2.41it/s]\r", "  5%|#   | 20/400 [00:05<02:40,  2.41it/s]", None),
     ("File &quot;x.py&quot;, line 3, in &lt;module&gt;", 'File "x.py", line 3, in <module>', None),
+    ('<pre style="margin: 0"><span style="color: var(--ansi-red);">OutOfMemoryError</span>'
+     '<span>                 Traceback (most recent call last)</span>',
+     "OutOfMemoryError                 Traceback (most recent call last)", None),
+    ("x = a < b and c > d</td>", "x = a < b and c > d</td>", None),   # not a tag we strip
 ])
 def test_clean_line(raw, expected, rank):
     line = clean_line(7, raw)
@@ -342,3 +346,21 @@ def test_real_torchrun_failure():
     assert (log.final.type, log.final.message, log.final.rank) == ("ValueError", "boom on rank 1", 1)
     rank0 = next(c for c in log.chains if c.rank == 0)
     assert "Connection closed by peer" in rank0.final.message   # the echo on the other rank
+
+
+def test_python311_exception_group():
+    text = ("  + Exception Group Traceback (most recent call last):\n"
+            '  |   File "/home/u/train.py", line 3, in <module>\n'
+            '  |     raise ExceptionGroup("workers failed", [ValueError(1), KeyError("text")])\n'
+            "  | ExceptionGroup: workers failed (2 sub-exceptions)\n"
+            "  +-+---------------- 1 ----------------\n"
+            "    | ValueError: 1\n"
+            "    +---------------- 2 ----------------\n"
+            "    | KeyError: 'text'\n"
+            "    +------------------------------------\n")
+    log = parse_text(text)
+    assert (log.final.type, log.final.message) == ("ExceptionGroup", "workers failed (2 sub-exceptions)")
+    assert log.final.frames[0].file == "/home/u/train.py"
+    assert [line.no for line in log.lines if line.text == "KeyError: 'text'"] == [8]
+    assert clean_line(1, "    | cmake : CMake Error at x").text == "cmake : CMake Error at x"
+    assert clean_line(1, "  + 1 + 2 = 3").text == "  + 1 + 2 = 3"

@@ -13,6 +13,10 @@ from doctor.explain.model import LogLine
 _ANSI = re2.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 # torchrun's per-rank prefixes: `[rank1]:` (torch >= 2.2) and `[default1]:` (--tee).
 _RANK = re2.compile(r"^\[(?:rank|default)(\d+)\]:\s?")
+# Python 3.11 exception groups draw `  | ` bars and `  +-+---- 1 ----` separators.
+_GROUP_BAR = re2.compile(r"^\s*(?:\| ?)+|^\s*\+-+\+?-*(?: \d+ -*)?$|^\s*\+ (?:Exception Group Traceback)")
+# Notebook output pasted as HTML: `<pre ...><span style="...">OutOfMemoryError</span>...`
+_TAG = re2.compile(r"</?(?:span|pre|div|a|code|b|i|br|p|font)\b[^<>]*>")
 # tqdm: `  3%|▎         | 12/400 [00:05<02:40,  2.41it/s]` possibly glued to what follows.
 _PROGRESS = re2.compile(r"^\s*(?:[^|\n]{0,80}: )?\d{1,3}%\|[^|]{0,200}\|[^\[\n]{0,60}\[[^\]\n]{0,100}\]")
 
@@ -27,12 +31,17 @@ def clean_line(no: int, text: str) -> LogLine:
     if "\r" in text:
         text = _last_update(text)
     text = _unquote(text)
+    if text[:1] in (" ", "|", "+") and (m := _GROUP_BAR.search(text)):
+        cut = m.end() - len("Exception Group Traceback") if m.group().endswith("Traceback") else m.end()
+        text = text[cut:]
     rank = None
     if text.startswith("[") and (m := _RANK.search(text)):
         rank = int(m.group(1))
         text = text[m.end():]
     if "%|" in text and (m := _PROGRESS.search(text)) and m.end() < len(text):
         text = text[m.end():]   # keep what was printed after the bar, drop the bar
+    if "<" in text and ("</" in text or "<br" in text) and _TAG.search(text):
+        text = _TAG.sub("", text)
     if "&" in text and ";" in text:
         import html   # rare: tracebacks copied from rendered HTML; keep start-up light
 

@@ -19,7 +19,7 @@ from doctor.explain.prefilter import Selection, select_stream, select_text
 
 _EXC = re2.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)(?::(?:\s(.*))?)?\s*$")
 _EXC_SUFFIXES = ("Error", "Exception", "Warning", "Exit", "Interrupt", "Iteration", "Fault",
-                 "Failure", "Failed", "Errors", "Unsupported", "OutOfResources", "Abort")
+                 "Failure", "Failed", "Errors", "Unsupported", "OutOfResources", "Abort", "Group")
 _JUPYTER_HEAD = re2.compile(r"^\s*([A-Za-z_][\w.]*)\s+Traceback \(most recent call last\)")
 # A line that starts a new log record, so it can't be part of an exception's message.
 _LOG_RECORD = re2.compile(
