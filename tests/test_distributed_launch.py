@@ -97,6 +97,19 @@ def test_console_report_under_torchrun_names_the_job() -> None:
     assert "DIST-DEVICE-MAP-FIXED" in done.stdout and done.returncode == 1
 
 
+@pytest.mark.skipif(importlib.util.find_spec("accelerate") is None, reason="accelerate is not installed")
+def test_accelerate_launch_is_recognised(tmp_path: Path) -> None:
+    # --multi_gpu picks accelerate's torchrun launcher; on a CPU machine its ranks meet over gloo
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "--main_process_port", str(_free_port()), "-m", "doctor", "scan", "--distributed", "--format", "json"]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=240,
+                          env={**os.environ, "NO_COLOR": "1", "HF_HOME": str(tmp_path)})
+    facts = report_of(done.stdout)["facts"]
+    assert facts["dist.launcher"] == "accelerate" and facts["dist.world_size"] == 2
+    assert facts["dist.allreduce.ok"] is True
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
