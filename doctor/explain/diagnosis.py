@@ -44,8 +44,6 @@ class ExplainResult:
         return bool(self.findings) and self.unmatched is None
 
     def to_dict(self) -> dict[str, Any]:
-        from dataclasses import asdict
-
         from doctor.report.jsonout import finding_to_dict
 
         final = self.log.final
@@ -59,15 +57,15 @@ class ExplainResult:
             "chain": [{"type": e.type, "message": e.message, "line": e.log_line, "link": e.link,
                        "rank": e.rank, "truncated": e.truncated}
                       for e in (self.log.primary.exceptions if self.log.primary else ())],
-            "key_frames": [asdict(f) for f in self.key_frames],
+            "key_frames": [f._asdict() for f in self.key_frames],
             "diagnoses": [_finding_dict(f, finding_to_dict) for f in self.findings],
             "unmatched": self.unmatched.to_dict() if self.unmatched else None,
             "oom": None if info is None else {
-                **asdict(info), "fragmented": info.fragmented, "summary": oom.summary(info),
+                **info._asdict(), "fragmented": info.fragmented, "summary": oom.summary(info),
                 "advice": oom.advice(info)},
-            "build_errors": [asdict(b) for b in self.log.build_errors],
-            "death": asdict(self.log.death) if self.log.death else None,
-            "rank_failures": [asdict(r) for r in self.log.rank_failures],
+            "build_errors": [b._asdict() for b in self.log.build_errors],
+            "death": self.log.death._asdict() if self.log.death else None,
+            "rank_failures": [r._asdict() for r in self.log.rank_failures],
             "env_checked": self.env_checked,
             "lines": {"total": self.log.total_lines, "kept": len(self.log.lines),
                       "dropped": self.log.dropped_lines},

@@ -5,13 +5,12 @@ packages in the frames, and says which of those it used.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from doctor.explain.model import ExceptionInfo, ParsedLog
 
 
-@dataclass(frozen=True)
-class Unmatched:
+class Unmatched(NamedTuple):
     category: str          # from the schema's category list
     reason: str            # which part of the log the category was guessed from
     collect: tuple[str, ...]

@@ -5,7 +5,7 @@ generated at run time (Unsloth's compiled trainers, `<string>`): the user can't 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import re2
 
@@ -30,8 +30,7 @@ _KNOWN_PACKAGES = (
 )
 
 
-@dataclass(frozen=True)
-class FrameHead:
+class FrameHead(NamedTuple):
     file: str
     line: int | None
     function: str

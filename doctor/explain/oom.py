@@ -10,8 +10,6 @@ and older:
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 import re2
 
 from doctor.explain.model import ExceptionInfo, LogLine, OomInfo
@@ -69,7 +67,7 @@ def find_oom(lines: list[LogLine], final: ExceptionInfo | None) -> OomInfo | Non
         return None
     info = parse_oom_message(text, line_no)
     if final is not None:
-        info = replace(info, context=context_from_frames(final))
+        info = info._replace(context=context_from_frames(final))
     return info
 
 

@@ -6,7 +6,6 @@ are put back in order of where they start.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import IO
 
 import re2
@@ -120,12 +119,16 @@ def _is_exception_line(text: str) -> tuple[str, str] | None:
     return name, (m.group(2) or "").strip()
 
 
-@dataclass
 class _Block:
-    start: int
-    frames: list[Frame] = field(default_factory=list)
-    header_type: str | None = None
-    link: str | None = None
+    """A traceback being read: its frames so far (a plain class: cheap to define)."""
+
+    __slots__ = ("start", "frames", "header_type", "link")
+
+    def __init__(self, start: int, header_type: str | None = None, link: str | None = None) -> None:
+        self.start = start
+        self.frames: list[Frame] = []
+        self.header_type = header_type
+        self.link = link
 
 
 class _Parser:
