@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from typing import Any
 from doctor.facts import FactCollector, Facts
 from doctor.findings import AreaStatus, Evidence, Observation
 from doctor.probes.base import ProbeResult
+from doctor.probes.system import run_bounded
 
 MARK = "@@unsloth-doctor@@ "
 TAIL_LINES = 25
@@ -52,31 +52,16 @@ def child_source() -> str:
 
 
 def run_child(python: str, source: str, timeout_s: float, env: dict[str, str] | None = None) -> ChildRun:
-    """Run `python -c source` in its own session; kill the whole group on timeout."""
+    """Run `python -c source` from an empty folder (no cwd module shadows torch)."""
     child_env = dict(os.environ if env is None else env)
     child_env.update({"PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1", "PYTHONIOENCODING": "utf-8"})
-    with tempfile.TemporaryDirectory(prefix="unsloth-doctor-deep-") as cwd:  # no cwd module shadows torch
+    with tempfile.TemporaryDirectory(prefix="unsloth-doctor-deep-") as cwd:
         try:
-            proc = subprocess.Popen([python, "-c", source], cwd=cwd, env=child_env, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+            done = run_bounded([python, "-c", source], timeout_s, env=child_env, cwd=cwd, merge_stderr=True)
         except OSError as exc:
             return ChildRun(returncode=127, output=f"could not start {python}: {exc}", timed_out=False,
                             timeout_s=timeout_s)
-        try:
-            out, _ = proc.communicate(timeout=timeout_s)
-            return ChildRun(proc.returncode, out.decode("utf-8", "replace"), False, timeout_s)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            out, _ = proc.communicate()
-            return ChildRun(None, out.decode("utf-8", "replace"), True, timeout_s)
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError, AttributeError):
-        proc.kill()
+    return ChildRun(done.returncode, done.stdout, done.timed_out, timeout_s)
 
 
 def split_output(output: str) -> tuple[list[dict[str, Any]], list[str]]:
@@ -180,13 +165,19 @@ def _record_facts(fc: FactCollector, obs: list[Observation], name: str, status: 
         fc.set("deep.cpu.threads", data.get("threads"))
 
 
-def symptom_observations(kb: Any, text: str) -> list[Observation]:
-    """Knowledge entries whose symptoms appear in what the child printed."""
-    from doctor.engine import match_text
+def symptom_observations(kb: Any, text: str, static_facts: Any = None) -> list[Observation]:
+    """Knowledge entries whose symptoms appear in what the child printed.
+
+    An entry whose `when:` already holds on the static scan's facts is left out: scan reports
+    it from the facts, and the child's output would only repeat it."""
+    from doctor.engine import evaluate_condition, match_text
 
     out = []
     for m in match_text(kb, text):
         if m.score < _MIN_SCORE or m.entry.id.startswith("ENV-DEEP-"):
+            continue
+        if m.entry.fires_in_scan and static_facts is not None and \
+                evaluate_condition(m.entry.when, static_facts) is True:
             continue
         out.append(Observation(m.entry.id, values=dict(m.captures),
                                evidence=tuple(Evidence("line", f"deep:{n}", line, line=n) for n, line in m.lines)))
@@ -207,7 +198,8 @@ def _area(facts: Facts, obs: list[Observation]) -> AreaStatus:
 
 
 def run_deep_probe(timeout_s: float = 120, python: str = sys.executable, kb: Any = None,
-                   env: dict[str, str] | None = None) -> ProbeResult:
+                   env: dict[str, str] | None = None, static_facts: Any = None) -> ProbeResult:
+    """Run the child; `static_facts` (the plain scan's facts) avoid repeating what they show."""
     run = run_child(python, child_source(), timeout_s, env)
     facts, obs, text = interpret(run)
     try:
@@ -215,7 +207,12 @@ def run_deep_probe(timeout_s: float = 120, python: str = sys.executable, kb: Any
             from doctor.kb import load_knowledge
 
             kb = load_knowledge()
-        obs += symptom_observations(kb, text)
+        if static_facts is None and not run.timed_out:
+            from doctor.probes.env import collect_environment
+            from doctor.probes.system import SystemView
+
+            static_facts = collect_environment(SystemView.live(None if python == sys.executable else python)).facts
+        obs += symptom_observations(kb, text, static_facts)
     except Exception:  # a broken knowledge file is reported by `kb test`, not here
         pass
     return ProbeResult(facts=facts, observations=obs, areas=[_area(facts, obs)])

@@ -207,18 +207,55 @@ class NotAPython(ValueError):
     """The interpreter to examine could not be started or did not answer."""
 
 
+@dataclass(frozen=True)
+class Bounded:
+    """What a child process printed, and how it ended (returncode None: killed at the time limit)."""
+
+    returncode: int | None
+    stdout: str
+    stderr: str
+    timed_out: bool
+
+
+def run_bounded(cmd: Sequence[str], timeout_s: float, env: Mapping[str, str] | None = None,
+                cwd: str | None = None, merge_stderr: bool = False) -> Bounded:
+    """Run a child in its own session; at the time limit kill its whole process group, so
+    nothing it started (a hung import's helper, a shell's background job) outlives it."""
+    import signal
+    import subprocess
+
+    proc = subprocess.Popen(list(cmd), cwd=cwd, env=None if env is None else dict(env), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout_s)
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError, AttributeError):
+            proc.kill()
+        out, err = proc.communicate()
+        timed_out = True
+    decode = lambda b: (b or b"").decode("utf-8", "replace")  # noqa: E731
+    return Bounded(None if timed_out else proc.returncode, decode(out), decode(err), timed_out)
+
+
 def other_python(executable: str, timeout_s: float = 20.0) -> PythonInfo:
     """Describe another interpreter (the user's training env) by asking it; it imports nothing heavy."""
     import json
-    import subprocess
+    import tempfile
 
     try:
-        done = subprocess.run([executable, "-I", "-c", _CHILD_INFO], capture_output=True, text=True,
-                              timeout=timeout_s)
+        # run from an empty folder so the cwd adds nothing to sys.path; PYTHONPATH and the user
+        # site stay, as they do when the user trains
+        with tempfile.TemporaryDirectory(prefix="unsloth-doctor-") as cwd:
+            done = run_bounded([executable, "-c", _CHILD_INFO], timeout_s, cwd=cwd)
+        if done.timed_out:
+            raise TimeoutError(f"no answer within {timeout_s:g} s")
         data = json.loads(done.stdout)
-    except (OSError, subprocess.TimeoutExpired, ValueError) as exc:
+    except (OSError, ValueError) as exc:
         raise NotAPython(f"{executable} does not run as a Python interpreter: {exc}") from None
-    # -I drops the cwd and user site from sys.path; the cwd is not part of an install.
     data["site_dirs"] = tuple(data["site_dirs"])
     return PythonInfo(**data)
 
