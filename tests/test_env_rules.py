@@ -188,3 +188,13 @@ def test_every_env_entry_cites_a_source_and_has_examples() -> None:
         assert e.refs and e.examples.get("match"), e.id
         if e.when is not None:
             assert e.examples.get("no_match"), e.id
+
+
+def test_system_cuda_on_ld_library_path(tmp_path: Path) -> None:
+    m = Machine(tmp_path, nvml=RecordedNvml("550.54.15", 12040, [TESLA_T4]),
+                environ={"LD_LIBRARY_PATH": "/usr/local/cuda-12.1/lib64:"})
+    m.site.torch("2.5.1+cu124", "12.4")
+    assert "/usr/local/cuda-12.1/lib64" in scan(m.view())["ENV-LD-LIBRARY-PATH-CUDA"].message
+    clean = Machine(tmp_path / "clean", nvml=RecordedNvml("550.54.15", 12040, [TESLA_T4]))
+    clean.site.torch("2.5.1+cu124", "12.4")
+    assert "ENV-LD-LIBRARY-PATH-CUDA" not in scan(clean.view())
