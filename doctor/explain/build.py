@@ -2,13 +2,12 @@
 make (llama.cpp for GGUF export), the linker, ninja and pip wheel builds."""
 from __future__ import annotations
 
-import re2
-
+from doctor.explain.lazyre import LazyRE
 from doctor.explain.model import BuildError, LogLine
 
-# (tool, pattern); the message is group 1. Checked only on lines that pass _CHEAP.
-_PATTERNS: tuple[tuple[str, "re2._Regexp"], ...] = tuple(
-    (tool, re2.compile(p)) for tool, p in (
+# (tool, pattern); the message is group 1. Tried only on lines that pass _cheap().
+_PATTERNS: tuple[tuple[str, LazyRE], ...] = tuple(
+    (tool, LazyRE(p)) for tool, p in (
         ("ptxas", r"^\s*ptxas (?:fatal|error)\s*:\s*(.+)$"),
         ("nvcc", r"^\s*nvcc (?:fatal|error)\s*:\s*(.+)$"),
         ("cmake", r"\b(CMake Error\b.*)$"),        # also behind PowerShell's `cmake : `

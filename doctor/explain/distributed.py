@@ -1,13 +1,12 @@
 """torchrun's ChildFailedError summary: which rank failed first, with what exit code."""
 from __future__ import annotations
 
-import re2
-
+from doctor.explain.lazyre import LazyRE
 from doctor.explain.model import LogLine, RankFailure
 
-_RANK = re2.compile(r"^\s*rank\s*:\s*(\d+)")
-_EXITCODE = re2.compile(r"^\s*exitcode\s*:\s*(-?\d+)")
-_SIGNAL = re2.compile(r"Signal (\d+) \((SIG[A-Z0-9]+)\)")
+_RANK = LazyRE(r"^\s*rank\s*:\s*(\d+)")
+_EXITCODE = LazyRE(r"^\s*exitcode\s*:\s*(-?\d+)")
+_SIGNAL = LazyRE(r"Signal (\d+) \((SIG[A-Z0-9]+)\)")
 
 
 def parse_failures(lines: list[LogLine]) -> list[RankFailure]:

@@ -2,14 +2,13 @@
 lines a shell or launcher prints when a process dies by a signal."""
 from __future__ import annotations
 
-import re2
-
+from doctor.explain.lazyre import LazyRE
 from doctor.explain.model import Chain, Death, ExceptionInfo, LogLine
 
-_TERMINATE = re2.compile(r"terminate called after throwing an instance of '([^']+)'")
-_WHAT = re2.compile(r"^\s*what\(\):\s*(.*)$")
+_TERMINATE = LazyRE(r"terminate called after throwing an instance of '([^']+)'")
+_WHAT = LazyRE(r"^\s*what\(\):\s*(.*)$")
 # (kind, pattern) in the order they are tried on a line
-_DEATHS: tuple[tuple[str, "re2._Regexp"], ...] = tuple((kind, re2.compile(p)) for kind, p in (
+_DEATHS: tuple[tuple[str, LazyRE], ...] = tuple((kind, LazyRE(p)) for kind, p in (
     ("killed", r"^\s*Killed\s*$|\s\d+\s+Killed\s+\S"),   # a lone `Killed`; bash: `4121 Killed  python x.py`
     ("killed", r"(?i)signal 9 \(SIGKILL\)|<Signals\.SIGKILL: 9>|exitcode\s*:\s*-9\b|exit code 137\b"),
     ("segfault", r"(?i)segmentation fault|signal 11 \(SIGSEGV\)|<Signals\.SIGSEGV: 11>|exit code 139\b"),

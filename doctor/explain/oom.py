@@ -10,12 +10,11 @@ and older:
 """
 from __future__ import annotations
 
-import re2
-
+from doctor.explain.lazyre import LazyRE
 from doctor.explain.model import ExceptionInfo, LogLine, OomInfo
 
 _SIZE = r"([0-9]+(?:\.[0-9]+)?) ?(bytes|[KMGT]i?B|B)"
-_FIELDS: tuple[tuple[str, "re2._Regexp"], ...] = tuple((name, re2.compile(p)) for name, p in (
+_FIELDS: tuple[tuple[str, LazyRE], ...] = tuple((name, LazyRE(p)) for name, p in (
     ("tried", r"Tried to allocate " + _SIZE),
     ("total", r"total capac\w* of " + _SIZE),       # torch 2.1 printed "capacty"
     ("free", r"of which " + _SIZE + r" is free"),
@@ -28,7 +27,7 @@ _FIELDS: tuple[tuple[str, "re2._Regexp"], ...] = tuple((name, re2.compile(p)) fo
     ("free", _SIZE + r" free\b"),
     ("reserved_total", _SIZE + r" reserved in total by PyTorch"),
 ))
-_GPU = re2.compile(r"GPU (\d+)")
+_GPU = LazyRE(r"GPU (\d+)")
 _UNITS = {"bytes": 1, "B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3, "TiB": 1024 ** 4,
           "KB": 1000, "MB": 1000 ** 2, "GB": 1000 ** 3, "TB": 1000 ** 4}
 _GIB = 1024 ** 3
