@@ -6,7 +6,10 @@ No transformers import here (`kb test` runs these on recorded log histories); th
 Conditions, each emitted as an observation of a `TRAIN-*` knowledge entry:
 - TRAIN-LOSS-NOT-FINITE  the logged loss (or grad norm) is NaN or ±Inf;
 - TRAIN-GRAD-SPIKE       grad_norm above `spike_factor` × the running median of earlier norms;
-- TRAIN-LOSS-ZERO        a loss of exactly 0.0 (every label masked to -100);
+- TRAIN-LOSS-ZERO        a loss of exactly 0.0 (every label masked to -100), but not when
+                         that step's grad norm is NaN/Inf: transformers' logging_nan_inf_filter
+                         (on by default) logs a NaN loss as the mean of earlier ones, which
+                         reads 0.0 with logging_steps=1;
 - TRAIN-LOSS-FLAT        no fall in loss over the first `flat_steps` logged steps while the
                          learning rate is at or above `high_lr`.
 """
@@ -73,7 +76,8 @@ class Watcher:
             which = "loss" if loss is not None and not math.isfinite(loss) else "grad_norm"
             value = loss if which == "loss" else gnorm
             out += self._once("TRAIN-LOSS-NOT-FINITE", evidence, step=step, which=which, value=str(value), lr=lr)
-        if loss is not None and math.isfinite(loss):
+        nan_filtered = loss == 0.0 and gnorm is not None and not math.isfinite(gnorm)
+        if loss is not None and math.isfinite(loss) and not nan_filtered:
             self.zero_run = self.zero_run + 1 if loss == 0.0 else 0
             if self.zero_run >= self.policy.zero_loss_steps:
                 out += self._once("TRAIN-LOSS-ZERO", evidence, step=step, steps=self.zero_run)

@@ -245,9 +245,14 @@ class Smoke:
 
         model, tok = self.s["model"], self.s["tok"]
         ids = self._probe_ids().to(next(model.parameters()).device)
-        with torch.no_grad():
-            self.s["ref_logits"] = model(input_ids=ids).logits.float().cpu()
+        # Unsloth may skip materialising logits in its training path; ask for them explicitly.
+        os.environ["UNSLOTH_RETURN_LOGITS"] = "1"
         FastLanguageModel.for_inference(model)
+        with torch.no_grad():
+            logits = model(input_ids=ids).logits
+        if logits is None or logits.numel() == 0:
+            raise RuntimeError("the trained model returned no logits")
+        self.s["ref_logits"] = logits.float().cpu()
         with torch.no_grad():
             out = model.generate(input_ids=ids, max_new_tokens=8, do_sample=False, pad_token_id=tok.pad_token_id)
         new = out[0, ids.shape[1]:]
