@@ -190,3 +190,21 @@ def test_cli_run_passes_output_and_exit_code_through(tmp_path):
     assert out.stdout == b"training...\n"
     assert out.stderr.startswith(OOM_LOG.encode())
     assert b"cuda-oom" in out.stderr and b"\x1b[" not in out.stderr   # not a terminal: no colour
+
+
+def test_colour_only_on_a_terminal_without_no_color(monkeypatch):
+    import pty
+
+    from doctor.explain.render import wants_color
+
+    leader, follower = pty.openpty()
+    try:
+        with open(follower, "wb", buffering=0, closefd=False) as tty:
+            monkeypatch.delenv("NO_COLOR", raising=False)
+            assert wants_color(tty)
+            monkeypatch.setenv("NO_COLOR", "1")
+            assert not wants_color(tty)
+        assert not wants_color(io.BytesIO())
+    finally:
+        os.close(leader)
+        os.close(follower)

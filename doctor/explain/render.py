@@ -31,6 +31,11 @@ def render_json(result: "ExplainResult") -> str:
         return json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
 
 
+def wants_color(stream: Any) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    return bool(hasattr(stream, "isatty") and stream.isatty()) and "NO_COLOR" not in os.environ
+
+
 def render_text(result: "ExplainResult", color: bool = False, width: int = 100) -> str:
     from rich.console import Console
 
@@ -39,15 +44,6 @@ def render_text(result: "ExplainResult", color: bool = False, width: int = 100) 
                       width=width, highlight=False, soft_wrap=False, emoji=False)
     render_console(result, console)
     return buf.getvalue()
-
-
-def make_console(stream: Any) -> Any:
-    from rich.console import Console
-
-    tty = hasattr(stream, "isatty") and stream.isatty()
-    plain = "NO_COLOR" in os.environ or not tty
-    return Console(file=stream, no_color=plain, force_terminal=False if plain else None,
-                   highlight=False, emoji=False, width=None if tty else 100)
 
 
 def render_console(result: "ExplainResult", console: Any) -> None:

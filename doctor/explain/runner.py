@@ -132,10 +132,12 @@ def run_and_explain(
     if report is not None:
         report(result)
     else:
-        from doctor.explain.render import render_text
+        import shutil
 
-        color = hasattr(err, "isatty") and err.isatty()
-        _say(err, "\n" + render_text(result, color=color))
+        from doctor.explain.render import render_text, wants_color
+
+        width = shutil.get_terminal_size((100, 24)).columns
+        _say(err, "\n" + render_text(result, color=wants_color(err), width=width))
     return status
 
 
