@@ -181,3 +181,16 @@ def test_gloo_fallback_keeps_every_rank_on_the_cpu() -> None:
     assert [collective_device(mixed, r) for r in range(2)] == ["cpu", "cpu"]
     gpus = [{"runtime": {"device": "cuda:0"}}, {"runtime": {"device": "cuda:1"}}]
     assert [collective_device(gpus, r) for r in range(2)] == ["cuda:0", "cuda:1"]
+
+
+def test_findings_of_other_ranks_that_rank_0_does_not_share() -> None:
+    from doctor.distributed.rank_only import rank_only_observations
+    from doctor.kb import load_knowledge
+
+    hidden = {"gpu.count": 1, "gpu.visible_count": 0}   # CUDA_VISIBLE_DEVICES hides every GPU
+    records = [{"rank": 0, "host": "a", "facts": {"gpu.count": 1, "gpu.visible_count": 1}},
+               {"rank": 1, "host": "b", "facts": hidden}, {"rank": 2, "host": "b", "facts": hidden}]
+    [obs] = rank_only_observations(records, load_knowledge())
+    assert obs.values["finding"] == "ENV-CUDA-VISIBLE-HIDES-ALL" and obs.values["ranks"] == "ranks 1-2"
+    records[0]["facts"] = hidden
+    assert rank_only_observations(records, load_knowledge()) == []

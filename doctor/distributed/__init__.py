@@ -19,6 +19,7 @@ from doctor.distributed.checks import cross_rank_observations, world_summary
 from doctor.distributed.envchecks import launch_observations, start_observations
 from doctor.distributed.launch_env import LaunchInfo, detect_launch
 from doctor.distributed.rankinfo import collect_rank
+from doctor.distributed.rank_only import rank_only_observations
 from doctor.distributed.script_split import scan_script_paths
 from doctor.facts import Facts
 from doctor.findings import AreaStatus, Observation  # noqa: F401 - Observation in type hints
@@ -66,7 +67,8 @@ def run_distributed_scan(opts: DistributedOptions, environ: dict[str, str] | Non
     except gather.GroupError as exc:
         return None if launch.rank else _single(launch, env, opts, start_observations(environ, "rendezvous", str(exc)))
     try:
-        record = collect_rank(launch, environ, gather.runtime_facts(torch, launch.local_rank), env.facts)
+        record = collect_rank(launch, environ, gather.runtime_facts(torch, launch.local_rank), env.facts,
+                              env.observations)
         records = gather.gather(dist, record, launch.world_size)
         result: dict[str, Any] = {}
         if opts.allreduce:
@@ -99,12 +101,15 @@ def _allreduce(gather: Any, torch: Any, dist: Any, launch: LaunchInfo, records: 
 
 def _report(env: ProbeResult, records: list[dict[str, Any]], allreduce: dict[str, Any],
             opts: DistributedOptions) -> ProbeResult:
+    from doctor.kb import load_knowledge
+
     summary = world_summary(records)
     facts: dict[str, Any] = {**summary, **(allreduce_facts(allreduce) if allreduce else {})}
     for r in records:
         facts[f"dist.rank.{r['rank']}.host"] = r.get("host")
         facts[f"dist.rank.{r['rank']}.device"] = r.get("runtime", {}).get("device")
     observations = [*env.observations, *cross_rank_observations(records), *launch_observations(records),
+                    *rank_only_observations(records, load_knowledge()),
                     *(allreduce_observations(allreduce) if allreduce else []), *scan_script_paths(opts.scripts)]
     areas = [*env.areas, AreaStatus("distributed",
                                     f"Distributed: {summary['dist.world_size']} ranks on {summary['dist.hosts']} "

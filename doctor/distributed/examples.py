@@ -12,6 +12,7 @@ import yaml
 from doctor.distributed.bandwidth import allreduce_observations
 from doctor.distributed.checks import cross_rank_observations
 from doctor.distributed.envchecks import launch_observations, start_observations
+from doctor.distributed.rank_only import rank_only_observations
 from doctor.distributed.script_split import scan_source
 from doctor.findings import Observation
 from doctor.probes.base import example_runner
@@ -28,8 +29,11 @@ def _records(text: str) -> list[dict[str, Any]]:
 @example_runner("distributed.facts")
 def _facts(text: str, options: dict[str, Any]) -> list[Observation]:
     """A YAML list of rank records (rank, host, facts, vars, net, runtime, compile_cache)."""
+    from doctor.kb import load_knowledge
+
     records = _records(text)
-    return cross_rank_observations(records) + launch_observations(records)
+    return cross_rank_observations(records) + launch_observations(records) + \
+        rank_only_observations(records, load_knowledge())
 
 
 @example_runner("distributed.allreduce")

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from doctor.distributed.launch_env import LaunchInfo, launch_vars
+from doctor.findings import Observation
 
 # unsloth_zoo/compiler.py:614: the folder is relative to the working directory unless set.
 DEFAULT_COMPILE_LOCATION = "unsloth_compiled_cache"
@@ -80,8 +81,8 @@ def _read(path: str) -> str:
 
 
 def collect_rank(launch: LaunchInfo, environ: Mapping[str, str], runtime: Mapping[str, Any],
-                 facts: Mapping[str, Any]) -> dict[str, Any]:
-    """This rank's record, from its launch info, environment facts and torch runtime facts."""
+                 facts: Mapping[str, Any], observations: Sequence[Observation] = ()) -> dict[str, Any]:
+    """This rank's record, from its launch info, environment facts and observations, and torch's view."""
     cwd = os.getcwd()
     return {
         "rank": launch.rank,
@@ -91,6 +92,7 @@ def collect_rank(launch: LaunchInfo, environ: Mapping[str, str], runtime: Mappin
         "host": socket.gethostname(),
         "cwd": cwd,
         "facts": dict(facts),
+        "observations": [(o.entry_id, dict(o.values)) for o in observations],
         "vars": launch_vars(environ),
         "net": network_info(),
         "compile_cache": compile_cache_info(environ, cwd, _read("/proc/mounts")),
