@@ -364,3 +364,23 @@ def test_python311_exception_group():
     assert [line.no for line in log.lines if line.text == "KeyError: 'text'"] == [8]
     assert clean_line(1, "    | cmake : CMake Error at x").text == "cmake : CMake Error at x"
     assert clean_line(1, "  + 1 + 2 = 3").text == "  + 1 + 2 = 3"
+
+
+def test_ipython_8_input_and_windows_file_frames():
+    text = ("---------------------------------------------------------------------------\n"
+            "ValueError                                Traceback (most recent call last)\n"
+            "Input In [5], in <cell line: 3>()\n"
+            "      1 from unsloth import FastLanguageModel\n"
+            "----> 3 model, tok = FastLanguageModel.from_pretrained('x')\n"
+            "\n"
+            r"File C:\Users\me\miniconda3\Lib\site-packages\unsloth\models\loader.py:301, in FastLanguageModel.from_pretrained(model_name, **kwargs)" "\n"
+            "    300 if bad:\n"
+            "--> 301     raise ValueError('Unsloth: bad model')\n"
+            "\n"
+            "ValueError: Unsloth: bad model\n")
+    final = parse_text(text).final
+    cell, lib = final.frames
+    assert (cell.file, cell.line, cell.function, cell.library) == ("Input In[5]", 3, "<cell line: 3>", False)
+    assert (lib.line, lib.function, lib.package) == (301, "FastLanguageModel.from_pretrained", "unsloth")
+    assert lib.file.endswith(r"unsloth\models\loader.py") and lib.code == "raise ValueError('Unsloth: bad model')"
+    assert (final.type, final.message) == ("ValueError", "Unsloth: bad model")

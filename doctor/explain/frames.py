@@ -54,7 +54,7 @@ def match_frame(text: str) -> FrameHead | None:
     if s.startswith("Input In"):
         m = _INPUT.search(text)
         if m:
-            return FrameHead(f"Input In[{m.group(1)}]", None, m.group(2))
+            return FrameHead(f"Input In[{m.group(1)}]", None, _strip_args(m.group(2)))
     if " in " in s and ".py" in s or s.startswith("<ipython-input"):
         m = _IPY7.search(text)
         if m:
