@@ -66,6 +66,13 @@ def test_rank_ranges_compress() -> None:
     assert rank_ranges([5, 0, 1, 2, 7, 8]) == "0-2, 5, 7-8"
 
 
+def test_variables_set_on_some_ranks_only() -> None:
+    records = [{"rank": 0, "host": "a", "vars": {"NCCL_ALGO": "Ring"}}, {"rank": 1, "host": "b", "vars": {}},
+               {"rank": 2, "host": "b", "vars": {}}]
+    [obs] = cross_rank_observations(records)
+    assert obs.values["ranks_text"] == "rank 0 (host a) has NCCL_ALGO=Ring; ranks 1-2 (host b) have no NCCL_ALGO"
+
+
 def test_identical_ranks_raise_nothing() -> None:
     record = {"host": "a", "facts": {"pkg.torch.version": "2.13.0", "python.version": "3.11.7",
                                      "torch.version": "2.13.0", "torch.build": "cpu"},
@@ -107,7 +114,7 @@ def test_p2p_disable_matters_only_with_several_ranks_on_a_node() -> None:
     two_on_one = [{"rank": r, "host": "h", "vars": {"NCCL_P2P_DISABLE": "1"}} for r in range(2)]
     assert ids(launch_observations(one_per_node)) == []
     obs = launch_observations(two_on_one)
-    assert ids(obs) == ["DIST-NCCL-P2P-DISABLED"] and obs[0].values["ranks"] == "0-1"
+    assert ids(obs) == ["DIST-NCCL-P2P-DISABLED"] and obs[0].values["ranks"] == "ranks 0-1"
 
 
 def test_srun_ranks_without_torch_variables() -> None:

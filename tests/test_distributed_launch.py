@@ -132,7 +132,7 @@ def test_srun_ranks_meet_over_tcp_and_are_told_unsloth_will_not_see_them() -> No
     report = report_of(outs[0][0])
     assert report["facts"]["dist.launcher"] == "slurm" and report["facts"]["dist.allreduce.ok"] is True
     [finding] = findings(report, "DIST-LAUNCHER-NO-TORCH-VARS")
-    assert "Ranks 0-1 were started by srun" in finding["message"]
+    assert "srun started ranks 0-1 with its own variables" in finding["message"]
 
 
 def test_a_rank_that_never_comes_is_a_finding_not_a_hang() -> None:

@@ -36,7 +36,13 @@ def rank_ranges(ranks: Iterable[int]) -> str:
     return ", ".join(parts)
 
 
-def describe_groups(groups: Mapping[str, Sequence[Record]], what: str) -> str:
+def rank_label(ranks: Iterable[int]) -> str:
+    """'rank 3' or 'ranks 0-2, 5'."""
+    ordered = sorted(set(ranks))
+    return f"{'rank' if len(ordered) == 1 else 'ranks'} {rank_ranges(ordered)}"
+
+
+def describe_groups(groups: Mapping[str, Sequence[Record]], what: str, sep: str = " ") -> str:
     """'rank 1 (host b) has trl 1.15.0; ranks 0, 2 (host a) have trl 1.14.0' (largest group last)."""
     ordered = sorted(groups.items(), key=lambda kv: (len(kv[1]), min(r["rank"] for r in kv[1])))
     parts = []
@@ -45,7 +51,7 @@ def describe_groups(groups: Mapping[str, Sequence[Record]], what: str) -> str:
         hosts = sorted({str(r.get("host", "?")) for r in records})
         host_text = f"host {hosts[0]}" if len(hosts) == 1 else f"hosts {', '.join(hosts)}"
         noun, verb = ("rank", "has") if len(ranks) == 1 else ("ranks", "have")
-        shown = f"no {what}" if value == MISSING else f"{what} {value}"
+        shown = f"no {what}" if value == MISSING else f"{what}{sep}{value}"
         parts.append(f"{noun} {rank_ranges(ranks)} ({host_text}) {verb} {shown}")
     return "; ".join(parts)
 
@@ -118,7 +124,7 @@ def gpu_mismatches(records: Sequence[Record]) -> list[Observation]:
         out += _mismatch("DIST-RANK-NO-GPU", records, lambda r: (_gpu(r) or {}).get("name"), "GPU")
     if len(with_gpu) < 2:
         return out
-    out += _mismatch("DIST-GPU-MISMATCH", with_gpu, lambda r: _gpu(r)["name"], "")
+    out += _mismatch("DIST-GPU-MISMATCH", with_gpu, lambda r: _gpu(r)["name"], "GPU")
     caps = {float(_gpu(r)["capability"]) for r in with_gpu if _gpu(r)["capability"] is not None}
     if caps and min(caps) < 8.0 <= max(caps):
         # dtype=None picks bf16 on >= 8.0 and fp16 below: the ranks would train in different dtypes.
@@ -158,9 +164,8 @@ def env_differences(records: Sequence[Record]) -> list[Observation]:
             return r.get("vars", {}).get(n, r.get("facts", {}).get(f"env.{n}"))
         groups = group_by(records, value)
         if len(groups) > 1:
-            text = describe_groups({("unset" if k == MISSING else k): v for k, v in groups.items()}, f"{name}=")
             out.append(Observation("DIST-ENV-DIFFERS", values={"variable": name,
-                                                                "ranks_text": text.replace("= ", "=")}))
+                                                                "ranks_text": describe_groups(groups, name, "=")}))
     return out
 
 
@@ -170,7 +175,7 @@ def compile_cache_checks(records: Sequence[Record]) -> list[Observation]:
     if unwritable:
         first = unwritable[0]["compile_cache"]["path"]
         out.append(Observation("DIST-COMPILE-CACHE-NOT-WRITABLE", values={
-            "path": first, "ranks": rank_ranges(r["rank"] for r in unwritable)}))
+            "path": first, "ranks": rank_label(r["rank"] for r in unwritable)}))
     by_path: dict[str, list[Record]] = defaultdict(list)
     for r in records:
         cache = r.get("compile_cache", {})

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Mapping, Sequence
 
-from doctor.distributed.checks import Record, rank_ranges
+from doctor.distributed.checks import Record, rank_label
 from doctor.findings import Observation
 
 _TRUE = ("1", "true", "yes", "on")
@@ -68,7 +68,7 @@ def launch_observations(records: Sequence[Record]) -> list[Observation]:
         for entry_id, values in _check_rank(r, len(hosts), hosts[str(r.get("host"))]):
             key = (entry_id, repr(sorted(values.items())))
             merged.setdefault(key, (values, []))[1].append(r["rank"])
-    return [Observation(entry_id, values={**values, "ranks": rank_ranges(ranks)})
+    return [Observation(entry_id, values={**values, "ranks": rank_label(ranks)})
             for (entry_id, _), (values, ranks) in merged.items()]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Mapping, Sequence
 
-from doctor.distributed.checks import Record, rank_ranges
+from doctor.distributed.checks import Record, rank_label
 from doctor.engine import evaluate, fill
 from doctor.findings import Observation, Severity
 
@@ -41,6 +41,6 @@ def rank_only_observations(records: Sequence[Record], kb: Any) -> list[Observati
         hosts = sorted({str(r.get("host")) for r, _ in hits})
         out.append(Observation("DIST-RANK-ONLY-FINDING", values={
             "finding": entry_id, "finding_severity": severity, "finding_title": title,
-            "ranks": f"{'rank' if len(hits) == 1 else 'ranks'} {rank_ranges(r['rank'] for r, _ in hits)}",
+            "ranks": rank_label(r["rank"] for r, _ in hits),
             "hosts": ", ".join(hosts)}))
     return out
