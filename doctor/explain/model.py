@@ -123,6 +123,7 @@ class ParsedLog:
     death: Death | None = None
     total_lines: int = 0                      # lines in the original text
     dropped_lines: int = 0                    # lines the pre-filter left out
+    _by_no: dict[int, str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def final(self) -> ExceptionInfo | None:
@@ -133,10 +134,9 @@ class ParsedLog:
         return "\n".join(line.text for line in self.lines)
 
     def line_text(self, no: int) -> str | None:
-        for line in self.lines:
-            if line.no == no:
-                return line.text
-        return None
+        if self._by_no is None or len(self._by_no) != len(self.lines):
+            self._by_no = {line.no: line.text for line in self.lines}
+        return self._by_no.get(no)
 
     def to_dict(self) -> dict[str, Any]:
         return {
