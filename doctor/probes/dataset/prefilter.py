@@ -21,10 +21,11 @@ _LATIN1.encoding = re2.Options.Encoding.LATIN1  # match bytes, not UTF-8 charact
 _ALWAYS = [re2.compile(p, _LATIN1) for p in (
     # Escaped control characters (\u0000-\u001f, DEL, C1), U+FFFD, Ã/Â, and \b \f \r.
     rb"\\(?:u00[01cC89][0-9a-fA-F]|u007[fF]|u[fF][fF][fF][dD]|[bfr])",
-    rb"<(?:\||/?s>|start_of_turn>|end_of_turn>|bos>|eos>)",   # chat-template tokens
-    rb"\[/?INST\]",
 )]
+# (gate byte, pattern): the pattern only runs where the gate byte occurs, found with memchr.
 _GATED = [(gate, re2.compile(p, _LATIN1)) for gate, p in (
+    (b"<", rb"<(?:\||/?s>|start_of_turn>|end_of_turn>|bos>|eos>)"),   # chat-template tokens
+    (b"[", rb"\[/?INST\]"),
     (b"\x7f", rb"\x7f"),                                  # DEL, raw
     (b"\xc2", rb"\xc2[\x80-\x9f]|\xc3[\x82\x83]\xc2"),    # C1 controls; Ã©/Â  mojibake
     (b"\xef", rb"\xef\xbf\xbd"),                          # U+FFFD, raw

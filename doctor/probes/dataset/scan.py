@@ -154,15 +154,15 @@ class _Checker:
             return False
         if not rows[-1].endswith(b"\n"):
             rows = [*rows[:-1], rows[-1] + b"\n"]
-        keys = list(map(hash, rows))
-        if len(set(keys)) != len(keys) or not r.seen.keys().isdisjoint(keys):
+        lines = dict(zip(map(hash, rows), range(first_line, first_line + len(rows))))
+        if len(lines) != len(rows) or not r.seen.keys().isdisjoint(lines):
             return False
         # Clean: commit the batch.
         room = DUPLICATE_MEMORY_ROWS - len(r.seen)
-        if room < len(keys):
+        if room < len(lines):
             r.duplicate_memory_full = True
-        if room > 0:
-            r.seen.update(zip(keys[:room], range(first_line, first_line + len(rows))))
+            lines = dict(islice(lines.items(), max(0, room)))
+        r.seen.update(lines)
         r.max_row_bytes = max(r.max_row_bytes, longest)
         count = r.schema_counts[schema.name]
         r.schema_counts[schema.name] = count + len(rows)
@@ -215,6 +215,7 @@ class _LineSource:
 
     def __init__(self, f: Any, start: int, end: int | None) -> None:
         f.seek(start)
+        self._file = f
         self._lines: Iterator[bytes] = iter(f)
         self._pushed: list[bytes] = []
         self.offset = start                 # file offset of the next unread line
@@ -245,9 +246,9 @@ class _LineSource:
         rows = list(islice(self._lines, n))
         if len(rows) < n:
             self.exhausted = True
-        size = sum(map(len, rows))
+        end = self._file.tell()  # a binary file knows where its lines end: no pass over them
         room = self.limit - self.offset
-        if size > room:  # the range ends inside this batch: keep the lines that start in it
+        if end - self.offset > room:  # the range ends inside this batch: keep lines that start in it
             size = 0
             for keep, row in enumerate(rows):
                 if size >= room:
@@ -255,7 +256,8 @@ class _LineSource:
                     break
                 size += len(row)
             self.exhausted = True
-        self.offset += size
+            end = self.offset + size
+        self.offset = end
         return rows
 
 
