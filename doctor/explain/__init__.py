@@ -1,5 +1,13 @@
 """`explain` and `run`: read what people paste, find the error that matters, diagnose it.
 
+    diagnose(text, kb, facts=None, top=3) -> ExplainResult        a pasted text
+    diagnose_stream(binary_stream, kb, facts=None, top=3)          a file or pipe, any size
+    run_and_explain(argv, kb, facts_provider=None) -> exit status  `unsloth-doctor run -- ...`
+    render_console(result, console) / render_text / render_markdown / render_json
+
+The pipeline: prefilter (which lines) -> clean (ANSI, quotes, rank prefixes, progress bars)
+-> parse (chains, frames, ranks, build errors, OOM numbers, aborts) -> diagnosis (engine
+matches weighed by position and live facts, or an honest no-match) -> render.
 Names resolve lazily so `import doctor.explain` costs nothing until one is used.
 """
 from __future__ import annotations

@@ -13,7 +13,7 @@ import re2
 from doctor.explain import build, distributed, native, oom
 from doctor.explain.clean import clean_lines
 from doctor.explain.frames import classify, match_arrow, match_frame
-from doctor.explain.model import Chain, ExceptionInfo, Frame, LogLine, ParsedLog
+from doctor.explain.model import Chain, ExceptionInfo, Frame, LogLine, ParsedLog, RankFailure
 from doctor.explain.prefilter import Selection, select_stream, select_text
 
 _EXC = re2.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)(?::(?:\s(.*))?)?\s*$")
@@ -60,7 +60,7 @@ def parse_selection(sel: Selection) -> ParsedLog:
     return log
 
 
-def pick_primary(chains: list[Chain], failures: list[distributed.RankFailure]) -> Chain | None:
+def pick_primary(chains: list[Chain], failures: list[RankFailure]) -> Chain | None:
     """The chain that explains the failure: the root-cause rank's, else the last real one."""
     if not chains:
         return None
@@ -88,10 +88,15 @@ def _parse_chains(lines: list[LogLine]) -> list[Chain]:
 
 def _merge_native(lines: list[LogLine], chains: list[Chain]) -> list[Chain]:
     """Put C++ aborts among the Python chains, in log order; they often end the process."""
-    start = {id(c): (c.exceptions[0].log_line or 0) for c in chains}
-    placed = [(start[id(c)], c) for c in chains] + native.native_chains(lines)
+    placed = [(_first_line(c), c) for c in chains] + native.native_chains(lines)
     placed.sort(key=lambda item: item[0])
     return [c for _, c in placed]
+
+
+def _first_line(chain: Chain) -> int:
+    first = chain.exceptions[0]
+    numbers = [f.log_line for f in first.frames if f.log_line is not None]
+    return min(numbers) if numbers else (first.log_line or 0)
 
 
 def _bare_error(lines: list[LogLine]) -> list[Chain]:
