@@ -22,7 +22,7 @@ from doctor.distributed.rankinfo import collect_rank
 from doctor.distributed.rank_only import rank_only_observations
 from doctor.distributed.script_split import scan_script_paths
 from doctor.facts import Facts
-from doctor.findings import AreaStatus, Observation  # noqa: F401 - Observation in type hints
+from doctor.findings import AreaStatus, Observation
 from doctor.probes.base import ProbeResult
 
 __all__ = ["DistributedOptions", "run_distributed_scan"]
@@ -67,17 +67,28 @@ def run_distributed_scan(opts: DistributedOptions, environ: dict[str, str] | Non
     except gather.GroupError as exc:
         return None if launch.rank else _single(launch, env, opts, start_observations(environ, "rendezvous", str(exc)))
     try:
-        record = collect_rank(launch, environ, gather.runtime_facts(torch, launch.local_rank), env.facts,
+        record = collect_rank(launch, environ, _runtime(gather, torch, launch.local_rank), env.facts,
                               env.observations)
         records = gather.gather(dist, record, launch.world_size)
         result: dict[str, Any] = {}
         if opts.allreduce:
             result = _allreduce(gather, torch, dist, launch, records, opts.timeout_s)
+    except Exception as exc:  # noqa: BLE001 - a rank that died mid-gather leaves the others timing out
+        return None if launch.rank else _single(launch, env, opts, start_observations(
+            environ, "rendezvous", f"gathering the ranks' facts: {type(exc).__name__}: {exc}"))
     finally:
         gather.leave_group(dist)
     if launch.rank != 0:
         return None
     return _report(env, records, result, opts)
+
+
+def _runtime(gather: Any, torch: Any, local_rank: int) -> dict[str, Any]:
+    # every rank must reach the gather: a CUDA error here is this rank's fact, not its exit
+    try:
+        return gather.runtime_facts(torch, local_rank)
+    except Exception as exc:  # noqa: BLE001
+        return {"torch": getattr(torch, "__version__", "?"), "device": "cpu", "cuda_error": f"{type(exc).__name__}: {exc}"}
 
 
 def _allreduce(gather: Any, torch: Any, dist: Any, launch: LaunchInfo, records: list[dict[str, Any]],
