@@ -328,3 +328,45 @@ def test_live_view_of_something_that_is_not_python(tmp_path: Path) -> None:
     fake = write_script(tmp_path / "python", "#!/bin/sh\necho hello\n")
     with pytest.raises(NotAPython):
         SystemView.live(str(fake))
+
+
+# --- generated markers: our evaluator against packaging's ------------------------------
+
+def _markers():
+    from hypothesis import strategies as st
+
+    variables = st.sampled_from(["python_version", "python_full_version", "sys_platform", "platform_machine",
+                                 "platform_system", "os_name", "implementation_name", "extra"])
+    literals = st.sampled_from(["3.9", "3.10", "3.11", "3.11.7", "3.13", "linux", "win32", "darwin", "x86_64",
+                                "AMD64", "arm64", "Linux", "Windows", "posix", "nt", "cpython", "", "lin", "1.0a1"])
+    ops = st.sampled_from(["==", "!=", "<", "<=", ">", ">=", "in", "not in"])
+
+    def leaf(draw_var: str, op: str, lit: str, var_left: bool) -> str:
+        return f'{draw_var} {op} "{lit}"' if var_left else f'"{lit}" {op} {draw_var}'
+
+    leaves = st.builds(leaf, variables, ops, literals, st.booleans())
+    return st.recursive(leaves, lambda inner: st.one_of(
+        st.builds(lambda a, b: f"{a} and {b}", inner, inner),
+        st.builds(lambda a, b: f"{a} or {b}", inner, inner),
+        st.builds(lambda a: f"({a})", inner)), max_leaves=6)
+
+
+def test_generated_markers_match_packaging() -> None:
+    from hypothesis import given, settings
+    from packaging.markers import InvalidMarker, Marker
+
+    from doctor.probes.packages import marker_environment, marker_holds
+    from doctor.probes.system import this_python
+
+    env = marker_environment(this_python())
+
+    @settings(max_examples=150, deadline=None)
+    @given(_markers())
+    def check(text: str) -> None:
+        try:
+            want = Marker(text).evaluate(dict(env))
+        except (InvalidMarker, Exception):
+            return  # packaging refuses it (e.g. `<` between two strings it cannot order as versions)
+        assert marker_holds(text, env) == want, text
+
+    check()

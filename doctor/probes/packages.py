@@ -348,7 +348,8 @@ def _atom(t: list[tuple[str, str]], env: Mapping[str, str]) -> tuple[bool, list[
         return left not in right, t[3:]
     if op[0] != "op":
         raise ValueError(f"not an operator: {op[1]}")
-    return _compare(left, op[1], right), t[3:]
+    key = t[0][1] if t[0][0] == "word" else t[2][1]
+    return _compare(left, op[1], right, key), t[3:]
 
 
 def _operand(tok: tuple[str, str], env: Mapping[str, str]) -> str:
@@ -360,19 +361,25 @@ def _operand(tok: tuple[str, str], env: Mapping[str, str]) -> str:
     raise ValueError(f"unexpected {text}")
 
 
-def _compare(left: str, op: str, right: str) -> bool:
-    # As packaging does: a version comparison when both sides read as one, else strings.
-    from packaging.specifiers import InvalidSpecifier, Specifier
+_VERSION_MARKERS = {"implementation_version", "platform_release", "python_full_version", "python_version"}
+# packaging's rules for comparing plain strings: ordering is undefined, so < and > never hold
+_STRING_OPS = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<=": lambda a, b: a == b,
+               ">=": lambda a, b: a == b, "<": lambda a, b: False, ">": lambda a, b: False}
 
-    try:
-        return Specifier(op + right).contains(left, prereleases=True)
-    except InvalidSpecifier:
-        pass
-    strings = {"==": left == right, "!=": left != right, "<": left < right, "<=": left <= right,
-               ">": left > right, ">=": left >= right, "===": left == right}
-    if op not in strings:
-        raise ValueError(f"{op} needs versions")
-    return strings[op]
+
+def _compare(left: str, op: str, right: str, key: str) -> bool:
+    """As packaging.markers does: a version comparison for the version variables when the
+    right side reads as a version, else the string rules above."""
+    if key in _VERSION_MARKERS:
+        from packaging.specifiers import InvalidSpecifier, Specifier
+
+        try:
+            return Specifier(op + right).contains(left, prereleases=True)
+        except InvalidSpecifier:
+            pass
+    if op not in _STRING_OPS:
+        raise ValueError(f"{op} is undefined for {left!r} and {right!r}")
+    return _STRING_OPS[op](left, right)
 
 
 def _local(version: str) -> str | None:
