@@ -91,6 +91,8 @@ def test_direct_cause_chain():
     assert len(log.chains) == 1
     first, last = log.primary.exceptions
     assert first.type == "RuntimeError" and "CUDA Setup failed" in first.message
+    # a raise string's paragraphs, split by a blank line, stay one message
+    assert first.message_lines == (13, 14, 16) and first.message.endswith("python -m bitsandbytes")
     assert last.link == "cause" and "Failed to import transformers.integrations" in last.message
     assert [f.package for f in first.frames][-1] == "bitsandbytes"
     assert first.frames[2].file == "<frozen importlib._bootstrap>" and first.frames[2].library

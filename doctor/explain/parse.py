@@ -226,13 +226,14 @@ class _Parser:
         parts = [message] if message else []
         j = i + 1
         while j < len(self.lines) and len(msg_lines) < _MAX_MESSAGE_LINES:
-            nxt = self.lines[j].text
-            if not nxt.strip() or nxt.startswith("Traceback") or "Traceback (most recent" in nxt \
-                    or _CAUSE in nxt or _CONTEXT in nxt or match_frame(nxt) is not None \
-                    or _LOG_RECORD.search(nxt) or self.lines[j].no != msg_lines[-1] + 1:
+            line = self.lines[j]
+            if not line.text.strip() and self._indented_paragraph_follows(j, line.no):
+                j += 1      # a raise string's blank line between indented paragraphs
+                continue
+            if not self._continues_message(line.text) or line.no > msg_lines[-1] + 2:
                 break
-            parts.append(nxt.strip())
-            msg_lines.append(self.lines[j].no)
+            parts.append(line.text.strip())
+            msg_lines.append(line.no)
             j += 1
         block = self.block
         self.current.append(ExceptionInfo(
@@ -240,6 +241,17 @@ class _Parser:
             message_lines=tuple(msg_lines), rank=first.rank, link=block.link))
         self.block = None
         return j
+
+    @staticmethod
+    def _continues_message(text: str) -> bool:
+        return bool(text.strip()) and "Traceback (most recent" not in text \
+            and _CAUSE not in text and _CONTEXT not in text and match_frame(text) is None \
+            and not _LOG_RECORD.search(text)
+
+    def _indented_paragraph_follows(self, j: int, blank_no: int) -> bool:
+        nxt = self.lines[j + 1] if j + 1 < len(self.lines) else None
+        return nxt is not None and nxt.no == blank_no + 1 and nxt.text[:1] in (" ", "\t") \
+            and self._continues_message(nxt.text)
 
     def _finish_truncated(self) -> None:
         """The paste ended (or moved on) before this traceback's exception line."""
