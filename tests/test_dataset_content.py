@@ -179,3 +179,13 @@ def test_the_probe_imports_no_heavy_framework(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_a_json_object_with_records_under_a_key(tmp_path: Path) -> None:
+    path = tmp_path / "squad.json"
+    path.write_text(json.dumps({"version": 2, "data": [
+        {"instruction": "a", "output": "b"}, {"instruction": "c", "output": ""}]}, indent=2))
+    result = scan_dataset(str(path))
+    found = {(o.entry_id, o.location.line) for o in result.observations}
+    assert found == {("DATA-JSON-RECORDS-UNDER-KEY", 1), ("DATA-FIELD-EMPTY", 2)}
+    assert result.facts["dataset.rows"] == 2

@@ -34,6 +34,10 @@ FILE_EMPTY = "DATA-FILE-EMPTY"
 NEEDS_EXTRA = "DATA-FILE-NEEDS-EXTRA"
 TOKENIZER_UNUSABLE = "DATA-TOKENIZER-UNUSABLE"
 TOKEN_STATS = "DATA-TOKENS-STATS"
+RECORDS_UNDER_KEY = "DATA-JSON-RECORDS-UNDER-KEY"
+# A .json file holding one object is parsed whole (it cannot be streamed); past this size the
+# file is read line by line instead, and its lines are diagnosed.
+JSON_OBJECT_MAX_BYTES = 64 << 20
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -152,7 +156,16 @@ def _scan_file(path: str, kind: str, options: DatasetOptions, settings: ScanSett
     if kind == "parquet" or kind == "csv":
         first_line = 1 if kind == "parquet" else 2  # CSV line 1 is the header
         return scan.scan_rows(reader.iter_table_rows(path, kind), settings, first_line)
-    if reader.first_significant_byte(path) == b"[":
+    first = reader.first_significant_byte(path)
+    if kind == "json" and first == b"{" and os.path.getsize(path) <= JSON_OBJECT_MAX_BYTES:
+        whole = reader.read_json_object(path)
+        if whole is not None:
+            key, rows = whole
+            if key is not None:
+                extra.append(Observation(RECORDS_UNDER_KEY, Location(path, 1, 1), {
+                    "path": path, "line": 1, "key": key, "count": len(rows)}))
+            return scan.scan_rows(rows, settings, 1)
+    if first == b"[":
         if kind == "jsonl":
             extra.append(Observation(ARRAY_AS_JSONL, Location(path, 1, 1), {"path": path, "line": 1}))
         with open(path, "rb") as f:

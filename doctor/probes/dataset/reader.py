@@ -154,6 +154,26 @@ def iter_array_elements(f: BinaryIO) -> Iterator[ArrayElement | ArrayTrouble]:
             seg_start, seg_line = pos, line
 
 
+def read_json_object(path: str | Path) -> tuple[str | None, list[Any]] | None:
+    """A .json file that is one object: its records (the longest list of objects under a key,
+    as load_dataset(..., field=KEY) reads them), or the object itself as the only record.
+    None when the file does not parse, so the caller diagnoses it line by line."""
+    import orjson
+
+    try:
+        obj = orjson.loads(Path(path).read_bytes())
+    except orjson.JSONDecodeError:
+        return None
+    if type(obj) is not dict:
+        return None
+    lists = [(len(v), k) for k, v in obj.items()
+             if type(v) is list and v and all(type(x) is dict for x in v)]
+    if lists:
+        key = max(lists)[1]
+        return key, obj[key]
+    return None, [obj]
+
+
 def iter_table_rows(path: str | Path, kind: str, batch_size: int = 4096) -> Iterator[dict[str, Any]]:
     """Rows of a CSV or Parquet file as dicts, a batch at a time, through pyarrow."""
     try:
