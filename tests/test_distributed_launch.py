@@ -27,10 +27,10 @@ WRAPPER = ROOT / "fixtures" / "distributed" / "rank_env.py"
 SHADOW = ("trl", "1.13.0")   # a small pure-Python wheel; its version only has to differ from the shared one
 
 
-def torchrun(*args: str, env: dict[str, str] | None = None, log_dir: Path | None = None,
+def torchrun(*args: str, env: dict[str, str] | None = None, log_dir: Path | None = None, nproc: int = 2,
              timeout: float = 240) -> subprocess.CompletedProcess[str]:
     logs = ["--log-dir", str(log_dir), "--redirects", "3"] if log_dir else []
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", *logs, *args]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc), *logs, *args]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=timeout,
                           env={**os.environ, "NO_COLOR": "1", "OMP_NUM_THREADS": "1", **(env or {})})
 
@@ -70,6 +70,14 @@ def test_two_ranks_gather_to_rank_0_which_reports_once(tmp_path: Path) -> None:
     assert facts["dist.pair.0-1.busbw_gbps"] > 0
     # both ranks share this interpreter: nothing may differ
     assert [f["id"] for f in report["findings"] if f["id"].startswith("DIST-")] == []
+
+
+def test_three_ranks_measure_every_pair_in_its_own_group() -> None:
+    report = report_of(torchrun("-m", "doctor", "scan", "--distributed", "--format", "json", nproc=3).stdout)
+    facts = report["facts"]
+    pairs = {k: v for k, v in facts.items() if k.startswith("dist.pair.")}
+    assert sorted(pairs) == ["dist.pair.0-1.busbw_gbps", "dist.pair.0-2.busbw_gbps", "dist.pair.1-2.busbw_gbps"]
+    assert all(v > 0 for v in pairs.values()) and facts["dist.allreduce.ok"] is True
 
 
 def test_a_rank_with_another_package_version_is_named(shadow_dir: Path) -> None:
