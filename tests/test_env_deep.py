@@ -113,7 +113,8 @@ def test_a_segfault_while_importing_torch(tmp_path: Path, bare_python: str) -> N
     crash = [o for o in result.observations if o.entry_id == "ENV-DEEP-CRASH"]
     assert crash, result.observations
     assert crash[0].values["step"] == "import_torch" and crash[0].values["how"] == "SIGSEGV"
-    assert "Segmentation fault" in crash[0].values["tail"]  # faulthandler's report reached us
+    full_tail = crash[0].evidence[0].value
+    assert "Segmentation fault" in full_tail and "Fatal Python error" in full_tail  # faulthandler's report
 
 
 def test_a_failing_import_and_a_warning_the_knowledge_base_knows(tmp_path: Path, bare_python: str) -> None:

@@ -33,6 +33,7 @@ from doctor.probes.system import run_bounded
 
 MARK = "@@unsloth-doctor@@ "
 TAIL_LINES = 25
+SHORT_TAIL_LINES = 4
 _MIN_SCORE = 0.5          # symptom matches weaker than this are left out of a scan
 _MODULES = {"import_torch": "torch", "import_bitsandbytes": "bitsandbytes", "import_triton": "triton",
             "import_unsloth": "unsloth"}
@@ -94,6 +95,8 @@ def interpret(run: ChildRun) -> tuple[Facts, list[Observation], str]:
     records, lines = split_output(run.output)
     text = "\n".join(lines)
     tail = "\n".join(lines[-TAIL_LINES:]).strip() or "(no output)"
+    # the message quotes the last few lines; the evidence keeps the longer tail
+    short = " | ".join(line.strip() for line in lines[-SHORT_TAIL_LINES:] if line.strip()) or "(no output)"
     fc = FactCollector("scan --deep child")
     obs: list[Observation] = []
     fc.set("deep.ran", True)
@@ -114,12 +117,12 @@ def interpret(run: ChildRun) -> tuple[Facts, list[Observation], str]:
     fc.set("deep.last_step", last)
     evidence = (Evidence("observation", "child output tail", tail),)
     if run.timed_out:
-        obs.append(Observation("ENV-DEEP-TIMEOUT", values={"step": last, "timeout_s": run.timeout_s, "tail": tail},
+        obs.append(Observation("ENV-DEEP-TIMEOUT", values={"step": last, "timeout_s": run.timeout_s, "tail": short},
                                evidence=evidence))
     elif "done" not in finished:
         how = _signal_name(run.returncode) if run.returncode is not None and run.returncode < 0 \
             else f"exit code {run.returncode}"
-        obs.append(Observation("ENV-DEEP-CRASH", values={"step": last, "how": how, "tail": tail},
+        obs.append(Observation("ENV-DEEP-CRASH", values={"step": last, "how": how, "tail": short},
                                evidence=evidence))
     return fc.freeze(), obs, text
 
