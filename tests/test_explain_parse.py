@@ -386,3 +386,13 @@ def test_ipython_8_input_and_windows_file_frames():
     assert (lib.line, lib.function, lib.package) == (301, "FastLanguageModel.from_pretrained", "unsloth")
     assert lib.file.endswith(r"unsloth\models\loader.py") and lib.code == "raise ValueError('Unsloth: bad model')"
     assert (final.type, final.message) == ("ValueError", "Unsloth: bad model")
+
+
+def test_tail_window_spans_many_small_chunks():
+    data = b"".join(b"line %d\n" % i for i in range(3000))
+    cut = len(data) - 300
+    chunks = [data[:cut]] + [data[k:k + 30] for k in range(cut, len(data), 30)]
+    sel = prefilter._filter(iter(chunks))   # the big-log path, whatever the size
+    assert sel.total_lines == 3000
+    tail = [(no, text) for no, text in sel.lines if no > 3000 - prefilter.TAIL_LINES]
+    assert tail == [(no, f"line {no - 1}") for no in range(3000 - prefilter.TAIL_LINES + 1, 3001)]

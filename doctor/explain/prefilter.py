@@ -164,6 +164,7 @@ def _filter(chunks: Iterator[bytes]) -> Selection:
     base = 0            # lines before this chunk
     pending_after = 0   # context lines still owed from a hit at the end of the last chunk
     hits = 0
+    previous: tuple[bytes, int] | None = None   # the last chunk and the number of its last line
     for chunk in _whole_lines(chunks):
         if pending_after:
             _keep_range(chunk, 0, base, pending_after, kept)
@@ -173,8 +174,14 @@ def _filter(chunks: Iterator[bytes]) -> Selection:
         hits += found
         if base < HEAD_LINES:
             _keep_range(chunk, 0, base, HEAD_LINES - base, kept)
-        base += chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
-        _push_tail(tail, chunk, base)
+        lines_here = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
+        # The tail window needs an earlier chunk only when the later ones are short.
+        if previous is not None and lines_here < TAIL_LINES:
+            _push_tail(tail, *previous)
+        base += lines_here
+        previous = (chunk, base)
+    if previous is not None:
+        _push_tail(tail, *previous)
     merged = dict(kept.head)
     merged.update(kept.later)
     for no, line in tail:
