@@ -41,6 +41,13 @@ def test_srun_without_master_addr_meets_at_the_first_node_of_the_job() -> None:
     assert launch.master_port == 29500 + 1234
 
 
+def test_a_loopback_master_in_a_multi_node_job_is_a_launch_problem() -> None:
+    env = {"RANK": "0", "WORLD_SIZE": "16", "MASTER_ADDR": "localhost", "MASTER_PORT": "29500"}
+    assert detect_launch({**env, "GROUP_WORLD_SIZE": "2"}).problems == (
+        "MASTER_ADDR=localhost is a loopback address, but the job spans 2 nodes",)
+    assert detect_launch({**env, "GROUP_WORLD_SIZE": "1"}).problems == ()
+
+
 def test_no_launcher_is_one_process() -> None:
     assert detect_launch({"PATH": "/bin"}).world_size == 1
 

@@ -83,6 +83,17 @@ def slurm_master_port(job_id: int | None) -> int:
     return 29500 + (job_id or 0) % 20000
 
 
+_LOOPBACK = ("localhost", "127.0.0.1", "::1", "ip6-localhost")
+
+
+def loopback_problem(environ: Mapping[str, str], addr: str | None) -> tuple[str, ...]:
+    """A loopback MASTER_ADDR in a job of several nodes: the other nodes dial themselves."""
+    nodes = _int(environ, "GROUP_WORLD_SIZE", "SLURM_NNODES", "SLURM_JOB_NUM_NODES") or 1
+    if addr and (addr in _LOOPBACK or addr.startswith("127.")) and nodes > 1:
+        return (f"MASTER_ADDR={addr} is a loopback address, but the job spans {nodes} nodes",)
+    return ()
+
+
 def detect_launch(environ: Mapping[str, str]) -> LaunchInfo:
     """The launcher and this process's place in the job, from the environment alone."""
     has_torch = all(environ.get(v) for v in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"))
@@ -91,7 +102,7 @@ def detect_launch(environ: Mapping[str, str]) -> LaunchInfo:
         launcher = "accelerate" if accelerate else "torchrun"
         rank, world = _int(environ, "RANK"), _int(environ, "WORLD_SIZE")
         problems = tuple(f"{v} is not set" for v in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
-                         if not environ.get(v))
+                         if not environ.get(v)) + loopback_problem(environ, environ.get("MASTER_ADDR"))
         return LaunchInfo(
             launcher, rank or 0, world or 1, _int(environ, "LOCAL_RANK") or 0,
             _int(environ, "LOCAL_WORLD_SIZE"), _int(environ, "GROUP_RANK", "NODE_RANK"),
@@ -101,7 +112,8 @@ def detect_launch(environ: Mapping[str, str]) -> LaunchInfo:
         nodes = expand_nodelist(environ.get("SLURM_STEP_NODELIST") or environ.get("SLURM_JOB_NODELIST") or "")
         addr = environ.get("MASTER_ADDR") or (nodes[0] if nodes else None)
         port = _int(environ, "MASTER_PORT") or slurm_master_port(_int(environ, "SLURM_JOB_ID"))
-        problems = () if addr else ("MASTER_ADDR is not set and SLURM_JOB_NODELIST is empty",)
+        problems = loopback_problem(environ, addr) if addr else \
+            ("MASTER_ADDR is not set and SLURM_JOB_NODELIST is empty",)
         return LaunchInfo("slurm", _int(environ, "SLURM_PROCID") or 0, world,
                           _int(environ, "SLURM_LOCALID") or 0, _int(environ, "SLURM_NTASKS_PER_NODE"),
                           _int(environ, "SLURM_NODEID"), addr, port, False, problems)
