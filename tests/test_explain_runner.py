@@ -208,3 +208,27 @@ def test_colour_only_on_a_terminal_without_no_color(monkeypatch):
     finally:
         os.close(leader)
         os.close(follower)
+
+
+def test_a_grandchild_holding_the_pipes_does_not_hang_us(tmp_path, kb):
+    pid_file = tmp_path / "grandchild.pid"
+    argv = script(tmp_path, f"""
+        import subprocess, sys
+        g = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])  # inherits our pipes
+        open({str(pid_file)!r}, "w").write(str(g.pid))
+        print("parent done", flush=True)
+        sys.exit(4)
+    """)
+    code, out, _ = run(argv, kb, report=lambda r: None)
+    grandchild = int(pid_file.read_text())
+    try:
+        os.kill(grandchild, 0)          # still running: we returned without waiting for it
+        alive = True
+    except ProcessLookupError:
+        alive = False
+    finally:
+        try:
+            os.kill(grandchild, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert code == 4 and out == b"parent done\n" and alive

@@ -18,6 +18,7 @@ RING_BYTES = 4 * 1024 * 1024
 _READ = 64 * 1024
 _MAX_PARTIAL = 64 * 1024   # a progress bar that never prints a newline is cut here
 EXIT_NOT_FOUND, EXIT_NOT_EXECUTABLE, EXIT_USAGE = 127, 126, 2
+DRAIN_SECONDS = 3.0        # after the command exits, how long its pipes may keep talking
 
 FactsProvider = Callable[[], Mapping[str, Any] | None]
 
@@ -123,8 +124,8 @@ def run_and_explain(
     for t in pumps:
         t.start()
     returncode = _wait(proc)
-    for t in pumps:
-        t.join()
+    for t in pumps:   # a grandchild that inherited the pipes may hold them open for good
+        t.join(timeout=DRAIN_SECONDS)
     status = exit_status(returncode)
     if status == 0:
         return 0
