@@ -92,7 +92,7 @@ def render_console(result: "ExplainResult", console: Any) -> None:
     if result.unmatched is not None:
         u = result.unmatched
         console.print("\n[bold yellow]No known cause matches this log.[/] "
-                      f"Closest general category: [bold]{e(u.category)}[/] (from {e(u.reason)}).")
+                      f"Closest general category: [bold]{e(u.category)}[/] (why: {e(u.reason)}).")
         console.print("To narrow it down, collect:")
         for item in u.collect:
             console.print(f"  - {e(item)}")
@@ -186,7 +186,7 @@ def render_markdown(result: "ExplainResult", diagnoses: bool = True) -> str:
             out.append("")
     if result.unmatched is not None:
         u = result.unmatched
-        out += ["", f"No known cause matches. Closest general category: **{u.category}** (from {u.reason}).",
+        out += ["", f"No known cause matches. Closest general category: **{u.category}** (why: {u.reason}).",
                 "", "Please collect:"] + [f"- {c}" for c in u.collect]
     if result.notes:
         out += [""] + [f"_{n}_" for n in result.notes]
