@@ -12,8 +12,11 @@ Facts:
   pkg.duplicates       "name (v1 in DIR, v2 in DIR); ..." for names installed more than once
   pkg.broken           names whose metadata is present but whose files are gone
   pkg.leftovers        `~name` folders left in site-packages by an interrupted pip
-Observations: ENV-REQUIREMENT-UNMET, ENV-REQUIREMENT-MISSING, ENV-PYTHON-UNSUPPORTED, located at
-the METADATA line that declares the requirement.
+Observations, located at the METADATA line that declares the requirement:
+  ENV-REQUIREMENT-UNMET     an installed version outside the declared range (one per dependency)
+  ENV-TORCH-PIN-MISMATCH    the same, for torchvision/torchaudio/xformers pinned to another torch
+  ENV-REQUIREMENT-MISSING   declared but not installed (one per declaring package)
+  ENV-PYTHON-UNSUPPORTED    the interpreter is outside a package's Requires-Python
 """
 from __future__ import annotations
 
