@@ -11,7 +11,7 @@ import os
 import sys
 import tempfile
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -85,9 +85,11 @@ def _scan_jsonl(path: str, options: DatasetOptions, settings: ScanSettings) -> C
         ranges = split_ranges(path, jobs)
         if len(ranges) > 1:
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            # The duplicate memory is shared out, so all ranges together stay within it.
+            share = replace(settings, duplicate_memory_rows=settings.duplicate_memory_rows // len(ranges))
             with multiprocessing.get_context(method).Pool(len(ranges)) as pool:
-                # imap keeps file order and lets each part be merged, then dropped.
-                parts = pool.imap(_scan_range, [(path, start, end, settings) for start, end in ranges])
+                # imap keeps file order and lets each part be merged as it arrives.
+                parts = pool.imap(_scan_range, [(path, start, end, share) for start, end in ranges])
                 return merge_chunks(parts, same_hash_seed=method == "fork")
     with _progress(path, size, options) as update:
         return scan.scan_jsonl_range(path, 0, None, settings, update)
@@ -117,6 +119,7 @@ def merge_chunks(parts: Iterable[ChunkResult], same_hash_seed: bool = True) -> C
     """Join range results in file order, shifting their lines and linking duplicates."""
     out: ChunkResult | None = None
     shift = 0
+    earlier: list[tuple[dict[int, int], int]] = []   # each range's row hashes, with its line shift
     for part in parts:
         if out is None:
             out = ChunkResult(hits=scan.Hits(part.hits.cap))
@@ -132,15 +135,14 @@ def merge_chunks(parts: Iterable[ChunkResult], same_hash_seed: bool = True) -> C
             room = scan.FIRST_LINES_PER_SCHEMA - len(firsts)
             firsts.extend(line + shift for line in part.schema_first.get(name, [])[:max(0, room)])
         if same_hash_seed:
-            for key, first in part.seen.items():
-                earlier = out.seen.get(key)
-                if earlier is not None:
-                    out.hits.add(scan.DUPLICATE, first + shift, None, first_line=earlier)
-                elif len(out.seen) < scan.DUPLICATE_MEMORY_ROWS:
-                    out.seen[key] = first + shift
-                else:
-                    out.duplicate_memory_full = True
-        part.seen.clear()
+            # Rows of this range that an earlier range already holds: set operations in C,
+            # then a Python step only for the (few) duplicates themselves.
+            reported: set[int] = set()
+            for seen, seen_shift in earlier:
+                for key in (seen.keys() & part.seen.keys()) - reported:
+                    out.hits.add(scan.DUPLICATE, part.seen[key] + shift, None, first_line=seen[key] + seen_shift)
+                    reported.add(key)
+            earlier.append((part.seen, shift))
         if part.tokens is not None:
             if out.tokens is None:
                 out.tokens = type(part.tokens)()

@@ -46,6 +46,7 @@ class ScanSettings:
     tokenizer: str | None = None
     max_seq_length: int | None = None
     response_part: str | None = None
+    duplicate_memory_rows: int = DUPLICATE_MEMORY_ROWS
 
 
 @dataclass
@@ -112,7 +113,7 @@ class _Checker:
         first = r.seen.get(key)
         if first is not None:
             hits.add(DUPLICATE, line, None, first_line=first)
-        elif len(r.seen) < DUPLICATE_MEMORY_ROWS:
+        elif len(r.seen) < self.s.duplicate_memory_rows:
             r.seen[key] = line
         else:
             r.duplicate_memory_full = True
@@ -158,7 +159,7 @@ class _Checker:
         if len(lines) != len(rows) or not r.seen.keys().isdisjoint(lines):
             return False
         # Clean: commit the batch.
-        room = DUPLICATE_MEMORY_ROWS - len(r.seen)
+        room = self.s.duplicate_memory_rows - len(r.seen)
         if room < len(lines):
             r.duplicate_memory_full = True
             lines = dict(islice(lines.items(), max(0, room)))
