@@ -275,3 +275,12 @@ def test_live_environment_of_this_machine():
     assert finding.extra["env"] == ("ruled_out" if has_driver else "confirmed")
     if not has_driver:
         assert finding.extra["env_note"] == "confirmed on this machine: nvml.driver_version = (not present)"
+
+
+def test_oom_batch_step_uses_the_banner_and_replaces_the_generic_one(kb):
+    result = diagnose((LOGS / "banner_batch_oom.log").read_text(), kb)
+    texts = [f.text for f in result.findings[0].fixes]
+    assert texts[0].startswith("The batch size per device is 8 in this run (line 9)")
+    assert "Lower the batch size (per_device_train_batch_size)." not in texts
+    assert "Run Unsloth 2025.9.4, Tesla T4 (14.741 GB), batch 8 per device x 4 accumulation steps" \
+        in render_text(result)

@@ -396,3 +396,15 @@ def test_tail_window_spans_many_small_chunks():
     assert sel.total_lines == 3000
     tail = [(no, text) for no, text in sel.lines if no > 3000 - prefilter.TAIL_LINES]
     assert tail == [(no, f"line {no - 1}") for no in range(3000 - prefilter.TAIL_LINES + 1, 3001)]
+
+
+def test_unsloth_banners_give_the_run():
+    run = parse("banner_batch_oom.log").run
+    assert (run.unsloth_version, run.gpu_name, run.gpu_memory_gb) == ("2025.9.4", "Tesla T4", 14.741)
+    assert (run.batch_size, run.grad_accum, run.batch_line, run.bf16) == (8, 4, 9, False)
+    steps = oom.advice(parse("banner_batch_oom.log").oom, run)
+    assert any("per_device_train_batch_size=4 with gradient_accumulation_steps=8" in s
+               and "effective batch of 32" in s for s in steps)
+    one = run._replace(batch_size=1, grad_accum=8)
+    assert any("already 1" in s for s in oom.advice(parse("banner_batch_oom.log").oom, one))
+    assert parse("colab_ipy7_keyerror.log").run.empty

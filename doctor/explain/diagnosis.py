@@ -62,7 +62,7 @@ class ExplainResult:
             "unmatched": self.unmatched.to_dict() if self.unmatched else None,
             "oom": None if info is None else {
                 **info._asdict(), "fragmented": info.fragmented, "summary": oom.summary(info),
-                "advice": oom.advice(info)},
+                "advice": oom.advice(info, self.log.run)},
             "build_errors": [b._asdict() for b in self.log.build_errors],
             "death": self.log.death._asdict() if self.log.death else None,
             "rank_failures": [r._asdict() for r in self.log.rank_failures],
@@ -228,7 +228,7 @@ def _oom_fixes(log: ParsedLog, entry_fixes: tuple[Fix, ...]) -> tuple[Fix, ...]:
     """The numbers-aware OOM steps first; a step the entry already gives is not repeated,
     except ones carrying this log's numbers (keys starting with '='), which replace it."""
     assert log.oom is not None
-    steps = oom.keyed_advice(log.oom)
+    steps = oom.keyed_advice(log.oom, log.run)
     text_of = [f"{f.text} {f.command or ''}" for f in entry_fixes]
     mine = [Fix(text=t) for k, t in steps if k.startswith("=") or not any(k in x for x in text_of)]
     replaced = [k[1:] for k, _ in steps if k.startswith("=")]

@@ -121,6 +121,7 @@ class ParsedLog:
     rank_failures: list[RankFailure] = field(default_factory=list)
     oom: OomInfo | None = None
     death: Death | None = None
+    run: Any = None                           # banner.RunInfo: what Unsloth's banners said
     total_lines: int = 0                      # lines in the original text
     dropped_lines: int = 0                    # lines the pre-filter left out
     _by_no: dict[int, str] | None = field(default=None, repr=False, compare=False)
@@ -146,6 +147,7 @@ class ParsedLog:
             "rank_failures": [r._asdict() for r in self.rank_failures],
             "oom": self.oom._asdict() if self.oom else None,
             "death": self.death._asdict() if self.death else None,
+            "run": self.run._asdict() if self.run is not None else None,
             "total_lines": self.total_lines,
             "dropped_lines": self.dropped_lines,
         }

@@ -10,6 +10,8 @@ and older:
 """
 from __future__ import annotations
 
+from typing import Any
+
 from doctor.explain.lazyre import LazyRE
 from doctor.explain.model import ExceptionInfo, LogLine, OomInfo
 
@@ -97,6 +99,25 @@ def gib(value: float) -> str:
     return f"{value / 1024 ** 2:.0f} MiB"
 
 
+def _batch_step(run: Any) -> tuple[str, str]:
+    batch = getattr(run, "batch_size", None)
+    if not batch:
+        return ("per_device_train_batch_size", "Lower per_device_train_batch_size (1-2) and raise "
+                "gradient_accumulation_steps to keep the effective batch size.")
+    where = f" (line {run.batch_line})" if run.batch_line else ""
+    if batch == 1:
+        return ("=per_device_train_batch_size",
+                f"The batch size per device is already 1{where}: the room has to come from "
+                "max_seq_length, 4-bit loading or gradient checkpointing.")
+    accum = run.grad_accum or 1
+    smaller = max(1, batch // 2)
+    more = -(-batch * accum // smaller)   # ceiling: keep at least the same effective batch
+    return ("=per_device_train_batch_size",
+            f"The batch size per device is {batch} in this run{where}: try "
+            f"per_device_train_batch_size={smaller} with gradient_accumulation_steps={more}, "
+            f"which keeps the effective batch of {batch * accum}.")
+
+
 def non_pytorch(info: OomInfo) -> float | None:
     """Memory the process holds that PyTorch's caching allocator does not account for."""
     if info.process_in_use is None or info.allocated is None:
@@ -124,14 +145,15 @@ def summary(info: OomInfo) -> str | None:
     return " ".join(parts) + "."
 
 
-def advice(info: OomInfo) -> list[str]:
+def advice(info: OomInfo, run: Any = None) -> list[str]:
     """Concrete steps, most effective first for what the process was doing."""
-    return [text for _, text in keyed_advice(info)]
+    return [text for _, text in keyed_advice(info, run)]
 
 
-def keyed_advice(info: OomInfo) -> list[tuple[str, str]]:
+def keyed_advice(info: OomInfo, run: Any = None) -> list[tuple[str, str]]:
     """(key, step): the key is the setting a step is about, so a caller can leave out steps a
-    knowledge entry's own fixes already give."""
+    knowledge entry's own fixes already give; a key starting with '=' carries this log's
+    numbers and replaces the entry's generic step. `run` is what Unsloth's banners said."""
     steps: list[tuple[str, str]] = []
     if info.fragmented:
         spare = info.reserved_unallocated
@@ -159,8 +181,8 @@ def keyed_advice(info: OomInfo) -> list[tuple[str, str]]:
         if info.context == "evaluation":
             steps.append(("per_device_eval_batch_size",
                           "Lower per_device_eval_batch_size and set eval_accumulation_steps."))
-        steps += [("per_device_train_batch_size", "Lower per_device_train_batch_size (1-2) and raise "
-                   "gradient_accumulation_steps to keep the effective batch size."),
+        steps.append(_batch_step(run))
+        steps += [
                   ("max_seq_length", "Lower max_seq_length: memory grows with the tokens in each batch."),
                   ("use_gradient_checkpointing", 'Keep use_gradient_checkpointing="unsloth" '
                    "(offloads activations to host RAM)."),

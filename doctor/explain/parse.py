@@ -10,7 +10,7 @@ from typing import IO
 
 import re2
 
-from doctor.explain import build, distributed, native, oom
+from doctor.explain import banner, build, distributed, native, oom
 from doctor.explain.clean import clean_lines
 from doctor.explain.frames import classify, match_arrow, match_frame
 from doctor.explain.model import Chain, ExceptionInfo, Frame, LogLine, ParsedLog, RankFailure
@@ -53,6 +53,7 @@ def parse_selection(sel: Selection) -> ParsedLog:
         build_errors=build.find_build_errors(lines),
         rank_failures=failures,
         death=native.find_death(lines),
+        run=banner.read_banners(lines),
         total_lines=sel.total_lines,
         dropped_lines=sel.dropped,
     )

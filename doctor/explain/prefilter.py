@@ -37,7 +37,8 @@ _INTERESTING = re2.compile(
     rb"(?im)^[^\n]*(?:traceback|error|exception|fatal|fail|killed|segmentation fault|core dumped"
     rb"|out of memory|warning|unsloth|\bnan\b|abort|^\s*file |cell in \[|in <module>"
     rb"|-+> |ipython-input|root cause|exitcode|\brank\b|\*\*\*|cmake|ptxas|nvcc|assert"
-    rb"|the above exception|during handling|not found|no such file|denied|cannot|can't)[^\n]*"
+    rb"|the above exception|during handling|not found|no such file|denied|cannot|can't"
+    rb"|batch size per device|max memory:)[^\n]*"
 )
 _DIGITS = b"0123456789"
 

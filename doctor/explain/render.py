@@ -9,7 +9,7 @@ import io
 import os
 from typing import TYPE_CHECKING, Any
 
-from doctor.explain import oom
+from doctor.explain import banner, oom
 
 if TYPE_CHECKING:
     from doctor.explain.diagnosis import ExplainResult
@@ -73,10 +73,13 @@ def render_console(result: "ExplainResult", console: Any) -> None:
                           + (f"  [dim](line {frame.log_line})[/]" if frame.log_line else ""))
             if frame.code:
                 console.print(f"  {'':<10} [dim]{e(frame.code)}[/]")
+    run = banner.describe(log.run) if log.run is not None else None
+    if run:
+        console.print(f"\n[bold]Run[/] {e(run)}")
     if log.oom is not None:
         text = oom.summary(log.oom)
         if text:
-            console.print(f"\n[bold]Memory[/] {e(text)}")
+            console.print(f"{'' if run else chr(10)}[bold]Memory[/] {e(text)}")
     if log.death is not None:
         console.print(f"[bold]Process died[/] ({e(log.death.kind)}, line {log.death.log_line}): {e(log.death.text)}")
     for b in log.build_errors[:5]:
@@ -116,8 +119,6 @@ def _render_finding(console: Any, i: int, f: "Finding") -> None:
     if note:
         style = "green" if f.extra.get("env") == "confirmed" else "yellow"
         console.print(f"    [{style}]{e(note)}[/]")
-    if f.extra.get("oom_summary"):
-        console.print(f"    {e(f.extra['oom_summary'])}")
     console.print(f"    {e(f.message)}")
     if f.fixes:
         console.print("    [bold]Fix[/]")
@@ -162,6 +163,8 @@ def render_markdown(result: "ExplainResult", diagnoses: bool = True) -> str:
         out += ["", "### Where", ""]
         out += [f"- {label}: `{f.where()}`" + (f" — `{f.code}`" if f.code else "")
                 for label, f in _label_frames(result.key_frames)]
+    if log.run is not None and banner.describe(log.run):
+        out += ["", f"**Run:** {banner.describe(log.run)}"]
     if log.oom is not None and oom.summary(log.oom):
         out += ["", f"**Memory:** {oom.summary(log.oom)}"]
     if log.death is not None:
