@@ -155,6 +155,10 @@ def test_unsloth_requirements_from_its_real_metadata(tmp_path: Path) -> None:
     assert len(missing) == 1  # one finding for all of unsloth's missing requirements
     assert missing[0].values["package"] == "unsloth" and missing[0].values["missing_count"] >= 20
     by_dep.update({d: missing[0] for d in missing[0].values["dependencies"]})
+    # torch-pinned builds are never in the plain pip line (pip would replace torch for them)
+    assert "torchvision" in missing[0].values["dependencies"]
+    assert "torchvision" not in missing[0].values["install_args"]
+    assert "torchvision" in missing[0].values["pinned_note"] and "xformers" in missing[0].values["pinned_note"]
     trl = by_dep["trl"]
     assert trl.entry_id == "ENV-REQUIREMENT-UNMET"
     assert trl.values["installed"] == "1.16.0" and trl.values["requirement"] == "trl!=0.19.0,<=1.15.0,>=0.18.2"

@@ -251,13 +251,22 @@ def check_requirements(declared: Iterable[Declared], installed: Mapping[str, str
 
 
 def _missing_observation(decl: Declared, missing: list[tuple[int, str, str]]) -> Observation:
-    """One observation per declaring package: a `--no-deps` install misses many at once."""
+    """One observation per declaring package: a `--no-deps` install misses many at once.
+
+    Builds pinned to one torch (torchvision, xformers...) are kept out of the plain `pip install`
+    line: pip would pick their newest release and replace torch to satisfy its pin."""
+    plain = [req for _, name, req in missing if dist_key(name) not in TORCH_PINNED]
+    pinned = [name for _, name, _ in missing if dist_key(name) in TORCH_PINNED]
+    note = (f"{' and '.join(pinned)} must be built for the installed torch: install "
+            f"{'them' if len(pinned) > 1 else 'it'} from torch's own index (uv pip install "
+            f"{' '.join(pinned)} --torch-backend=auto), not with a plain pip install.") if pinned else ""
     return Observation(
         "ENV-REQUIREMENT-MISSING", Location(decl.path, missing[0][0], 1),
         values={"package": decl.package, "package_version": decl.version, "missing_count": len(missing),
                 "missing": ", ".join(name for _, name, _ in missing),
                 "dependencies": [name for _, name, _ in missing],
-                "install_args": " ".join(f'"{req}"' for _, _, req in missing)},
+                "install_args": " ".join(f'"{req}"' for req in plain) or "(nothing else)",
+                "pinned_note": note},
         evidence=tuple(Evidence("line", f"Requires-Dist: {req}", None, decl.path, line) for line, _, req in missing))
 
 
