@@ -284,3 +284,15 @@ def test_oom_batch_step_uses_the_banner_and_replaces_the_generic_one(kb):
     assert "Lower the batch size (per_device_train_batch_size)." not in texts
     assert "Run Unsloth 2025.9.4, Tesla T4 (14.741 GB), batch 8 per device x 4 accumulation steps" \
         in render_text(result)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in LOGS.glob("*.log")))
+def test_every_fixture_result_fits_the_published_schema(runtime_kb, name):
+    import jsonschema
+
+    from doctor.explain.schema import EXPLAIN_SCHEMA
+
+    result = diagnose((LOGS / name).read_text(encoding="utf-8"), runtime_kb, Facts({"gpu.count": 0}))
+    data = json.loads(render_json(result))
+    jsonschema.validate(data, EXPLAIN_SCHEMA)
+    assert data["matched"] == (data["unmatched"] is None)

@@ -65,6 +65,7 @@ class ExplainResult:
                 "advice": oom.advice(info, self.log.run)},
             "build_errors": [b._asdict() for b in self.log.build_errors],
             "death": self.log.death._asdict() if self.log.death else None,
+            "run": self.log.run._asdict() if self.log.run is not None and not self.log.run.empty else None,
             "rank_failures": [r._asdict() for r in self.log.rank_failures],
             "env_checked": self.env_checked,
             "lines": {"total": self.log.total_lines, "kept": len(self.log.lines),
