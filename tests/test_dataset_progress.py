@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+pty = pytest.importorskip("pty", reason="pseudo-terminals are a POSIX feature")
 
 ROOT = Path(__file__).resolve().parent.parent
 
