@@ -68,6 +68,6 @@ def test_the_findings_agree_with_pip_check(broken_venv: Path) -> None:
 
 
 def test_the_scan_of_that_venv_sees_no_torch(broken_venv: Path) -> None:
-    result = collect_environment(SystemView.live(str(broken_venv)))
+    result = collect_environment(python=str(broken_venv))
     ids = {f.id for f in evaluate(knowledge(), result.facts)}
     assert "ENV-TORCH-MISSING" in ids and "ENV-UNSLOTH-NOT-INSTALLED" in ids

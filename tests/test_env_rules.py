@@ -198,3 +198,16 @@ def test_system_cuda_on_ld_library_path(tmp_path: Path) -> None:
     clean = Machine(tmp_path / "clean", nvml=RecordedNvml("550.54.15", 12040, [TESLA_T4]))
     clean.site.torch("2.5.1+cu124", "12.4")
     assert "ENV-LD-LIBRARY-PATH-CUDA" not in scan(clean.view())
+
+
+def test_container_without_gpu_access_on_a_gpu_host(tmp_path: Path) -> None:
+    # /proc/driver is the host kernel's, so a container sees the module without its libraries
+    m = Machine(tmp_path)
+    proc = tmp_path / "root" / "proc" / "driver" / "nvidia"
+    proc.mkdir(parents=True)
+    (proc / "version").write_text("NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15  Tue Mar  5 22:23:56 UTC 2024\n"
+                                  "GCC version:  gcc version 12.3.0 (Ubuntu 12.3.0-1ubuntu1~22.04)\n")
+    m.site.torch("2.6.0+cu124", "12.4")
+    r = scan(m.view())
+    assert "550.54.15" in r["ENV-DRIVER-LIBRARY-NOT-VISIBLE"].message
+    assert "ENV-NO-GPU" not in r  # a GPU host is not a GPU-less machine

@@ -172,9 +172,12 @@ def _areas(facts: Facts) -> list[AreaStatus]:
     return [py, torch_line, gpu_line, stack]
 
 
-def collect_environment(view: SystemView | None = None) -> ProbeResult:
-    """Gather every environment fact without importing torch, unsloth or their stack."""
-    view = view or SystemView.live()
+def collect_environment(view: SystemView | None = None, python: str | None = None) -> ProbeResult:
+    """Gather every environment fact without importing torch, unsloth or their stack.
+
+    `python`: examine that interpreter's environment (the one you train with) instead of the
+    doctor's own; raises system.NotAPython when it does not run."""
+    view = view or SystemView.live(python)
     pkg_facts, observations, scan = collect_packages(view)
     sites = {k: d.site for k, d in scan.dists.items()}
     versions = {k: d.version for k, d in scan.dists.items()}
