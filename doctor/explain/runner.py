@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from typing import IO, Any, Callable, Mapping, Sequence
+from typing import IO, Any, Callable, Mapping, Optional, Sequence
 
 RING_BYTES = 4 * 1024 * 1024
 _READ = 64 * 1024
@@ -20,7 +20,7 @@ _MAX_PARTIAL = 64 * 1024   # a progress bar that never prints a newline is cut h
 EXIT_NOT_FOUND, EXIT_NOT_EXECUTABLE, EXIT_USAGE = 127, 126, 2
 DRAIN_SECONDS = 3.0        # after the command exits, how long its pipes may keep talking
 
-FactsProvider = Callable[[], Mapping[str, Any] | None]
+FactsProvider = Callable[[], Optional[Mapping[str, Any]]]   # Optional: this line runs on 3.9 too
 
 
 class LineRing:
