@@ -159,3 +159,17 @@ def test_repair_never_loses_a_row(tmp_path: Path, rows: list, unsafe: bool) -> N
     if not unsafe:
         safe = [record for record, how in rows if how in (None, "quotes", "comma", "comment", "pretty", "blank")]
         assert all(record in fixed for record in safe)
+
+
+def test_an_escape_that_may_be_python_is_left_to_a_person(tmp_path: Path) -> None:
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "C:\\\\Program Files (x86)\\\\app"}\n{"text": "path C:\\data"}\n'
+                    '{"text": "bell \\x07 or C:\\x86"}\n')
+    safe = repair_dataset(str(data), RepairOptions(journal_root=str(tmp_path / "j")))
+    assert read_jsonl(tmp_path / "d.fixed.jsonl") == [{"text": "C:\\Program Files (x86)\\app"},
+                                                      {"text": "path C:\\data"}]
+    assert [(r["line"], r["entry_id"]) for r in read_jsonl(tmp_path / "d.rejects.jsonl")] == [
+        (3, "DATA-JSON-BAD-ESCAPE")]
+    unsafe = repair_dataset(str(data), RepairOptions(unsafe_fixes=True, journal_root=str(tmp_path / "j")))
+    assert safe.balanced and unsafe.balanced and unsafe.rejected_rows == 0
+    assert read_jsonl(tmp_path / "d.fixed.jsonl")[2] == {"text": "bell \\x07 or C:\\x86"}

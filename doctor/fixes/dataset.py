@@ -169,6 +169,11 @@ def _repair_record(raw: bytes, unsafe: bool, actions: Counter[str]) -> _Outcome:
         if d.fatal is not None:
             _, col = syntax.line_col(text, d.fatal.pos)
             return _Outcome(None, f"{d.fatal.detail} (column {col})", d.fatal.entry_id)
+        unsure = [i for i in d.issues if not i.repairable]
+        if unsure and not unsafe:
+            _, col = syntax.line_col(text, unsure[0].pos)
+            return _Outcome(None, f"{unsure[0].detail} at column {col}: fix it by hand, or use "
+                                  "--unsafe-fixes to keep the backslash as text", unsure[0].entry_id)
         for kind in {i.entry_id for i in d.issues}:
             actions[_ACTION_NAMES.get(kind, kind)] += 1
         value, changed = d.value, True

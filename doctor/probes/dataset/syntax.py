@@ -254,7 +254,12 @@ class _Parser:
                     return chr(0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00))
             return chr(code)
         # A lone backslash (a Windows path, a regex, LaTeX): keep it as the text meant it.
-        self.note(BAD_ESCAPE, i, "\\" + nxt if nxt else "\\ at the end")
+        # \x41, \u12, \a, \v, \0, \N{..}, \U.. may instead be Python escapes: say so, and let
+        # the repair leave them to a person.
+        detail = "\\" + nxt if nxt else "\\ at the end"
+        ambiguous = nxt in ("x", "u", "a", "v", "0", "N", "U")
+        self.issues.append(SyntaxIssue(BAD_ESCAPE, i, detail + (" (a Python escape or a literal backslash?)"
+                                                                if ambiguous else ""), not ambiguous))
         self.i += 1
         return "\\"
 
