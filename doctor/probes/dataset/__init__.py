@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from doctor.facts import FactCollector
-from doctor.findings import AreaStatus, Location, Observation
+from doctor.findings import AreaStatus, Evidence, Location, Observation
 from doctor.probes.base import ProbeResult, example_runner
 from doctor.probes.dataset import reader, scan
 from doctor.probes.dataset.scan import ChunkResult, ScanSettings
@@ -183,7 +183,10 @@ def _observations(path: str, result: ChunkResult) -> list[Observation]:
             values = {"path": path, "line": hit.line, "column": hit.column, **hit.values}
             if hit.end_line is not None:
                 values["end_line"] = hit.end_line
-            out.append(Observation(entry_id, Location(path, hit.line, hit.column, hit.end_line), values))
+            excerpt = values.pop("excerpt", None)
+            evidence = (Evidence("line", f"{path}:{hit.line}", excerpt, path, hit.line),) if excerpt else ()
+            out.append(Observation(entry_id, Location(path, hit.line, hit.column, hit.end_line), values,
+                                   evidence))
         total = hits.counts[entry_id]
         if total > len(shown):
             first = min((h.line for h in shown if h.line is not None), default=None)

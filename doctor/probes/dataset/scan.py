@@ -188,7 +188,7 @@ class _Checker:
         for issue, count in firsts.values():  # one report per kind and record: its first place
             offset, col = syntax.line_col(text, issue.pos)
             hits.add(issue.entry_id, line + offset, col, end_line=end_line, detail=issue.detail,
-                     count=count)
+                     count=count, excerpt=_excerpt(text, issue.pos))
         return d
 
     def finish(self) -> ChunkResult:
@@ -196,6 +196,13 @@ class _Checker:
             self.meter.flush()
             self.r.tokens = self.meter.stats
         return self.r
+
+
+def _excerpt(text: str, pos: int, width: int = 40) -> str:
+    """The text around a position, on one line, to show as evidence."""
+    start, end = max(0, pos - width), pos + width
+    snippet = text[start:end].replace("\n", "\\n").replace("\t", "\\t")
+    return ("…" if start else "") + snippet + ("…" if end < len(text) else "")
 
 
 def _decode(raw: bytes, line: int, file_offset: int, hits: Hits) -> str | None:
