@@ -408,3 +408,11 @@ def test_unsloth_banners_give_the_run():
     one = run._replace(batch_size=1, grad_accum=8)
     assert any("already 1" in s for s in oom.advice(parse("banner_batch_oom.log").oom, one))
     assert parse("colab_ipy7_keyerror.log").run.empty
+
+
+def test_prefilter_keeps_nan_and_inf_loss_lines_of_a_big_log():
+    healthy = "".join(f"{{'loss': {1 + i / 1e6:.4f}, 'grad_norm': 0.5, 'epoch': {i}}}\n" for i in range(40_000))
+    text = healthy + "{'loss': nan, 'grad_norm': inf, 'epoch': 40000}\n" + healthy
+    log = parse_text(text)
+    assert log.dropped_lines > 70_000
+    assert (40_001, "{'loss': nan, 'grad_norm': inf, 'epoch': 40000}") in [(l.no, l.text) for l in log.lines]

@@ -35,7 +35,7 @@ MAX_LINE_BYTES = 16 * 1024    # a tqdm line of a million \r updates is cut to it
 # bounds from the match and never searches for them.
 _INTERESTING = re2.compile(
     rb"(?im)^[^\n]*(?:traceback|error|exception|fatal|fail|killed|segmentation fault|core dumped"
-    rb"|out of memory|warning|unsloth|\bnan\b|abort|^\s*file |cell in \[|in <module>"
+    rb"|out of memory|warning|unsloth|\bnan\b|\binf\b|abort|^\s*file |cell in \[|in <module>"
     rb"|-+> |ipython-input|root cause|exitcode|\brank\b|\*\*\*|cmake|ptxas|nvcc|assert"
     rb"|the above exception|during handling|not found|no such file|denied|cannot|can't"
     rb"|batch size per device|max memory:)[^\n]*"
