@@ -10,6 +10,7 @@ import pytest
 
 from doctor.engine import findings_from_observations
 from doctor.probes.deep import MARK, ChildRun, interpret, run_deep_probe
+from doctor.probes.env import collect_environment
 from tests.env_shapes import knowledge, write_script
 
 TORCH_VERSION = "2.13.0"
@@ -65,8 +66,13 @@ def test_real_cpu_torch(torch_python: str) -> None:
     assert "ENV-DEEP-CRASH" not in ids and "ENV-DEEP-TIMEOUT" not in ids
     failed = {o.values["module"] for o in result.observations
               if o.entry_id in ("ENV-DEEP-MODULE-MISSING", "ENV-DEEP-IMPORT-FAILED")}
-    for module in ("bitsandbytes", "triton", "unsloth"):  # each one imported, or says why not
-        assert facts[f"deep.{module}.import_ok"] is (module not in failed)
+    installed = collect_environment(python=torch_python).facts
+    for module in ("bitsandbytes", "triton", "unsloth"):
+        # each one imported; or it failed and says why; or the metadata scan already knows it is absent
+        if facts[f"deep.{module}.import_ok"]:
+            assert module not in failed
+        else:
+            assert module in failed or f"pkg.{module}.version" not in installed
     findings = findings_from_observations(knowledge(), result.observations, facts)
     assert all(f.id.startswith(("ENV-", "RT-")) for f in findings)
 
@@ -80,7 +86,8 @@ def bare_python(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def test_interpreter_without_torch(bare_python: str) -> None:
-    result = run_deep_probe(timeout_s=120, python=bare_python, env={**os.environ, "PYTHONPATH": ""})
+    result = run_deep_probe(timeout_s=120, python=bare_python, env={**os.environ, "PYTHONPATH": ""},
+                            static_facts={"pkg.torch.version": "2.8.0"})  # metadata said installed
     obs = [o for o in result.observations if o.entry_id == "ENV-DEEP-MODULE-MISSING"]
     assert obs and obs[0].values["module"] == "torch"
     assert result.facts["deep.last_step"] == "done" and result.facts["deep.exit_code"] == 0
@@ -131,6 +138,12 @@ def test_a_failing_import_and_a_warning_the_knowledge_base_knows(tmp_path: Path,
     fallback = by_id["ENV-BNB-LIB-FALLBACK"]  # from the child's printed output, via the symptoms
     assert fallback.values == {"want": "12.9", "got": "12.8"}
     assert "ENV-DEEP-CRASH" not in by_id
+
+
+def test_modules_the_metadata_scan_already_knows_are_missing_are_not_repeated(bare_python: str) -> None:
+    result = run_deep_probe(timeout_s=120, python=bare_python, env={**os.environ, "PYTHONPATH": ""})
+    assert result.facts["deep.torch.import_ok"] is False
+    assert not [o for o in result.observations if o.entry_id == "ENV-DEEP-MODULE-MISSING"]
 
 
 def test_a_python_that_does_not_exist(tmp_path: Path) -> None:

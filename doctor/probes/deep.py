@@ -187,6 +187,14 @@ def symptom_observations(kb: Any, text: str, static_facts: Any = None) -> list[O
     return out
 
 
+def _already_known_missing(obs: Observation, static_facts: Any) -> bool:
+    """A module the metadata scan already found uninstalled: the static findings say it.
+    (Installed per metadata yet not importable is kept: that is news.)"""
+    if obs.entry_id != "ENV-DEEP-MODULE-MISSING" or static_facts is None:
+        return False
+    return f"pkg.{obs.values.get('module')}.version" not in static_facts
+
+
 def _area(facts: Facts, obs: list[Observation]) -> AreaStatus:
     if facts.get("deep.timed_out"):
         return AreaStatus("Deep check", f"timed out in {facts.get('deep.last_step')}")
@@ -218,6 +226,7 @@ def run_deep_probe(timeout_s: float = 120, python: str = sys.executable, kb: Any
         obs += symptom_observations(kb, text, static_facts)
     except Exception:  # a broken knowledge file is reported by `kb test`, not here
         pass
+    obs = [o for o in obs if not _already_known_missing(o, static_facts)]
     return ProbeResult(facts=facts, observations=obs, areas=[_area(facts, obs)])
 
 
