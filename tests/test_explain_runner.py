@@ -154,6 +154,8 @@ def test_bad_commands_get_a_clear_message(tmp_path, kb):
     not_exec.write_text("x")
     code, _, err = run([str(not_exec)], kb)
     assert code == 126 and b"permission denied" in err
+    code, _, err = run(["python\x00x"], kb)
+    assert code == 126 and err.startswith(b"unsloth-doctor run: cannot start") and b"Traceback" not in err
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGTERM") or os.name != "posix", reason="POSIX signals")

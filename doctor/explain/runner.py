@@ -114,8 +114,8 @@ def run_and_explain(
     except PermissionError:
         _say(err, f"unsloth-doctor run: permission denied: {argv[0]}")
         return EXIT_NOT_EXECUTABLE
-    except OSError as exc:
-        _say(err, f"unsloth-doctor run: cannot start {argv[0]}: {exc.strerror or exc}")
+    except (OSError, ValueError) as exc:   # ValueError: a NUL byte in an argument
+        _say(err, f"unsloth-doctor run: cannot start {argv[0]!r}: {getattr(exc, 'strerror', None) or exc}")
         return EXIT_NOT_EXECUTABLE
     ring = LineRing(ring_bytes)
     assert proc.stdout is not None and proc.stderr is not None
