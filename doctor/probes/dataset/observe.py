@@ -1,0 +1,82 @@
+"""Turn a scan's result into located observations and file-level facts (pure; no I/O)."""
+from __future__ import annotations
+
+from typing import Any
+
+from doctor.facts import FactCollector
+from doctor.findings import Evidence, Location, Observation
+from doctor.probes.dataset import scan
+from doctor.probes.dataset.scan import ChunkResult
+from doctor.probes.dataset.schema import SHAREGPT
+from doctor.probes.dataset.tokens import percentile, recommend_max_seq_length
+
+MORE_LINES = "DATA-MORE-LINES"
+SCHEMA_MIXED = "DATA-SCHEMA-MIXED"
+SCHEMA_SHAREGPT = "DATA-SCHEMA-SHAREGPT"
+FILE_EMPTY = "DATA-FILE-EMPTY"
+TOKEN_STATS = "DATA-TOKENS-STATS"
+
+
+def observations(path: str, result: ChunkResult) -> list[Observation]:
+    out: list[Observation] = []
+    hits = result.hits
+    for entry_id, shown in hits.shown.items():
+        for hit in sorted(shown, key=lambda h: (h.line or 0, h.column or 0)):
+            values = {"path": path, "line": hit.line, "column": hit.column, **hit.values}
+            if hit.end_line is not None:
+                values["end_line"] = hit.end_line
+            excerpt = values.pop("excerpt", None)
+            evidence = (Evidence("line", f"{path}:{hit.line}", excerpt, path, hit.line),) if excerpt else ()
+            out.append(Observation(entry_id, Location(path, hit.line, hit.column, hit.end_line), values,
+                                   evidence))
+        total = hits.counts[entry_id]
+        if total > len(shown):
+            first = min((h.line for h in shown if h.line is not None), default=None)
+            out.append(Observation(MORE_LINES, Location(path, first), {
+                "path": path, "entry": entry_id, "count": total, "shown": len(shown),
+                "more": total - len(shown), "first_line": first}))
+    return out
+
+
+def describe_schemas(result: ChunkResult) -> str:
+    parts = []
+    for name, count in result.schema_counts.most_common():
+        firsts = result.schema_first.get(name, [])
+        where = "line" if len(firsts) == 1 else "lines"
+        parts.append(f"{name}: {count} row{'s' if count != 1 else ''} "
+                     f"({'first at ' if count > len(firsts) else ''}{where} {', '.join(map(str, firsts))})")
+    return "; ".join(parts)
+
+
+def file_level(path: str, result: ChunkResult, facts: FactCollector) -> list[Observation]:
+    out: list[Observation] = []
+    if result.rows == 0:
+        out.append(Observation(FILE_EMPTY, Location(path), {"path": path}))
+    if len(result.schema_counts) > 1:
+        first = min(line for lines in result.schema_first.values() for line in lines)
+        out.append(Observation(SCHEMA_MIXED, Location(path, first), {
+            "path": path, "line": first, "schemas": describe_schemas(result),
+            "count": len(result.schema_counts)}))
+    if result.schema_counts.get(SHAREGPT):
+        line = result.schema_first[SHAREGPT][0]
+        out.append(Observation(SCHEMA_SHAREGPT, Location(path, line), {
+            "path": path, "line": line, "count": result.schema_counts[SHAREGPT]}))
+    stats = result.tokens
+    if stats is not None and stats.measured:
+        values: dict[str, Any] = {"path": path, "rows": stats.measured}
+        for q in (50, 90, 95, 99):
+            values[f"p{q}"] = percentile(stats.lengths, q)
+            facts.set(f"dataset.tokens.p{q}", values[f"p{q}"])
+        values["max"] = max(stats.lengths)
+        values["recommended"] = recommend_max_seq_length(stats.lengths)
+        values["truncated"] = stats.truncated
+        values["truncated_share"] = f"{100 * stats.truncated / stats.measured:.1f}%"
+        facts.set("dataset.tokens.max", values["max"])
+        facts.set("dataset.tokens.measured_rows", stats.measured)
+        facts.set("dataset.tokens.truncated_rows", stats.truncated)
+        facts.set("dataset.tokens.truncated_share", round(stats.truncated / stats.measured, 6))
+        facts.set("dataset.tokens.recommended_max_seq_length", values["recommended"])
+        out.append(Observation(TOKEN_STATS, Location(path), values))
+    if result.duplicate_memory_full:
+        facts.set("dataset.duplicates.checked_rows", scan.DUPLICATE_MEMORY_ROWS)
+    return out
