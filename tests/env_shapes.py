@@ -98,6 +98,7 @@ class Gpu:
     capability: tuple[int, int]
     memory_bytes: int
     bus_id: str = "00000000:00:04.0"
+    used_bytes: int = 0
 
 
 # Values as real drivers report them (nvidia-smi shows the same memory in MiB).
@@ -111,8 +112,8 @@ H100 = Gpu("NVIDIA H100 80GB HBM3", (9, 0), 81559 * 2**20)
 
 
 class _Memory:
-    def __init__(self, total: int):
-        self.total, self.free, self.used = total, total, 0
+    def __init__(self, total: int, used: int = 0):
+        self.total, self.free, self.used = total, total - used, used
 
 
 class _Pci:
@@ -155,7 +156,7 @@ class RecordedNvml:
         return h.capability
 
     def nvmlDeviceGetMemoryInfo(self, h: Gpu) -> _Memory:
-        return _Memory(h.memory_bytes)
+        return _Memory(h.memory_bytes, h.used_bytes)
 
     def nvmlDeviceGetPciInfo(self, h: Gpu) -> _Pci:
         return _Pci(h.bus_id)

@@ -211,3 +211,16 @@ def test_container_without_gpu_access_on_a_gpu_host(tmp_path: Path) -> None:
     r = scan(m.view())
     assert "550.54.15" in r["ENV-DRIVER-LIBRARY-NOT-VISIBLE"].message
     assert "ENV-NO-GPU" not in r  # a GPU host is not a GPU-less machine
+
+
+def test_a_gpu_already_busy_before_training(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    busy = replace(TESLA_T4, used_bytes=9523 * 2**20)
+    m = Machine(tmp_path, nvml=RecordedNvml("550.54.15", 12040, [busy]))
+    m.site.torch("2.6.0+cu124", "12.4")
+    r = scan(m.view())
+    assert "9523 MiB" in r["ENV-GPU-MEMORY-IN-USE"].message
+    idle = Machine(tmp_path / "idle", nvml=RecordedNvml("550.54.15", 12040, [replace(TESLA_T4, used_bytes=3 * 2**20)]))
+    idle.site.torch("2.6.0+cu124", "12.4")
+    assert "ENV-GPU-MEMORY-IN-USE" not in scan(idle.view())

@@ -9,7 +9,9 @@ Facts:
   nvml.kernel_driver_version  from /proc/driver/nvidia/version, when the kernel module is loaded
   gpu.count              GPUs the driver sees (NVML ignores CUDA_VISIBLE_DEVICES); 0 when there
                          is no NVIDIA driver at all
-  gpu.<i>.name, gpu.<i>.capability (float, 7.5), gpu.<i>.memory_total_mib
+  gpu.<i>.name, gpu.<i>.capability (float, 7.5), gpu.<i>.memory_total_mib, gpu.<i>.memory_used_mib
+  gpu.max_memory_used_fraction, gpu.busiest.memory_used_mib, gpu.busiest.index: the fullest GPU
+                         (memory other processes hold before training starts)
   gpu.min_capability, gpu.max_capability, gpu.min_memory_mib
   gpu.names              distinct names, "NVIDIA A100-SXM4-80GB, Tesla T4"
   gpu.mixed              more than one kind of GPU
@@ -76,6 +78,7 @@ def gpu_facts(snap: NvmlSnapshot, environ: Mapping[str, str], proc_driver: str |
     caps: list[float] = []
     mems: list[int] = []
     names: list[str] = []
+    busiest = (0.0, 0, -1)   # (used fraction, used MiB, index) of the fullest GPU
     for gpu in snap.gpus:
         fc.set(f"gpu.{gpu.index}.name", gpu.name)
         if gpu.capability:
@@ -86,6 +89,10 @@ def gpu_facts(snap: NvmlSnapshot, environ: Mapping[str, str], proc_driver: str |
             mib = gpu.memory_total_bytes // (1024 * 1024)
             fc.set(f"gpu.{gpu.index}.memory_total_mib", mib)
             mems.append(mib)
+            if gpu.memory_used_bytes is not None:
+                used = gpu.memory_used_bytes // (1024 * 1024)
+                fc.set(f"gpu.{gpu.index}.memory_used_mib", used)
+                busiest = max(busiest, (round(used / mib, 2), used, gpu.index))
         if gpu.name not in names:
             names.append(gpu.name)
     if caps:
@@ -93,6 +100,10 @@ def gpu_facts(snap: NvmlSnapshot, environ: Mapping[str, str], proc_driver: str |
         fc.set("gpu.max_capability", max(caps))
     if mems:
         fc.set("gpu.min_memory_mib", min(mems))
+    if busiest[2] >= 0:
+        fc.set("gpu.max_memory_used_fraction", busiest[0])
+        fc.set("gpu.busiest.memory_used_mib", busiest[1])
+        fc.set("gpu.busiest.index", busiest[2])
     if names:
         fc.set("gpu.names", ", ".join(names))
     fc.set("gpu.mixed", len(names) > 1)

@@ -39,6 +39,7 @@ class GpuInfo:
     capability: tuple[int, int] | None
     memory_total_bytes: int | None
     pci_bus_id: str | None = None
+    memory_used_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -94,14 +95,17 @@ def _read_gpu(nvml: Any, index: int, handle: Any) -> GpuInfo:
     except Exception:
         capability = None
     try:
-        memory: int | None = int(nvml.nvmlDeviceGetMemoryInfo(handle).total)
+        info = nvml.nvmlDeviceGetMemoryInfo(handle)
+        memory: int | None = int(info.total)
+        used: int | None = int(info.used)
     except Exception:
-        memory = None
+        memory = used = None
     try:
         bus: str | None = _as_str(nvml.nvmlDeviceGetPciInfo(handle).busId)
     except Exception:
         bus = None
-    return GpuInfo(index=index, name=name, capability=capability, memory_total_bytes=memory, pci_bus_id=bus)
+    return GpuInfo(index=index, name=name, capability=capability, memory_total_bytes=memory, pci_bus_id=bus,
+                   memory_used_bytes=used)
 
 
 def live_nvml() -> NvmlSnapshot:
