@@ -67,7 +67,13 @@ def test_v100_cannot_run_a_cuda_13_torch(tmp_path: Path) -> None:
     m = Machine(tmp_path, nvml=RecordedNvml("580.65.06", 13000, [V100]))
     m.site.torch("2.10.0+cu130", "13.0")
     r = scan(m.view())
-    assert "ENV-GPU-TOO-OLD-FOR-CUDA13" in r and "ENV-DRIVER-TOO-OLD" not in r
+    assert "ENV-GPU-TOO-OLD-FOR-TORCH-BUILD" in r and "ENV-DRIVER-TOO-OLD" not in r
+
+
+def test_pascal_card_with_a_torch_2_8_cu128_build(tmp_path: Path) -> None:
+    m = Machine(tmp_path, nvml=RecordedNvml("570.133.07", 12080, [GTX_1080]))
+    m.site.torch("2.8.0+cu128", "12.8")
+    assert "cu126" in scan(m.view())["ENV-GPU-TOO-OLD-FOR-TORCH-BUILD"].fixes[0].command
 
 
 def test_pascal_card_warns_about_speed(tmp_path: Path) -> None:
