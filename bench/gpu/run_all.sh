@@ -20,6 +20,9 @@ echo "== smoke (cold: fresh machine, first unsloth import, empty Triton cache)"
 python3 bench/gpu/smoke_gpu.py "$OUT" cold
 echo "== smoke (warm: caches from the first run)"
 python3 bench/gpu/smoke_gpu.py "$OUT" warm
+echo "== where 'import unsloth' spends its time (python -X importtime, cumulative us, top 25)"
+python3 -X importtime -c "import unsloth" 2> /tmp/importtime.txt >/dev/null
+sort -t'|' -k2 -n -r /tmp/importtime.txt | head -25
 echo "== scan"
 timeout 120 python3 -m doctor scan > "$OUT/scan.txt" 2>&1; echo "scan exit $?"
 echo "== scan --deep --format json"

@@ -32,7 +32,7 @@ def main(out: Path, label: str) -> int:
     data["wall_seconds_command"] = round(wall, 2)
     data["log_tail"] = report.log_tail
     (out / f"smoke-{label}.json").write_text(json.dumps(data, indent=2, default=str))
-    if (keep / "child.log").exists():
+    if label == "cold" and (keep / "child.log").exists():  # $OUT brings back 8 files at most
         shutil.copy(keep / "child.log", out / f"smoke-{label}-child.log")
     render_console(report, Console(width=110))
     print(f"smoke {label}: ok={report.ok} wall={wall:.1f}s peak_gpu_mib={report.facts.get('smoke.peak_gpu_mib')}")

@@ -135,7 +135,8 @@ class Smoke:
         model, tok = self._load(False)
         self.s["model"], self.s["tok"] = model, tok
         p = next(model.parameters())
-        self.out.fact("smoke.model_dtype", str(p.dtype).replace("torch.", ""))
+        self.s["compute_dtype"] = str(p.dtype).replace("torch.", "")
+        self.out.fact("smoke.model_dtype", self.s["compute_dtype"])
         self.out.fact("smoke.model_device", str(p.device))
         self.out.fact("smoke.attn_implementation", getattr(model.config, "_attn_implementation", None))
         return f"16-bit load: dtype {p.dtype}, device {p.device}"
@@ -278,20 +279,27 @@ class Smoke:
                 f"auto_map in config.json: {'auto_map' in cfg}")
 
     def stage_reload(self) -> str:
+        import subprocess
         torch = self.s["torch"]
-        from transformers import AutoModelForCausalLM
 
         merged = self.s["merged"]
-        model = AutoModelForCausalLM.from_pretrained(str(merged), trust_remote_code=False, local_files_only=True)
-        dtype = str(next(model.parameters()).dtype).replace("torch.", "")
-        model = model.float().eval()
-        ids = self._probe_ids()
-        with torch.no_grad():
-            logits = model(input_ids=ids).logits.float()
+        ids_path, out_path = self.work / "probe_ids.json", self.work / "reload_logits.pt"
+        ids_path.write_text(json.dumps(self._probe_ids().tolist()))
+        # A fresh interpreter: Unsloth patches transformers' classes in this one.
+        done = subprocess.run([sys.executable, "-m", "doctor.smoke.reload", str(merged), str(ids_path), str(out_path)],
+                              capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            print(done.stdout[-4000:], done.stderr[-8000:], file=sys.stderr)
+            raise RuntimeError("plain transformers could not load or run the merged model: "
+                               + (done.stderr.strip().splitlines() or ["(no output)"])[-1])
+        got = torch.load(str(out_path))
+        if got["unsloth_loaded"]:
+            raise RuntimeError("the reload process imported unsloth; the check would prove nothing")
+        logits, dtype = got["logits"], got["dtype"]
         ref = self.s["ref_logits"]
         if logits.shape != ref.shape:
             raise RuntimeError(f"logits shape {tuple(logits.shape)} != trained {tuple(ref.shape)}")
-        # The reference may be in a 16-bit compute dtype even when stored fp32: use the looser.
+        # The trained model may compute in a 16-bit dtype even when stored fp32: use the looser.
         ref_dtype = self.s.get("compute_dtype") or dtype
         atol, rtol = max(TOLERANCE.get(dtype, TOLERANCE["bfloat16"]), TOLERANCE.get(ref_dtype, TOLERANCE["bfloat16"]))
         diff = float((logits - ref).abs().max())
@@ -301,8 +309,10 @@ class Smoke:
         self.out.fact("smoke.logit_max_abs_diff", diff)
         self.out.fact("smoke.logit_bound", bound)
         self.out.fact("smoke.logit_argmax_agreement", agree)
-        msg = (f"plain transformers, trust_remote_code=False, stored {dtype}: max |Δlogit| {diff:.2e} "
-               f"≤ {bound:.2e} (atol {atol:g} + rtol {rtol:g}·max|logit| {scale:.2f}); argmax agree {agree:.0%}")
+        self.out.fact("smoke.reload_class", got["class"])
+        msg = (f"fresh process, plain transformers {got['class']}, trust_remote_code=False, stored {dtype}: "
+               f"max |Δlogit| {diff:.2e} ≤ {bound:.2e} (atol {atol:g} + rtol {rtol:g}·max|logit| {scale:.2f}); "
+               f"argmax agree {agree:.0%}")
         if not diff <= bound:
             raise AssertionError("merged model disagrees with the trained model: " + msg)
         return msg

@@ -20,7 +20,7 @@ _PATCHED = re.compile(r"patched (?P<layers>\d+) layers with (?P<qkv>\d+) QKV lay
 
 # A line worth showing as a warning: Python warnings, loggers' WARNING, Unsloth's own notices.
 _WARNING = re.compile(
-    r"(?i)(\bwarn(ing)?\b|UserWarning|FutureWarning|DeprecationWarning|^\s*Unsloth( \(CPU\))?: |"
+    r"(?i)(\bwarn(ing)?\b|UserWarning|FutureWarning|DeprecationWarning|^\W*Unsloth( \(CPU\))?: |"
     r"\bnot supported\b|\bdeprecated\b|will be removed)"
 )
 # Progress bars and our own stage markers are noise.
