@@ -189,3 +189,18 @@ def test_a_json_object_with_records_under_a_key(tmp_path: Path) -> None:
     found = {(o.entry_id, o.location.line) for o in result.observations}
     assert found == {("DATA-JSON-RECORDS-UNDER-KEY", 1), ("DATA-FIELD-EMPTY", 2)}
     assert result.facts["dataset.rows"] == 2
+
+
+def test_the_fast_path_for_conversations_finds_what_row_by_row_finds(tmp_path: Path) -> None:
+    def convo(i: int, *turns: tuple[str, str]) -> dict:
+        return {"messages": [{"role": r, "content": c} for r, c in turns] or
+                [{"role": "system", "content": "s"}, {"role": "user", "content": f"q{i}"},
+                 {"role": "assistant", "content": f"a{i}"}]}
+    rows = [convo(i) for i in range(3000)]
+    rows[700] = convo(0, ("user", "q"), ("user", "q again"), ("assistant", "a"))
+    rows[1500] = convo(0, ("user", "q"), ("assistant", "  "))
+    rows[2100] = convo(0, ("system", ""), ("user", "q"), ("assistant", "fine: empty system"))
+    rows[2900] = convo(0, ("human", "q"), ("gpt", "a"))
+    found = ids_at(write_rows(tmp_path, rows))
+    assert found == {("DATA-CHAT-NOT-ALTERNATING", 701), ("DATA-CHAT-EMPTY-TURN", 1501),
+                     ("DATA-CHAT-SHAREGPT-ROLES", 2901)}

@@ -6,6 +6,7 @@ All functions are pure apart from `hits.add`. They run on every row, so the comm
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any, Iterator
 
 from doctor.probes.dataset.hits import Hits
@@ -147,15 +148,46 @@ def content_text(content: Any) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)
+def role_findings(schema_name: str, roles: tuple[str, ...]) -> tuple[tuple[str, int | None, str], ...]:
+    """What is wrong with the names and order of a conversation's roles: (entry, turn, detail).
+
+    Pure and cached: datasets repeat a handful of role sequences over millions of rows.
+    """
+    mapped_roles: list[str] = []
+    for index, role in enumerate(roles):
+        key = role.strip().lower()
+        mapped = ROLE_ALIASES.get(key)
+        if mapped is None and key not in TOOL_ROLES:
+            return ((ROLE_UNKNOWN, index, role),)
+        mapped_roles.append(mapped or key)
+    out: list[tuple[str, int | None, str]] = []
+    if schema_name == MESSAGES and any(r.strip().lower() in ("human", "gpt") for r in roles):
+        out.append((SHAREGPT_ROLES, None, ""))
+    if "system" in mapped_roles[1:]:
+        out.append((SYSTEM_NOT_FIRST, mapped_roles.index("system", 1), ""))
+    if "assistant" not in mapped_roles:
+        out.append((NO_ASSISTANT, None, ""))
+    spoken = [(i, r) for i, r in enumerate(mapped_roles) if r in ("user", "assistant")]
+    if spoken and spoken[0][1] != "user":
+        out.append((NOT_ALTERNATING, spoken[0][0], "the conversation starts with an assistant turn"))
+    else:
+        for (_, before), (index, after) in zip(spoken, spoken[1:]):
+            if before == after:
+                out.append((NOT_ALTERNATING, index, f"two {after} turns in a row"))
+                break
+    return tuple(out)
+
+
 def check_chat(obj: dict[str, Any], schema: RecordSchema, line: int, raw: bytes, hits: Hits) -> None:
-    """Role names, order, and content of the turns of one conversation."""
+    """Shape, role names and order, and content of the turns of one conversation."""
     convo = turns(obj, schema)
     if not convo:
         return
     field = "messages" if schema.name == MESSAGES else "conversations"
     col = field_column(raw, field)
     roles: list[str] = []
-    sharegpt_roles_seen = False
+    texts: list[str] = []
     for index, turn in enumerate(convo):
         if type(turn) is not dict:
             hits.add(BAD_TURN, line, col, field=field, turn=index,
@@ -166,36 +198,19 @@ def check_chat(obj: dict[str, Any], schema: RecordSchema, line: int, raw: bytes,
             hits.add(BAD_TURN, line, col, field=field, turn=index,
                      detail=f"turn {index} has no role ('role' or 'from')")
             return
-        key = role.strip().lower()
-        mapped = ROLE_ALIASES.get(key)
-        if mapped is None and key not in TOOL_ROLES:
-            hits.add(ROLE_UNKNOWN, line, col, field=field, turn=index, role=role)
-            return
-        if schema.name == MESSAGES and key in ("human", "gpt"):
-            sharegpt_roles_seen = True
-        roles.append(mapped or key)
         text = content_text(content)
         if content is None or text is None and type(content) is not list:
             hits.add(BAD_TURN, line, col, field=field, turn=index,
                      detail=f"turn {index} ({role}) has no text content")
             return
-        if mapped == "assistant" and _is_blank(text or ""):
+        roles.append(role)
+        texts.append(text or "")
+    for entry_id, turn, detail in role_findings(schema.name, tuple(roles)):
+        if entry_id == ROLE_UNKNOWN:
+            hits.add(ROLE_UNKNOWN, line, col, field=field, turn=turn, role=detail)
+            return
+        values = {"detail": detail} if detail else {}
+        hits.add(entry_id, line, col, field=field, turn=turn, **values)
+    for index, (role, text) in enumerate(zip(roles, texts)):
+        if ROLE_ALIASES.get(role.strip().lower()) in ("user", "assistant") and _is_blank(text):
             hits.add(EMPTY_TURN, line, col, field=field, turn=index, role=role)
-        elif mapped == "user" and _is_blank(text or ""):
-            hits.add(EMPTY_TURN, line, col, field=field, turn=index, role=role)
-    if sharegpt_roles_seen:
-        hits.add(SHAREGPT_ROLES, line, col, field=field)
-    if "system" in roles[1:]:
-        hits.add(SYSTEM_NOT_FIRST, line, col, field=field, turn=roles.index("system", 1))
-    if "assistant" not in roles:
-        hits.add(NO_ASSISTANT, line, col, field=field)
-    spoken = [(i, r) for i, r in enumerate(roles) if r in ("user", "assistant")]
-    if spoken and spoken[0][1] != "user":
-        hits.add(NOT_ALTERNATING, line, col, field=field, turn=spoken[0][0],
-                 detail="the conversation starts with an assistant turn")
-    else:
-        for (_, before), (index, after) in zip(spoken, spoken[1:]):
-            if before == after:
-                hits.add(NOT_ALTERNATING, line, col, field=field, turn=index,
-                         detail=f"two {after} turns in a row")
-                break

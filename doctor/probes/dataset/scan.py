@@ -17,7 +17,7 @@ import orjson
 from doctor.probes.dataset import content, prefilter, reader, syntax
 from doctor.probes.dataset.hits import Hits
 from doctor.probes.dataset.reader import ArrayElement, ArrayTrouble
-from doctor.probes.dataset.schema import CHAT_FORMATS, RecordSchema, UNKNOWN, classify
+from doctor.probes.dataset.schema import CHAT_FORMATS, MESSAGES, RecordSchema, UNKNOWN, classify
 from doctor.probes.dataset.tokens import TokenMeter, TokenStats
 
 BLANK_LINE = "DATA-JSON-BLANK-LINE"
@@ -136,18 +136,22 @@ class _Checker:
         if len(shapes) != 1:
             return False
         schema = self.schema_of(objs[0])
-        if schema.name in CHAT_FORMATS or schema.name == UNKNOWN or schema.missing:
+        if schema.name == UNKNOWN or schema.missing:
             return False
         try:
-            # str.strip returns a str unchanged when there is nothing to strip, "" when it is
-            # blank, and raises TypeError on anything but a str: one pass checks type and blank.
-            for name in schema.required:
-                if not all(map(str.strip, map(itemgetter(name), objs))):
+            if schema.name in CHAT_FORMATS:
+                if not _clean_conversations(objs, schema):
                     return False
+            else:
+                # str.strip returns a str unchanged when there is nothing to strip, "" when it
+                # is blank, and raises TypeError on anything but a str: one pass checks both.
+                for name in schema.required:
+                    if not all(map(str.strip, map(itemgetter(name), objs))):
+                        return False
             for name in schema.optional:
                 if name in objs[0]:
                     any(map(str.isspace, map(itemgetter(name), objs)))
-        except TypeError:
+        except (TypeError, KeyError):
             return False
         r = self.r
         longest = max(map(len, rows))
@@ -196,6 +200,21 @@ class _Checker:
             self.meter.flush()
             self.r.tokens = self.meter.stats
         return self.r
+
+
+def _clean_conversations(objs: list[dict[str, Any]], schema: RecordSchema) -> bool:
+    """Every conversation is a non-empty list of turns with known roles in a good order and
+    non-blank text. Raises KeyError/TypeError on any other shape (the caller falls back)."""
+    messages = schema.name == MESSAGES
+    role = itemgetter("role" if messages else "from")
+    text = itemgetter("content" if messages else "value")
+    findings = content.role_findings
+    for convo in map(itemgetter("messages" if messages else "conversations"), objs):
+        if convo.__class__ is not list or not convo:
+            return False
+        if findings(schema.name, tuple(map(role, convo))) or not all(map(str.strip, map(text, convo))):
+            return False
+    return True
 
 
 def _excerpt(text: str, pos: int, width: int = 40) -> str:
