@@ -208,3 +208,13 @@ def test_findings_of_other_ranks_that_rank_0_does_not_share() -> None:
     assert obs.values["finding"] == "ENV-CUDA-VISIBLE-HIDES-ALL" and obs.values["ranks"] == "ranks 1-2"
     records[0]["facts"] = hidden
     assert rank_only_observations(records, load_knowledge()) == []
+
+
+def test_torch_view_of_a_rank_wins_over_nvml() -> None:
+    # seen on a 2-GPU machine with CUDA_VISIBLE_DEVICES=0: NVML still listed GPU 1 for rank 1
+    nvml = {"gpu.0.name": "NVIDIA H200", "gpu.1.name": "NVIDIA H200", "gpu.0.capability": 9.0, "gpu.1.capability": 9.0}
+    records = [{"rank": 0, "local_rank": 0, "host": "a", "facts": nvml,
+                "runtime": {"device": "cuda:0", "device_name": "NVIDIA H200", "capability": 9.0}},
+               {"rank": 1, "local_rank": 1, "host": "a", "facts": nvml,
+                "runtime": {"device": "cpu", "cuda_error": "LOCAL_RANK 1 but only 1 CUDA device(s) visible"}}]
+    assert "DIST-RANK-NO-GPU" in ids(cross_rank_observations(records))

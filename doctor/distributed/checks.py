@@ -104,11 +104,17 @@ def cuda_build_mismatch(records: Sequence[Record]) -> list[Observation]:
 
 
 def _gpu(record: Record) -> dict[str, Any] | None:
-    """The GPU this rank trains on: torch's view when it ran, else NVML's card LOCAL_RANK."""
+    """The GPU this rank trains on: torch's view when it ran, else NVML's card LOCAL_RANK.
+
+    NVML ignores CUDA_VISIBLE_DEVICES, so once torch has looked, its answer wins: a rank whose
+    LOCAL_RANK points past the visible devices has no GPU even though NVML lists one there.
+    """
     rt = record.get("runtime", {})
-    if rt.get("device_name"):
-        return {"name": rt["device_name"], "capability": rt.get("capability"), "id": rt.get("device_uuid")
-                or rt.get("device_pci") or rt.get("device")}
+    if rt.get("device"):
+        if not str(rt["device"]).startswith("cuda"):
+            return None
+        return {"name": rt.get("device_name", "?"), "capability": rt.get("capability"),
+                "id": rt.get("device_uuid") or rt.get("device_pci") or rt.get("device")}
     facts = record.get("facts", {})
     i = record.get("local_rank", 0)
     name = facts.get(f"gpu.{i}.name")
