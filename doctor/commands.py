@@ -113,19 +113,29 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.file == "-":
         if sys.stdin.isatty():
             print("Paste the error or log, then press Ctrl-D (Ctrl-Z Enter on Windows):", file=sys.stderr)
-        text = sys.stdin.read()
     else:
         path = require_file(args.file, "file")
         if path.is_dir():
             raise UsageError(f"{args.file!r} is a folder; give a log file or - for standard input")
-        text = path.read_bytes().decode("utf-8", errors="replace")
-    from doctor.explain import diagnose
+    from doctor.explain import diagnose_stream
 
     kb = _kb()
-    result = diagnose(text, kb, facts=_live_facts(args.no_env), top=args.top)
-    report = Report(command="explain", findings=list(result.findings), targets=[args.file],
-                    sections={"explain": result})
-    return emit(report, args)
+    facts = _live_facts(args.no_env)
+    # streamed: a 50 MB log is read once, in bounded memory
+    if args.file == "-":
+        result = diagnose_stream(sys.stdin.buffer, kb, facts=facts, top=args.top)
+    else:
+        with open(args.file, "rb") as handle:
+            result = diagnose_stream(handle, kb, facts=facts, top=args.top)
+    return emit(_explain_report(result, [args.file]), args)
+
+
+def _explain_report(result, targets: list[str], command: str = "explain"):
+    from doctor.report.model import Report
+
+    # weak leads are shown, but they are no diagnosis: they don't fail the exit code
+    findings = list(result.findings) if result.matched else []
+    return Report(command=command, findings=findings, targets=targets, sections={"explain": result})
 
 
 @_guard_kb
@@ -138,7 +148,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not argv:
         raise UsageError("give the command to run after --, e.g. unsloth-doctor run -- python train.py")
     kb = _kb()
-    return run_and_explain(argv, kb, facts_provider=lambda: _live_facts(args.no_env))
+    report = None
+    if args.format != "console" or args.output:
+        # machine formats go through the reporters; the console default prints to stderr
+        report = lambda result: emit(_explain_report(result, [" ".join(argv)], "run"), args)  # noqa: E731
+    return run_and_explain(argv, kb, facts_provider=lambda: _live_facts(args.no_env), report=report)
 
 
 # --- smoke -----------------------------------------------------------------------------
@@ -170,9 +184,9 @@ def cmd_kb(args: argparse.Namespace) -> int:
     action = args.kb_command
     if action == "schema":
         if args.report:
-            from doctor.report.jsonout import REPORT_SCHEMA
+            from doctor.report.jsonout import report_schema
 
-            print(json.dumps(REPORT_SCHEMA, indent=2))
+            print(json.dumps(report_schema(), indent=2))
         else:
             from doctor.kb.schema import json_schema
 

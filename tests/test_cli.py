@@ -89,3 +89,42 @@ def test_scan_env_json_is_machine_readable() -> None:
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)  # nothing but JSON on stdout
     assert out["command"] == "scan" and "python.version" in out["facts"]
+
+
+OOM_LOG = """Traceback (most recent call last):
+  File "/home/me/train.py", line 12, in <module>
+    trainer.train()
+  File "/usr/lib/python3/dist-packages/transformers/trainer.py", line 2240, in train
+    return inner_training_loop(
+torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 14.75 GiB of which 1.20 GiB is free. Of the allocated memory 12.30 GiB is allocated by PyTorch, and 512.00 MiB is reserved by PyTorch but unallocated.
+"""
+
+
+def test_explain_json_validates_against_the_published_report_schema(tmp_path: Path) -> None:
+    import jsonschema
+
+    log = tmp_path / "oom.log"
+    log.write_text(OOM_LOG)
+    r = run_cli("explain", str(log), "--no-env", "--format", "json")
+    assert r.returncode == 1, r.stderr
+    out = json.loads(r.stdout)
+    schema = json.loads(run_cli("kb", "schema", "--report").stdout)
+    jsonschema.Draft202012Validator(schema).validate(out)
+    assert out["findings"][0]["category"] == "cuda-oom"
+
+
+def test_explain_markdown_redacts_the_home_folder(tmp_path: Path) -> None:
+    r = run_cli("explain", "-", "--no-env", "--format", "markdown", stdin=OOM_LOG)
+    assert "/home/<user>/train.py" in r.stdout and "/home/me/" not in r.stdout
+    assert r.stdout.count("Tried to allocate 2.00 GiB") <= 2
+
+
+def test_run_keeps_the_exit_code_and_reports_json(tmp_path: Path) -> None:
+    script = tmp_path / "fail.py"
+    script.write_text(f"import sys\nsys.stderr.write({OOM_LOG!r})\nsys.exit(7)\n")
+    import sys as _sys
+
+    r = run_cli("run", "--no-env", "--format", "json", "--", _sys.executable, str(script))
+    assert r.returncode == 7
+    assert "Tried to allocate" in r.stderr      # the command's own output passes through
+    assert json.loads(r.stdout)["command"] == "run"

@@ -10,7 +10,7 @@ import pytest
 
 from doctor.findings import AreaStatus, Evidence, Finding, Fix, Location, Safety, Severity
 from doctor.report.console import render_console
-from doctor.report.jsonout import REPORT_SCHEMA, render_json
+from doctor.report.jsonout import render_json, report_schema
 from doctor.report.markdown import render_markdown
 from doctor.report.model import Report, exit_code
 from doctor.report.redact import redact
@@ -66,7 +66,7 @@ def test_sarif_validates_against_the_official_schema_and_every_result_has_a_loca
 
 def test_json_matches_its_published_schema(tmp_path: Path) -> None:
     out = json.loads(render_json(sample_report(tmp_path)))
-    jsonschema.Draft202012Validator(REPORT_SCHEMA).validate(out)
+    jsonschema.Draft202012Validator(report_schema()).validate(out)
     assert out["summary"] == {"error": 1, "warning": 1, "info": 1}
     assert out["findings"][0]["fixes"][0]["command"].startswith("pip install torch")
 

@@ -101,7 +101,15 @@ REPORT_SCHEMA: dict[str, Any] = {
                 "myth": {"type": "string"},
             },
         }},
-        "explain": {"type": "object"},
+        "explain": {"$ref": "#/$defs/explain"},
         "smoke": {"type": "object"},
     },
 }
+
+
+def report_schema() -> dict[str, Any]:
+    """The published report schema, with explain's own section schema inlined."""
+    from doctor.explain.schema import EXPLAIN_SCHEMA
+
+    explain = {k: v for k, v in EXPLAIN_SCHEMA.items() if k not in ("$schema", "$id")}
+    return {**REPORT_SCHEMA, "$defs": {"explain": explain}}

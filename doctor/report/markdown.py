@@ -41,7 +41,7 @@ def render_markdown(report: Report) -> str:
     if "explain" in report.sections:
         from doctor.explain.render import render_markdown as explain_md
 
-        lines.append(explain_md(report.sections["explain"]))
+        lines.append(explain_md(report.sections["explain"], diagnoses=False))
     if report.facts:
         lines += ["<details><summary>Environment facts</summary>", "", "```"]
         lines += [f"{k} = {v}" for k, v in sorted(report.facts.items())]
