@@ -374,3 +374,32 @@ def test_generated_markers_match_packaging() -> None:
         assert marker_holds(text, env) == want, text
 
     check()
+
+
+def test_damaged_version_file_does_not_claim_a_cpu_build() -> None:
+    assert "torch.build" not in torch_facts("\x00\x01 not python at all", "2.8.0")
+
+
+def test_damaged_install_files_never_break_the_scan(tmp_path: Path) -> None:
+    """Whatever bytes sit in METADATA, RECORD, version.py or cpp_lib.json, the scan answers."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    blobs = st.one_of(st.binary(max_size=300), st.text(max_size=300).map(lambda t: t.encode("utf-8", "surrogatepass")))
+    counter = iter(range(10**6))
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(metadata=blobs, record=blobs, version_py=blobs, cpp_lib=blobs)
+    def check(metadata: bytes, record: bytes, version_py: bytes, cpp_lib: bytes) -> None:
+        m = Machine(tmp_path / str(next(counter)))
+        m.site.torch("2.8.0+cu128", "12.8")
+        (m.site.root / "torch" / "version.py").write_bytes(version_py)
+        dist = m.site.install("unsloth", "2026.10.9")
+        (dist / "METADATA").write_bytes(metadata)
+        (dist / "RECORD").write_bytes(record)
+        m.site.install("xformers", "0.0.32", files={"xformers/__init__.py": "", "xformers/cpp_lib.json": ""})
+        (m.site.root / "xformers" / "cpp_lib.json").write_bytes(cpp_lib)
+        result = collect_environment(m.view())
+        assert result.facts["pkg.unsloth.version"] == "2026.10.9"  # the folder name still tells
+
+    check()

@@ -67,8 +67,8 @@ def torch_facts(version_py: str | None, metadata_version: str | None) -> Facts:
         fc.set("torch.hip_build", hip)
     elif xpu:
         fc.set("torch.build", "xpu")
-    elif version_py is not None or (version or "").endswith("+cpu"):
-        fc.set("torch.build", "cpu")
+    elif (version_py is not None and "cuda" in info) or (version or "").endswith("+cpu"):
+        fc.set("torch.build", "cpu")  # version.py says `cuda = None` (a damaged file says nothing)
     return fc.freeze()
 
 
