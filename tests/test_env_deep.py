@@ -166,3 +166,18 @@ def test_interpret_recorded_gpu_run() -> None:
     assert facts["deep.gpu.0.matmul_fp16_ok"] is False and facts["deep.gpu.0.capability"] == 7.5
     assert [o.entry_id for o in obs] == ["ENV-DEEP-MATMUL-FAILED"]
     assert obs[0].values["dtype"] == "fp16" and obs[0].values["gpu"] == "0"
+
+
+def test_arch_support_follows_cuda_compatibility_rules() -> None:
+    from doctor.probes.deep import arch_supported
+
+    cu128_2_8 = ["sm_70", "sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120", "compute_120"]
+    cu126 = ["sm_50", "sm_60", "sm_70", "sm_75", "sm_80", "sm_86", "sm_90"]
+    assert arch_supported(8.9, cu128_2_8)          # sm_86 cubin runs on 8.9 (same major, higher minor)
+    assert arch_supported(12.0, cu128_2_8)
+    assert not arch_supported(12.0, cu126)         # Blackwell needs CUDA 12.8 builds
+    assert not arch_supported(10.0, cu126)
+    assert not arch_supported(6.1, cu128_2_8)      # Pascal was dropped from cu128 wheels in 2.8
+    assert arch_supported(6.1, cu126)
+    assert arch_supported(12.1, ["sm_90", "compute_120"])  # PTX JIT for newer GPUs
+    assert not arch_supported(9.0, ["compute_120"])

@@ -8,13 +8,14 @@ its output (Unsloth's banner, warnings) is matched against the knowledge base's 
 Facts:
   deep.ran, deep.exit_code, deep.timed_out, deep.last_step
   deep.torch.version, deep.torch.cuda, deep.torch.cuda_available, deep.torch.device_count
-  deep.gpu.<i>.name, deep.gpu.<i>.capability
+  deep.torch.arch_list ("sm_75, sm_80, ..."; torch.cuda.get_arch_list())
+  deep.gpu.<i>.name, deep.gpu.<i>.capability, deep.gpu.<i>.arch_supported (the build has kernels for it)
   deep.gpu.<i>.matmul_fp16_ok, deep.gpu.<i>.matmul_bf16_ok (only where capability >= 8.0)
   deep.cpu.matmul_gflops, deep.cpu.threads
   deep.<module>.import_ok, deep.<module>.version, deep.<module>.import_s  (torch, bitsandbytes,
   triton, unsloth)
 Observations: ENV-DEEP-TIMEOUT, ENV-DEEP-CRASH, ENV-DEEP-IMPORT-FAILED, ENV-DEEP-MODULE-MISSING,
-ENV-DEEP-MATMUL-FAILED, plus any knowledge entry whose symptoms the child's output shows.
+ENV-DEEP-MATMUL-FAILED, ENV-DEEP-ARCH-MISSING, plus any knowledge entry whose symptoms the child's output shows.
 """
 from __future__ import annotations
 
@@ -150,9 +151,20 @@ def _record_facts(fc: FactCollector, obs: list[Observation], name: str, status: 
             fc.set("deep.torch.cuda", data.get("cuda"))
             fc.set("deep.torch.cuda_available", data.get("cuda_available"))
             fc.set("deep.torch.device_count", data.get("device_count"))
+            arch_list = data.get("arch_list")
+            if arch_list:
+                fc.set("deep.torch.arch_list", ", ".join(arch_list))
             for dev in data.get("devices", []):
-                fc.set(f"deep.gpu.{dev['index']}.name", dev.get("name"))
-                fc.set(f"deep.gpu.{dev['index']}.capability", dev.get("capability"))
+                i = dev["index"]
+                fc.set(f"deep.gpu.{i}.name", dev.get("name"))
+                fc.set(f"deep.gpu.{i}.capability", dev.get("capability"))
+                if arch_list and dev.get("capability") is not None:
+                    ok = arch_supported(float(dev["capability"]), arch_list)
+                    fc.set(f"deep.gpu.{i}.arch_supported", ok)
+                    if not ok:
+                        obs.append(Observation("ENV-DEEP-ARCH-MISSING", values={
+                            "gpu": str(i), "name": dev.get("name"), "capability": dev.get("capability"),
+                            "arch_list": ", ".join(arch_list), "torch_version": data.get("version")}))
         return
     if name.startswith("matmul_"):
         kind, _, index = name.partition(":")
@@ -166,6 +178,24 @@ def _record_facts(fc: FactCollector, obs: list[Observation], name: str, status: 
     if name == "cpu_speed" and status == "ok":
         fc.set("deep.cpu.matmul_gflops", data.get("matmul_gflops"))
         fc.set("deep.cpu.threads", data.get("threads"))
+
+
+def arch_supported(capability: float, arch_list: list[str]) -> bool:
+    """Whether a build's compiled kernels run on a GPU of this compute capability.
+
+    CUDA's compatibility rules: a cubin for sm_XY runs on the same major version with an equal
+    or higher minor (sm_80 on 8.6); PTX for compute_XY is JIT-compiled for any GPU at or above XY."""
+    major, minor = int(capability), round(capability * 10) % 10
+    for arch in arch_list:
+        kind, _, digits = arch.partition("_")
+        if not digits.isdigit() or len(digits) < 2:
+            continue
+        a_major, a_minor = int(digits[:-1]), int(digits[-1])
+        if kind == "sm" and a_major == major and a_minor <= minor:
+            return True
+        if kind == "compute" and (a_major, a_minor) <= (major, minor):
+            return True
+    return False
 
 
 def symptom_observations(kb: Any, text: str, static_facts: Any = None) -> list[Observation]:

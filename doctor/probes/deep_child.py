@@ -43,6 +43,10 @@ def import_torch():
     info = {"version": torch.__version__, "cuda": torch.version.cuda,
             "hip": getattr(torch.version, "hip", None), "cuda_available": bool(torch.cuda.is_available())}
     info["device_count"] = torch.cuda.device_count() if info["cuda_available"] else 0
+    try:
+        info["arch_list"] = list(torch.cuda.get_arch_list())  # the kernels compiled into this build
+    except Exception:
+        info["arch_list"] = None
     devices = []
     for i in range(info["device_count"]):
         major, minor = torch.cuda.get_device_capability(i)
