@@ -223,8 +223,8 @@ class Bounded:
 
 def run_bounded(cmd: Sequence[str], timeout_s: float, env: Mapping[str, str] | None = None,
                 cwd: str | None = None, merge_stderr: bool = False) -> Bounded:
-    """Run a child in its own session; at the time limit kill its whole process group, so
-    nothing it started (a hung import's helper, a shell's background job) outlives it."""
+    """Run a child as the leader of a new process group; at the time limit kill the whole group,
+    so nothing it started (a subprocess of a hung import, a shell's background job) outlives it."""
     import signal
     import subprocess
 
