@@ -43,11 +43,13 @@ class DatasetOptions:
     cap: int = 20                       # separate observations per problem before a summary
     long_row_bytes: int = 100_000
     jobs_min_bytes: int = 64 << 20      # smaller files are not worth the process start-up
+    fast_path: bool = True              # off: check every row one by one (same findings, slower)
 
 
 def _settings(options: DatasetOptions, tokenizer: str | None) -> ScanSettings:
     return ScanSettings(cap=options.cap, long_row_bytes=options.long_row_bytes, tokenizer=tokenizer,
-                        max_seq_length=options.max_seq_length, response_part=options.response_part)
+                        max_seq_length=options.max_seq_length, response_part=options.response_part,
+                        fast_path=options.fast_path)
 
 
 def _scan_jsonl(path: str, options: DatasetOptions, settings: ScanSettings) -> ChunkResult:
