@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--model", action="append", default=[], metavar="DIR", help="a saved model or adapter folder")
     scan.add_argument("--env", dest="env", action="store_true", default=None, help="also scan the environment")
     scan.add_argument("--no-env", dest="env", action="store_false", help="skip the environment")
+    scan.add_argument("--python", metavar="PATH", help="examine the environment of this interpreter (the one you train with)")
     scan.add_argument("--deep", action="store_true", help="import torch/unsloth in a child process and run real GPU ops")
     scan.add_argument("--smoke", action="store_true", help="also run the tiny real training step (see 'smoke')")
     scan.add_argument("--timeout", type=float, default=120.0, metavar="S", help="limit for --deep/--smoke child processes")

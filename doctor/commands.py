@@ -81,7 +81,15 @@ def cmd_scan(args: argparse.Namespace) -> int:
         deep=args.deep, smoke=args.smoke, fix=args.fix, unsafe_fixes=args.unsafe_fixes, in_place=args.in_place,
         tokenizer=args.tokenizer, max_seq_length=args.max_seq_length, response_part=args.response_part,
         jobs=max(1, args.jobs), progress=sys.stderr.isatty() and args.format == "console", timeout=args.timeout,
+        python=args.python,
     )
+    if args.python:
+        from doctor.probes.system import NotAPython, SystemView
+
+        try:
+            SystemView.live(args.python)
+        except NotAPython as exc:
+            raise UsageError(f"--python: {exc}") from None
     if args.distributed:
         from doctor.distributed import DistributedOptions, run_distributed_scan
 

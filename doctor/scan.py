@@ -33,6 +33,7 @@ class ScanOptions:
     jobs: int = 1
     progress: bool = False
     timeout: float = 120.0
+    python: str | None = None           # examine this interpreter's environment instead of ours
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -71,11 +72,13 @@ def _options_for(cls: type, opts: ScanOptions) -> Any:
 def probe_environment(opts: ScanOptions) -> ProbeResult:
     from doctor.probes.env import collect_environment
 
-    result = collect_environment()
+    result = collect_environment(python=opts.python)
     if opts.deep:
         from doctor.probes.deep import run_deep_probe
 
-        result = result.merge(run_deep_probe(timeout_s=opts.timeout))
+        kwargs = {"python": opts.python} if opts.python else {}
+        # the deep probe reuses these facts instead of scanning the environment again
+        result = result.merge(run_deep_probe(timeout_s=opts.timeout, static_facts=result.facts, **kwargs))
     return result
 
 

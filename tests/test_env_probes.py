@@ -258,10 +258,12 @@ def test_env_vars_are_kept_but_tokens_are_not(tmp_path: Path) -> None:
 def test_areas_summarise_each_part(tmp_path: Path) -> None:
     m = Machine(tmp_path, nvml=RecordedNvml("550.54.15", 12040, [H100]))
     m.site.torch("2.8.0+cu128", "12.8")
-    areas = {a.area: a for a in collect_environment(m.view()).areas}
-    assert areas["PyTorch"].label == "torch 2.8.0+cu128 (CUDA 12.8 build)"
-    assert "1 GPU" in areas["NVIDIA driver & GPU"].label and "H100" in areas["NVIDIA driver & GPU"].detail
-    assert areas["Unsloth stack"].label == "unsloth is not installed"
+    python, torch, gpu, stack = collect_environment(m.view()).areas
+    # each line is keyed by the area of the findings it stands for
+    assert [a.area for a in (python, torch, gpu, stack)] == ["env", "packages", "gpu", "packages"]
+    assert torch.label == "torch 2.8.0+cu128 (CUDA 12.8 build)"
+    assert "1 GPU" in gpu.label and "H100" in gpu.detail
+    assert stack.label == "unsloth is not installed"
 
 
 def test_live_scan_imports_nothing_heavy() -> None:

@@ -145,29 +145,31 @@ def disk_facts(view: SystemView) -> Facts:
 
 def _areas(facts: Facts) -> list[AreaStatus]:
     g = facts.get
-    py = AreaStatus("Python", f"Python {g('python.version')} ({g('python.implementation')}"
+    # The area keys are those of the findings each line stands for (the entries' `area`), so
+    # the console puts every finding under its line and marks the line by the worst of them.
+    py = AreaStatus("env", f"Python {g('python.version')} ({g('python.implementation')}"
                     f"{', venv' if g('python.venv') else ''}{', conda' if g('python.conda') else ''})",
                     detail=str(g("python.executable", "")))
     if g("torch.version"):
         build = g("torch.build", "unknown")
         kind = f"CUDA {g('torch.cuda_build')}" if build == "cuda" else \
             f"ROCm {g('torch.hip_build')}" if build == "rocm" else build.upper() if build == "cpu" else build
-        torch_line = AreaStatus("PyTorch", f"torch {g('torch.version')} ({kind} build)")
+        torch_line = AreaStatus("packages", f"torch {g('torch.version')} ({kind} build)")
     else:
-        torch_line = AreaStatus("PyTorch", "torch is not installed")
+        torch_line = AreaStatus("packages", "torch is not installed")
     if g("nvml.available"):
         n = g("gpu.count", 0)
         gpu_line = AreaStatus(
-            "NVIDIA driver & GPU",
+            "gpu",
             f"driver {g('nvml.driver_version')} (CUDA {g('nvml.driver_cuda', '?')}), {n} GPU{'s' if n != 1 else ''}",
             detail=", ".join(f"{g(f'gpu.{i}.name')} (capability {g(f'gpu.{i}.capability', '?')}, "
                              f"{g(f'gpu.{i}.memory_total_mib', 0) // 1024} GiB)" for i in range(n)))
     else:
-        gpu_line = AreaStatus("NVIDIA driver & GPU", "no NVIDIA GPU visible to NVML",
+        gpu_line = AreaStatus("gpu", "no NVIDIA GPU visible to NVML",
                               detail=str(g("nvml.error", "")))
     names = ("unsloth", "unsloth_zoo", "transformers", "trl", "peft", "bitsandbytes")
     have = [f"{n} {g(f'pkg.{n}.version')}" for n in names if g(f"pkg.{n}.version")]
-    stack = AreaStatus("Unsloth stack", ", ".join(have) if g("pkg.unsloth.version") else
+    stack = AreaStatus("packages", ", ".join(have) if g("pkg.unsloth.version") else
                        "unsloth is not installed", detail=", ".join(have))
     return [py, torch_line, gpu_line, stack]
 
