@@ -99,3 +99,29 @@ def test_gpu_path_4bit_and_memory() -> None:
     assert f["smoke.device"] == "cuda" and f["smoke.load_4bit"].startswith("ok")
     assert f["smoke.peak_gpu_mib"] < 2048
     assert f["smoke.attention"] in ("FA2", "xformers", "SDPA")
+
+
+def test_reload_server_matches_one_shot_reload(tmp_path) -> None:
+    """The GPU path pre-starts the reload process; it must give what the one-shot form gives."""
+    import subprocess
+
+    pytest.importorskip("transformers", reason="transformers is not installed (requirements/smoke-cpu.txt)")
+    torch = pytest.importorskip("torch")
+    from doctor.smoke.build import build
+    from doctor.smoke.runner import child_env
+
+    model = build(tmp_path / "m")
+    ids = tmp_path / "ids.json"
+    ids.write_text(json.dumps([[1, 5, 9, 12]]))
+    one, served = tmp_path / "one.pt", tmp_path / "served.pt"
+    env = child_env()
+    subprocess.run([sys.executable, "-m", "doctor.smoke.reload", str(model), str(ids), str(one)],
+                   check=True, capture_output=True, env=env, timeout=300)
+    server = subprocess.Popen([sys.executable, "-m", "doctor.smoke.reload", "--serve"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    out, err = server.communicate(json.dumps([str(model), str(ids), str(served)]) + "\n", timeout=300)
+    assert server.returncode == 0, err[-2000:]
+    a, b = torch.load(str(one)), torch.load(str(served))
+    assert a["unsloth_loaded"] is False and b["class"] == "LlamaForCausalLM"
+    vocab = json.loads((model / "config.json").read_text())["vocab_size"]
+    assert a["logits"].shape == (1, 4, vocab) and torch.equal(a["logits"], b["logits"])

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every GPU check of the project in one call on a GPU machine with no network.
 # Wheels for what the machine lacks travel in .whl/ (see requirements/smoke-gpu-wheels.txt).
-# Usage (repo root): bash bench/gpu/run_all.sh OUT_DIR
+# Usage (repo root): bash bench/gpu/run_all.sh OUT_DIR   (SMOKE_ONLY=1: skip the import profile and scans)
 set -uo pipefail
 OUT=${1:?give an output folder}
 mkdir -p "$OUT"
@@ -20,6 +20,7 @@ echo "== smoke (cold: fresh machine, first unsloth import, empty Triton cache)"
 python3 bench/gpu/smoke_gpu.py "$OUT" cold
 echo "== smoke (warm: caches from the first run)"
 python3 bench/gpu/smoke_gpu.py "$OUT" warm
+if [ "${SMOKE_ONLY:-0}" != 1 ]; then
 echo "== where 'import unsloth' spends its time (python -X importtime, cumulative us, top 25)"
 python3 -X importtime -c "import unsloth" 2> /tmp/importtime.txt >/dev/null
 sort -t'|' -k2 -n -r /tmp/importtime.txt | head -25
@@ -28,6 +29,7 @@ timeout 120 python3 -m doctor scan > "$OUT/scan.txt" 2>&1; echo "scan exit $?"
 echo "== scan --deep --format json"
 timeout 240 python3 -m doctor scan --deep --format json > "$OUT/scan-deep.json" 2> "$OUT/scan-deep.stderr"; echo "scan --deep exit $?"
 tail -c 2000 "$OUT/scan-deep.stderr"; rm -f "$OUT/scan-deep.stderr"
+fi
 echo "== gpu-marked smoke/watchdog tests"
 timeout 200 python3 -m pytest -q -m gpu tests/test_smoke.py tests/test_watchdog.py -p no:cacheprovider 2>&1 | tail -15
 echo "total $(python3 -c "print(round($(date +%s.%N)-$t0,1))") s"

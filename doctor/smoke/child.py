@@ -168,9 +168,19 @@ class Smoke:
         texts = [tok.apply_chat_template(c, tokenize=False) for c in conversations()]
         return Dataset.from_dict({"text": texts})
 
+    def _start_reload_server(self) -> None:
+        """On a GPU the CPU is mostly idle while training: import the reload process meanwhile.
+        On the CPU path it would compete with training for the cores, so it starts later."""
+        import subprocess
+        if self.s.get("cuda") and not self.spec.get("model"):
+            self.s["reload_server"] = subprocess.Popen(
+                [sys.executable, "-m", "doctor.smoke.reload", "--serve"], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
     def stage_train(self) -> str:
         from trl import SFTConfig, SFTTrainer
         torch = self.s["torch"]
+        self._start_reload_server()
 
         model, tok = self.s["model"], self.s["tok"]
         grads_ok: list[bool] = []
@@ -285,13 +295,20 @@ class Smoke:
         merged = self.s["merged"]
         ids_path, out_path = self.work / "probe_ids.json", self.work / "reload_logits.pt"
         ids_path.write_text(json.dumps(self._probe_ids().tolist()))
+        args = [str(merged), str(ids_path), str(out_path)]
         # A fresh interpreter: Unsloth patches transformers' classes in this one.
-        done = subprocess.run([sys.executable, "-m", "doctor.smoke.reload", str(merged), str(ids_path), str(out_path)],
-                              capture_output=True, text=True, timeout=300)
-        if done.returncode != 0:
-            print(done.stdout[-4000:], done.stderr[-8000:], file=sys.stderr)
+        server = self.s.pop("reload_server", None)
+        if server is not None:
+            stdout, stderr = server.communicate(json.dumps(args) + "\n", timeout=300)
+            code = server.returncode
+        else:
+            done = subprocess.run([sys.executable, "-m", "doctor.smoke.reload", *args],
+                                  capture_output=True, text=True, timeout=300)
+            code, stdout, stderr = done.returncode, done.stdout, done.stderr
+        if code != 0:
+            print(stdout[-4000:], stderr[-8000:], file=sys.stderr)
             raise RuntimeError("plain transformers could not load or run the merged model: "
-                               + (done.stderr.strip().splitlines() or ["(no output)"])[-1])
+                               + (stderr.strip().splitlines() or ["(no output)"])[-1])
         got = torch.load(str(out_path))
         if got["unsloth_loaded"]:
             raise RuntimeError("the reload process imported unsloth; the check would prove nothing")
@@ -318,6 +335,10 @@ class Smoke:
         return msg
 
     def finish(self) -> None:
+        server = self.s.pop("reload_server", None)
+        if server is not None:  # an earlier stage failed: the reload never ran
+            server.kill()
+            server.wait()
         torch = self.s.get("torch")
         if torch is not None and self.s.get("cuda"):
             self.out.fact("smoke.peak_gpu_mib", round(torch.cuda.max_memory_allocated() / 2**20, 1))

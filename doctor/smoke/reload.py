@@ -1,6 +1,7 @@
 """Reload a merged export with plain transformers in a process that never imported Unsloth.
 
     python -m doctor.smoke.reload MERGED_DIR IDS_JSON OUT_FILE
+    python -m doctor.smoke.reload --serve      (imports first, then reads the three from stdin)
 
 Unsloth patches transformers' model classes in the process that imports it (a reload there
 runs Unsloth's forward, not transformers'), so the proof that an export needs no Unsloth and
@@ -14,9 +15,14 @@ import sys
 
 
 def main(argv: list[str]) -> int:
-    merged, ids_path, out = argv
     import torch
     from transformers import AutoModelForCausalLM
+
+    if argv == ["--serve"]:
+        # Started early (while the GPU trains) so the 5-10 s of imports overlap other work.
+        merged, ids_path, out = json.loads(sys.stdin.readline())
+    else:
+        merged, ids_path, out = argv
 
     model = AutoModelForCausalLM.from_pretrained(merged, trust_remote_code=False, local_files_only=True)
     dtype = str(next(model.parameters()).dtype).replace("torch.", "")
