@@ -145,3 +145,18 @@ def test_an_unusable_tokenizer_is_a_finding_and_the_scan_goes_on(tmp_path: Path)
     result = scan_dataset(str(path), DatasetOptions(tokenizer=str(broken)))
     unusable = [o for o in result.observations if o.entry_id == "DATA-TOKENIZER-UNUSABLE"]
     assert unusable and "tokenizer.json" in unusable[0].values["detail"]
+
+
+def test_double_bos_only_where_the_tokenizer_adds_one(tmp_path: Path) -> None:
+    llama_like = build_tokenizers.build(tmp_path / "bos", bos="<s>", eos="</s>", template=None)
+    chatml = build_tokenizers.build(tmp_path / "chatml")
+    path = write_rows(tmp_path / "d.jsonl", [{"text": "<s>Hello world</s>"}, {"text": "Hello world</s>"}])
+    tok = Tokenizer.from_file(str(llama_like / "tokenizer.json"))
+    bos_id = tok.token_to_id("<s>")
+    assert tok.encode("<s>Hello world").ids[:2] == [bos_id, bos_id]   # the double BOS is real
+
+    def double(folder: Path) -> list:
+        return [o.location.line for o in scan_dataset(str(path), DatasetOptions(tokenizer=str(folder))).observations
+                if o.entry_id == "DATA-TEXT-DOUBLE-BOS"]
+    assert double(llama_like) == [1]
+    assert double(chatml) == []

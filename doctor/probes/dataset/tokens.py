@@ -26,6 +26,7 @@ CHAT_NO_EOS = "DATA-CHAT-NO-EOS"
 MARKER_MISSING = "DATA-RESPONSE-MARKER-MISSING"
 RESPONSE_TRUNCATED = "DATA-RESPONSE-TRUNCATED"
 TRUNCATED = "DATA-TOKENS-TRUNCATED"
+DOUBLE_BOS = "DATA-TEXT-DOUBLE-BOS"
 
 # The prompt of Unsloth's Alpaca notebook (nb/Llama3.1_(8B)-Alpaca.ipynb cell 10), which
 # appends EOS to every row.
@@ -95,6 +96,12 @@ class TokenizerBundle:
     template: Any | None
     eos: str | None
     bos: str | None
+    adds_bos: bool = False      # encoding with special tokens puts BOS in front by itself
+
+
+def _adds_bos(tokenizer: Any, bos: str | None) -> bool:
+    bos_id = tokenizer.token_to_id(bos) if bos else None
+    return bos_id is not None and tokenizer.encode("", add_special_tokens=True).ids[:1] == [bos_id]
 
 
 def load_tokenizer(folder: str) -> TokenizerBundle:
@@ -131,8 +138,9 @@ def load_tokenizer(folder: str) -> TokenizerBundle:
             raise
         except Exception as err:
             raise TokenizerProblem(f"{folder}: the chat template does not compile: {err}") from err
-    return TokenizerBundle(str(root), tokenizer, template, _token_text(config.get("eos_token")),
-                           _token_text(config.get("bos_token")))
+    bos = _token_text(config.get("bos_token"))
+    return TokenizerBundle(str(root), tokenizer, template, _token_text(config.get("eos_token")), bos,
+                           _adds_bos(tokenizer, bos))
 
 
 def standard_messages(convo: list[Any]) -> list[dict[str, Any]]:
@@ -253,6 +261,9 @@ class TokenMeter:
         eos = self.bundle.eos
         if piece.eos_entry and eos and eos not in piece.text[-len(eos) - 64:]:
             self.hits.add(piece.eos_entry, piece.line, None, eos=eos)
+        bos = self.bundle.bos
+        if piece.special and self.bundle.adds_bos and bos and piece.text.lstrip().startswith(bos):
+            self.hits.add(DOUBLE_BOS, piece.line, None, bos=bos)
         too_long = self.max_len is not None and length > self.max_len
         if too_long:
             stats.truncated += 1
