@@ -147,13 +147,15 @@ def apply_script_fixes(paths: list[str], opts: ScanOptions) -> list[str]:
 
 
 def apply_dataset_fixes(paths: list[str], opts: ScanOptions) -> list[str]:
-    from doctor.fixes.dataset import RepairOptions, repair_dataset
+    from doctor.fixes.dataset import RepairError, RepairOptions, repair_dataset
 
     notes = []
     for path in paths:
-        if Path(path).suffix != ".jsonl" and Path(path).suffix != ".json":
+        try:
+            summary = repair_dataset(path, _options_for(RepairOptions, opts))
+        except RepairError as exc:
+            notes.append(f"{path}: not repaired: {exc}")
             continue
-        summary = repair_dataset(path, _options_for(RepairOptions, opts))
         notes.append(str(summary))
     return notes
 

@@ -15,7 +15,14 @@ from typing import Any, Callable, Iterator
 from doctor.findings import Observation
 from doctor.probes.base import example_runner
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def _fixtures_root() -> Path:
+    """Examples name fixtures from the repository root; an installed wheel carries the same
+    files beside its knowledge folder (doctor/fixtures/...)."""
+    from doctor.kb import default_knowledge_dir
+
+    return default_knowledge_dir().parent
 
 
 def _example_options(raw: dict[str, Any]) -> Any:
@@ -24,8 +31,8 @@ def _example_options(raw: dict[str, Any]) -> Any:
     names = {f.name for f in fields(DatasetOptions)}
     values = {k: v for k, v in raw.items() if k in names}
     tok = values.get("tokenizer")
-    if tok and not Path(tok).is_dir() and (REPO_ROOT / tok).is_dir():
-        values["tokenizer"] = str(REPO_ROOT / tok)   # fixtures are named from the repository root
+    if tok and not Path(tok).is_dir() and (_fixtures_root() / tok).is_dir():
+        values["tokenizer"] = str(_fixtures_root() / tok)
     return DatasetOptions(**values)
 
 
