@@ -235,7 +235,13 @@ def _kb_test(kb: KnowledgeBase, args: argparse.Namespace) -> int:
         for r in outranked:
             print(f"note {r.entry.id} examples.match[{r.index}] ranks #{r.rank} among all entries")
     entries = len({r.entry.id for r in results})
-    print(f"{len(results) - len(failed)} passed, {len(failed)} failed ({entries} entries, {len(kb)} in the knowledge base)")
+    skipped = [r for r in results if r.skipped]
+    passed = len(results) - len(failed) - len(skipped)
+    extra = ""
+    if skipped:
+        missing = ", ".join(sorted({r.skipped for r in skipped if r.skipped}))
+        extra = f", {len(skipped)} skipped (not installed: {missing})"
+    print(f"{passed} passed, {len(failed)} failed{extra} ({entries} entries, {len(kb)} in the knowledge base)")
     return 1 if failed else EXIT_OK
 
 

@@ -128,3 +128,14 @@ def test_run_keeps_the_exit_code_and_reports_json(tmp_path: Path) -> None:
     assert r.returncode == 7
     assert "Tried to allocate" in r.stderr      # the command's own output passes through
     assert json.loads(r.stdout)["command"] == "run"
+
+
+def test_kb_test_skips_examples_whose_optional_package_is_missing(tmp_path: Path) -> None:
+    (tmp_path / "k.yaml").write_text(
+        "- id: SCRIPT-NEEDS-EXTRA\n  title: An entry with an example that needs an extra\n  severity: info\n"
+        "  category: other\n  area: script\n  observed: true\n  explain: nothing to explain here\n"
+        "  refs: [https://example.org/x]\n  examples:\n"
+        "    match: [{requires: [no_such_package_here], probe: script.py, input: 'x = 1'}]\n")
+    r = run_cli("kb", "test", env={"UNSLOTH_DOCTOR_KNOWLEDGE": str(tmp_path)})
+    assert r.returncode == 0, r.stdout
+    assert "0 passed, 0 failed, 1 skipped (not installed: no_such_package_here)" in r.stdout

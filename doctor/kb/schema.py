@@ -116,6 +116,8 @@ EXAMPLE: dict[str, Any] = {
                 "input": {"type": "string"},
                 "options": {"type": "object"},
                 "text": {"type": "string"},
+                "requires": {"type": "array", "items": {"type": "string"},
+                             "description": "Optional packages the example needs; skipped where one is missing."},
             },
             "additionalProperties": False,
         },

@@ -27,6 +27,17 @@ class ExampleResult:
     ok: bool
     detail: str = ""
     rank: int | None = None
+    skipped: str | None = None     # a package the example requires is not installed
+
+
+def _missing(example: Any) -> str | None:
+    import importlib.util
+
+    if isinstance(example, dict):
+        for name in example.get("requires", ()):
+            if importlib.util.find_spec(name) is None:
+                return name
+    return None
 
 
 def _text_hits(entry: Entry, text: str) -> bool:
@@ -67,6 +78,10 @@ def run_examples(kb: KnowledgeBase, only: str | None = None) -> list[ExampleResu
             continue
         for kind, expect in (("match", True), ("no_match", False)):
             for i, example in enumerate(entry.examples.get(kind, [])):
+                missing = _missing(example)
+                if missing:
+                    results.append(ExampleResult(entry, kind, i, True, f"needs {missing}", skipped=missing))
+                    continue
                 ok, detail, rank = _check(kb, entry, example, expect)
                 results.append(ExampleResult(entry, kind, i, ok, detail, rank))
     return results
