@@ -125,3 +125,28 @@ def test_reload_server_matches_one_shot_reload(tmp_path) -> None:
     assert a["unsloth_loaded"] is False and b["class"] == "LlamaForCausalLM"
     vocab = json.loads((model / "config.json").read_text())["vocab_size"]
     assert a["logits"].shape == (1, 4, vocab) and torch.equal(a["logits"], b["logits"])
+
+
+@needs_unsloth
+@pytest.mark.slow
+def test_user_model_folder_gets_a_step_or_two(tmp_path) -> None:
+    """`smoke --model`: the user's own folder (here a real tiny Llama saved with transformers),
+    their sequence length and batch size, a couple of steps, nothing written into the folder."""
+    import subprocess
+
+    from doctor.smoke.runner import child_env
+
+    folder = tmp_path / "my-model"
+    subprocess.run([sys.executable, "-c", f"from doctor.smoke.build import build; build(__import__('pathlib').Path({str(folder)!r}), hidden=32, layers=1)"],
+                   check=True, capture_output=True, env=child_env(), timeout=300)
+    before = sorted(p.name for p in folder.iterdir())
+    done = run_cli("smoke", "--model", str(folder), "--max-seq-length", "64", "--batch-size", "1", "--format", "json",
+                   timeout=400)
+    data = json.loads(done.stdout)
+    smoke = data["smoke"]
+    assert done.returncode == 0 and smoke["ok"], smoke["stages"]
+    assert [s["name"] for s in smoke["stages"]] == ["import", "build", "load", "lora", "train"]
+    assert smoke["stages"][1]["skipped"] is True
+    assert len(smoke["facts"]["smoke.losses"]) == 2
+    assert smoke["facts"]["smoke.estimate.total_mib"] > 0
+    assert sorted(p.name for p in folder.iterdir()) == before

@@ -165,7 +165,10 @@ class Smoke:
         from doctor.smoke.build import conversations
 
         tok = self.s["tok"]
-        texts = [tok.apply_chat_template(c, tokenize=False) for c in conversations()]
+        if getattr(tok, "chat_template", None):
+            texts = [tok.apply_chat_template(c, tokenize=False) for c in conversations()]
+        else:  # a base model's tokenizer may have no template: plain text, ended by EOS
+            texts = [c[-1]["content"] + (tok.eos_token or "") for c in conversations()]
         return Dataset.from_dict({"text": texts})
 
     def _start_reload_server(self) -> None:

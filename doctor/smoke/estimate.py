@@ -157,9 +157,13 @@ def fits(est: Estimate, memory_mib: float) -> bool:
     return est.total_mib <= HEADROOM * memory_mib
 
 
+def _mib(value: float) -> str:
+    return f"{value:,.0f}" if value >= 10 else f"{value:.2f}"
+
+
 def describe(est: Estimate, memory_mib: float | None) -> str:
-    parts = (f"weights {est.weights_mib:,.0f} + LoRA {est.lora_mib:,.0f} + activations "
-             f"{est.activations_mib:,.0f} + overhead {est.overhead_mib:,.0f} = {est.total_mib:,.0f} MiB")
+    parts = (f"weights {_mib(est.weights_mib)} + LoRA {_mib(est.lora_mib)} + activations "
+             f"{_mib(est.activations_mib)} + overhead {_mib(est.overhead_mib)} = {_mib(est.total_mib)} MiB")
     if memory_mib is None:
         return parts + " (no GPU memory known)"
     return parts + f" vs {HEADROOM:.0%} of {memory_mib:,.0f} MiB = {HEADROOM * memory_mib:,.0f} MiB"
