@@ -48,6 +48,7 @@ def test_training_really_happened(cli_report) -> None:
     assert losses[-1] < losses[0]
     assert facts["smoke.lora_targets"] == sorted(["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
     assert facts["smoke.lora_tensors_changed"] > 0
+    assert facts["smoke.watchdog_findings"] == []   # DoctorCallback ran inside Unsloth's trainer
 
 
 @needs_unsloth

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every GPU check of the project in one call on a GPU machine with no network.
-# Wheels for what the machine lacks travel in .whl/ (see requirements/smoke-gpu-wheels.txt).
+# Wheels for what the machine lacks travel in .whl/ (requirements/smoke-gpu-wheels.txt lists them).
 # Usage (repo root): bash bench/gpu/run_all.sh OUT_DIR   (SMOKE_ONLY=1: skip the import profile and scans)
 set -uo pipefail
 OUT=${1:?give an output folder}

@@ -217,9 +217,16 @@ class Smoke:
             max_length=self.max_seq,
             dataloader_num_workers=0,
         )
+        from doctor.watchdog import DoctorCallback
+
+        # The training watchdog rides along: this also proves it works inside Unsloth's trainer.
+        watchdog = DoctorCallback(policy="stop", stream=sys.stderr)
         trainer = SFTTrainer(model=model, processing_class=tok, train_dataset=self._dataset(),
-                             args=args, callbacks=[GradCheck()])
+                             args=args, callbacks=[GradCheck(), watchdog])
         trainer.train()
+        self.out.fact("smoke.watchdog_findings", [f.id for f in watchdog.findings])
+        if watchdog.stopped_by:
+            raise RuntimeError(f"the training watchdog stopped the run: {watchdog.stopped_by}")
         logs = [h for h in trainer.state.log_history if "loss" in h]
         losses = [float(h["loss"]) for h in logs]
         gnorms = [float(h["grad_norm"]) for h in logs if "grad_norm" in h]
