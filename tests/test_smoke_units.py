@@ -140,3 +140,12 @@ def test_missing_unsloth_fails_the_import_stage_and_is_explained(tmp_path: Path)
     data = report.to_dict()
     assert data["ok"] is False and data["stages"][0]["name"] == "import"
     json.dumps(data)  # the report is plain JSON
+
+
+@pytest.mark.parametrize("kw,flag", [({"batch_size": 0}, "--batch-size"), ({"max_seq_length": -5}, "--max-seq-length"),
+                                     ({"timeout": 0}, "--timeout")])
+def test_bad_options_say_which_flag(kw: dict, flag: str) -> None:
+    from doctor.smoke.runner import SmokeOptionError
+
+    with pytest.raises(SmokeOptionError, match=flag):
+        SmokeOptions(**kw)

@@ -39,6 +39,18 @@ class SmokeOptions:
     python: str | None = None         # interpreter for the child (default: this one)
     keep: str | None = None           # keep the work folder here instead of a temp folder
 
+    def __post_init__(self) -> None:
+        for name in ("max_seq_length", "batch_size", "steps"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise SmokeOptionError(f"--{name.replace('_', '-')} must be a whole number of at least 1, not {value!r}")
+        if not self.timeout or self.timeout <= 0:
+            raise SmokeOptionError(f"--timeout must be a positive number of seconds, not {self.timeout!r}")
+
+
+class SmokeOptionError(ValueError):
+    """A smoke option out of range; the CLI shows it as a usage error."""
+
 
 def child_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     """Offline, unbuffered, and able to import this `doctor` package."""
