@@ -111,10 +111,13 @@ def test_all_labels_masked_gives_zero_loss_and_stops(tiny) -> None:
     assert "(unknown)" not in shown[0].message and "stopping the run" in shown[0].message
 
 
+RAMP_STEPS = 10
+
+
 def _ramp(tiny, cb):
     # SGD with a linear warm-up towards a huge rate: a few calm steps, then the norms explode
     # and the weights overflow to NaN. No clipping, so nothing hides the explosion.
-    return _train(tiny, cb, steps=14, optim="sgd", learning_rate=1000.0, lr_scheduler_type="linear",
+    return _train(tiny, cb, steps=RAMP_STEPS, optim="sgd", learning_rate=1000.0, lr_scheduler_type="linear",
                   warmup_steps=200, max_grad_norm=0)
 
 
@@ -128,7 +131,7 @@ def test_exploding_run_spike_then_nan_stops_at_nan(tiny) -> None:
     assert spike.values["ratio"] > 10
     # The warning did not stop the run; the NaN did, at its own step.
     assert cb.stopped_by == "TRAIN-LOSS-NOT-FINITE"
-    assert trainer.state.global_step == nan.values["step"] < 14
+    assert trainer.state.global_step == nan.values["step"] < RAMP_STEPS
     norms = [h.get("grad_norm") for h in trainer.state.log_history if "grad_norm" in h]
     assert not math.isfinite(norms[-1])
 
@@ -137,7 +140,7 @@ def test_warn_policy_lets_the_run_finish(tiny) -> None:
     cb = _quiet()(policy="warn", on_finding=lambda f: None)
     trainer = _ramp(tiny, cb)
     assert {f.id for f in cb.findings} == {"TRAIN-GRAD-SPIKE", "TRAIN-LOSS-NOT-FINITE"}
-    assert cb.stopped_by is None and trainer.state.global_step == 14
+    assert cb.stopped_by is None and trainer.state.global_step == RAMP_STEPS
 
 
 def test_spike_can_be_made_to_stop(tiny) -> None:
