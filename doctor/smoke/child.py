@@ -353,7 +353,9 @@ class Smoke:
         if torch is not None and self.s.get("cuda"):
             self.out.fact("smoke.peak_gpu_mib", round(torch.cuda.max_memory_allocated() / 2**20, 1))
             self.out.fact("smoke.peak_gpu_reserved_mib", round(torch.cuda.max_memory_reserved() / 2**20, 1))
-        self.out.fact("smoke.triton_kernels_compiled", _triton_kernels_compiled())
+        kernels = _triton_kernels_compiled()
+        self.out.fact("smoke.triton_kernels_compiled", None if kernels is None else len(kernels))
+        self.out.fact("smoke.triton_kernels", kernels)
 
     def _free(self) -> None:
         import gc
@@ -378,26 +380,33 @@ def _has_module(name: str) -> bool:
         return False
 
 
-def _triton_kernels_compiled() -> int | None:
-    """How many of Unsloth's Triton kernels hold a compiled binary; None when Triton is absent."""
+def _triton_kernels_compiled() -> list[str] | None:
+    """Names of Unsloth's Triton kernels that hold a compiled binary (built or loaded from the
+    Triton cache during this run); None when Triton was never imported."""
     if "triton" not in sys.modules:
         return None
     try:
         from triton.runtime.jit import JITFunction
     except ImportError:
         return None
-    seen, count = set(), 0
+    seen: set[int] = set()
+    names: list[str] = []
     for name, mod in list(sys.modules.items()):
-        if not (name.startswith("unsloth") or name.startswith("unsloth_zoo")) or mod is None:
+        if mod is None or not name.startswith(("unsloth", "unsloth_zoo")):
             continue
         for obj in list(vars(mod).values()):
-            fn = getattr(obj, "fn", obj)  # autotuners wrap a JITFunction in .fn
-            if isinstance(fn, JITFunction) and id(fn) not in seen:
-                seen.add(id(fn))
-                caches = getattr(fn, "device_caches", None) or getattr(fn, "cache", None) or {}
-                if any(_nonempty(v) for v in caches.values()):
-                    count += 1
-    return count
+            fn = obj
+            for _ in range(4):  # heuristics and autotuners wrap the JITFunction in .fn
+                if isinstance(fn, JITFunction):
+                    break
+                fn = getattr(fn, "fn", None)
+            if not isinstance(fn, JITFunction) or id(fn) in seen:
+                continue
+            seen.add(id(fn))
+            caches = getattr(fn, "device_caches", None) or getattr(fn, "cache", None) or {}
+            if any(_nonempty(v) for v in caches.values()):
+                names.append(getattr(fn, "__name__", None) or getattr(getattr(fn, "fn", None), "__name__", "?"))
+    return sorted(names)
 
 
 def _nonempty(value: Any) -> bool:

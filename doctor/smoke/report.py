@@ -82,8 +82,9 @@ def summary_lines(report: SmokeReport) -> list[str]:
         out.append(f"Attention: {f['smoke.attention']}")
     if device == "cuda":
         tk = f.get("smoke.triton_kernels_compiled")
-        out.append("Triton kernels compiled: " + ("unknown" if tk is None else
-                   f"{tk} of Unsloth's Triton functions hold a compiled binary (a lower bound)" if tk else "none found"))
+        names = ", ".join(f.get("smoke.triton_kernels") or [])
+        out.append("Triton kernels compiled: " + ("unknown (Triton not imported)" if tk is None else
+                   f"{tk} of Unsloth's kernels hold a compiled binary ({names})" if tk else "none found"))
         out.append("4-bit path: " + str(f.get("smoke.load_4bit", "not run")))
         if "smoke.peak_gpu_mib" in f:
             out.append(f"Peak GPU memory: {f['smoke.peak_gpu_mib']:.0f} MiB allocated, "
