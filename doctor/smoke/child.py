@@ -102,6 +102,7 @@ class Smoke:
             raise SkipStage(f"using the model folder {self.model_dir.name}")
         from doctor.smoke.build import build
 
+        self._start_reload_server()
         build(self.model_dir, hidden=int(self.spec.get("hidden", 64)), layers=int(self.spec.get("layers", 2)))
         files = sorted(p.name for p in self.model_dir.iterdir())
         return "tiny Llama + BPE tokenizer: " + ", ".join(files)
@@ -172,8 +173,9 @@ class Smoke:
         return Dataset.from_dict({"text": texts})
 
     def _start_reload_server(self) -> None:
-        """On a GPU the CPU is mostly idle while training: import the reload process meanwhile.
-        On the CPU path it would compete with training for the cores, so it starts later."""
+        """On a GPU, start the plain-transformers reload process early: its 5-10 s of imports
+        overlap loading and training. Not on the CPU path: there it competes with training's
+        threads for the cores, and the stages it could overlap take about a second there."""
         import subprocess
         if self.s.get("cuda") and not self.spec.get("model"):
             self.s["reload_server"] = subprocess.Popen(
@@ -183,7 +185,6 @@ class Smoke:
     def stage_train(self) -> str:
         from trl import SFTConfig, SFTTrainer
         torch = self.s["torch"]
-        self._start_reload_server()
 
         model, tok = self.s["model"], self.s["tok"]
         grads_ok: list[bool] = []

@@ -59,6 +59,9 @@ def child_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + path if path else "")
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1",
                PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false", HF_HUB_DISABLE_TELEMETRY="1")
+    # OpenMP threads that spin while waiting make CPU training 5-10x slower as soon as any
+    # other process wants a core (measured on 2 cores: 8.2 s -> 1.5 s for the train stage).
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     return env
 
 
