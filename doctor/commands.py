@@ -109,7 +109,7 @@ def _live_facts(no_env: bool) -> dict:
     try:
         from doctor.probes.env import collect_environment
 
-        return dict(collect_environment().facts)
+        return dict(collect_environment(requirements=False).facts)
     except Exception:  # noqa: BLE001 - explain must work even where the env probe can't
         return {}
 

@@ -174,13 +174,15 @@ def _areas(facts: Facts) -> list[AreaStatus]:
     return [py, torch_line, gpu_line, stack]
 
 
-def collect_environment(view: SystemView | None = None, python: str | None = None) -> ProbeResult:
+def collect_environment(view: SystemView | None = None, python: str | None = None,
+                        requirements: bool = True) -> ProbeResult:
     """Gather every environment fact without importing torch, unsloth or their stack.
 
     `python`: examine that interpreter's environment (the one you train with) instead of the
-    doctor's own; raises system.NotAPython when it does not run."""
+    doctor's own; raises system.NotAPython when it does not run. `requirements=False`: facts
+    only, without checking declared requirements (explain needs no more)."""
     view = view or SystemView.live(python)
-    pkg_facts, observations, scan = collect_packages(view)
+    pkg_facts, observations, scan = collect_packages(view, requirements)
     sites = {k: d.site for k, d in scan.dists.items()}
     versions = {k: d.version for k, d in scan.dists.items()}
     facts = Facts.of(

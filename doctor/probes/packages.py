@@ -454,9 +454,12 @@ def _run_requirements_example(text: str, options: dict[str, Any]) -> list[Observ
     return check_requirements(declared, installed, marker_environment(py), py_version)
 
 
-def collect_packages(view: SystemView) -> tuple[Facts, list[Observation], DistScan]:
+def collect_packages(view: SystemView, requirements: bool = True) -> tuple[Facts, list[Observation], DistScan]:
+    """`requirements=False` skips evaluating every Requires-Dist (the costly part), for
+    callers that need only the facts, like explain's correlation."""
     scan = scan_distributions(view)
-    return package_facts(scan, view), requirement_observations(scan, view), scan
+    observations = requirement_observations(scan, view) if requirements else []
+    return package_facts(scan, view), observations, scan
 
 
 def sites_holding(scan: DistScan, key: str) -> Sequence[str]:
