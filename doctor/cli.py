@@ -81,7 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     smoke.add_argument("--model", metavar="PATH", help="one or two steps on your own local model folder")
     smoke.add_argument("--max-seq-length", type=int, metavar="N")
     smoke.add_argument("--batch-size", type=int, metavar="N")
+    smoke.add_argument("--steps", type=int, metavar="N", help="training steps (default: a few)")
     smoke.add_argument("--force", action="store_true", help="run even when the VRAM estimate says it won't fit")
+    smoke.add_argument("--python", metavar="PATH", help="run the smoke test with this interpreter (the one you train with)")
+    smoke.add_argument("--keep", metavar="DIR", help="keep the built model, export and logs in DIR")
     smoke.add_argument("--timeout", type=float, default=600.0, metavar="S")
     _common(smoke)
 

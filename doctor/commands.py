@@ -169,15 +169,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_smoke(args: argparse.Namespace) -> int:
     from doctor.engine import findings_from_observations
     from doctor.report.model import Report
-    from doctor.smoke.runner import SmokeOptions, run_smoke
+    from doctor.smoke.runner import SmokeOptionError, SmokeOptions, run_smoke
 
     if args.model:
         require_file(args.model, "--model")
+    if args.python:
+        require_file(args.python, "--python")
     import dataclasses
 
     names = {f.name for f in dataclasses.fields(SmokeOptions)}
     values = {k: v for k, v in vars(args).items() if k in names and v is not None}
-    smoke = run_smoke(SmokeOptions(**values))
+    try:
+        options = SmokeOptions(**values)
+    except SmokeOptionError as exc:
+        raise UsageError(str(exc)) from None
+    smoke = run_smoke(options)
     kb = _kb()
     report = Report(command="smoke", findings=findings_from_observations(kb, getattr(smoke, "observations", [])),
                     sections={"smoke": smoke}, facts=dict(getattr(smoke, "facts", {}) or {}))

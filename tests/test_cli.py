@@ -139,3 +139,9 @@ def test_kb_test_skips_examples_whose_optional_package_is_missing(tmp_path: Path
     r = run_cli("kb", "test", env={"UNSLOTH_DOCTOR_KNOWLEDGE": str(tmp_path)})
     assert r.returncode == 0, r.stdout
     assert "0 passed, 0 failed, 1 skipped (not installed: no_such_package_here)" in r.stdout
+
+
+def test_smoke_option_out_of_range_is_a_usage_error() -> None:
+    r = run_cli("smoke", "--batch-size", "0")
+    assert r.returncode == 2 and "--batch-size must be a whole number" in r.stderr
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr
