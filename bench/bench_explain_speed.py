@@ -108,8 +108,9 @@ def main() -> int:
     print(row("explain   python -m doctor explain --format json", *small))
     with_env = median_run(cli + [str(SMALL), "--format", "json"], args.repeat)
     print(row("explain   ... with the live environment probe", *with_env))
-    print(f"  ratio {small[0] / base[0]:.1f}x the interpreter's start-up (wall, --no-env); target < 0.300 s: "
-          f"wall {'PASS' if small[0] < 0.3 else 'FAIL'}, cpu {'PASS' if small[1] < 0.3 else 'FAIL'}")
+    for label, m in (("--no-env", small), ("default, with the environment", with_env)):
+        print(f"  {label}: ratio {m[0] / base[0]:.1f}x the interpreter's start-up (wall); target < 0.300 s: "
+              f"wall {'PASS' if m[0] < 0.3 else 'FAIL'}, cpu {'PASS' if m[1] < 0.3 else 'FAIL'}")
 
     with tempfile.TemporaryDirectory() as tmp:
         big = Path(tmp) / "train.log"
@@ -123,9 +124,9 @@ def main() -> int:
         print(row("baseline  wc -l", *wc))
         print(row("explain   streamed (diagnose_stream)", *stream))
         print(row("explain   python -m doctor explain FILE", *whole))
-        print(f"  ratio {stream[0] / wc[0]:.1f}x wc -l (wall); target < 3 s: "
-              f"wall {'PASS' if stream[0] < 3 else 'FAIL'}, cpu {'PASS' if stream[1] < 3 else 'FAIL'}; "
-              f"peak memory {stream[2]} MiB for a {size_mib:.0f} MiB file")
+        print(f"  whole command: ratio {whole[0] / wc[0]:.1f}x wc -l (wall); target < 3 s: "
+              f"wall {'PASS' if whole[0] < 3 else 'FAIL'}, cpu {'PASS' if whole[1] < 3 else 'FAIL'}; "
+              f"peak memory {whole[2]} MiB for a {size_mib:.0f} MiB file")
     return 0
 
 

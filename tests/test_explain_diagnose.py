@@ -143,7 +143,7 @@ def test_a_weak_lead_is_not_claimed_as_a_diagnosis():
 
 def test_key_frames_are_user_code_its_library_call_and_the_raise_site(kb):
     result = diagnose((LOGS / "colab_ipy7_keyerror.log").read_text(), kb)
-    frames = [(f.function, f.library) for f in result.key_frames]
+    frames = [(f.function, f.in_library) for f in result.key_frames]
     assert frames == [("<module>", False), ("__init__", True), ("_check_valid_column_key", True)]
 
 

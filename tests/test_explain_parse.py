@@ -24,7 +24,7 @@ def test_plain_traceback_frames_and_user_code():
     final = log.final
     assert final.type == "torch.OutOfMemoryError"
     assert final.log_line == 22
-    user = [f for f in final.frames if not f.library]
+    user = [f for f in final.frames if not f.in_library]
     assert [(f.file, f.line) for f in user] == [("/home/alice/project/train.py", 88)]
     assert user[0].code == "trainer_stats = trainer.train()"
     # Unsloth's generated trainer code counts as library code
@@ -65,7 +65,7 @@ def test_jupyter_ansi_traceback_generation_context():
     assert final.type == "OutOfMemoryError"
     assert "\x1b" not in log.text
     cell = final.frames[0]
-    assert (cell.file, cell.line, cell.library) == ("Cell In[12]", 1, False)
+    assert (cell.file, cell.line, cell.in_library) == ("Cell In[12]", 1, False)
     assert cell.code.startswith("outputs = model.generate(")
     gen = final.frames[-1]
     assert (gen.function, gen.line, gen.package) == ("GenerationMixin.generate", 2215, "transformers")
@@ -80,7 +80,7 @@ def test_ipython7_colab_frames_get_arrow_line_numbers():
     final = log.final
     assert final.type == "KeyError" and "Column text not in the dataset" in final.message
     assert [f.line for f in final.frames] == [2, 251, 2762, 521]
-    assert final.frames[0].file.startswith("<ipython-input-7-") and not final.frames[0].library
+    assert final.frames[0].file.startswith("<ipython-input-7-") and not final.frames[0].in_library
     assert final.frames[-1].package == "datasets"
     # the Colab footer is not part of the message
     assert "NOTE" not in final.message
@@ -95,7 +95,7 @@ def test_direct_cause_chain():
     assert first.message_lines == (13, 14, 16) and first.message.endswith("python -m bitsandbytes")
     assert last.link == "cause" and "Failed to import transformers.integrations" in last.message
     assert [f.package for f in first.frames][-1] == "bitsandbytes"
-    assert first.frames[2].file == "<frozen importlib._bootstrap>" and first.frames[2].library
+    assert first.frames[2].file == "<frozen importlib._bootstrap>" and first.frames[2].in_library
 
 
 def test_during_handling_chain_and_multiline_message():
@@ -113,7 +113,7 @@ def test_github_quote_markers_and_windows_paths():
     assert final.type == "ModuleNotFoundError" and final.message == "No module named 'triton'"
     assert final.log_line == 10          # the line number of the pasted (quoted) line
     user, unsloth, triton = final.frames
-    assert user.file == r"C:\Users\Chen\Documents\ft\train.py" and not user.library
+    assert user.file == r"C:\Users\Chen\Documents\ft\train.py" and not user.in_library
     assert (unsloth.package, triton.package) == ("unsloth", "triton")
 
 
@@ -337,7 +337,7 @@ def test_real_device_side_assert():
     final = log.final
     assert final.type == "torch.AcceleratorError"
     assert final.message.splitlines()[0] == "CUDA error: device-side assert triggered"
-    assert final.frames[0].file == "/tmp/assert.py" and not final.frames[0].library
+    assert final.frames[0].file == "/tmp/assert.py" and not final.frames[0].in_library
     assert [f.package for f in final.frames[1:]] == ["torch"] * 5
 
 
@@ -382,7 +382,7 @@ def test_ipython_8_input_and_windows_file_frames():
             "ValueError: Unsloth: bad model\n")
     final = parse_text(text).final
     cell, lib = final.frames
-    assert (cell.file, cell.line, cell.function, cell.library) == ("Input In[5]", 3, "<cell line: 3>", False)
+    assert (cell.file, cell.line, cell.function, cell.in_library) == ("Input In[5]", 3, "<cell line: 3>", False)
     assert (lib.line, lib.function, lib.package) == (301, "FastLanguageModel.from_pretrained", "unsloth")
     assert lib.file.endswith(r"unsloth\models\loader.py") and lib.code == "raise ValueError('Unsloth: bad model')"
     assert (final.type, final.message) == ("ValueError", "Unsloth: bad model")

@@ -266,7 +266,7 @@ def key_frames(log: ParsedLog) -> list[Frame]:
     if exc is None:
         return []
     frames = list(exc.frames)
-    user_at = max((i for i, f in enumerate(frames) if not f.library), default=None)
+    user_at = max((i for i, f in enumerate(frames) if not f.in_library), default=None)
     picked: list[int] = []
     if user_at is not None:
         picked.append(user_at)

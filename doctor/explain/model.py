@@ -23,7 +23,7 @@ class Frame(NamedTuple):
     file: str
     line: int | None
     function: str
-    library: bool            # site-packages, dist-packages, stdlib, generated code
+    in_library: bool         # site-packages, dist-packages, stdlib, generated code
     package: str | None      # top-level package of a library frame ("transformers")
     code: str | None = None  # the source line shown under the frame, if any
     log_line: int | None = None

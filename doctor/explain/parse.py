@@ -202,14 +202,14 @@ class _Parser:
         if self.block.frames and (arrow := match_arrow(text)) is not None:
             last = self.block.frames[-1]
             self.block.frames[-1] = Frame(last.file, last.line or arrow[0], last.function,
-                                          last.library, last.package, arrow[1] or last.code,
+                                          last.in_library, last.package, arrow[1] or last.code,
                                           last.log_line)
             return i + 1
         if not text.strip() or text[0] in " \t":
             if self.block.frames and self.block.frames[-1].code is None and text.strip() \
                     and not _is_marker(text):
                 last = self.block.frames[-1]
-                self.block.frames[-1] = Frame(last.file, last.line, last.function, last.library,
+                self.block.frames[-1] = Frame(last.file, last.line, last.function, last.in_library,
                                               last.package, text.strip(), last.log_line)
             return i + 1
         exc = _is_exception_line(text)

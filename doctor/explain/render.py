@@ -199,7 +199,7 @@ def render_markdown(result: "ExplainResult", diagnoses: bool = True) -> str:
 def _label_frames(frames: list["Frame"]) -> list[tuple[str, "Frame"]]:
     out = []
     for i, f in enumerate(frames):
-        if not f.library:
+        if not f.in_library:
             label = "your code"
         elif i == len(frames) - 1 and i > 0:
             label = "raised in"

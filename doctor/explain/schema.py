@@ -12,10 +12,10 @@ _NUM_OR_NULL = {"type": ["number", "null"]}
 
 _FRAME = {
     "type": "object",
-    "required": ["file", "line", "function", "library", "package", "code", "log_line"],
+    "required": ["file", "line", "function", "in_library", "package", "code", "log_line"],
     "properties": {
         "file": {"type": "string"}, "line": _INT_OR_NULL, "function": {"type": "string"},
-        "library": {"type": "boolean"}, "package": _STR_OR_NULL, "code": _STR_OR_NULL,
+        "in_library": {"type": "boolean"}, "package": _STR_OR_NULL, "code": _STR_OR_NULL,
         "log_line": _INT_OR_NULL,
     },
 }
