@@ -12,6 +12,7 @@ from typing import Any
 from doctor.facts import FactCollector
 from doctor.findings import AreaStatus, Location, Observation
 from doctor.probes.base import ProbeResult, example_runner
+from doctor.probes.script import LR_CEILING  # one ceiling for scripts and configs
 
 # canonical name -> the spellings configs use for it
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -33,7 +34,6 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "per_device_train_batch_size": ("per_device_train_batch_size", "micro_batch_size", "batch_size"),
 }
 _LOOKUP = {alias: name for name, aliases in ALIASES.items() for alias in aliases}
-LR_CEILING = 5e-4
 
 
 def _flatten(data: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], Any]]:
