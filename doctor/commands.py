@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from doctor.cli import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, UsageError, emit, require_file
 from doctor.kb import KnowledgeBase, KnowledgeError, load_knowledge
@@ -116,8 +115,6 @@ def _live_facts(no_env: bool) -> dict:
 
 @_guard_kb
 def cmd_explain(args: argparse.Namespace) -> int:
-    from doctor.report.model import Report
-
     if args.file == "-":
         if sys.stdin.isatty():
             print("Paste the error or log, then press Ctrl-D (Ctrl-Z Enter on Windows):", file=sys.stderr)

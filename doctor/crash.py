@@ -6,7 +6,6 @@ import platform
 import sys
 import time
 import traceback
-from pathlib import Path
 from typing import Sequence
 
 from doctor import __version__

@@ -100,7 +100,6 @@ class TextMatch:
     lines: list[tuple[int, str]] = field(default_factory=list)
     captures: dict[str, str] = field(default_factory=dict)
     last_line: int = 0
-    symptoms_hit: int = 0
 
 
 class SymptomIndex:
@@ -148,7 +147,6 @@ def match_text(kb: Any, text: str | Sequence[tuple[int, str]]) -> list[TextMatch
                 _capture(symptom.pattern, symptom.capture, line, match.captures)
     for entry_id, match in hits.items():
         extra = len(seen_symptoms[entry_id]) - 1
-        match.symptoms_hit = extra + 1
         match.score = min(1.0, best_weight[entry_id] + _MULTI_BONUS * extra)
     return sorted(hits.values(), key=lambda m: (-m.score, -m.last_line, m.entry.id))
 

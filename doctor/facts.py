@@ -38,9 +38,6 @@ class Facts(Mapping[str, Any]):
             sources.update(other._sources)
         return Facts(values, sources)
 
-    def with_fact(self, name: str, value: Any, source: str = "") -> "Facts":
-        return self.merged(Facts({name: value}, {name: source} if source else {}))
-
     def source(self, name: str) -> str:
         return self._sources.get(name, "")
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import traceback
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 from doctor.engine import evaluate, findings_from_observations

@@ -4,7 +4,6 @@ or hang (real processes)."""
 from __future__ import annotations
 
 import json
-import os
 import stat
 import sys
 import time

@@ -100,7 +100,7 @@ def render_console(result: "ExplainResult", console: Any) -> None:
         for item in u.collect:
             console.print(f"  - {e(item)}")
         if result.findings:
-            console.print(f"\n[bold]Weak leads[/] (too little in the log to claim them)")
+            console.print("\n[bold]Weak leads[/] (too little in the log to claim them)")
             for i, f in enumerate(result.findings, 1):
                 _render_finding(console, i, f)
     for note in result.notes:

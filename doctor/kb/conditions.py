@@ -7,7 +7,7 @@ nor ruled out. Nothing here evaluates Python from YAML.
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -22,10 +22,7 @@ Tri = bool | None
 class Trace:
     """The facts a condition read, so a finding can show its evidence."""
 
-    used: dict[str, Any]
-
-    def __init__(self) -> None:
-        self.used = {}
+    used: dict[str, Any] = field(default_factory=dict)
 
 
 def evaluate_condition(cond: Mapping[str, Any], facts: Mapping[str, Any], trace: Trace | None = None) -> Tri:
@@ -186,7 +183,7 @@ def condition_problems(cond: Any, path: tuple[Any, ...] = ()) -> list[tuple[tupl
 
 
 def facts_named(cond: Mapping[str, Any]) -> list[str]:
-    """Every fact name a condition mentions (for documentation and evidence)."""
+    """Every fact name a condition mentions (explain shows them when it confirms or rules out)."""
     names: list[str] = []
     for key in ("all", "any"):
         for sub in cond.get(key, []):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from doctor.findings import Location
 from doctor.kb import schema as _schema
 from doctor.kb.model import Entry, entry_from_dict
 
@@ -24,12 +25,7 @@ class KnowledgeProblem:
     message: str
 
     def __str__(self) -> str:
-        where = self.file
-        if self.line is not None:
-            where += f":{self.line}"
-            if self.column is not None:
-                where += f":{self.column}"
-        return f"{where}: {self.message}"
+        return f"{Location(self.file, self.line, self.column)}: {self.message}"
 
 
 class KnowledgeError(Exception):

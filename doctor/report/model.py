@@ -24,11 +24,6 @@ class Report:
             out[f.severity.value] += 1
         return out
 
-    def worst(self) -> Severity | None:
-        if not self.findings:
-            return None
-        return max((f.severity for f in self.findings), key=lambda s: s.rank)
-
 
 def exit_code(report: Report, fail_on: str) -> int:
     """0: nothing at or above --fail-on; 1: something is."""

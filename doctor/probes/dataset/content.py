@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any, Iterator
 
 from doctor.probes.dataset.hits import Hits
-from doctor.probes.dataset.schema import CHAT_FORMATS, MESSAGES, SHAREGPT, TEXT, RecordSchema
+from doctor.probes.dataset.schema import CHAT_FORMATS, MESSAGES, TEXT, RecordSchema
 
 FIELD_MISSING = "DATA-FIELD-MISSING"
 FIELD_NULL = "DATA-FIELD-NULL"
