@@ -87,10 +87,13 @@ def probe_dataset(path: str, opts: ScanOptions) -> ProbeResult:
     return scan_dataset(path, _options_for(DatasetOptions, opts))
 
 
-def probe_script(path: str, opts: ScanOptions) -> ProbeResult:
+def scan_scripts(paths: list[str]) -> ProbeResult:
     from doctor.probes.script import scan_script
 
-    return scan_script(path)
+    result = ProbeResult()
+    for path in paths:
+        result = result.merge(guarded(f"Script {path}", "script", lambda p=path: scan_script(p)))
+    return result
 
 
 def probe_config(path: str) -> ProbeResult:
@@ -111,8 +114,7 @@ def run_scan(kb: KnowledgeBase, targets: Targets, opts: ScanOptions) -> Report:
         result = result.merge(guarded("Environment", "env", lambda: probe_environment(opts)))
     for path in targets.data:
         result = result.merge(guarded(f"Dataset {path}", "dataset", lambda p=path: probe_dataset(p, opts)))
-    for path in targets.scripts:
-        result = result.merge(guarded(f"Script {path}", "script", lambda p=path: probe_script(p, opts)))
+    result = result.merge(scan_scripts(targets.scripts))
     for path in targets.configs:
         result = result.merge(guarded(f"Config {path}", "config", lambda p=path: probe_config(p)))
     for path in targets.models:
@@ -124,9 +126,11 @@ def run_scan(kb: KnowledgeBase, targets: Targets, opts: ScanOptions) -> Report:
     if opts.fix:
         applied = apply_script_fixes(targets.scripts, opts)
         if applied:
-            # report what is left after the fixes, as a re-run would
-            rescanned = run_scan(kb, targets, dataclasses.replace(opts, fix=False, smoke=False))
-            report.findings, report.areas = rescanned.findings, rescanned.areas
+            # report what is left after the fixes, as a re-run would; only the scripts changed
+            after = scan_scripts(targets.scripts)
+            report.findings = [f for f in report.findings if f.area != "script"] + \
+                findings_from_observations(kb, after.observations, facts)
+            report.areas = [a for a in report.areas if a.area != "script"] + after.areas
             report.notes += applied + ["'unsloth-doctor undo' restores the files as they were."]
         if targets.data:
             report.notes += apply_dataset_fixes(targets.data, opts)

@@ -10,6 +10,8 @@ nvidia-ml-py) is imported lazily and any failure to load or initialise it is dat
 """
 from __future__ import annotations
 
+import functools
+
 import os
 import sys
 from dataclasses import dataclass, field
@@ -245,8 +247,12 @@ def run_bounded(cmd: Sequence[str], timeout_s: float, env: Mapping[str, str] | N
     return Bounded(None if timed_out else proc.returncode, decode(out), decode(err), timed_out)
 
 
+@functools.lru_cache(maxsize=8)
 def other_python(executable: str, timeout_s: float = 20.0) -> PythonInfo:
-    """Describe another interpreter (the user's training env) by asking it; it imports nothing heavy."""
+    """Describe another interpreter (the user's training env) by asking it; it imports nothing heavy.
+
+    Remembered per process: `scan --python` checks the interpreter up front and the probes ask
+    again, and the answer (a frozen PythonInfo) cannot change in between."""
     import json
     import tempfile
 
