@@ -61,13 +61,18 @@ def test_kb_test_passes_on_the_shipped_knowledge() -> None:
     assert " 0 failed" in r.stdout
 
 
+def kb_test_on(tmp_path: Path, entry_yaml: str):
+    """`kb test` on a knowledge base made of this one entry."""
+    (tmp_path / "k.yaml").write_text(entry_yaml)
+    return run_cli("kb", "test", env={"UNSLOTH_DOCTOR_KNOWLEDGE": str(tmp_path)})
+
+
 def test_kb_test_fails_on_an_entry_whose_examples_lie(tmp_path: Path) -> None:
-    (tmp_path / "k.yaml").write_text(
+    r = kb_test_on(tmp_path,
         "- id: RT-LIAR\n  title: An entry whose example does not match\n  severity: error\n  category: other\n"
         "  area: runtime\n  symptoms: ['CUDA out of memory']\n  explain: this explains nothing at all\n"
         "  refs: [https://example.org/x]\n  examples:\n    match: ['Segmentation fault']\n"
         "    no_match: ['CUDA out of memory. Tried to allocate']\n")
-    r = run_cli("kb", "test", env={"UNSLOTH_DOCTOR_KNOWLEDGE": str(tmp_path)})
     assert r.returncode == 1
     assert "FAIL RT-LIAR examples.match[0]" in r.stdout and "FAIL RT-LIAR examples.no_match[0]" in r.stdout
     assert "0 passed, 2 failed" in r.stdout
@@ -131,12 +136,11 @@ def test_run_keeps_the_exit_code_and_reports_json(tmp_path: Path) -> None:
 
 
 def test_kb_test_skips_examples_whose_optional_package_is_missing(tmp_path: Path) -> None:
-    (tmp_path / "k.yaml").write_text(
+    r = kb_test_on(tmp_path,
         "- id: SCRIPT-NEEDS-EXTRA\n  title: An entry with an example that needs an extra\n  severity: info\n"
         "  category: other\n  area: script\n  observed: true\n  explain: nothing to explain here\n"
         "  refs: [https://example.org/x]\n  examples:\n"
         "    match: [{requires: [no_such_package_here], probe: script.py, input: 'x = 1'}]\n")
-    r = run_cli("kb", "test", env={"UNSLOTH_DOCTOR_KNOWLEDGE": str(tmp_path)})
     assert r.returncode == 0, r.stdout
     assert "0 passed, 0 failed, 1 skipped (not installed: no_such_package_here)" in r.stdout
 

@@ -81,12 +81,18 @@ def test_failed_write_removes_temp_and_keeps_original(tmp_path: Path) -> None:
     assert sorted(x.name for x in tmp_path.iterdir()) == ["a.txt"]
 
 
-def test_undo_restores_replaced_and_removes_created(tmp_path: Path) -> None:
+def repaired(tmp_path: Path):
+    """A journal, and a transaction that has replaced d.jsonl ("original" -> "repaired")."""
     journal = Journal(tmp_path / "journal")
     data = tmp_path / "d.jsonl"
     data.write_text("original\n")
     tx = journal.begin("fix d.jsonl")
     tx.write(data, b"repaired\n")
+    return journal, data, tx
+
+
+def test_undo_restores_replaced_and_removes_created(tmp_path: Path) -> None:
+    journal, data, tx = repaired(tmp_path)
     new = tmp_path / "d.rejects.jsonl"
     tx.write(new, b"rejected\n")
     tx.commit()
@@ -100,11 +106,7 @@ def test_undo_restores_replaced_and_removes_created(tmp_path: Path) -> None:
 
 
 def test_undo_refuses_a_file_edited_after_the_fix(tmp_path: Path) -> None:
-    journal = Journal(tmp_path / "journal")
-    data = tmp_path / "d.jsonl"
-    data.write_text("original\n")
-    tx = journal.begin("fix")
-    tx.write(data, b"repaired\n")
+    journal, data, tx = repaired(tmp_path)
     tx.commit()
     data.write_text("the user's own later edit\n")
     with pytest.raises(UndoError, match="changed after the fix"):
