@@ -5,9 +5,11 @@ from __future__ import annotations
 import multiprocessing
 import os
 from dataclasses import replace
+from itertools import chain
 from typing import Iterable
 
 from doctor.probes.dataset import scan
+from doctor.probes.dataset.rowmemory import RowMemory
 from doctor.probes.dataset.scan import ChunkResult, ScanSettings
 
 
@@ -38,11 +40,14 @@ def scan_in_parallel(path: str, jobs: int, settings: ScanSettings) -> ChunkResul
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     # The duplicate memory is shared out, so all ranges together stay within it.
     share = replace(settings, duplicate_memory_rows=settings.duplicate_memory_rows // len(ranges))
-    with multiprocessing.get_context(method).Pool(len(ranges)) as pool:
-        # imap keeps file order and lets each part be merged as it arrives.
-        parts = pool.imap(_scan_range, [(path, start, end, share) for start, end in ranges])
+    (start, end), rest = ranges[0], ranges[1:]
+    with multiprocessing.get_context(method).Pool(len(rest)) as pool:
+        # The other ranges start in workers; this process scans the first one meanwhile, so
+        # N jobs are N processes and the first range's result never has to be pickled.
+        parts = pool.imap(_scan_range, [(path, a, b, share) for a, b in rest])
+        first = scan.scan_jsonl_range(path, start, end, share)
         # Row hashes are comparable across processes only when they share the hash seed (fork).
-        return merge_chunks(parts, same_hash_seed=method == "fork")
+        return merge_chunks(chain([first], parts), same_hash_seed=method == "fork")
 
 
 def _scan_range(args: tuple[str, int, int | None, ScanSettings]) -> ChunkResult:
@@ -53,7 +58,7 @@ def merge_chunks(parts: Iterable[ChunkResult], same_hash_seed: bool = True) -> C
     """Join range results in file order, shifting their lines and linking duplicates."""
     out: ChunkResult | None = None
     shift = 0
-    earlier: list[tuple[dict[int, int], int]] = []   # each range's row hashes, with its line shift
+    earlier: list[tuple[RowMemory, int]] = []  # each range's rows, with its line shift
     for part in parts:
         if out is None:
             out = ChunkResult(hits=scan.Hits(part.hits.cap))
@@ -62,7 +67,7 @@ def merge_chunks(parts: Iterable[ChunkResult], same_hash_seed: bool = True) -> C
         out.parsed += part.parsed
         out.unreadable += part.unreadable
         out.max_row_bytes = max(out.max_row_bytes, part.max_row_bytes)
-        out.duplicate_memory_full |= part.duplicate_memory_full
+        out.seen.full |= part.seen.full
         for name, count in part.schema_counts.items():
             out.schema_counts[name] += count
             firsts = out.schema_first.setdefault(name, [])
@@ -73,8 +78,9 @@ def merge_chunks(parts: Iterable[ChunkResult], same_hash_seed: bool = True) -> C
             # then a Python step only for the (few) duplicates themselves.
             reported: set[int] = set()
             for seen, seen_shift in earlier:
-                for key in (seen.keys() & part.seen.keys()) - reported:
-                    out.hits.add(scan.DUPLICATE, part.seen[key] + shift, None, first_line=seen[key] + seen_shift)
+                for key in seen.common(part.seen) - reported:
+                    out.hits.add(scan.DUPLICATE, part.seen.index()[key] + shift, None,
+                                 first_line=seen.index()[key] + seen_shift)
                     reported.add(key)
             earlier.append((part.seen, shift))
         if part.tokens is not None:

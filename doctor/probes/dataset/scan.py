@@ -17,6 +17,7 @@ import orjson
 from doctor.probes.dataset import content, prefilter, reader, syntax
 from doctor.probes.dataset.hits import Hits
 from doctor.probes.dataset.reader import ArrayElement, ArrayTrouble
+from doctor.probes.dataset.rowmemory import RowMemory
 from doctor.probes.dataset.schema import CHAT_FORMATS, MESSAGES, RecordSchema, UNKNOWN, classify
 from doctor.probes.dataset.tokens import TokenMeter, TokenStats
 
@@ -59,10 +60,13 @@ class ChunkResult:
     hits: Hits = field(default_factory=Hits)
     schema_counts: Counter[str] = field(default_factory=Counter)
     schema_first: dict[str, list[int]] = field(default_factory=dict)
-    seen: dict[int, int] = field(default_factory=dict)   # row hash -> first line
+    seen: RowMemory = field(default_factory=lambda: RowMemory(DUPLICATE_MEMORY_ROWS))
     tokens: TokenStats | None = None
     max_row_bytes: int = 0
-    duplicate_memory_full: bool = False
+
+    @property
+    def duplicate_memory_full(self) -> bool:
+        return self.seen.full
 
 
 class _Checker:
@@ -70,7 +74,7 @@ class _Checker:
 
     def __init__(self, settings: ScanSettings) -> None:
         self.s = settings
-        self.r = ChunkResult(hits=Hits(settings.cap))
+        self.r = ChunkResult(hits=Hits(settings.cap), seen=RowMemory(settings.duplicate_memory_rows))
         self.meter: TokenMeter | None = None
         if settings.tokenizer:
             from doctor.probes.dataset.tokens import load_tokenizer
@@ -110,14 +114,8 @@ class _Checker:
             r.max_row_bytes = size
         if size > self.s.long_row_bytes:
             hits.add(LONG_ROW, line, None, bytes=size, limit=self.s.long_row_bytes)
-        key = hash(raw if raw.endswith(b"\n") else raw + b"\n")
-        first = r.seen.get(key)
-        if first is not None:
-            hits.add(DUPLICATE, line, None, first_line=first)
-        elif len(r.seen) < self.s.duplicate_memory_rows:
-            r.seen[key] = line
-        else:
-            r.duplicate_memory_full = True
+        # Duplicates are found at the end (`finish`), from the hashes of every row.
+        r.seen.add(hash(raw if raw.endswith(b"\n") else raw + b"\n"), line)
         if self.meter is not None:
             self.meter.add(line, obj, name)
 
@@ -128,47 +126,34 @@ class _Checker:
         then checks the batch row by row with `record`, which reports exactly the same things.
         """
         try:
-            objs = list(map(orjson.loads, rows))
+            first = orjson.loads(rows[0])
         except orjson.JSONDecodeError:
             return False
-        if set(map(type, objs)) != {dict}:
+        if first.__class__ is not dict:
             return False
-        shapes = set(map(tuple, objs))
-        if len(shapes) != 1:
-            return False
-        schema = self.schema_of(objs[0])
+        schema = self.schema_of(first)
         if schema.name == UNKNOWN or schema.missing:
             return False
-        try:
-            if schema.name in CHAT_FORMATS:
-                if not _clean_conversations(objs, schema):
-                    return False
-            else:
-                # str.strip returns a str unchanged when there is nothing to strip, "" when it
-                # is blank, and raises TypeError on anything but a str: one pass checks both.
-                for name in schema.required:
-                    if not all(map(str.strip, map(itemgetter(name), objs))):
-                        return False
-            for name in schema.optional:
-                if name in objs[0]:
-                    any(map(str.isspace, map(itemgetter(name), objs)))
-        except (TypeError, KeyError):
-            return False
+        keep: list[Any] | None = [] if self.meter is not None else None
+        # Parsed a slice at a time and dropped, so the objects stay in the CPU cache while they
+        # are checked; only the token meter needs them afterwards.
+        for at in range(0, len(rows), PARSE_SLICE):
+            try:
+                objs = list(map(orjson.loads, rows[at:at + PARSE_SLICE]))
+            except orjson.JSONDecodeError:
+                return False
+            if not _same_clean_shape(objs, first, schema):
+                return False
+            if keep is not None:
+                keep += objs
         r = self.r
         longest = max(map(len, rows))
         if longest > self.s.long_row_bytes:
             return False
+        # Clean: commit the batch.
         if not rows[-1].endswith(b"\n"):
             rows = [*rows[:-1], rows[-1] + b"\n"]
-        lines = dict(zip(map(hash, rows), range(first_line, first_line + len(rows))))
-        if len(lines) != len(rows) or not r.seen.keys().isdisjoint(lines):
-            return False
-        # Clean: commit the batch.
-        room = self.s.duplicate_memory_rows - len(r.seen)
-        if room < len(lines):
-            r.duplicate_memory_full = True
-            lines = dict(islice(lines.items(), max(0, room)))
-        r.seen.update(lines)
+        r.seen.add_batch(list(map(hash, rows)), first_line)
         r.max_row_bytes = max(r.max_row_bytes, longest)
         count = r.schema_counts[schema.name]
         r.schema_counts[schema.name] = count + len(rows)
@@ -176,9 +161,9 @@ class _Checker:
             firsts = r.schema_first.setdefault(schema.name, [])
             firsts.extend(range(first_line, first_line + FIRST_LINES_PER_SCHEMA - count)[:len(rows)])
         for index in sorted(prefilter.suspect_rows(rows)):
-            content.check_text(objs[index], schema, first_line + index, rows[index], r.hits)
-        if self.meter is not None:
-            for index, obj in enumerate(objs):
+            content.check_text(orjson.loads(rows[index]), schema, first_line + index, rows[index], r.hits)
+        if self.meter is not None and keep is not None:
+            for index, obj in enumerate(keep):
                 self.meter.add(first_line + index, obj, schema.name)
         return True
 
@@ -197,10 +182,42 @@ class _Checker:
         return d
 
     def finish(self) -> ChunkResult:
+        for line, first in self.r.seen.duplicates():
+            self.r.hits.add(DUPLICATE, line, None, first_line=first)
         if self.meter is not None:
             self.meter.flush()
             self.r.tokens = self.meter.stats
         return self.r
+
+
+def _same_clean_shape(objs: list[Any], first: dict[str, Any], schema: RecordSchema) -> bool:
+    """Every object has exactly `first`'s keys and clean required fields (the fast path's test).
+
+    Same key set: the same number of keys, and each has all of `first`'s keys (itemgetter
+    raises KeyError otherwise). A row that is not an object fails the same way: len() of a
+    number, or a string key on a list or str, raises TypeError.
+    """
+    try:
+        if set(map(len, objs)) != {len(first)}:
+            return False
+        if schema.name in CHAT_FORMATS:
+            if not _clean_conversations(objs, schema):
+                return False
+        else:
+            # str.strip returns a str unchanged when there is nothing to strip, "" when it is
+            # blank, and raises TypeError on anything but a str: one pass checks both.
+            for name in schema.required:
+                if not all(map(str.strip, map(itemgetter(name), objs))):
+                    return False
+        for name in schema.optional:
+            if name in first:
+                any(map(str.isspace, map(itemgetter(name), objs)))   # TypeError if not a str
+        others = [key for key in first if key not in schema.required and key not in schema.optional]
+        if others:
+            all(map(itemgetter(*others, *others), objs))   # KeyError if absent; a tuple is true
+    except (TypeError, KeyError):
+        return False
+    return True
 
 
 def _clean_conversations(objs: list[dict[str, Any]], schema: RecordSchema) -> bool:
@@ -235,7 +252,8 @@ def _decode(raw: bytes, line: int, file_offset: int, hits: Hits) -> str | None:
         return None
 
 
-BATCH_ROWS = 256   # small enough that a batch's rows and objects stay in cache
+BATCH_ROWS = 256   # rows read, hashed and pre-filtered together
+PARSE_SLICE = 64   # rows parsed and checked together (their objects stay in the CPU cache)
 
 
 class _LineSource:
