@@ -148,6 +148,19 @@ def test_csv_and_parquet_rows(tmp_path: Path) -> None:
     assert {("DATA-FIELD-EMPTY", 2), ("DATA-ROW-DUPLICATE", 3)} <= found
 
 
+def test_a_ragged_csv_row_is_located_and_the_rest_is_still_checked(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    csv = tmp_path / "data.csv"
+    csv.write_text('instruction,input,output\n"Say hi","","two\nlines"\nan, unquoted comma,x,y\n'
+                   '"Add","2+2",4\n"Add","2+2",4\n')
+    result = scan_dataset(str(csv))
+    found = {(o.entry_id, o.location.line) for o in result.observations}
+    assert ("DATA-CSV-FIELD-COUNT", 4) in found          # line 4: after a value spread over 2 lines
+    assert "DATA-ROW-DUPLICATE" in {entry for entry, _ in found}
+    assert "DATA-FILE-UNREADABLE" not in {entry for entry, _ in found}
+    assert result.facts["dataset.rows"] == 4 and result.facts["dataset.unreadable_rows"] == 1
+
+
 def test_bad_inputs_become_findings_not_tracebacks(tmp_path: Path) -> None:
     missing = scan_dataset(str(tmp_path / "nope.jsonl"))
     assert [o.entry_id for o in missing.observations] == ["DATA-FILE-UNREADABLE"]

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from doctor.fixes.dataset import RepairError, RepairOptions, repair_dataset
+from doctor.fixes.dataset import RepairOptions, repair_dataset
 from doctor.fixes.journal import Journal
 from doctor.probes.dataset import DatasetOptions, scan_dataset
 
@@ -113,10 +113,97 @@ def test_a_json_array_becomes_json_lines(tmp_path: Path) -> None:
     assert summary.balanced and summary.input_rows == 2
 
 
-def test_tables_are_refused_with_a_reason(tmp_path: Path) -> None:
-    (tmp_path / "d.csv").write_text("text\na\n")
-    with pytest.raises(RepairError, match="JSONL"):
-        repair_dataset(str(tmp_path / "d.csv"))
+def test_a_csv_is_repaired_as_csv_with_every_row_kept_or_rejected_by_line(tmp_path: Path) -> None:
+    data = tmp_path / "d.csv"
+    data.write_bytes(b'\xef\xbb\xbfinstruction,input,output\r\n"Say hi","","Hi\x07 there"\r\n'
+                     b'007,x,"two\r\nlines"\r\n\r\nonly,two\r\n"Say hi","","Hi\x07 there"\r\n')
+    before = data.read_bytes()
+    summary = repair_dataset(str(data), RepairOptions(journal_root=str(tmp_path / "j")))
+    assert data.read_bytes() == before and summary.output_path == str(tmp_path / "d.fixed.csv")
+    fixed = tmp_path / "d.fixed.csv"
+    # Same format, same line ending, no BOM; "007" is still text, not the number 7.
+    assert fixed.read_bytes() == (b'instruction,input,output\r\nSay hi,,Hi there\r\n007,x,"two\nlines"\r\n'
+                                  b'Say hi,,Hi there\r\n')
+    rejects = read_jsonl(tmp_path / "d.rejects.jsonl")
+    assert [(r["line"], r["entry_id"]) for r in rejects] == [(6, "DATA-CSV-FIELD-COUNT")]
+    assert "2 fields, the header has 3" in rejects[0]["reason"] and json.loads(rejects[0]["text"]) == ["only", "two"]
+    assert summary.balanced and (summary.input_rows, summary.changed_rows, summary.blank_lines) == (4, 3, 1)
+    assert summary.actions["byte order mark removed"] == 1
+    obs = scan_dataset(str(fixed), DatasetOptions()).observations
+    assert not {o.entry_id for o in obs} & {"DATA-TEXT-CONTROL-CHARS", "DATA-TEXT-CRLF", "DATA-FILE-BOM"}
+    again = repair_dataset(str(fixed), RepairOptions(journal_root=str(tmp_path / "j")))
+    assert again.changed_rows == again.rejected_rows == 0
+    assert (tmp_path / "d.fixed.fixed.csv").read_bytes() == fixed.read_bytes()
+    unsafe = repair_dataset(str(data), RepairOptions(unsafe_fixes=True, journal_root=str(tmp_path / "j")))
+    assert unsafe.balanced and unsafe.reasons["DATA-ROW-DUPLICATE"] == 1
+    assert "line 7: duplicate of line 2" in unsafe.first_reason["DATA-ROW-DUPLICATE"]
+
+
+def test_a_tsv_keeps_its_tabs_and_undecodable_rows_are_rejected_losslessly(tmp_path: Path) -> None:
+    data = tmp_path / "d.tsv"
+    data.write_bytes(b"text\tlabel\na, b\t1\ncaf\xe9\t2\n")
+    summary = repair_dataset(str(data), RepairOptions(journal_root=str(tmp_path / "j")))
+    assert (tmp_path / "d.fixed.tsv").read_bytes() == b"text\tlabel\na, b\t1\n"
+    rejects = read_jsonl(tmp_path / "d.rejects.jsonl")
+    assert [(r["line"], r["entry_id"]) for r in rejects] == [(3, "DATA-FILE-INVALID-UTF8")]
+    assert summary.balanced and summary.input_rows == 2
+
+
+def test_a_parquet_file_is_repaired_in_place_with_its_schema_and_undo_restores_it(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    data = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"text": ["ok", "nul\x00here", "ok", "a\r\nb"], "n": [1, 2, 1, 3]}), data)
+    before = data.read_bytes()
+    journal = tmp_path / "j"
+    summary = repair_dataset(str(data), RepairOptions(in_place=True, unsafe_fixes=True, journal_root=str(journal)))
+    table = pq.read_table(data)
+    assert table.schema.field("n").type == pa.int64()
+    assert table.to_pylist() == [{"text": "ok", "n": 1}, {"text": "nulhere", "n": 2}, {"text": "a\nb", "n": 3}]
+    rejects = read_jsonl(tmp_path / "d.rejects.jsonl")
+    assert [(r["line"], r["entry_id"]) for r in rejects] == [(3, "DATA-ROW-DUPLICATE")]
+    assert summary.balanced and summary.backup_path and Path(summary.backup_path).read_bytes() == before
+    second = repair_dataset(str(data), RepairOptions(in_place=True, unsafe_fixes=True, journal_root=str(journal)))
+    assert not second.wrote
+    Journal(journal).undo_last()
+    assert data.read_bytes() == before
+
+
+def test_records_under_a_key_of_a_json_object_become_json_lines(tmp_path: Path) -> None:
+    data = tmp_path / "d.json"
+    data.write_text(json.dumps({"version": "1.0", "data": [{"text": "a\u0007"}, {"text": "b"}]}, indent=2))
+    summary = repair_dataset(str(data), RepairOptions(journal_root=str(tmp_path / "j")))
+    assert read_jsonl(tmp_path / "d.fixed.jsonl") == [{"text": "a"}, {"text": "b"}]
+    assert summary.balanced and summary.input_rows == 2 and summary.changed_rows == 2
+    assert any('under "data"' in action for action in summary.actions)
+    obs = scan_dataset(str(tmp_path / "d.fixed.jsonl"), DatasetOptions()).observations
+    assert not {o.entry_id for o in obs}
+
+
+CELL = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.lists(CELL, min_size=1, max_size=4), min_size=1, max_size=15), unsafe=st.booleans())
+def test_csv_repair_never_loses_a_row(tmp_path: Path, rows: list, unsafe: bool) -> None:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["a", "b", "c"])
+    writer.writerows(rows)                   # some rows have the wrong number of fields
+    data = tmp_path / "p.csv"
+    data.write_text(buf.getvalue(), encoding="utf-8", newline="")
+    for stale in ("p.fixed.csv", "p.rejects.jsonl"):
+        (tmp_path / stale).unlink(missing_ok=True)
+    expected = len([r for r in csv.reader(io.StringIO(buf.getvalue(), newline="")) if r]) - 1
+    summary = repair_dataset(str(data), RepairOptions(unsafe_fixes=unsafe, journal_root=str(tmp_path / "j")))
+    with open(tmp_path / "p.fixed.csv", newline="", encoding="utf-8") as f:
+        fixed = [r for r in csv.reader(f) if r][1:]
+    rejected = read_jsonl(tmp_path / "p.rejects.jsonl") if (tmp_path / "p.rejects.jsonl").exists() else []
+    assert summary.balanced and summary.input_rows == expected
+    assert len(fixed) + len(rejected) == expected
 
 
 # --- property: repaired + rejected = input rows, and good rows survive unchanged ---------------

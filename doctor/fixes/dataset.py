@@ -14,10 +14,11 @@ from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
 import orjson
 
+from doctor.fixes import dataset_table
 from doctor.probes.dataset import reader, syntax
 from doctor.probes.dataset.content import ROLE_ALIASES
 
@@ -189,7 +190,27 @@ def _repair_record(raw: bytes, unsafe: bool, actions: Counter[str]) -> _Outcome:
     return _Outcome(raw, value=fixed)
 
 
+def records_under_key(path: str) -> tuple[str, list[Any]] | None:
+    """A .json file holding one object with its records in a list under a key (as
+    load_dataset(..., field=KEY) reads it): the key and the records; else None."""
+    from doctor.probes.dataset import JSON_OBJECT_MAX_BYTES
+
+    if (reader.kind_of(path) != "json" or reader.first_significant_byte(path) != b"{"
+            or Path(path).stat().st_size > JSON_OBJECT_MAX_BYTES):
+        return None
+    whole = reader.read_json_object(path)
+    if whole is None or whole[0] is None:
+        return None
+    return whole[0], whole[1]
+
+
 def _records(path: str) -> Iterator[reader.LineRecord | reader.ArrayTrouble]:
+    under_key = records_under_key(path)
+    if under_key is not None:
+        # Parsed whole, so a record's place is its number in the list, not a line.
+        for number, item in enumerate(under_key[1], start=1):
+            yield reader.LineRecord(number, number, orjson.dumps(item))
+        return
     with open(path, "rb") as f:
         if reader.first_significant_byte(path) == b"[":
             for item in reader.iter_array_elements(f):
@@ -219,12 +240,32 @@ class _Discard:
         return len(data)
 
 
-def _write_all(path: str, out: BinaryIO | _Discard, rej: BinaryIO | _Discard, options: RepairOptions,
+Writer = Callable[[str, "BinaryIO | None", "BinaryIO | None", RepairOptions, RepairSummary], None]
+
+
+def _table_writer(kind: str) -> Writer:
+    table_write = dataset_table.write_csv if kind == "csv" else dataset_table.write_parquet
+
+    def write(path: str, out: BinaryIO | None, rej: BinaryIO | None, options: RepairOptions,
+              summary: RepairSummary) -> None:
+        table_write(path, out, rej, options.unsafe_fixes, summary, clean_value)
+    return write
+
+
+def _write_all(path: str, out_file: BinaryIO | None, rej_file: BinaryIO | None, options: RepairOptions,
                summary: RepairSummary) -> None:
+    """Repair a JSONL or JSON file record by record; None sinks are a dry run."""
+    out: BinaryIO | _Discard = out_file if out_file is not None else _Discard()
+    rej: BinaryIO | _Discard = rej_file if rej_file is not None else _Discard()
     seen: dict[int, int] = {}
     is_array = reader.first_significant_byte(path) == b"["
     if is_array:
         summary.actions["JSON array written as JSON Lines"] += 1
+    under_key = records_under_key(path)
+    if under_key is not None:
+        summary.actions[f'records under "{under_key[0]}" written as JSON Lines (rows are numbered '
+                        "by their place in that list)"] += 1
+        is_array = True   # every row is rewritten
     for rec in _records(path):
         if isinstance(rec, reader.ArrayTrouble):
             summary.actions[f"array problem noted: {rec.detail} (line {rec.line})"] += 1
@@ -263,9 +304,12 @@ def repair_dataset(path: str, options: RepairOptions | None = None) -> RepairSum
     options = options or RepairOptions()
     if not Path(path).is_file():
         raise RepairError(f"{path}: no such file")
-    if reader.kind_of(path) in ("csv", "parquet"):
-        raise RepairError(f"{path}: --fix rewrites JSONL and JSON files only; convert it to JSONL first")
-    fixed_path, rejects_path = default_paths(path)
+    kind = reader.kind_of(path)
+    if kind in ("csv", "parquet"):
+        write = _table_writer(kind)
+        fixed_path, rejects_path = dataset_table.fixed_path(path), str(Path(path).with_suffix(".rejects.jsonl"))
+    else:
+        write, (fixed_path, rejects_path) = _write_all, default_paths(path)
     output = path if options.in_place else (options.output or fixed_path)
     rejects = options.rejects or rejects_path
     summary = RepairSummary(path, output, rejects)
@@ -273,7 +317,7 @@ def repair_dataset(path: str, options: RepairOptions | None = None) -> RepairSum
     if options.in_place:
         # A dry pass first: when nothing would change, the input is not rewritten at all.
         probe = RepairSummary(path, output, rejects)
-        _write_all(path, _Discard(), _Discard(), options, probe)
+        write(path, None, None, options, probe)
         if not (probe.changed_rows or probe.rejected_rows or probe.blank_lines):
             return probe
 
@@ -288,7 +332,12 @@ def repair_dataset(path: str, options: RepairOptions | None = None) -> RepairSum
     with ExitStack() as stack:
         out = stack.enter_context(atomic_writer(output))
         rej = stack.enter_context(atomic_writer(rejects))
-        _write_all(path, out, rej, options, summary)
+        try:
+            write(path, out, rej, options, summary)
+        except reader.MissingExtra as err:
+            raise RepairError(f"{path}: {err}") from err
+        except (OSError, ValueError) as err:     # pyarrow refusing a broken table
+            raise RepairError(f"{path}: cannot be read: {type(err).__name__}: {err}") from err
     tx.commit()
     summary.wrote = True
     return summary

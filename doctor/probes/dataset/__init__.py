@@ -25,6 +25,7 @@ __all__ = ["DatasetOptions", "scan_dataset", "split_ranges"]
 
 ARRAY_AS_JSONL = "DATA-JSON-ARRAY-AS-JSONL"
 FILE_UNREADABLE = "DATA-FILE-UNREADABLE"
+CSV_FIELD_COUNT = "DATA-CSV-FIELD-COUNT"
 NEEDS_EXTRA = "DATA-FILE-NEEDS-EXTRA"
 TOKENIZER_UNUSABLE = "DATA-TOKENIZER-UNUSABLE"
 RECORDS_UNDER_KEY = "DATA-JSON-RECORDS-UNDER-KEY"
@@ -82,7 +83,14 @@ def _scan_file(path: str, kind: str, options: DatasetOptions, settings: ScanSett
                extra: list[Observation]) -> ChunkResult:
     if kind == "parquet" or kind == "csv":
         first_line = 1 if kind == "parquet" else 2  # CSV line 1 is the header
-        return scan.scan_rows(reader.iter_table_rows(path, kind), settings, first_line)
+        ragged: list[reader.RaggedRow] = []
+        result = scan.scan_rows(reader.iter_table_rows(path, kind, ragged=ragged), settings, first_line)
+        for row in ragged:
+            result.rows += 1
+            result.unreadable += 1
+            result.hits.add(CSV_FIELD_COUNT, row.line, None, expected=row.expected, actual=row.actual,
+                            excerpt=row.text)
+        return result
     first = reader.first_significant_byte(path)
     if kind == "json" and first == b"{" and os.path.getsize(path) <= JSON_OBJECT_MAX_BYTES:
         whole = reader.read_json_object(path)

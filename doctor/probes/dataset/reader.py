@@ -174,8 +174,23 @@ def read_json_object(path: str | Path) -> tuple[str | None, list[Any]] | None:
     return None, [obj]
 
 
-def iter_table_rows(path: str | Path, kind: str, batch_size: int = 4096) -> Iterator[dict[str, Any]]:
-    """Rows of a CSV or Parquet file as dicts, a batch at a time, through pyarrow."""
+@dataclass(frozen=True)
+class RaggedRow:
+    """A CSV row whose field count differs from the header's (pyarrow would refuse the file)."""
+
+    line: int | None
+    expected: int
+    actual: int
+    text: str
+
+
+def iter_table_rows(path: str | Path, kind: str, batch_size: int = 4096,
+                    ragged: list[RaggedRow] | None = None) -> Iterator[dict[str, Any]]:
+    """Rows of a CSV or Parquet file as dicts, a batch at a time, through pyarrow.
+
+    CSV rows with the wrong number of fields are skipped and, when `ragged` is given, added
+    to it with their line (found by the standard csv module: pyarrow does not know the line
+    once values may hold line breaks)."""
     try:
         if kind == "parquet":
             import pyarrow.parquet as pq
@@ -185,14 +200,41 @@ def iter_table_rows(path: str | Path, kind: str, batch_size: int = 4096) -> Iter
         raise MissingExtra(
             f"reading {kind.upper()} files needs pyarrow, which is not installed: "
             "pip install 'unsloth-doctor[data]' (or pip install pyarrow)") from err
+    skipped: list[RaggedRow] = []
+    delimiter = "\t" if str(path).lower().endswith(".tsv") else ","
     if kind == "parquet":
         batches = pq.ParquetFile(str(path)).iter_batches(batch_size=batch_size)
     else:
-        parse = pacsv.ParseOptions(delimiter="\t" if str(path).lower().endswith(".tsv") else ",",
-                                   newlines_in_values=True)
+        def skip(row: Any) -> str:
+            skipped.append(RaggedRow(row.number, row.expected_columns, row.actual_columns, row.text))
+            return "skip"
+        parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                   invalid_row_handler=skip if ragged is not None else None)
         batches = pacsv.open_csv(str(path), parse_options=parse)
     for batch in batches:
         yield from batch.to_pylist()
+    if skipped and ragged is not None:
+        ragged.extend(locate_ragged_rows(path, delimiter) or skipped)
+
+
+def locate_ragged_rows(path: str | Path, delimiter: str = ",", limit: int = 200) -> list[RaggedRow]:
+    """Rows whose field count differs from the header's, with the line each starts on."""
+    import csv
+    import sys
+
+    csv.field_size_limit(min(sys.maxsize, 1 << 31))
+    out: list[RaggedRow] = []
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
+        rows = csv.reader(f, delimiter=delimiter)
+        header = next(rows, None)
+        if header is None:
+            return out
+        line = rows.line_num + 1
+        for record in rows:
+            start, line = line, rows.line_num + 1
+            if record and len(record) != len(header):
+                out.append(RaggedRow(start, len(header), len(record), delimiter.join(record)[:limit]))
+    return out
 
 
 @dataclass(frozen=True)
