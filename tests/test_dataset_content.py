@@ -156,7 +156,8 @@ def test_a_ragged_csv_row_is_located_and_the_rest_is_still_checked(tmp_path: Pat
     result = scan_dataset(str(csv))
     found = {(o.entry_id, o.location.line) for o in result.observations}
     assert ("DATA-CSV-FIELD-COUNT", 4) in found          # line 4: after a value spread over 2 lines
-    assert "DATA-ROW-DUPLICATE" in {entry for entry, _ in found}
+    assert ("DATA-ROW-DUPLICATE", 6) in found             # its first line is 5
+    assert [o.values["first_line"] for o in result.observations if o.entry_id == "DATA-ROW-DUPLICATE"] == [5]
     assert "DATA-FILE-UNREADABLE" not in {entry for entry, _ in found}
     assert result.facts["dataset.rows"] == 4 and result.facts["dataset.unreadable_rows"] == 1
 

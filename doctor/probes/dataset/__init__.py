@@ -85,6 +85,8 @@ def _scan_file(path: str, kind: str, options: DatasetOptions, settings: ScanSett
         first_line = 1 if kind == "parquet" else 2  # CSV line 1 is the header
         ragged: list[reader.RaggedRow] = []
         result = scan.scan_rows(reader.iter_table_rows(path, kind, ragged=ragged), settings, first_line)
+        if kind == "csv":
+            _relocate_csv_rows(path, result, first_line)
         for row in ragged:
             result.rows += 1
             result.unreadable += 1
@@ -106,6 +108,26 @@ def _scan_file(path: str, kind: str, options: DatasetOptions, settings: ScanSett
         with open(path, "rb") as f:
             return scan.scan_elements(reader.iter_array_elements(f), settings)
     return _scan_jsonl(path, options, settings)
+
+
+def _relocate_csv_rows(path: str, result: ChunkResult, first_line: int) -> None:
+    """Give CSV findings the line their record starts on: until here a finding's line is the
+    record's number + first_line, which is wrong after a value that spans lines."""
+    hits = [hit for shown in result.hits.shown.values() for hit in shown]
+    wanted = {line - first_line for hit in hits for line in (hit.line, hit.values.get("first_line"))
+              if isinstance(line, int)}
+    wanted |= {line - first_line for lines in result.schema_first.values() for line in lines}
+    delimiter = "\t" if path.lower().endswith(".tsv") else ","
+    where = reader.csv_record_lines(path, wanted, delimiter)
+    if all(where.get(n, n + first_line) == n + first_line for n in wanted):
+        return
+    for hit in hits:
+        if hit.line is not None:
+            hit.line = where.get(hit.line - first_line, hit.line)
+        if isinstance(hit.values.get("first_line"), int):
+            hit.values["first_line"] = where.get(hit.values["first_line"] - first_line, hit.values["first_line"])
+    for name, lines in result.schema_first.items():
+        result.schema_first[name] = [where.get(line - first_line, line) for line in lines]
 
 
 def scan_dataset(path: str, options: DatasetOptions | None = None) -> ProbeResult:

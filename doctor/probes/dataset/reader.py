@@ -237,6 +237,37 @@ def locate_ragged_rows(path: str | Path, delimiter: str = ",", limit: int = 200)
     return out
 
 
+def csv_record_lines(path: str | Path, wanted: set[int], delimiter: str = ",") -> dict[int, int]:
+    """The line each wanted record starts on, records counted from 0 as pyarrow yields them
+    (blank lines and rows of the wrong width are not records). A value may span lines, so
+    the record's number plus one is not its line."""
+    import csv
+    import sys
+
+    csv.field_size_limit(min(sys.maxsize, 1 << 31))
+    out: dict[int, int] = {}
+    if not wanted:
+        return out
+    last = max(wanted)
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
+        rows = csv.reader(f, delimiter=delimiter)
+        header = next(rows, None)
+        if header is None:
+            return out
+        line = rows.line_num + 1
+        number = 0
+        for record in rows:
+            start, line = line, rows.line_num + 1
+            if not record or len(record) != len(header):
+                continue
+            if number in wanted:
+                out[number] = start
+            if number >= last:
+                break
+            number += 1
+    return out
+
+
 @dataclass(frozen=True)
 class LineRecord:
     """One record of a JSONL file: a line, or an object pretty-printed over several lines."""
