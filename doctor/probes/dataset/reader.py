@@ -217,54 +217,48 @@ def iter_table_rows(path: str | Path, kind: str, batch_size: int = 4096,
         ragged.extend(locate_ragged_rows(path, delimiter) or skipped)
 
 
-def locate_ragged_rows(path: str | Path, delimiter: str = ",", limit: int = 200) -> list[RaggedRow]:
-    """Rows whose field count differs from the header's, with the line each starts on."""
+def csv_records(path: str | Path, delimiter: str = ",") -> Iterator[tuple[int, list[str], int]]:
+    """(line it starts on, fields, header's field count) for each non-blank record after the
+    header, read by the standard csv module (which knows lines; pyarrow does not)."""
     import csv
     import sys
 
-    csv.field_size_limit(min(sys.maxsize, 1 << 31))
-    out: list[RaggedRow] = []
+    csv.field_size_limit(min(sys.maxsize, 1 << 31))   # long training texts are normal
     with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
         rows = csv.reader(f, delimiter=delimiter)
         header = next(rows, None)
         if header is None:
-            return out
+            return
         line = rows.line_num + 1
         for record in rows:
             start, line = line, rows.line_num + 1
-            if record and len(record) != len(header):
-                out.append(RaggedRow(start, len(header), len(record), delimiter.join(record)[:limit]))
-    return out
+            if record:
+                yield start, record, len(header)
+
+
+def locate_ragged_rows(path: str | Path, delimiter: str = ",", limit: int = 200) -> list[RaggedRow]:
+    """Rows whose field count differs from the header's, with the line each starts on."""
+    return [RaggedRow(start, width, len(record), delimiter.join(record)[:limit])
+            for start, record, width in csv_records(path, delimiter) if len(record) != width]
 
 
 def csv_record_lines(path: str | Path, wanted: set[int], delimiter: str = ",") -> dict[int, int]:
     """The line each wanted record starts on, records counted from 0 as pyarrow yields them
     (blank lines and rows of the wrong width are not records). A value may span lines, so
     the record's number plus one is not its line."""
-    import csv
-    import sys
-
-    csv.field_size_limit(min(sys.maxsize, 1 << 31))
     out: dict[int, int] = {}
     if not wanted:
         return out
     last = max(wanted)
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
-        rows = csv.reader(f, delimiter=delimiter)
-        header = next(rows, None)
-        if header is None:
-            return out
-        line = rows.line_num + 1
-        number = 0
-        for record in rows:
-            start, line = line, rows.line_num + 1
-            if not record or len(record) != len(header):
-                continue
-            if number in wanted:
-                out[number] = start
-            if number >= last:
-                break
-            number += 1
+    number = 0
+    for start, record, width in csv_records(path, delimiter):
+        if len(record) != width:
+            continue
+        if number in wanted:
+            out[number] = start
+        if number >= last:
+            break
+        number += 1
     return out
 
 
