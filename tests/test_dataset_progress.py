@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,10 +16,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def big_file(path: Path, megabytes: int = 10) -> Path:
-    row = json.dumps({"instruction": "q" * 60, "input": "", "output": "a" * 400}) + "\n"
-    with open(path, "w") as f:
-        for i in range((megabytes << 20) // len(row) + 1):
-            f.write(row.replace('"input": ""', f'"input": "{i}"'))
+    """Over the bar's 8 MB threshold, in the format the suffix names."""
+    count = (megabytes << 20) // 480 + 1
+    rows = ({"instruction": "q" * 60, "input": str(i), "output": "a" * 400} for i in range(count))
+    if path.suffix == ".jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    elif path.suffix == ".json":
+        path.write_text(json.dumps(list(rows), indent=1))
+    elif path.suffix == ".csv":
+        path.write_text("instruction,input,output\n" + "".join(f"{r['instruction']},{r['input']},{r['output']}\n"
+                                                              for r in rows))
+    else:
+        pa = pytest.importorskip("pyarrow")
+        import pyarrow.parquet as pq
+        pq.write_table(pa.Table.from_pylist(list(rows)), path, compression="none", use_dictionary=False)
     return path
 
 
@@ -27,8 +38,11 @@ CODE = ("from doctor.probes.dataset import scan_dataset, DatasetOptions\n"
         "print('rows', r.facts['dataset.rows'])\n")
 
 
-def test_progress_goes_to_a_terminal_stderr_only(tmp_path: Path) -> None:
-    path = big_file(tmp_path / "big.jsonl")
+@pytest.mark.parametrize("name", ["big.jsonl", "big.json", "big.csv", "big.parquet"])
+def test_progress_goes_to_a_terminal_stderr_only(tmp_path: Path, name: str) -> None:
+    if not name.endswith(".jsonl"):
+        pytest.importorskip("pyarrow")
+    path = big_file(tmp_path / name)
     main, child = pty.openpty()
     proc = subprocess.Popen([sys.executable, "-c", CODE.format(path=str(path))], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=child,
@@ -46,7 +60,8 @@ def test_progress_goes_to_a_terminal_stderr_only(tmp_path: Path) -> None:
     out, _ = proc.communicate(timeout=120)
     os.close(main)
     assert proc.returncode == 0
-    assert b"checking big.jsonl" in seen
+    assert f"checking {name}".encode() in seen
+    assert re.search(rb"[1-9][0-9.]*/[0-9.]+ MB", seen), "the bar never moved"
     assert out.decode().strip().startswith("rows ")   # stdout stays clean for machines
 
 

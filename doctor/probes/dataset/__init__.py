@@ -11,7 +11,7 @@ import sys
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from doctor.facts import FactCollector
 from doctor.findings import AreaStatus, Location, Observation
@@ -29,6 +29,7 @@ CSV_FIELD_COUNT = "DATA-CSV-FIELD-COUNT"
 NEEDS_EXTRA = "DATA-FILE-NEEDS-EXTRA"
 TOKENIZER_UNUSABLE = "DATA-TOKENIZER-UNUSABLE"
 RECORDS_UNDER_KEY = "DATA-JSON-RECORDS-UNDER-KEY"
+T = TypeVar("T")
 # A .json file holding one object is parsed whole (it cannot be streamed); past this size the
 # file is read line by line instead, and its lines are diagnosed.
 JSON_OBJECT_MAX_BYTES = 64 << 20
@@ -79,12 +80,25 @@ def _progress(path: str, size: int, options: DatasetOptions) -> Any:
     return bar()
 
 
+def _ticking(items: Iterable[T], tick: Callable[[], None], every: int = 4096) -> Iterator[T]:
+    """The same items, calling `tick` after every `every` of them (to move a progress bar)."""
+    for count, item in enumerate(items, start=1):
+        yield item
+        if count % every == 0:
+            tick()
+    tick()
+
+
 def _scan_file(path: str, kind: str, options: DatasetOptions, settings: ScanSettings,
                extra: list[Observation]) -> ChunkResult:
+    size = os.path.getsize(path)
     if kind == "parquet" or kind == "csv":
         first_line = 1 if kind == "parquet" else 2  # CSV line 1 is the header
         ragged: list[reader.RaggedRow] = []
-        result = scan.scan_rows(reader.iter_table_rows(path, kind, ragged=ragged), settings, first_line)
+        with _progress(path, size, options) as update:
+            done = None if update is None else (lambda fraction: update(int(size * fraction)))
+            rows = reader.iter_table_rows(path, kind, ragged=ragged, on_batch=done)
+            result = scan.scan_rows(rows, settings, first_line)
         if kind == "csv":
             _relocate_csv_rows(path, result, first_line)
         for row in ragged:
@@ -105,8 +119,11 @@ def _scan_file(path: str, kind: str, options: DatasetOptions, settings: ScanSett
     if first == b"[":
         if kind == "jsonl":
             extra.append(Observation(ARRAY_AS_JSONL, Location(path, 1, 1), {"path": path, "line": 1}))
-        with open(path, "rb") as f:
-            return scan.scan_elements(reader.iter_array_elements(f), settings)
+        with open(path, "rb") as f, _progress(path, size, options) as update:
+            items = reader.iter_array_elements(f)
+            if update is not None:
+                items = _ticking(items, lambda: update(f.tell()))
+            return scan.scan_elements(items, settings)
     return _scan_jsonl(path, options, settings)
 
 

@@ -7,7 +7,9 @@ constant in the file's size.
 """
 from __future__ import annotations
 
+import os
 import re
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator
@@ -185,12 +187,13 @@ class RaggedRow:
 
 
 def iter_table_rows(path: str | Path, kind: str, batch_size: int = 4096,
-                    ragged: list[RaggedRow] | None = None) -> Iterator[dict[str, Any]]:
+                    ragged: list[RaggedRow] | None = None,
+                    on_batch: Callable[[float], None] | None = None) -> Iterator[dict[str, Any]]:
     """Rows of a CSV or Parquet file as dicts, a batch at a time, through pyarrow.
 
     CSV rows with the wrong number of fields are skipped and, when `ragged` is given, added
     to it with their line (found by the standard csv module: pyarrow does not know the line
-    once values may hold line breaks)."""
+    once values may hold line breaks). `on_batch` is told the fraction read after each batch."""
     try:
         if kind == "parquet":
             import pyarrow.parquet as pq
@@ -202,17 +205,33 @@ def iter_table_rows(path: str | Path, kind: str, batch_size: int = 4096,
             "pip install 'unsloth-doctor[data]' (or pip install pyarrow)") from err
     skipped: list[RaggedRow] = []
     delimiter = "\t" if str(path).lower().endswith(".tsv") else ","
-    if kind == "parquet":
-        batches = pq.ParquetFile(str(path)).iter_batches(batch_size=batch_size)
-    else:
-        def skip(row: Any) -> str:
-            skipped.append(RaggedRow(row.number, row.expected_columns, row.actual_columns, row.text))
-            return "skip"
-        parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
-                                   invalid_row_handler=skip if ragged is not None else None)
-        batches = pacsv.open_csv(str(path), parse_options=parse)
-    for batch in batches:
-        yield from batch.to_pylist()
+    with ExitStack() as stack:
+        if kind == "parquet":
+            table = pq.ParquetFile(str(path))
+            total = max(1, table.metadata.num_rows)
+            batches = table.iter_batches(batch_size=batch_size)
+            done = 0
+
+            def fraction(batch: Any) -> float:
+                nonlocal done
+                done += batch.num_rows
+                return done / total
+        else:
+            def skip(row: Any) -> str:
+                skipped.append(RaggedRow(row.number, row.expected_columns, row.actual_columns, row.text))
+                return "skip"
+            parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                       invalid_row_handler=skip if ragged is not None else None)
+            source = stack.enter_context(open(path, "rb"))
+            size = max(1, os.path.getsize(path))
+            batches = pacsv.open_csv(source, parse_options=parse)
+
+            def fraction(batch: Any) -> float:
+                return min(1.0, source.tell() / size)
+        for batch in batches:
+            yield from batch.to_pylist()
+            if on_batch is not None:
+                on_batch(fraction(batch))
     if skipped and ragged is not None:
         ragged.extend(locate_ragged_rows(path, delimiter) or skipped)
 
