@@ -17,7 +17,7 @@ TEXT = st.lists(WORDS, max_size=4).map(" ".join) | WORDS
 # Never blank: rows that keep a batch on the fast path while holding a text problem.
 SOME_TEXT = st.sampled_from(["hello", "Ã©", "nul\u0000", "lost \ufffd", "<|im_start|>", "[INST] x",
                              "a\r\nb", "c1 \u0085", "café 数据"])
-ROLE = st.sampled_from(["user", "assistant", "system", "human", "gpt", "tool", "narrator"])
+ROLE = st.sampled_from(["user", "assistant", "system", "human", "gpt", "tool", "narrator", None, 3])
 TURN = st.fixed_dictionaries({"role": ROLE, "content": TEXT})
 SHARE = st.fixed_dictionaries({"from": ROLE, "value": TEXT})
 ROW = st.one_of(

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import islice
+from functools import partial
+from itertools import chain, islice
 from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator
 
@@ -222,17 +223,23 @@ def _same_clean_shape(objs: list[Any], first: dict[str, Any], schema: RecordSche
 
 def _clean_conversations(objs: list[dict[str, Any]], schema: RecordSchema) -> bool:
     """Every conversation is a non-empty list of turns with known roles in a good order and
-    non-blank text. Raises KeyError/TypeError on any other shape (the caller falls back)."""
+    non-blank text. Raises KeyError/TypeError on any other shape (the caller falls back).
+
+    Done over all turns of all rows at once (C loops), and the role order once per distinct
+    sequence of roles: a dataset repeats a handful of them."""
     messages = schema.name == MESSAGES
-    role = itemgetter("role" if messages else "from")
+    convos = list(map(itemgetter("messages" if messages else "conversations"), objs))
+    if set(map(type, convos)) != {list} or not all(convos):
+        return False
     text = itemgetter("content" if messages else "value")
+    if not all(map(str.strip, map(text, chain.from_iterable(convos)))):
+        return False
+    role = itemgetter("role" if messages else "from")
+    sequences = set(map(tuple, map(partial(map, role), convos)))
+    if any(r.__class__ is not str for sequence in sequences for r in sequence):
+        return False
     findings = content.role_findings
-    for convo in map(itemgetter("messages" if messages else "conversations"), objs):
-        if convo.__class__ is not list or not convo:
-            return False
-        if findings(schema.name, tuple(map(role, convo))) or not all(map(str.strip, map(text, convo))):
-            return False
-    return True
+    return not any(findings(schema.name, sequence) for sequence in sequences)
 
 
 def _excerpt(text: str, pos: int, width: int = 40) -> str:
