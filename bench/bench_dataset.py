@@ -4,7 +4,8 @@
 
 1. Generates an Alpaca JSONL file of at least --mb MB in a temp folder.
 2. Baseline A: `orjson.loads` on every line (plain file iteration), in a child process.
-3. The full check without a tokenizer (`scan_dataset`), one process, then `--jobs 2`.
+3. The full check without a tokenizer (`scan_dataset`), one process, then `--jobs 2`; beside
+   it, baseline A over the two halves in two processes (what the machine's cores give now).
 4. Baseline B: `tokenizers`' own `Tokenizer.encode_batch` over the texts that will be trained
    (the Alpaca prompt + EOS, built beforehand), against the full check with that tokenizer,
    on a --token-mb slice of the file. The tokenizer is a byte-level BPE trained here. The scan
@@ -93,6 +94,30 @@ def bench_plain(path: Path) -> dict:
     """)
 
 
+def bench_plain_split(path: Path) -> dict:
+    """Baseline A over the file's two halves in two processes at once: what this machine's
+    two cores give to embarrassingly parallel parsing right now (the ceiling for --jobs 2)."""
+    return child(f"""
+        import multiprocessing, orjson
+        from doctor.probes.dataset import split_ranges
+        def part(rng):
+            start, end = rng
+            n = 0
+            with open({str(path)!r}, "rb", buffering=1 << 20) as f:
+                f.seek(start)
+                for line in f:
+                    orjson.loads(line); n += 1
+                    if end is not None and f.tell() >= end:
+                        break
+            return n
+        ranges = split_ranges({str(path)!r}, 2)
+        c0 = cpu_now(); t = time.perf_counter()
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            rows = sum(pool.map(part, ranges))
+        report(seconds=time.perf_counter() - t, rows=rows, cpu0=c0)
+    """)
+
+
 def bench_scan(path: Path, jobs: int, tokenizer: str | None = None) -> dict:
     return child(f"""
         from doctor.probes.dataset import DatasetOptions, scan_dataset
@@ -160,10 +185,12 @@ def main() -> int:
 
     bench_plain(big)                  # warms the page cache for what follows
     # Best of --repeat runs each, interleaved, so a busy moment does not pick the winner.
-    runs = [(bench_plain(big), bench_scan(big, 1), bench_scan(big, 2)) for _ in range(args.repeat)]
+    runs = [(bench_plain(big), bench_scan(big, 1), bench_scan(big, 2), bench_plain_split(big))
+            for _ in range(args.repeat)]
     plain = min((r[0] for r in runs), key=lambda r: r["seconds"])
     one = min((r[1] for r in runs), key=lambda r: r["seconds"])
     two = min((r[2] for r in runs), key=lambda r: r["seconds"])
+    plain_two = min((r[3] for r in runs), key=lambda r: r["seconds"])
     for key in ("cpu",):
         plain[key] = min(r[0][key] for r in runs)
         one[key] = min(r[1][key] for r in runs)
@@ -184,6 +211,8 @@ def main() -> int:
     print(f"speed-up --jobs 2 / 1 process  : {r2:.2f}x (target >= 1.6)  {'OK' if r2 >= 1.6 else 'MISS'}"
           + ("  [file under 64 MB: not split]" if size_mb < 64 else ""))
     print(f"CPU time, 1 process / 2 jobs   : {one['cpu']:.2f} s / {two['cpu']:.2f} s (2 jobs need free cores to gain)")
+    print(f"this machine's own 2-process gain on baseline A: {plain['seconds'] / plain_two['seconds']:.2f}x "
+          "(the ceiling for --jobs 2 right now)")
     print(f"peak RSS                       : {peak:.0f} MB (target < 200)  {'OK' if peak < 200 else 'MISS'}")
 
     # With a tokenizer, on a slice (tokenizing is ~100x slower than parsing).
