@@ -19,7 +19,7 @@ def test_duplicates_name_the_first_line_whether_rows_came_in_batches_or_one_by_o
     memory.add(20, 4)
     memory.add_batch([40, 10, 10], first_line=5)        # lines 5-7
     memory.add(50, 9)                                    # line 8 was blank: not a row
-    assert memory.duplicates() == [(4, 2), (6, 1), (7, 1)]
+    assert memory.duplicates() == ([(4, 2), (6, 1), (7, 1)], 3)
     assert memory.index() == {10: 1, 20: 2, 30: 3, 40: 5, 50: 9}
     assert not memory.full
 
@@ -28,7 +28,7 @@ def test_a_clean_memory_reports_nothing_and_never_builds_the_index() -> None:
     memory = RowMemory(capacity=1000)
     for start in range(1, 900, 100):
         memory.add_batch(list(range(start, start + 100)), first_line=start)
-    assert memory.duplicates() == [] and memory._index is None
+    assert memory.duplicates() == ([], 0) and memory._index is None
 
 
 def test_past_capacity_rows_are_checked_against_the_remembered_ones_but_not_remembered() -> None:
@@ -36,7 +36,16 @@ def test_past_capacity_rows_are_checked_against_the_remembered_ones_but_not_reme
     memory.add_batch([1, 2, 3, 4, 1], first_line=1)     # 4 and the second 1 come after it filled
     memory.add_batch([4, 2], first_line=6)              # 4 was never remembered; 2 was
     assert memory.full and len(memory) == 3
-    assert memory.duplicates() == [(5, 1), (7, 2)]
+    assert memory.duplicates() == ([(5, 1), (7, 2)], 2)
+
+
+def test_only_the_first_duplicates_are_listed_the_rest_counted_so_memory_stays_bounded() -> None:
+    memory = RowMemory(capacity=4, keep=3)
+    memory.add_batch([1, 2, 1, 2], first_line=1)          # 2 in the remembered region
+    memory.add_batch([1] * 1000, first_line=5)            # 1000 after it filled
+    shown, count = memory.duplicates()
+    assert shown == [(3, 1), (4, 2), (5, 1)] and count == 1002
+    assert len(memory._late) <= 3
 
 
 def test_the_memory_survives_pickling_as_a_worker_sends_it_back() -> None:

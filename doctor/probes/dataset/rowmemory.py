@@ -14,9 +14,11 @@ from typing import Any, Iterator
 
 
 class RowMemory:
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, keep: int = 20) -> None:
         self.capacity = capacity
+        self.keep = keep                     # duplicates listed with their lines; the rest counted
         self.full = False                    # some rows were not remembered (capacity reached)
+        self._late_count = 0
         self._keys: list[int] = []           # hashes in line order
         # (position in _keys, its line): the rows from there to the next run are consecutive lines
         self._runs: list[tuple[int, int]] = []
@@ -41,7 +43,11 @@ class RowMemory:
         if known.isdisjoint(keys):
             return
         index = self.index()
-        self._late += [(first_line + i, index[key]) for i, key in enumerate(keys) if key in known]
+        for i, key in enumerate(keys):
+            if key in known:
+                self._late_count += 1
+                if len(self._late) < self.keep:
+                    self._late.append((first_line + i, index[key]))
 
     def add(self, key: int, line: int) -> None:
         self.add_batch([key], line)
@@ -64,16 +70,22 @@ class RowMemory:
         ends = [at for at, _ in self._runs[1:]] + [len(self._keys)]
         return chain.from_iterable(range(line, line + end - at) for (at, line), end in zip(self._runs, ends))
 
-    def duplicates(self) -> list[tuple[int, int]]:
-        """(line, line of the first occurrence) for every repeated row, in line order."""
-        out = list(self._late)
+    def duplicates(self) -> tuple[list[tuple[int, int]], int]:
+        """The first `keep` repeated rows as (line, line of the first occurrence), in line
+        order, and how many there are in all."""
+        shown: list[tuple[int, int]] = []
+        count = 0
         if len(self.hash_set()) != len(self._keys):     # the common case, clean data, stops here
-            first: dict[int, int] = {}
+            first = self.index()
             for key, line in zip(self._keys, self._lines()):
-                seen = first.setdefault(key, line)
+                seen = first[key]
                 if seen != line:
-                    out.append((line, seen))
-        return sorted(out)
+                    count += 1
+                    if len(shown) < self.keep:
+                        shown.append((line, seen))
+        # Rows past the capacity come after every remembered row, so the order holds.
+        shown += self._late[:max(0, self.keep - len(shown))]
+        return shown, count + self._late_count
 
     # Across ranges (--jobs) and for the first lines ----------------------------------------
 
@@ -95,11 +107,12 @@ class RowMemory:
 
     def __getstate__(self) -> dict[str, Any]:
         # Only the list and runs travel; the set and dict are rebuilt on the other side if used.
-        return {"capacity": self.capacity, "full": self.full, "keys": self._keys,
-                "runs": self._runs, "late": self._late}
+        return {"capacity": self.capacity, "keep": self.keep, "full": self.full, "keys": self._keys,
+                "runs": self._runs, "late": self._late, "late_count": self._late_count}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.capacity, self.full = state["capacity"], state["full"]
+        self.capacity, self.keep, self.full = state["capacity"], state["keep"], state["full"]
         self._keys, self._runs, self._late = state["keys"], state["runs"], state["late"]
+        self._late_count = state["late_count"]
         self._set = None
         self._index = None

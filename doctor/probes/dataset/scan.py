@@ -75,7 +75,7 @@ class _Checker:
 
     def __init__(self, settings: ScanSettings) -> None:
         self.s = settings
-        self.r = ChunkResult(hits=Hits(settings.cap), seen=RowMemory(settings.duplicate_memory_rows))
+        self.r = ChunkResult(hits=Hits(settings.cap), seen=RowMemory(settings.duplicate_memory_rows, settings.cap))
         self.meter: TokenMeter | None = None
         if settings.tokenizer:
             from doctor.probes.dataset.tokens import load_tokenizer
@@ -183,8 +183,11 @@ class _Checker:
         return d
 
     def finish(self) -> ChunkResult:
-        for line, first in self.r.seen.duplicates():
+        shown, count = self.r.seen.duplicates()
+        for line, first in shown:
             self.r.hits.add(DUPLICATE, line, None, first_line=first)
+        if count > len(shown):
+            self.r.hits.counts[DUPLICATE] = self.r.hits.counts.get(DUPLICATE, 0) + count - len(shown)
         if self.meter is not None:
             self.meter.flush()
             self.r.tokens = self.meter.stats
