@@ -10,6 +10,8 @@
    (the Alpaca prompt + EOS, built beforehand), against the full check with that tokenizer,
    on a --token-mb slice of the file. The tokenizer is a byte-level BPE trained here. The scan
    counts tokens with `encode_batch_fast` (no offsets), so that baseline is printed too.
+5. Peak memory on a file of 1.5M short rows, 800k of them repeats (past what the duplicate
+   check remembers): the memory's worst case.
 Every measurement runs in a fresh child process that reports its wall time and max RSS.
 Targets: full check >= 0.60 x baseline A; --jobs 2 >= 1.6 x one process (files > 64 MB);
 peak RSS < 200 MB; with tokenizer >= 0.80 x baseline B.
@@ -214,6 +216,16 @@ def main() -> int:
     print(f"this machine's own 2-process gain on baseline A: {plain['seconds'] / plain_two['seconds']:.2f}x "
           "(the ceiling for --jobs 2 right now)")
     print(f"peak RSS                       : {peak:.0f} MB (target < 200)  {'OK' if peak < 200 else 'MISS'}")
+
+    # Memory's worst case: more rows than the duplicate check remembers, most of them repeats.
+    dups = tmp / "duplicates.jsonl"
+    if not dups.exists():
+        import orjson
+        with open(dups, "wb") as f:
+            f.writelines(orjson.dumps({"text": f"row {i % 700_000}"}) + b"\n" for i in range(1_500_000))
+    worst = bench_scan(dups, 1)
+    print(f"peak RSS, 1.5M short rows, 800k of them repeats: {worst['max_rss_mb']:.0f} MB "
+          f"(target < 200)  {'OK' if worst['max_rss_mb'] < 200 else 'MISS'}")
 
     # With a tokenizer, on a slice (tokenizing is ~100x slower than parsing).
     part = tmp / "alpaca-slice.jsonl"
