@@ -175,7 +175,7 @@ def main() -> int:
     parser.add_argument("--mb", type=int, default=200)
     parser.add_argument("--token-mb", type=int, default=16)
     parser.add_argument("--keep", metavar="DIR", help="use this folder instead of a temp one")
-    parser.add_argument("--repeat", type=int, default=5, help="runs of each measurement (best is kept)")
+    parser.add_argument("--repeat", type=int, default=7, help="runs of each measurement (best is kept)")
     args = parser.parse_args()
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-dataset-"))
     tmp.mkdir(parents=True, exist_ok=True)
