@@ -119,3 +119,30 @@ def test_markdown_redacts_tokens_emails_and_home_paths(tmp_path: Path) -> None:
 def test_redact_leaves_ordinary_text() -> None:
     text = "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 14.75 GiB total capacity)"
     assert redact(text) == text
+
+
+def smoke_section():  # -> SmokeReport
+    from doctor.smoke.report import LoggedWarning, SmokeReport, Stage
+
+    return SmokeReport(
+        stages=[Stage("load 16-bit", 1.2, True, "FastLanguageModel, tiny Llama"),
+                Stage("train", 0.9, False, "loss is NaN | at step 2")],
+        facts={"smoke.device": "cpu", "smoke.attention": "sdpa"},
+        warnings=[LoggedWarning(3, "Unsloth should be imported before trl", ["SCRIPT-IMPORT-ORDER"])],
+        seconds=5.0)
+
+
+def test_markdown_and_sarif_carry_the_smoke_test(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    report = sample_report(tmp_path)
+    report.sections["smoke"] = smoke_section()
+    md = render_markdown(report)
+    assert "### Smoke test: FAILED" in md
+    assert "| train | ❌ | 0.9 | loss is NaN \\| at step 2 |" in md     # a | inside a cell is escaped
+    assert "- Device: CPU (Unsloth's CPU fallback)" in md and "- Attention: sdpa" in md
+    assert "→ SCRIPT-IMPORT-ORDER" in md
+    sarif = json.loads(render_sarif(report))
+    jsonschema.Draft4Validator(SARIF_SCHEMA).validate(sarif)
+    smoke = sarif["runs"][0]["properties"]["smoke"]
+    assert smoke["ok"] is False and [s["name"] for s in smoke["stages"]] == ["load 16-bit", "train"]
+    assert "properties" not in json.loads(render_sarif(sample_report(tmp_path)))["runs"][0]

@@ -42,6 +42,10 @@ def render_markdown(report: Report) -> str:
         from doctor.explain.render import render_markdown as explain_md
 
         lines.append(explain_md(report.sections["explain"], diagnoses=False))
+    if "smoke" in report.sections:
+        from doctor.smoke.report import render_markdown as smoke_md
+
+        lines.append(smoke_md(report.sections["smoke"]))
     if report.facts:
         lines += ["<details><summary>Environment facts</summary>", "", "```"]
         lines += [f"{k} = {v}" for k, v in sorted(report.facts.items())]

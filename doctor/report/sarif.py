@@ -55,6 +55,14 @@ def _rule(f: Finding) -> dict[str, Any]:
     return rule
 
 
+def _run_properties(report: Report) -> dict[str, Any]:
+    """Sections without a place in a file (the smoke test's stages and facts) travel in the
+    run's property bag, so a passing smoke test is on record too, not only its failures."""
+    bag = {name: section.to_dict() for name, section in report.sections.items()
+           if name == "smoke" and hasattr(section, "to_dict")}
+    return {"properties": bag} if bag else {}
+
+
 def render_sarif(report: Report) -> str:
     rules: dict[str, int] = {}
     rule_list: list[dict[str, Any]] = []
@@ -95,6 +103,7 @@ def render_sarif(report: Report) -> str:
             }},
             "results": results,
             "originalUriBaseIds": {"SRCROOT": {"uri": Path(os.getcwd()).resolve().as_uri() + "/"}},
+            **_run_properties(report),
         }],
     }
     return json.dumps(sarif, indent=2, ensure_ascii=False) + "\n"

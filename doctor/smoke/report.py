@@ -95,6 +95,30 @@ def summary_lines(report: SmokeReport) -> list[str]:
     return out
 
 
+def render_markdown(report: SmokeReport) -> str:
+    """The smoke section of a Markdown report: stages, what ran, warnings, diagnoses."""
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = [f"### Smoke test: {'passed' if report.ok else 'FAILED'}", "",
+             "| Stage | | Seconds | What happened |", "|---|---|---:|---|"]
+    for s in report.stages:
+        mark = "–" if s.skipped else ("✅" if s.ok else "❌")
+        lines.append(f"| {cell(s.name)} | {mark} | {s.seconds:.1f} | {cell(s.detail)} |")
+    lines.append("")
+    lines += [f"- {line}" for line in summary_lines(report)]
+    if report.warnings:
+        lines.append(f"- Warnings printed during the run: {len(report.warnings)}")
+        for w in report.warnings[:20]:
+            ids = ", ".join(w.entries) if w.entries else "no knowledge entry"
+            lines.append(f"  - `{w.text[:160]}` → {ids}")
+    for d in report.diagnoses[:3]:
+        lines.append(f"- **Diagnosis** `{d.get('id', '')}`: {d.get('title', '')}")
+    lines += [f"- {note}" for note in report.notes]
+    lines += [f"- Total {report.seconds:.1f} s", ""]
+    return "\n".join(lines)
+
+
 def render_console(report: SmokeReport, console: Any) -> None:
     """Rich output; the console decides about colour (only on a TTY)."""
     from rich.markup import escape
