@@ -95,6 +95,12 @@ def summary_lines(report: SmokeReport) -> list[str]:
     return out
 
 
+def warning_items(report: SmokeReport, limit: int = 20) -> list[tuple[str, str]]:
+    """(the warning's text, the entries it maps to) for the first warnings, for display."""
+    return [(w.text[:160], ", ".join(w.entries) if w.entries else "no knowledge entry")
+            for w in report.warnings[:limit]]
+
+
 def render_markdown(report: SmokeReport) -> str:
     """The smoke section of a Markdown report: stages, what ran, warnings, diagnoses."""
     def cell(text: str) -> str:
@@ -109,9 +115,7 @@ def render_markdown(report: SmokeReport) -> str:
     lines += [f"- {line}" for line in summary_lines(report)]
     if report.warnings:
         lines.append(f"- Warnings printed during the run: {len(report.warnings)}")
-        for w in report.warnings[:20]:
-            ids = ", ".join(w.entries) if w.entries else "no knowledge entry"
-            lines.append(f"  - `{w.text[:160]}` → {ids}")
+        lines += [f"  - `{text}` → {ids}" for text, ids in warning_items(report)]
     for d in report.diagnoses[:3]:
         lines.append(f"- **Diagnosis** `{d.get('id', '')}`: {d.get('title', '')}")
     lines += [f"- {note}" for note in report.notes]
@@ -138,9 +142,8 @@ def render_console(report: SmokeReport, console: Any) -> None:
         console.print("  " + escape(line))
     if report.warnings:
         console.print(f"  Warnings printed during the run: {len(report.warnings)}")
-        for w in report.warnings[:20]:
-            ids = ", ".join(w.entries) if w.entries else "no knowledge entry"
-            console.print(f"    [yellow]![/] {escape(w.text[:160])} [dim]→ {escape(ids)}[/]")
+        for text, ids in warning_items(report):
+            console.print(f"    [yellow]![/] {escape(text)} [dim]→ {escape(ids)}[/]")
     for d in report.diagnoses[:3]:
         console.print(f"  [red]Diagnosis[/] {escape(d.get('id', ''))}: {escape(d.get('title', ''))}")
     for note in report.notes:
