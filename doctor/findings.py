@@ -4,6 +4,8 @@ Findings are frozen: probes and the engine build them, reporters only render the
 """
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -123,3 +125,15 @@ class AreaStatus:
     label: str
     detail: str = ""
     ran: bool = True
+    # Which of the area's findings this line stands for, when an area has several lines:
+    # those located in `path` (a file, or a folder and what is in it), or whose entry id
+    # starts with one of `ids`. A line with neither takes the area's remaining findings.
+    path: str | None = None
+    ids: tuple[str, ...] = ()
+
+    def owns(self, finding: "Finding") -> bool:
+        if self.path is not None and finding.location is not None and finding.location.path:
+            where, mine = os.path.normpath(finding.location.path), os.path.normpath(self.path)
+            if where == mine or where.startswith(mine + os.sep):
+                return True
+        return any(finding.id.startswith(prefix) for prefix in self.ids)

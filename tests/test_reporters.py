@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from doctor.findings import AreaStatus, Evidence, Finding, Fix, Location, Safety, Severity
-from doctor.report.console import render_console
+from doctor.report.console import assign_findings, render_console
 from doctor.report.jsonout import render_json, report_schema
 from doctor.report.markdown import render_markdown
 from doctor.report.model import Report, exit_code
@@ -146,3 +146,32 @@ def test_markdown_and_sarif_carry_the_smoke_test(tmp_path: Path, monkeypatch) ->
     smoke = sarif["runs"][0]["properties"]["smoke"]
     assert smoke["ok"] is False and [s["name"] for s in smoke["stages"]] == ["load 16-bit", "train"]
     assert "properties" not in json.loads(render_sarif(sample_report(tmp_path)))["runs"][0]
+
+
+def test_each_finding_goes_under_its_own_line_when_an_area_has_several(tmp_path: Path) -> None:
+    def finding(fid: str, area: str, severity: Severity, path: str | None = None) -> Finding:
+        return Finding(fid, fid, severity, "other", area, "message",
+                       location=Location(path, 1) if path else None)
+
+    areas = [AreaStatus("packages", "torch 2.13.0", ids=("ENV-TORCH-",)),
+             AreaStatus("packages", "unsloth is not installed"),
+             AreaStatus("dataset", "Dataset a.jsonl", path="data/a.jsonl"),
+             AreaStatus("dataset", "Dataset b.jsonl", path="data/b.jsonl"),
+             AreaStatus("model", "Model out", path="out")]
+    findings = [finding("ENV-TORCH-MISSING", "packages", Severity.ERROR),
+                finding("ENV-UNSLOTH-NOT-INSTALLED", "packages", Severity.INFO),
+                finding("DATA-JSON-SINGLE-QUOTES", "dataset", Severity.ERROR, "./data/a.jsonl"),
+                finding("MODEL-PICKLE-WEIGHTS", "model", Severity.WARNING, "out/model.bin"),
+                finding("SCRIPT-IMPORT-ORDER", "script", Severity.WARNING, "train.py")]
+    per_line, rest = assign_findings(areas, findings)
+    assert [[f.id for f in found] for found in per_line] == [
+        ["ENV-TORCH-MISSING"], ["ENV-UNSLOTH-NOT-INSTALLED"], ["DATA-JSON-SINGLE-QUOTES"], [],
+        ["MODEL-PICKLE-WEIGHTS"]]
+    assert [f.id for f in rest["script"]] == ["SCRIPT-IMPORT-ORDER"]
+    buf = io.StringIO()
+    render_console(Report(command="scan", areas=areas, findings=findings), buf)
+    text = buf.getvalue()
+    assert "[✗] torch 2.13.0" in text and "[•] unsloth is not installed" in text
+    assert "[✗] Dataset a.jsonl" in text and "[✓] Dataset b.jsonl" in text
+    # the finding follows its own dataset's line, not the last dataset's
+    assert text.index("Dataset a.jsonl") < text.index("DATA-JSON-SINGLE-QUOTES") < text.index("Dataset b.jsonl")

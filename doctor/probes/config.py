@@ -115,7 +115,7 @@ def check_config(found: dict[str, tuple[Any, Location]]) -> list[Observation]:
 def scan_config(path: str) -> ProbeResult:
     found, problems = read_config(path)
     if problems:
-        return ProbeResult(observations=problems, areas=[AreaStatus("config", f"Config {path}", "does not parse")])
+        return ProbeResult(observations=problems, areas=[AreaStatus("config", f"Config {path}", "does not parse", path=path)])
     if not looks_like_training_config(found):
         return ProbeResult()
     observations = check_config(found)
@@ -124,7 +124,7 @@ def scan_config(path: str) -> ProbeResult:
         if isinstance(v, (int, float, str, bool)):
             facts.set(f"config.{name}", v)
     return ProbeResult(facts=facts.freeze(), observations=observations,
-                       areas=[AreaStatus("config", f"Config {path}", f"{len(found)} training settings")])
+                       areas=[AreaStatus("config", f"Config {path}", f"{len(found)} training settings", path=path)])
 
 
 @example_runner("config.yaml")

@@ -143,6 +143,11 @@ def disk_facts(view: SystemView) -> Facts:
     return fc.freeze()
 
 
+# The packages-area entries about torch and its CUDA companions go under the torch line; the
+# rest of that area (Unsloth, bitsandbytes, requirements...) under the Unsloth stack line.
+TORCH_LINE_IDS = ("ENV-TORCH-", "ENV-TORCHVISION-", "ENV-TORCHAO-", "ENV-TRITON-", "ENV-XFORMERS-")
+
+
 def _areas(facts: Facts) -> list[AreaStatus]:
     g = facts.get
     # The area keys are those of the findings each line stands for (the entries' `area`), so
@@ -154,9 +159,9 @@ def _areas(facts: Facts) -> list[AreaStatus]:
         build = g("torch.build", "unknown")
         kind = f"CUDA {g('torch.cuda_build')}" if build == "cuda" else \
             f"ROCm {g('torch.hip_build')}" if build == "rocm" else build.upper() if build == "cpu" else build
-        torch_line = AreaStatus("packages", f"torch {g('torch.version')} ({kind} build)")
+        torch_line = AreaStatus("packages", f"torch {g('torch.version')} ({kind} build)", ids=TORCH_LINE_IDS)
     else:
-        torch_line = AreaStatus("packages", "torch is not installed")
+        torch_line = AreaStatus("packages", "torch is not installed", ids=TORCH_LINE_IDS)
     if g("nvml.available"):
         n = g("gpu.count", 0)
         gpu_line = AreaStatus(

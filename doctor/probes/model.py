@@ -88,7 +88,7 @@ def scan_model(folder: str) -> ProbeResult:
         obs.append(Observation("MODEL-PICKLE-WEIGHTS", where))
     kind = "LoRA adapter" if adapter and not config else (config or {}).get("model_type", "model")
     return ProbeResult(facts=facts.freeze(), observations=obs,
-                       areas=[AreaStatus("model", f"Model {folder}", f"{kind}, {len(tensors)} tensors")])
+                       areas=[AreaStatus("model", f"Model {folder}", f"{kind}, {len(tensors)} tensors", path=str(folder))])
 
 
 def _all_tensors(root: Path, obs: list[Observation]) -> tuple[dict[str, Tensor], bool]:

@@ -178,7 +178,7 @@ def scan_script(path: str) -> ProbeResult:
     facts.set(f"script.{Path(path).name}.findings", len(observations))
     detail = "no folklore found" if not observations else f"{len(observations)} finding(s)"
     return ProbeResult(facts=facts.freeze(), observations=observations,
-                       areas=[AreaStatus("script", f"Script {path}", detail)])
+                       areas=[AreaStatus("script", f"Script {path}", detail, path=path)])
 
 
 @example_runner("script.py")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from typing import IO, Any
 
-from doctor.findings import Finding, Severity
+from doctor.findings import AreaStatus, Finding, Severity
 from doctor.report.model import Report
 
 _MARK = {Severity.ERROR: ("✗", "bold red"), Severity.WARNING: ("!", "yellow"), Severity.INFO: ("•", "cyan")}
@@ -32,24 +32,15 @@ def render_console(report: Report, stream: IO[str], quiet: bool = False, verbose
 
         render_explain(report.sections["explain"], console)
         return
-    by_area: dict[str, list[Finding]] = {}
-    for finding in report.findings:
-        by_area.setdefault(finding.area, []).append(finding)
-    # Several status lines may share an area key (Python, PyTorch... are all "env"): each
-    # shows the area's worst mark, and its findings follow the last of them.
-    last_of_area = {status.area: i for i, status in enumerate(report.areas)}
-    for i, status in enumerate(report.areas):
-        found = by_area.get(status.area, [])
+    per_line, by_area = assign_findings(report.areas, report.findings)
+    for status, found in zip(report.areas, per_line):
         if quiet and not found:
             continue
         mark, style = _mark_for(found)
         detail = f" ({escape(status.detail)})" if status.detail else ""
         console.print(f"[{style}]\\[{mark}][/] [bold]{escape(status.label)}[/]{detail}")
-        if last_of_area[status.area] == i:
-            _render_findings(console, found, verbose)
+        _render_findings(console, found, verbose)
     for area, found in by_area.items():
-        if area in last_of_area:
-            continue
         mark, style = _mark_for(found)
         console.print(f"[{style}]\\[{mark}][/] [bold]{escape(AREA_LABELS.get(area, area))}[/]")
         _render_findings(console, found, verbose)
@@ -72,9 +63,30 @@ AREA_LABELS = {"env": "Environment", "gpu": "NVIDIA driver & GPU", "packages": "
                "training": "Training", "distributed": "Distributed launch", "model": "Model", "config": "Config"}
 
 
+def assign_findings(areas: list[AreaStatus], findings: list[Finding]
+                    ) -> tuple[list[list[Finding]], dict[str, list[Finding]]]:
+    """Each finding under one status line: the line of its area that owns it (its file, or
+    its entry id), else the last line of its area that claims nothing in particular, else the
+    area's last line. Findings of an area without a line are returned by area."""
+    per_line: list[list[Finding]] = [[] for _ in areas]
+    by_area: dict[str, list[Finding]] = {}
+    for finding in findings:
+        lines = [i for i, s in enumerate(areas) if s.area == finding.area]
+        if not lines:
+            by_area.setdefault(finding.area, []).append(finding)
+            continue
+        owner = next((i for i in lines if areas[i].owns(finding)), None)
+        if owner is None:
+            open_lines = [i for i in lines if areas[i].path is None and not areas[i].ids]
+            owner = (open_lines or lines)[-1]
+        per_line[owner].append(finding)
+    return per_line, by_area
+
+
 def _mark_for(found: list[Finding]) -> tuple[str, str]:
+    """✓ when nothing was found, • when only notes (nothing to fix), else the worst mark."""
     worst = max((f.severity for f in found), key=lambda s: s.rank, default=None)
-    return _OK if worst in (None, Severity.INFO) else _MARK[worst]
+    return _OK if worst is None else _MARK[worst]
 
 
 def _render_findings(console: Any, findings: list[Finding], verbose: bool) -> None:

@@ -173,12 +173,12 @@ def scan_dataset(path: str, options: DatasetOptions | None = None) -> ProbeResul
     except reader.MissingExtra as err:
         observations.append(Observation(NEEDS_EXTRA, Location(path), {"path": path, "detail": str(err)}))
         return ProbeResult(facts.freeze(), observations,
-                           [AreaStatus("dataset", f"Dataset {Path(path).name}", "not read", ran=False)])
+                           [AreaStatus("dataset", f"Dataset {Path(path).name}", "not read", ran=False, path=path)])
     except (OSError, ValueError) as err:  # unreadable file, or pyarrow refusing a broken table
         observations.append(Observation(FILE_UNREADABLE, Location(path),
                                         {"path": path, "detail": f"{type(err).__name__}: {err}"}))
         return ProbeResult(facts.freeze(), observations,
-                           [AreaStatus("dataset", f"Dataset {Path(path).name}", "not read", ran=False)])
+                           [AreaStatus("dataset", f"Dataset {Path(path).name}", "not read", ran=False, path=path)])
     observations.extend(observe.observations(path, result))
     observations.extend(observe.file_level(path, result, facts))
     dominant = result.schema_counts.most_common(1)[0][0] if result.schema_counts else "none"
@@ -193,8 +193,9 @@ def scan_dataset(path: str, options: DatasetOptions | None = None) -> ProbeResul
     facts.set("dataset.max_row_bytes", result.max_row_bytes)
     facts.set("dataset.problem_counts", dict(result.hits.counts))
     problems = sum(result.hits.counts.values())
-    detail = f"{result.rows} rows, {schema}" + (f", {problems} problems" if problems else "")
-    area = AreaStatus("dataset", f"Dataset {Path(path).name}", detail)
+    detail = (f"{result.rows} row{'s' if result.rows != 1 else ''}, {schema}"
+              + (f", {problems} problem{'s' if problems != 1 else ''}" if problems else ""))
+    area = AreaStatus("dataset", f"Dataset {Path(path).name}", detail, path=path)
     return ProbeResult(facts.freeze(), observations, [area])
 
 
