@@ -296,3 +296,30 @@ def test_every_fixture_result_fits_the_published_schema(runtime_kb, name):
     data = json.loads(render_json(result))
     jsonschema.validate(data, EXPLAIN_SCHEMA)
     assert data["matched"] == (data["unmatched"] is None)
+
+
+DRIVER_THEN_NO_GPU = """\
+/usr/lib/python3/dist-packages/torch/cuda/__init__.py:129: UserWarning: CUDA initialization: The NVIDIA driver on your system is too old (found version 11040). Please update your GPU driver by downloading and installing a new version from the URL: http://www.nvidia.com/Download/index.aspx Alternatively, go to: https://pytorch.org to install a PyTorch version that has been compiled with your version of the CUDA driver.
+  return torch._C._cuda_getDeviceCount() > 0
+Traceback (most recent call last):
+  File "/content/train.py", line 1, in <module>
+    from unsloth import FastLanguageModel
+  File "/usr/local/lib/python3.10/dist-packages/unsloth/__init__.py", line 83, in <module>
+    raise NotImplementedError("Unsloth: No NVIDIA GPU found? Unsloth currently only supports GPUs!")
+NotImplementedError: Unsloth: No NVIDIA GPU found? Unsloth currently only supports GPUs!
+"""
+
+
+def test_a_cause_printed_before_the_error_it_leads_to_ranks_first() -> None:
+    kb = load_knowledge()
+    ids = [f.id for f in diagnose(DRIVER_THEN_NO_GPU, kb).findings]
+    assert ids[:2] == ["RT-CUDA-DRIVER-TOO-OLD", "RT-NO-GPU-OLD-MESSAGE"]
+    first, second = diagnose(DRIVER_THEN_NO_GPU, kb).findings[:2]
+    assert first.extra["explains"] == ["RT-NO-GPU-OLD-MESSAGE"] and second.extra["caused_by"] == ["RT-CUDA-DRIVER-TOO-OLD"]
+    assert first.confidence > second.confidence
+    # Without the warning, the final error alone leads.
+    alone = DRIVER_THEN_NO_GPU.split("\n", 2)[2]
+    assert diagnose(alone, kb).findings[0].id == "RT-NO-GPU-OLD-MESSAGE"
+    # Live facts that rule the cause out (a driver new enough) keep it below the error.
+    facts = {"torch.cuda_build": "12.1", "nvml.driver_cuda": "12.8"}
+    assert diagnose(DRIVER_THEN_NO_GPU, kb, facts).findings[0].id == "RT-NO-GPU-OLD-MESSAGE"

@@ -106,3 +106,11 @@ def test_every_entry_cites_a_source() -> None:
 
 def test_schema_json_is_serialisable() -> None:
     assert json.loads(json.dumps(json_schema()))["$defs"]["entry"]["required"]
+
+
+def test_a_reference_to_an_undefined_entry_is_reported(tmp_path: Path) -> None:
+    bad = GOOD.replace("  refs: [unsloth/_gpu_init.py:209]\n",
+                       "  refs: [unsloth/_gpu_init.py:209]\n  explains: [ENV-NOT-THERE]\n")
+    with pytest.raises(KnowledgeError) as info:
+        load_knowledge([write(tmp_path, bad)])
+    assert "ENV-TEST-DRIVER refers to ENV-NOT-THERE, which no entry defines" in str(info.value)

@@ -9,7 +9,9 @@ Ranking, on top of the engine's pattern score s (0..1):
   every line it touches is a launcher's echo (torchrun's ChildFailedError traceback and
   summary) of a failure whose own traceback is in the log;
 - a `when:` condition that holds on the live facts moves s 30% of the way to 1; one that is
-  false multiplies s by 0.4; unknown (facts missing) leaves s as it is.
+  false multiplies s by 0.4; unknown (facts missing) leaves s as it is;
+- an entry that `explains:` another one that also matched (a cause printed before the error
+  it leads to) gets that one's score, plus 10% of the way to 1.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from doctor.explain.parse import parse_stream, parse_text
 from doctor.findings import Evidence, Finding, Fix
 
 FINAL_PULL, CHAIN_PULL, ELSEWHERE, CONFIRMED_PULL, RULED_OUT = 0.40, 0.15, 0.85, 0.30, 0.40
+CAUSE_STEP = 0.1   # a cause that `explains:` a matched effect ranks this far above it
 ECHO = 0.6   # a match only on a launcher's echo of the failure (torchrun's ChildFailedError)
 STRONG, FAINT = 0.5, 0.2   # next to a strong diagnosis, faint ones are noise
 WEAK = 0.35                # below this no diagnosis is claimed; the best are shown as leads
@@ -76,7 +79,7 @@ class ExplainResult:
 
 def _finding_dict(f: Finding, base: Any) -> dict[str, Any]:
     out = base(f)
-    for key in ("env", "env_note", "on_final_error", "oom_summary", "alternatives"):
+    for key in ("env", "env_note", "on_final_error", "oom_summary", "alternatives", "explains", "caused_by"):
         if key in f.extra:
             out[key] = f.extra[key]
     return out
@@ -101,8 +104,9 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
     matches = match_text(kb, matchable_lines(log)) if log.lines else []
     hot, warm = _important_lines(log)
     echo = _echo_lines(log)
-    ranked = sorted((_weigh(m, log, hot, warm, echo, facts) for m in matches),
-                    key=lambda f: -(f.confidence or 0.0))
+    weighed = _promote_causes([_weigh(m, log, hot, warm, echo, facts) for m in matches], kb)
+    # At equal confidence (both at 100%), a cause goes before the error it explains.
+    ranked = sorted(weighed, key=lambda f: (-(f.confidence or 0.0), "explains" not in f.extra))
     findings = _distinct(ranked)
     if findings and (findings[0].confidence or 0) >= STRONG:
         findings = [f for f in findings if (f.confidence or 0) >= FAINT]
@@ -119,6 +123,30 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
         env_checked=facts is not None,
         notes=notes,
     )
+
+
+def _promote_causes(findings: list[Finding], kb: Any) -> list[Finding]:
+    """A cause printed before the error it leads to ranks above that error.
+
+    "The NVIDIA driver on your system is too old" a few lines above "No NVIDIA GPU found?"
+    is the reason for it; the final error alone points away from the cause. The knowledge
+    says so with `explains:`; when both matched, the cause takes the effect's score plus a
+    step (CAUSE_STEP of the way to 1), unless live facts ruled the cause out."""
+    by_id = {f.id: f for f in findings}
+    out = []
+    for f in findings:
+        entry = kb.get(f.id)
+        effects = [by_id[e] for e in (entry.explains if entry else ()) if e in by_id]
+        if effects and f.extra.get("env") != "ruled_out":
+            top = max(g.confidence or 0.0 for g in effects)
+            if (f.confidence or 0.0) <= top:
+                lifted = max(top + (1 - top) * CAUSE_STEP, top + 0.01)   # visibly above it
+                f = replace(f, confidence=round(min(1.0, lifted), 2))
+            f.extra.setdefault("explains", []).extend(g.id for g in effects)
+            for g in effects:
+                g.extra.setdefault("caused_by", []).append(f.id)
+        out.append(f)
+    return out
 
 
 def matchable_lines(log: ParsedLog) -> list[tuple[int, str]]:

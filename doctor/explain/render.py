@@ -119,6 +119,8 @@ def _render_finding(console: Any, i: int, f: "Finding") -> None:
     if note:
         style = "green" if f.extra.get("env") == "confirmed" else "yellow"
         console.print(f"    [{style}]{e(note)}[/]")
+    if cause_note(f):
+        console.print(f"    [cyan]{e(cause_note(f))}[/]")
     console.print(f"    {e(f.message)}")
     if f.fixes:
         console.print("    [bold]Fix[/]")
@@ -130,6 +132,15 @@ def _render_finding(console: Any, i: int, f: "Finding") -> None:
         console.print(f"    [magenta]{e(myth_line(f))}[/]")
     if f.extra.get("alternatives"):
         console.print(f"    [dim]also fits the same lines: {e(', '.join(f.extra['alternatives']))}[/]")
+
+
+def cause_note(f: "Finding") -> str:
+    """How this finding relates to another one found in the same log (`explains:`)."""
+    if f.extra.get("explains"):
+        return f"the cause of the later error {', '.join(f.extra['explains'])}: fix this first"
+    if f.extra.get("caused_by"):
+        return f"a consequence of {', '.join(f.extra['caused_by'])} (earlier in the log)"
+    return ""
 
 
 def myth_line(f: "Finding") -> str:
@@ -179,6 +190,8 @@ def render_markdown(result: "ExplainResult", diagnoses: bool = True) -> str:
                 out += ["```"] + [f"{ev.line}: {_short(str(ev.value), 200)}" for ev in lines] + ["```", ""]
             if f.extra.get("env_note"):
                 out += [f"_{f.extra['env_note']}_", ""]
+            if cause_note(f):
+                out += [f"_{cause_note(f)}_", ""]
             out.append(f.message)
             if f.fixes:
                 out += [""] + [f"- {x.text}" + (f"\n  `{x.command}`" if x.command else "") for x in f.fixes]

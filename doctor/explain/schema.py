@@ -47,6 +47,9 @@ _DIAGNOSIS = {
         "on_final_error": {"type": "boolean"},
         "oom_summary": {"type": "string"},
         "alternatives": {"type": "array", "items": {"type": "string"}},
+        "explains": {"type": "array", "items": {"type": "string"},
+                     "description": "Findings of this log that this one causes (rank below it)."},
+        "caused_by": {"type": "array", "items": {"type": "string"}},
     },
 }
 

@@ -150,6 +150,11 @@ def _load_and_validate(files: list[Path]) -> KnowledgeBase:
             problems.append(KnowledgeProblem(entry.file, entry.line, None,
                                              f"duplicate id {entry.id} (first defined at {first.file}:{first.line})"))
         seen[entry.id] = entry
+    for entry in entries:
+        for other in (*entry.related, *entry.explains):
+            if other not in seen:
+                problems.append(KnowledgeProblem(entry.file, entry.line, None,
+                                                 f"{entry.id} refers to {other}, which no entry defines"))
     if problems:
         raise KnowledgeError(problems)
     return KnowledgeBase(entries)

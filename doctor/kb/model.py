@@ -30,6 +30,7 @@ class Entry:
     fixes: tuple[Fix, ...] = ()
     myth: str | None = None
     related: tuple[str, ...] = ()
+    explains: tuple[str, ...] = ()     # entries whose (misleading) symptom this one causes
     file: str = ""
     line: int = 0
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
@@ -57,6 +58,7 @@ def entry_from_dict(data: Mapping[str, Any], file: str = "", line: int = 0) -> E
         category=data["category"], area=data["area"], explain=data["explain"],
         refs=tuple(data["refs"]), examples=data["examples"], when=data.get("when"),
         symptoms=symptoms, observed=bool(data.get("observed", False)), fixes=fixes,
-        myth=data.get("myth"), related=tuple(data.get("related", ())), file=file, line=line,
+        myth=data.get("myth"), related=tuple(data.get("related", ())),
+        explains=tuple(data.get("explains", ())), file=file, line=line,
         raw=data,
     )

@@ -142,6 +142,9 @@ ENTRY: dict[str, Any] = {
                  "description": "Unsloth source path, docs URL, or GitHub issue URL."},
         "myth": {"type": "string", "description": "The folklore claim this entry corrects."},
         "related": {"type": "array", "items": {"type": "string"}},
+        "explains": {"type": "array", "items": {"type": "string"},
+                     "description": "Entries whose symptom this one causes (a later, misleading error): "
+                                    "when both appear in a log, explain ranks this one first."},
         "examples": {
             "type": "object",
             "properties": {
