@@ -6,7 +6,6 @@ unknown flag, a missing file); 3 the doctor itself failed (said plainly, with a 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import IO, Any, Sequence
@@ -133,8 +132,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def dispatch(args: argparse.Namespace) -> int:
     from doctor import commands
 
-    if os.environ.get("UNSLOTH_DOCTOR_CRASH_TEST") == "1":  # lets the test suite exercise the crash path
-        raise RuntimeError("crash requested by UNSLOTH_DOCTOR_CRASH_TEST")
     handler = getattr(commands, f"cmd_{args.command}")
     return handler(args)
 

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from doctor import __version__
-from tests.conftest import run_cli
+from tests.conftest import ROOT, run_cli
 
 
 def test_version() -> None:
@@ -41,11 +42,21 @@ def _tiny_dataset(tmp_path: Path) -> Path:
 
 
 def test_internal_error_is_exit_3_with_a_crash_log(tmp_path: Path) -> None:
-    r = run_cli("kb", "list", env={"UNSLOTH_DOCTOR_CRASH_TEST": "1", "UNSLOTH_DOCTOR_STATE": str(tmp_path)})
+    # A bug of ours, planted from outside: a sitecustomize (Python runs it at start-up) that
+    # breaks one command, so no test hook has to live in the product.
+    inject = tmp_path / "inject"
+    inject.mkdir()
+    (inject / "sitecustomize.py").write_text(
+        "import doctor.commands\n"
+        "def broken(args):\n"
+        "    raise RuntimeError('a planted bug')\n"
+        "doctor.commands.cmd_kb = broken\n")
+    path = os.pathsep.join(filter(None, [str(inject), str(ROOT), os.environ.get("PYTHONPATH")]))
+    r = run_cli("kb", "list", env={"PYTHONPATH": path, "UNSLOTH_DOCTOR_STATE": str(tmp_path)})
     assert r.returncode == 3
     assert "internal error" in r.stderr and "Traceback" not in r.stderr
     logs = list((tmp_path / "crashes").glob("crash-*.log"))
-    assert logs and "Traceback" in logs[0].read_text()
+    assert logs and "a planted bug" in logs[0].read_text() and "Traceback" in logs[0].read_text()
 
 
 def test_broken_knowledge_base_is_reported_with_file_and_line(tmp_path: Path) -> None:

@@ -260,3 +260,21 @@ def test_an_escape_that_may_be_python_is_left_to_a_person(tmp_path: Path) -> Non
     unsafe = repair_dataset(str(data), RepairOptions(unsafe_fixes=True, journal_root=str(tmp_path / "j")))
     assert safe.balanced and unsafe.balanced and unsafe.rejected_rows == 0
     assert read_jsonl(tmp_path / "d.fixed.jsonl")[2] == {"text": "bell \\x07 or C:\\x86"}
+
+
+@pytest.mark.parametrize("name, content", [("empty.csv", b""), ("header.csv", b"text,label\n"),
+                                           ("empty.jsonl", b""), ("blank.jsonl", b"\n\n")])
+def test_fix_on_a_file_without_rows_writes_empty_outputs_and_says_so(tmp_path: Path, name: str, content: bytes) -> None:
+    data = tmp_path / name
+    data.write_bytes(content)
+    summary = repair_dataset(str(data), RepairOptions(journal_root=str(tmp_path / "j")))
+    assert summary.balanced and summary.input_rows == 0 and summary.wrote
+    assert Path(summary.output_path).read_bytes() == (b"text,label\n" if name == "header.csv" else b"")
+    assert str(summary).startswith(f"0 rows read from {data}")
+
+
+def test_the_summary_counts_in_words_a_person_reads(tmp_path: Path) -> None:
+    data = tmp_path / "one.jsonl"
+    data.write_bytes(b'{"text": "a"}\n\n')
+    text = str(repair_dataset(str(data), RepairOptions(journal_root=str(tmp_path / "j"))))
+    assert text.startswith(f"1 row read from {data}") and "1 blank line dropped" in text

@@ -75,11 +75,13 @@ class RepairSummary:
         return "\n".join(self.lines())
 
     def lines(self) -> list[str]:
-        out = [f"{self.input_rows} rows read from {self.input_path}: {self.repaired_rows} written "
+        rows = "row" if self.input_rows == 1 else "rows"
+        out = [f"{self.input_rows} {rows} read from {self.input_path}: {self.repaired_rows} written "
                f"({self.changed_rows} changed), {self.rejected_rows} rejected"]
         out += [f"  {count} × {name}" for name, count in self.actions.most_common()]
         if self.blank_lines:
-            out.append(f"  {self.blank_lines} blank lines dropped (they hold no row)")
+            out.append(f"  {self.blank_lines} blank line{'s' if self.blank_lines != 1 else ''} dropped "
+                       "(they hold no row)")
         out += [f"  rejected {count} × {kind}, e.g. {self.first_reason[kind]}"
                 for kind, count in self.reasons.most_common()]
         if self.wrote:

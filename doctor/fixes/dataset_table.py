@@ -76,50 +76,53 @@ def write_csv(path: str, out: BinaryIO | None, rej: BinaryIO | None, unsafe: boo
             summary.actions["byte order mark removed"] += 1
     # surrogateescape: undecodable bytes survive reading, so the row can be rejected, not lost.
     with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
-        rows = csv.reader(f, delimiter=delimiter)
-        text = None
-        if out is not None:
-            text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
-            writer = csv.writer(text, delimiter=delimiter, lineterminator=_line_terminator(path))
-        header = next(rows, None)
-        if header is None:
-            return
-        if text is not None:
-            writer.writerow(header)
-        seen: dict[int, int] = {}
-        line = rows.line_num + 1
-        for record in rows:
-            start, line = line, rows.line_num + 1
-            if not record:
-                summary.blank_lines += 1
-                continue
-            summary.input_rows += 1
-            as_row = dict(zip(header, record))
-            if len(record) != len(header):
-                _reject(rej, summary, start, f"{len(record)} fields, the header has {len(header)}; "
-                        "a delimiter or quote inside a value is not quoted", "DATA-CSV-FIELD-COUNT", record)
-                continue
-            try:
-                "".join(record).encode("utf-8")
-            except UnicodeEncodeError:
-                _reject(rej, summary, start, "invalid UTF-8; re-encode the file as UTF-8",
-                        "DATA-FILE-INVALID-UTF8", [c.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-                                                   for c in record])
-                continue
-            fixed = [clean(value, unsafe, summary.actions) for value in record]
-            if unsafe:
-                first = _duplicate_of(seen, hash(tuple(fixed)), start)
-                if first is not None:
-                    _reject(rej, summary, start, f"duplicate of line {first} (dropped with --unsafe-fixes)",
-                            "DATA-ROW-DUPLICATE", as_row)
-                    continue
-            summary.repaired_rows += 1
-            summary.changed_rows += fixed != record
+        text = None if out is None else io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+        try:
+            _repair_csv_rows(csv.reader(f, delimiter=delimiter), text, rej, unsafe, summary, clean,
+                             delimiter, _line_terminator(path))
+        finally:
             if text is not None:
-                writer.writerow(fixed)
-        if text is not None:
-            text.flush()
-            text.detach()   # the caller's atomic writer closes the file
+                text.flush()
+                text.detach()   # the caller's atomic writer closes the file, not this wrapper
+
+
+def _repair_csv_rows(rows: Any, text: io.TextIOWrapper | None, rej: BinaryIO | None, unsafe: bool,
+                     summary: Summary, clean: Cleaner, delimiter: str, terminator: str) -> None:
+    writer = csv.writer(text, delimiter=delimiter, lineterminator=terminator) if text is not None else None
+    header = next(rows, None)
+    if header is None:
+        return
+    if writer is not None:
+        writer.writerow(header)
+    seen: dict[int, int] = {}
+    line = rows.line_num + 1
+    for record in rows:
+        start, line = line, rows.line_num + 1
+        if not record:
+            summary.blank_lines += 1
+            continue
+        summary.input_rows += 1
+        if len(record) != len(header):
+            _reject(rej, summary, start, f"{len(record)} fields, the header has {len(header)}; "
+                    "a delimiter or quote inside a value is not quoted", "DATA-CSV-FIELD-COUNT", record)
+            continue
+        try:
+            "".join(record).encode("utf-8")
+        except UnicodeEncodeError:
+            _reject(rej, summary, start, "invalid UTF-8; re-encode the file as UTF-8", "DATA-FILE-INVALID-UTF8",
+                    [c.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for c in record])
+            continue
+        fixed = [clean(value, unsafe, summary.actions) for value in record]
+        if unsafe:
+            first = _duplicate_of(seen, hash(tuple(fixed)), start)
+            if first is not None:
+                _reject(rej, summary, start, f"duplicate of line {first} (dropped with --unsafe-fixes)",
+                        "DATA-ROW-DUPLICATE", dict(zip(header, record)))
+                continue
+        summary.repaired_rows += 1
+        summary.changed_rows += fixed != record
+        if writer is not None:
+            writer.writerow(fixed)
 
 
 # -- Parquet ------------------------------------------------------------------------------------
