@@ -204,6 +204,10 @@ def main() -> int:
           f"rss {one['max_rss_mb']:.0f} MB  ({one['observations']} observations)")
     print(f"full check, --jobs 2           : {two['seconds']:6.2f} s  {tput['two']:7.1f} MB/s  "
           f"rss parent {two['max_rss_mb']:.0f} MB, worker {two['children_max_rss_mb']:.0f} MB")
+    for k, name in enumerate(("baseline", "1 process", "--jobs 2", "baseline on 2 processes")):
+        # The spread shows how noisy the machine was: best-of-N keeps the quietest run.
+        times = sorted(r[k]["seconds"] for r in runs)
+        print(f"  {name + ' runs:':<31}" + " ".join(f"{t:.2f}" for t in times) + " s")
     r1 = tput["one"] / tput["plain"]
     r1_cpu = plain["cpu"] / one["cpu"]
     r2 = one["seconds"] / two["seconds"]
