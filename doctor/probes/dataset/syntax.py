@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 # Entry ids of knowledge/dataset.yaml this module reports.
 SINGLE_QUOTES = "DATA-JSON-SINGLE-QUOTES"
@@ -149,22 +149,10 @@ class _Parser:
         return None  # unreachable
 
     def obj(self) -> dict[str, Any]:
-        start = self.i
-        self.i += 1
         out: dict[str, Any] = {}
-        comma_at = -1
-        while True:
-            self.ws()
-            if self.i >= self.n:
-                self.stop(UNTERMINATED, start, "this object is not closed before the record ends")
+
+        def member(start: int) -> None:
             c = self.s[self.i]
-            if c == "}":
-                if comma_at >= 0:
-                    self.note(TRAILING_COMMA, comma_at)
-                self.i += 1
-                return out
-            if out and comma_at < 0:
-                self.stop(INVALID, self.i, f"expected ',' or '}}' but found {_describe(c)}")
             if c == '"':
                 key = self.string('"')
             elif c == "'":
@@ -179,30 +167,36 @@ class _Parser:
                 self.stop(INVALID, self.i, f"expected ':' after the key {key!r}")
             self.i += 1
             out[key] = self.value()
-            self.ws()
-            comma_at = -1
-            if self.i < self.n and self.s[self.i] == ",":
-                comma_at = self.i
-                self.i += 1
+
+        self.items("}", "object", member)
+        return out
 
     def arr(self) -> list[Any]:
+        out: list[Any] = []
+        self.items("]", "array", lambda start: out.append(self.value()))
+        return out
+
+    def items(self, close: str, what: str, item: Callable[[int], None]) -> None:
+        """The comma-separated members of an object or array, from its opening bracket to
+        `close`; `item` reads one member (it gets the opening bracket's position)."""
         start = self.i
         self.i += 1
-        out: list[Any] = []
         comma_at = -1
+        first = True
         while True:
             self.ws()
             if self.i >= self.n:
-                self.stop(UNTERMINATED, start, "this array is not closed before the record ends")
+                self.stop(UNTERMINATED, start, f"this {what} is not closed before the record ends")
             c = self.s[self.i]
-            if c == "]":
+            if c == close:
                 if comma_at >= 0:
                     self.note(TRAILING_COMMA, comma_at)
                 self.i += 1
-                return out
-            if out and comma_at < 0:
-                self.stop(INVALID, self.i, f"expected ',' or ']' but found {_describe(c)}")
-            out.append(self.value())
+                return
+            if not first and comma_at < 0:
+                self.stop(INVALID, self.i, f"expected ',' or '{close}' but found {_describe(c)}")
+            item(start)
+            first = False
             self.ws()
             comma_at = -1
             if self.i < self.n and self.s[self.i] == ",":
