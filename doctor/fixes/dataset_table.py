@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -69,8 +68,6 @@ def _line_terminator(path: str) -> str:
 def write_csv(path: str, out: BinaryIO | None, rej: BinaryIO | None, unsafe: bool,
               summary: Summary, clean: Cleaner) -> None:
     """Repair a CSV/TSV file row by row; `out`/`rej` None is a dry run (count only)."""
-    delimiter = "\t" if path.lower().endswith(".tsv") else ","
-    csv.field_size_limit(min(sys.maxsize, 1 << 31))   # long training texts are normal
     with open(path, "rb") as raw:
         if raw.read(3) == b"\xef\xbb\xbf":
             summary.actions["byte order mark removed"] += 1
@@ -78,8 +75,8 @@ def write_csv(path: str, out: BinaryIO | None, rej: BinaryIO | None, unsafe: boo
     with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
         text = None if out is None else io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
         try:
-            _repair_csv_rows(csv.reader(f, delimiter=delimiter), text, rej, unsafe, summary, clean,
-                             delimiter, _line_terminator(path))
+            _repair_csv_rows(reader.csv_reader(f, path), text, rej, unsafe, summary, clean,
+                             reader.csv_delimiter(path), _line_terminator(path))
         finally:
             if text is not None:
                 text.flush()

@@ -134,8 +134,7 @@ def _relocate_csv_rows(path: str, result: ChunkResult, first_line: int) -> None:
     wanted = {line - first_line for hit in hits for line in (hit.line, hit.values.get("first_line"))
               if isinstance(line, int)}
     wanted |= {line - first_line for lines in result.schema_first.values() for line in lines}
-    delimiter = "\t" if path.lower().endswith(".tsv") else ","
-    where = reader.csv_record_lines(path, wanted, delimiter)
+    where = reader.csv_record_lines(path, wanted)
     if all(where.get(n, n + first_line) == n + first_line for n in wanted):
         return
     for hit in hits:

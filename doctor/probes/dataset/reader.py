@@ -204,7 +204,7 @@ def iter_table_rows(path: str | Path, kind: str, batch_size: int = 4096,
             f"reading {kind.upper()} files needs pyarrow, which is not installed: "
             "pip install 'unsloth-doctor[data]' (or pip install pyarrow)") from err
     skipped: list[RaggedRow] = []
-    delimiter = "\t" if str(path).lower().endswith(".tsv") else ","
+    delimiter = csv_delimiter(path)
     with ExitStack() as stack:
         if kind == "parquet":
             table = pq.ParquetFile(str(path))
@@ -233,18 +233,28 @@ def iter_table_rows(path: str | Path, kind: str, batch_size: int = 4096,
             if on_batch is not None:
                 on_batch(fraction(batch))
     if skipped and ragged is not None:
-        ragged.extend(locate_ragged_rows(path, delimiter) or skipped)
+        ragged.extend(locate_ragged_rows(path) or skipped)
 
 
-def csv_records(path: str | Path, delimiter: str = ",") -> Iterator[tuple[int, list[str], int]]:
-    """(line it starts on, fields, header's field count) for each non-blank record after the
-    header, read by the standard csv module (which knows lines; pyarrow does not)."""
+def csv_delimiter(path: str | Path) -> str:
+    return "\t" if str(path).lower().endswith(".tsv") else ","
+
+
+def csv_reader(f: Any, path: str | Path) -> Any:
+    """The standard csv module's reader for this file's delimiter, allowing long fields
+    (training texts are often past the module's 128 KiB default)."""
     import csv
     import sys
 
-    csv.field_size_limit(min(sys.maxsize, 1 << 31))   # long training texts are normal
+    csv.field_size_limit(min(sys.maxsize, 1 << 31))
+    return csv.reader(f, delimiter=csv_delimiter(path))
+
+
+def csv_records(path: str | Path) -> Iterator[tuple[int, list[str], int]]:
+    """(line it starts on, fields, header's field count) for each non-blank record after the
+    header, read by the standard csv module (which knows lines; pyarrow does not)."""
     with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
-        rows = csv.reader(f, delimiter=delimiter)
+        rows = csv_reader(f, path)
         header = next(rows, None)
         if header is None:
             return
@@ -255,13 +265,13 @@ def csv_records(path: str | Path, delimiter: str = ",") -> Iterator[tuple[int, l
                 yield start, record, len(header)
 
 
-def locate_ragged_rows(path: str | Path, delimiter: str = ",", limit: int = 200) -> list[RaggedRow]:
+def locate_ragged_rows(path: str | Path, limit: int = 200) -> list[RaggedRow]:
     """Rows whose field count differs from the header's, with the line each starts on."""
-    return [RaggedRow(start, width, len(record), delimiter.join(record)[:limit])
-            for start, record, width in csv_records(path, delimiter) if len(record) != width]
+    return [RaggedRow(start, width, len(record), csv_delimiter(path).join(record)[:limit])
+            for start, record, width in csv_records(path) if len(record) != width]
 
 
-def csv_record_lines(path: str | Path, wanted: set[int], delimiter: str = ",") -> dict[int, int]:
+def csv_record_lines(path: str | Path, wanted: set[int]) -> dict[int, int]:
     """The line each wanted record starts on, records counted from 0 as pyarrow yields them
     (blank lines and rows of the wrong width are not records). A value may span lines, so
     the record's number plus one is not its line."""
@@ -270,7 +280,7 @@ def csv_record_lines(path: str | Path, wanted: set[int], delimiter: str = ",") -
         return out
     last = max(wanted)
     number = 0
-    for start, record, width in csv_records(path, delimiter):
+    for start, record, width in csv_records(path):
         if len(record) != width:
             continue
         if number in wanted:
