@@ -206,15 +206,15 @@ def records_under_key(path: str) -> tuple[str, list[Any]] | None:
     return whole[0], whole[1]
 
 
-def _records(path: str) -> Iterator[reader.LineRecord | reader.ArrayTrouble]:
-    under_key = records_under_key(path)
+def _records(path: str, under_key: tuple[str, list[Any]] | None, is_array: bool
+             ) -> Iterator[reader.LineRecord | reader.ArrayTrouble]:
     if under_key is not None:
         # Parsed whole, so a record's place is its number in the list, not a line.
         for number, item in enumerate(under_key[1], start=1):
             yield reader.LineRecord(number, number, orjson.dumps(item))
         return
     with open(path, "rb") as f:
-        if reader.first_significant_byte(path) == b"[":
+        if is_array:
             for item in reader.iter_array_elements(f):
                 if isinstance(item, reader.ArrayTrouble):
                     yield item
@@ -263,12 +263,12 @@ def _write_all(path: str, out_file: BinaryIO | None, rej_file: BinaryIO | None, 
     is_array = reader.first_significant_byte(path) == b"["
     if is_array:
         summary.actions["JSON array written as JSON Lines"] += 1
-    under_key = records_under_key(path)
+    under_key = records_under_key(path)   # read and parsed once, here
     if under_key is not None:
         summary.actions[f'records under "{under_key[0]}" written as JSON Lines (rows are numbered '
                         "by their place in that list)"] += 1
-        is_array = True   # every row is rewritten
-    for rec in _records(path):
+    rewritten = is_array or under_key is not None   # every row of such a file is rewritten
+    for rec in _records(path, under_key, is_array):
         if isinstance(rec, reader.ArrayTrouble):
             summary.actions[f"array problem noted: {rec.detail} (line {rec.line})"] += 1
             continue
@@ -293,7 +293,7 @@ def _write_all(path: str, out_file: BinaryIO | None, rej_file: BinaryIO | None, 
             rej.write(_reject_line(rec, reason, outcome.entry_id) + b"\n")
             continue
         summary.repaired_rows += 1
-        if outcome.changed or is_array or rec.end_line != rec.line:
+        if outcome.changed or rewritten or rec.end_line != rec.line:
             summary.changed_rows += 1
         out.write(outcome.data + b"\n")
 
