@@ -9,7 +9,6 @@ record is copied byte for byte, so repairing a repaired file changes nothing.
 from __future__ import annotations
 
 import base64
-import re
 from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -19,10 +18,9 @@ from typing import Any, BinaryIO, Callable, Iterator
 import orjson
 
 from doctor.fixes import dataset_table
+from doctor.fixes.values import clean_value
 from doctor.probes.dataset import reader, syntax
 from doctor.probes.dataset.content import ROLE_ALIASES
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 # What each syntax issue's repair is called in the summary.
 _ACTION_NAMES = {
@@ -103,32 +101,6 @@ def default_paths(path: str) -> tuple[str, str]:
             stem = stem[: -len(suffix)]
             break
     return str(p.with_name(f"{stem}.fixed.jsonl")), str(p.with_name(f"{stem}.rejects.jsonl"))
-
-
-# -- value-level repairs (pure) --------------------------------------------------------------
-
-def _clean_text(text: str, unsafe: bool, actions: Counter[str]) -> str:
-    out = text
-    if "\r" in out:
-        out = out.replace("\r\n", "\n").replace("\r", "\n")
-        actions["CR/CRLF line breaks inside values normalised to \\n"] += 1
-    if _CONTROL.search(out):
-        out = _CONTROL.sub("", out)
-        actions["control characters removed"] += 1
-    if unsafe and out != out.strip():
-        out = out.strip()
-        actions["surrounding whitespace trimmed (unsafe)"] += 1
-    return out
-
-
-def clean_value(value: Any, unsafe: bool, actions: Counter[str]) -> Any:
-    if type(value) is str:
-        return _clean_text(value, unsafe, actions)
-    if type(value) is dict:
-        return {k: clean_value(v, unsafe, actions) for k, v in value.items()}
-    if type(value) is list:
-        return [clean_value(v, unsafe, actions) for v in value]
-    return value
 
 
 def sharegpt_to_messages(obj: dict[str, Any], actions: Counter[str]) -> dict[str, Any]:
@@ -245,14 +217,6 @@ class _Discard:
 Writer = Callable[[str, "BinaryIO | None", "BinaryIO | None", RepairOptions, RepairSummary], None]
 
 
-def _table_writer(kind: str) -> Writer:
-    table_write = dataset_table.write_csv if kind == "csv" else dataset_table.write_parquet
-
-    def write(path: str, out: BinaryIO | None, rej: BinaryIO | None, options: RepairOptions,
-              summary: RepairSummary) -> None:
-        table_write(path, out, rej, options.unsafe_fixes, summary, clean_value)
-    return write
-
 
 def _write_all(path: str, out_file: BinaryIO | None, rej_file: BinaryIO | None, options: RepairOptions,
                summary: RepairSummary) -> None:
@@ -308,7 +272,7 @@ def repair_dataset(path: str, options: RepairOptions | None = None) -> RepairSum
         raise RepairError(f"{path}: no such file")
     kind = reader.kind_of(path)
     if kind in ("csv", "parquet"):
-        write = _table_writer(kind)
+        write: Writer = dataset_table.write_csv if kind == "csv" else dataset_table.write_parquet
         fixed_path, rejects_path = dataset_table.fixed_path(path), str(Path(path).with_suffix(".rejects.jsonl"))
     else:
         write, (fixed_path, rejects_path) = _write_all, default_paths(path)

@@ -11,29 +11,18 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 
+from doctor.fixes.values import clean_value
 from doctor.probes.dataset import reader
 
-Cleaner = Callable[[Any, bool, Any], Any]
+if TYPE_CHECKING:
+    from doctor.fixes.dataset import RepairOptions, RepairSummary
+
 PARQUET_BATCH_ROWS = 4096
-
-
-class Summary(Protocol):
-    """The parts of dataset.RepairSummary the writers fill in."""
-
-    input_rows: int
-    repaired_rows: int
-    changed_rows: int
-    rejected_rows: int
-    blank_lines: int
-    actions: Any
-    reasons: Any
-    first_reason: dict[str, str]
 
 
 def fixed_path(path: str) -> str:
@@ -42,7 +31,7 @@ def fixed_path(path: str) -> str:
     return str(p.with_name(f"{p.name[: -len(suffix)] if suffix else p.name}.fixed{suffix}"))
 
 
-def _reject(rej: BinaryIO | None, summary: Summary, line: int, reason: str, entry_id: str,
+def _reject(rej: BinaryIO | None, summary: "RepairSummary", line: int, reason: str, entry_id: str,
             row: Any, where: str = "line") -> None:
     summary.rejected_rows += 1
     summary.reasons[entry_id] += 1
@@ -65,8 +54,8 @@ def _line_terminator(path: str) -> str:
     return "\r\n" if head.endswith(b"\r\n") else "\n"
 
 
-def write_csv(path: str, out: BinaryIO | None, rej: BinaryIO | None, unsafe: bool,
-              summary: Summary, clean: Cleaner) -> None:
+def write_csv(path: str, out: BinaryIO | None, rej: BinaryIO | None, options: "RepairOptions",
+              summary: "RepairSummary") -> None:
     """Repair a CSV/TSV file row by row; `out`/`rej` None is a dry run (count only)."""
     with open(path, "rb") as raw:
         if raw.read(3) == b"\xef\xbb\xbf":
@@ -75,7 +64,7 @@ def write_csv(path: str, out: BinaryIO | None, rej: BinaryIO | None, unsafe: boo
     with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
         text = None if out is None else io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
         try:
-            _repair_csv_rows(reader.csv_reader(f, path), text, rej, unsafe, summary, clean,
+            _repair_csv_rows(reader.csv_reader(f, path), text, rej, options.unsafe_fixes, summary,
                              reader.csv_delimiter(path), _line_terminator(path))
         finally:
             if text is not None:
@@ -84,7 +73,7 @@ def write_csv(path: str, out: BinaryIO | None, rej: BinaryIO | None, unsafe: boo
 
 
 def _repair_csv_rows(rows: Any, text: io.TextIOWrapper | None, rej: BinaryIO | None, unsafe: bool,
-                     summary: Summary, clean: Cleaner, delimiter: str, terminator: str) -> None:
+                     summary: "RepairSummary", delimiter: str, terminator: str) -> None:
     writer = csv.writer(text, delimiter=delimiter, lineterminator=terminator) if text is not None else None
     header = next(rows, None)
     if header is None:
@@ -109,7 +98,7 @@ def _repair_csv_rows(rows: Any, text: io.TextIOWrapper | None, rej: BinaryIO | N
             _reject(rej, summary, start, "invalid UTF-8; re-encode the file as UTF-8", "DATA-FILE-INVALID-UTF8",
                     [c.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for c in record])
             continue
-        fixed = [clean(value, unsafe, summary.actions) for value in record]
+        fixed = [clean_value(value, unsafe, summary.actions) for value in record]
         if unsafe:
             first = _duplicate_of(seen, hash(tuple(fixed)), start)
             if first is not None:
@@ -151,8 +140,8 @@ class _KeepOpen:
         self.closed = True
 
 
-def write_parquet(path: str, out: BinaryIO | None, rej: BinaryIO | None, unsafe: bool,
-                  summary: Summary, clean: Cleaner) -> None:
+def write_parquet(path: str, out: BinaryIO | None, rej: BinaryIO | None, options: "RepairOptions",
+                  summary: "RepairSummary") -> None:
     """Repair a Parquet file a batch at a time, keeping its schema; rows count from 1."""
     try:
         import pyarrow as pa
@@ -170,8 +159,8 @@ def write_parquet(path: str, out: BinaryIO | None, rej: BinaryIO | None, unsafe:
             for row in batch.to_pylist():
                 number += 1
                 summary.input_rows += 1
-                fixed = clean(row, unsafe, summary.actions)
-                if unsafe:
+                fixed = clean_value(row, options.unsafe_fixes, summary.actions)
+                if options.unsafe_fixes:
                     key = hash(orjson.dumps(fixed, option=orjson.OPT_SORT_KEYS, default=str))
                     first = _duplicate_of(seen, key, number)
                     if first is not None:
