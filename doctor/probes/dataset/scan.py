@@ -163,8 +163,8 @@ class _Checker:
             firsts.extend(range(first_line, first_line + FIRST_LINES_PER_SCHEMA - count)[:len(rows)])
         for index in sorted(prefilter.suspect_rows(rows)):
             content.check_text(orjson.loads(rows[index]), schema, first_line + index, rows[index], r.hits)
-        if self.meter is not None and keep is not None:
-            for index, obj in enumerate(keep):
+        if self.meter is not None:   # the objects were kept for it
+            for index, obj in enumerate(keep or ()):
                 self.meter.add(first_line + index, obj, schema.name)
         return True
 
