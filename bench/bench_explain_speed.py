@@ -28,7 +28,7 @@ STREAM_CODE = (
     "import sys\n"
     "from doctor.kb import load_knowledge\n"
     "from doctor.explain import diagnose_stream\n"
-    "from doctor.explain.render import render_json\n"
+    "from doctor.report.jsonout import render_explain_json as render_json\n"
     "with open(sys.argv[1], 'rb') as f:\n"
     "    sys.stdout.write(render_json(diagnose_stream(f, load_knowledge())))\n"
 )

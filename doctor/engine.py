@@ -1,15 +1,16 @@
 """The rule engine: knowledge entries + facts/observations/text -> findings with evidence.
 
-Three doors, one registry:
+Four doors, one registry:
 - `evaluate(kb, facts)`: entries whose `when:` holds on the facts (scan).
 - `findings_from_observations(kb, observations)`: located things probes saw (dataset lines...).
 - `match_text(kb, text)`: entries whose `symptoms:` appear in a log (explain), ranked.
+- `observations_from_output(kb, text, ...)`: what a child process printed (deep probe, smoke).
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from doctor.facts import Facts
 from doctor.findings import Evidence, Finding, Fix, Observation
@@ -19,7 +20,7 @@ from doctor.textmatch import PatternSet, compile_pattern
 
 __all__ = [
     "TextMatch", "SymptomIndex", "evaluate", "evaluate_condition", "findings_from_observations",
-    "match_text", "finding_from_match", "fill",
+    "match_text", "finding_from_match", "fill", "ChildOutput", "observations_from_output",
 ]
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.\-]*)\}")
@@ -122,7 +123,7 @@ _MAX_EVIDENCE_LINES = 8
 
 def match_text(kb: Any, text: str | Sequence[tuple[int, str]]) -> list[TextMatch]:
     """Rank entries whose symptoms occur in `text` (a string, or (line_no, line) pairs)."""
-    index: SymptomIndex = kb.symptom_index()
+    index: SymptomIndex = kb.derived("symptom_index", lambda: SymptomIndex(kb.entries))
     lines = list(enumerate(text.splitlines(), start=1)) if isinstance(text, str) else list(text)
     hits: dict[str, TextMatch] = {}
     seen_symptoms: dict[str, set[int]] = {}
@@ -167,3 +168,30 @@ def _capture(pattern: str, names: Sequence[str], line: str, into: dict[str, str]
 def finding_from_match(match: TextMatch, facts: Mapping[str, Any] | None = None) -> Finding:
     evidence = tuple(Evidence("line", f"log:{n}", text, line=n) for n, text in match.lines)
     return _finding(match.entry, [match.captures, facts or {}], evidence=evidence, confidence=round(match.score, 2))
+
+
+# --- child processes: what the deep probe's and the smoke test's children printed --------
+
+@dataclass
+class ChildOutput:
+    """Entries whose symptoms appear in a child's output, as observations, and which entries
+    each line matched (so a caller can show the line with the entries it maps to)."""
+
+    observations: list[Observation] = field(default_factory=list)
+    entries_by_line: dict[int, list[str]] = field(default_factory=dict)
+
+
+def observations_from_output(kb: Any, text: str, *, source: str, min_score: float,
+                             keep: Callable[[Entry], bool] = lambda entry: True,
+                             max_lines: int = _MAX_EVIDENCE_LINES) -> ChildOutput:
+    """Match a child process's output against every symptom once; a match at or above
+    `min_score` whose entry `keep` accepts becomes an observation with the lines as evidence
+    (named `source:LINE`). The deep probe and the smoke test both read their children so."""
+    out = ChildOutput()
+    for m in match_text(kb, text):
+        for no, _ in m.lines:
+            out.entries_by_line.setdefault(no, []).append(m.entry.id)
+        if m.score >= min_score and keep(m.entry):
+            evidence = tuple(Evidence("line", f"{source}:{no}", line, source, no) for no, line in m.lines[:max_lines])
+            out.observations.append(Observation(m.entry.id, values=dict(m.captures), evidence=evidence))
+    return out

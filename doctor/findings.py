@@ -61,17 +61,37 @@ class Evidence:
 
 @dataclass(frozen=True)
 class FileEdit:
-    """A whole-file rewrite proposed by a fixer; applied atomically with a backup."""
+    """A whole-file rewrite proposed by a fixer; applied atomically with a backup.
+
+    `diff` is computed when the edit is proposed (`FileEdit.rewrite`), so that reporters
+    show it without reading any file."""
 
     path: str
     new_text: str | None = None      # text content to write, or
     new_bytes: bytes | None = None   # binary content
     description: str = ""
+    diff: str = ""                   # unified diff against the text the probe read
+
+    @classmethod
+    def rewrite(cls, path: str, old_text: str, new_text: str, description: str = "") -> "FileEdit":
+        return cls(path, new_text, description=description, diff=unified_diff(path, old_text, new_text))
 
     def content(self) -> bytes:
         if self.new_bytes is not None:
             return self.new_bytes
         return (self.new_text or "").encode("utf-8")
+
+
+def unified_diff(path: str, old: str, new: str, context: int = 2, limit: int = 40) -> str:
+    """The change as a unified diff (what `scan` shows without --fix), cut after `limit` lines."""
+    import difflib
+
+    name = path.lstrip("/")
+    diff = list(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                     fromfile=f"a/{name}", tofile=f"b/{name}", n=context))
+    if len(diff) > limit:
+        diff = diff[:limit] + [f"... ({len(diff) - limit} more diff lines)\n"]
+    return "".join(diff)
 
 
 @dataclass(frozen=True)
@@ -97,7 +117,6 @@ class Finding:
     refs: tuple[str, ...] = ()
     confidence: float | None = None   # explain's ranking, 0..1
     myth: str | None = None           # the folklore this finding corrects, if any
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def at_or_above(self, level: Severity) -> bool:
         return self.severity.rank >= level.rank

@@ -1,17 +1,19 @@
-"""Find what to examine: the environment, datasets, training scripts and configs, models.
+"""Find what to examine: every target a registered probe claims, in a file or a folder.
 
-A project folder is searched (not too deep, skipping virtualenvs and caches) for the files
-each probe understands.
+A project folder is searched (not too deep, skipping virtualenvs and caches); each file goes
+to the probe that claims its suffix, each folder to a probe that claims folders (a saved
+model), and every file nobody claims is counted, so a scan can say what it skipped.
 """
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DATA_SUFFIXES = (".jsonl", ".parquet", ".csv")
-SCRIPT_SUFFIXES = (".py", ".ipynb")
-CONFIG_SUFFIXES = (".yaml", ".yml")
+from doctor.probes import registry
+from doctor.probes.base import Target, is_generated
+
 _SKIP_DIRS = {".git", ".venv", "venv", "env", "__pycache__", "node_modules", ".mypy_cache", ".pytest_cache",
               ".ipynb_checkpoints", "site-packages", ".unsloth-doctor-backup", "unsloth_compiled_cache", "wandb"}
 _MAX_DEPTH = 4
@@ -20,19 +22,23 @@ _MAX_DEPTH = 4
 @dataclass
 class Targets:
     env: bool = True
-    data: list[str] = field(default_factory=list)
-    scripts: list[str] = field(default_factory=list)
-    configs: list[str] = field(default_factory=list)
-    models: list[str] = field(default_factory=list)
-    projects: list[str] = field(default_factory=list)
+    items: list[Target] = field(default_factory=list)      # files and folders, in the order found
+    projects: list[str] = field(default_factory=list)      # folders that were searched
+    skipped: Counter[str] = field(default_factory=Counter)  # why -> how many files
+
+    def of(self, probe: str) -> list[str]:
+        return [t.path for t in self.items if t.probe == probe and t.path is not None]
+
+    def add(self, probe: str, path: str) -> None:
+        self.items.append(Target(probe, path))
 
     def names(self) -> list[str]:
-        return [*self.projects, *self.data, *self.scripts, *self.configs, *self.models]
+        return [*self.projects, *(t.path for t in self.items if t.path is not None)]
 
-
-def _is_generated(name: str) -> bool:
-    # our own repaired copies and reject files are not inputs
-    return ".fixed." in name or ".rejects." in name
+    def extend(self, other: "Targets") -> None:
+        self.items += other.items
+        self.projects += other.projects
+        self.skipped.update(other.skipped)
 
 
 def discover_project(root: Path) -> Targets:
@@ -43,16 +49,18 @@ def discover_project(root: Path) -> Targets:
         dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
         if len(here.resolve().parts) - base_depth >= _MAX_DEPTH:
             dirs[:] = []
-        if "config.json" in files and any(f.endswith(".safetensors") or f == "adapter_config.json" for f in files):
-            found.models.append(str(here))
+        owner = registry.probe_for_folder(here, files)
+        if owner is not None:
+            # a model folder's files (config.json, tokenizer.json...) are its probe's to read
+            found.add(owner.name, str(here))
+            continue
         for name in sorted(files):
-            path = str(here / name)
-            if _is_generated(name):
+            if is_generated(name):
+                found.skipped["repaired copy or rejects file"] += 1
                 continue
-            if name.endswith(DATA_SUFFIXES):
-                found.data.append(path)
-            elif name.endswith(SCRIPT_SUFFIXES):
-                found.scripts.append(path)
-            elif name.endswith(CONFIG_SUFFIXES):
-                found.configs.append(path)
+            probe = registry.probe_for_file(here / name)
+            if probe is None:
+                found.skipped["not a kind of file the doctor reads"] += 1
+            else:
+                found.add(probe.name, str(here / name))
     return found

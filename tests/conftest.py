@@ -1,14 +1,9 @@
+"""Fixtures only; shared helpers live in tests/helpers."""
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -17,12 +12,12 @@ def _isolated_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     monkeypatch.setenv("UNSLOTH_DOCTOR_STATE", str(tmp_path_factory.mktemp("state")))
 
 
-def run_cli(*args: str, stdin: str | None = None, cwd: Path | None = None, env: dict | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """The doctor as a user runs it: a real child process."""
-    full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "doctor", *args], input=stdin, capture_output=True,
-                          text=True, cwd=cwd or ROOT, env=full_env, timeout=timeout)
+@pytest.fixture(scope="session")
+def knowledge_base():
+    """The bundled knowledge base, loaded once for the whole run (as a command loads it once)."""
+    from doctor.api import load_knowledge
+
+    return load_knowledge(use_cache=False)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from doctor import __version__
-from tests.conftest import ROOT, run_cli
+from tests.helpers.cli import ROOT, run_cli
 
 
 def test_version() -> None:
@@ -47,10 +47,10 @@ def test_internal_error_is_exit_3_with_a_crash_log(tmp_path: Path) -> None:
     inject = tmp_path / "inject"
     inject.mkdir()
     (inject / "sitecustomize.py").write_text(
-        "import doctor.commands\n"
+        "import doctor.cli.commands\n"
         "def broken(args):\n"
         "    raise RuntimeError('a planted bug')\n"
-        "doctor.commands.cmd_kb = broken\n")
+        "doctor.cli.commands.cmd_kb = broken\n")
     path = os.pathsep.join(filter(None, [str(inject), str(ROOT), os.environ.get("PYTHONPATH")]))
     r = run_cli("kb", "list", env={"PYTHONPATH": path, "UNSLOTH_DOCTOR_STATE": str(tmp_path)})
     assert r.returncode == 3

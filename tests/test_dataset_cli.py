@@ -5,7 +5,7 @@ import json
 import shutil
 from pathlib import Path
 
-from tests.conftest import ROOT, run_cli
+from tests.helpers.cli import ROOT, run_cli
 
 
 def test_scan_reports_each_problem_with_its_location_and_exits_1(tmp_path: Path) -> None:

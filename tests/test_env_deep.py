@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from doctor.engine import findings_from_observations
+from doctor.api import load_knowledge
 from doctor.probes.deep import MARK, ChildRun, interpret, run_deep_probe
 from doctor.probes.env import collect_environment
-from tests.env_shapes import knowledge, write_script
+from tests.helpers.env_shapes import knowledge, write_script
 
 TORCH_VERSION = "2.13.0"
 
@@ -50,13 +51,16 @@ def _fake_package(root: Path, name: str, code: str) -> Path:
     (root / name / "__init__.py").write_text(code, encoding="utf-8")
     return root
 
+KB = load_knowledge()
+
+
 
 def _env_with(path: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(path), "UNSLOTH_DOCTOR_DEEP_SKIP": ""}
 
 
 def test_real_cpu_torch(torch_python: str) -> None:
-    result = run_deep_probe(timeout_s=300, python=torch_python)
+    result = run_deep_probe(KB, timeout_s=300, python=torch_python)
     facts = result.facts
     assert facts["deep.torch.import_ok"] is True
     assert facts["deep.torch.version"].startswith(TORCH_VERSION)
@@ -86,7 +90,7 @@ def bare_python(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def test_interpreter_without_torch(bare_python: str) -> None:
-    result = run_deep_probe(timeout_s=120, python=bare_python, env={**os.environ, "PYTHONPATH": ""},
+    result = run_deep_probe(KB, timeout_s=120, python=bare_python, env={**os.environ, "PYTHONPATH": ""},
                             static_facts={"pkg.torch.version": "2.8.0"})  # metadata said installed
     obs = [o for o in result.observations if o.entry_id == "ENV-DEEP-MODULE-MISSING"]
     assert obs and obs[0].values["module"] == "torch"
@@ -103,7 +107,7 @@ echo $! > {pids}
 echo $$ >> {pids}
 wait
 """)
-    result = run_deep_probe(timeout_s=2, python=str(fake))
+    result = run_deep_probe(KB, timeout_s=2, python=str(fake))
     timeout = [o for o in result.observations if o.entry_id == "ENV-DEEP-TIMEOUT"]
     assert timeout and timeout[0].values["step"] == "import_unsloth"
     assert "downloading something" in timeout[0].values["tail"]
@@ -116,7 +120,7 @@ wait
 
 def test_a_segfault_while_importing_torch(tmp_path: Path, bare_python: str) -> None:
     fake = _fake_package(tmp_path / "site", "torch", "import ctypes\nctypes.string_at(0)\n")
-    result = run_deep_probe(timeout_s=60, python=bare_python, env=_env_with(fake))
+    result = run_deep_probe(KB, timeout_s=60, python=bare_python, env=_env_with(fake))
     crash = [o for o in result.observations if o.entry_id == "ENV-DEEP-CRASH"]
     assert crash, result.observations
     assert crash[0].values["step"] == "import_torch" and crash[0].values["how"] == "SIGSEGV"
@@ -130,7 +134,7 @@ def test_a_failing_import_and_a_warning_the_knowledge_base_knows(tmp_path: Path,
     _fake_package(site, "bitsandbytes",
                   "print('No prebuilt binary for CUDA 12.9, loading CUDA 12.8 instead. Set BNB_CUDA_VERSION to override.')\n"
                   "__version__ = '0.50.0'\n")
-    result = run_deep_probe(timeout_s=60, python=bare_python, env=_env_with(site))
+    result = run_deep_probe(KB, timeout_s=60, python=bare_python, env=_env_with(site))
     by_id = {o.entry_id: o for o in result.observations}
     failed = by_id["ENV-DEEP-IMPORT-FAILED"]
     assert failed.values["module"] == "torch" and "libcudart.so.13" in failed.values["error"]
@@ -141,13 +145,17 @@ def test_a_failing_import_and_a_warning_the_knowledge_base_knows(tmp_path: Path,
 
 
 def test_modules_the_metadata_scan_already_knows_are_missing_are_not_repeated(bare_python: str) -> None:
-    result = run_deep_probe(timeout_s=120, python=bare_python, env={**os.environ, "PYTHONPATH": ""})
+    from doctor.probes.env import collect_environment
+
+    static = collect_environment(python=bare_python).facts   # what the environment probe passes in
+    result = run_deep_probe(KB, timeout_s=120, python=bare_python, env={**os.environ, "PYTHONPATH": ""},
+                            static_facts=static)
     assert result.facts["deep.torch.import_ok"] is False
     assert not [o for o in result.observations if o.entry_id == "ENV-DEEP-MODULE-MISSING"]
 
 
 def test_a_python_that_does_not_exist(tmp_path: Path) -> None:
-    result = run_deep_probe(timeout_s=10, python=str(tmp_path / "no-such-python"))
+    result = run_deep_probe(KB, timeout_s=10, python=str(tmp_path / "no-such-python"))
     crash = [o for o in result.observations if o.entry_id == "ENV-DEEP-CRASH"]
     assert crash and "could not start" in crash[0].values["tail"]
 

@@ -13,7 +13,7 @@ from doctor.probes.gpu import gpu_facts, visible_count
 from doctor.probes.packages import dist_key, read_headers
 from doctor.probes.system import SystemView, live_nvml, read_nvml
 from doctor.probes.torch_build import bnb_facts, parse_version_file, select_bnb_library, torch_facts, xformers_facts
-from tests.env_shapes import (BNB_LIBS, H100, RTX_3060, RTX_4090, TESLA_T4, Machine, RecordedNvml, no_driver,
+from tests.helpers.env_shapes import (BNB_LIBS, H100, RTX_3060, RTX_4090, TESLA_T4, Machine, RecordedNvml, no_driver,
                               real_metadata, torch_version_py, write_script)
 
 
@@ -197,7 +197,7 @@ def test_duplicates_leftovers_and_broken_installs(tmp_path: Path) -> None:
     user_site = tmp_path / "user-site"
     m = Machine(tmp_path, extra_sites=[user_site])
     m.site.torch("2.8.0+cu128", "12.8")
-    from tests.env_shapes import Site
+    from tests.helpers.env_shapes import Site
 
     Site(user_site).install("torch", "2.7.1", files={"torch/__init__.py": ""})
     (m.site.root / "~orch").mkdir()

@@ -15,7 +15,7 @@ import pytest
 from doctor.engine import evaluate, findings_from_observations
 from doctor.probes.env import collect_environment
 from doctor.probes.system import SystemView
-from tests.env_shapes import knowledge
+from tests.helpers.env_shapes import knowledge
 
 
 @pytest.fixture(scope="module")

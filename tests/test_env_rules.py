@@ -6,7 +6,7 @@ from pathlib import Path
 
 from doctor.engine import match_text
 from doctor.findings import Severity
-from tests.env_shapes import (GTX_1080, RTX_3060, RTX_4090, RTX_5090, TESLA_T4, V100, Machine, RecordedNvml,
+from tests.helpers.env_shapes import (GTX_1080, RTX_3060, RTX_4090, RTX_5090, TESLA_T4, V100, Machine, RecordedNvml,
                               knowledge, real_metadata, scan)
 
 

@@ -9,7 +9,7 @@ import yaml
 
 from doctor.kb import load_knowledge
 from doctor.textmatch import compile_pattern
-from tests._reserved_threads import reserved_urls_in
+from tests.helpers.reserved_threads import reserved_urls_in
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "fixtures" / "tracebacks"
@@ -26,8 +26,8 @@ CASES = _cases()
 
 
 @pytest.fixture(scope="module")
-def kb():
-    return load_knowledge()
+def kb(knowledge_base):
+    return knowledge_base
 
 
 def test_corpus_is_big_enough():

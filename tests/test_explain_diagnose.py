@@ -15,7 +15,9 @@ import yaml
 from doctor.engine import match_text
 from doctor.explain.diagnosis import diagnose, matchable_lines
 from doctor.explain.parse import parse_text
-from doctor.explain.render import render_json, render_markdown, render_text
+from doctor.report.explain import render_markdown, render_text
+from doctor.report.jsonout import explain_to_dict
+from doctor.report.jsonout import render_explain_json as render_json
 from doctor.facts import Facts
 from doctor.kb import KnowledgeBase, load_knowledge
 from doctor.kb.model import entry_from_dict
@@ -63,22 +65,22 @@ def test_match_on_the_final_error_beats_an_equal_match_elsewhere(kb):
     assert [f.id for f in result.findings] == ["T-KEY", "T-WARN"]
     key, warn = result.findings
     assert key.confidence > 0.8 > warn.confidence      # pulled up / pushed down from 0.8
-    assert key.extra["on_final_error"] and not warn.extra["on_final_error"]
+    assert result.diagnoses[0].on_final_error and not result.diagnoses[1].on_final_error
     assert [(e.line, e.value) for e in key.evidence] == [(7, "KeyError: 'text'")]
 
 
 def test_live_facts_confirm_rule_out_or_leave_unchanged(kb):
     text = tb("ValueError: Bfloat16 is only supported on GPUs with compute capability of at least 8.0")
-    plain = diagnose(text, kb).findings[0]
-    confirmed = diagnose(text, kb, Facts({"gpu.max_capability": 7.5})).findings[0]
-    ruled_out = diagnose(text, kb, Facts({"gpu.max_capability": 9.0})).findings[0]
-    unknown = diagnose(text, kb, Facts({"torch.version": "2.6.0"})).findings[0]
+    plain = diagnose(text, kb).diagnoses[0]
+    confirmed = diagnose(text, kb, Facts({"gpu.max_capability": 7.5})).diagnoses[0]
+    ruled_out = diagnose(text, kb, Facts({"gpu.max_capability": 9.0})).diagnoses[0]
+    unknown = diagnose(text, kb, Facts({"torch.version": "2.6.0"})).diagnoses[0]
     assert confirmed.confidence > plain.confidence > ruled_out.confidence
-    assert unknown.confidence == plain.confidence and unknown.extra["env"] == "unknown"
-    assert confirmed.extra["env_note"] == "confirmed on this machine: gpu.max_capability = 7.5"
-    assert ruled_out.extra["env_note"] == "ruled out on this machine: gpu.max_capability = 9.0"
-    assert ("gpu.max_capability", 7.5) in [(e.name, e.value) for e in confirmed.evidence if e.kind == "fact"]
-    assert "env" not in plain.extra
+    assert unknown.confidence == plain.confidence and unknown.env == "unknown"
+    assert confirmed.env_note == "confirmed on this machine: gpu.max_capability = 7.5"
+    assert ruled_out.env_note == "ruled out on this machine: gpu.max_capability = 9.0"
+    assert ("gpu.max_capability", 7.5) in [(e.name, e.value) for e in confirmed.finding.evidence if e.kind == "fact"]
+    assert plain.env is None
 
 
 def test_notebook_frames_reach_frame_patterns(kb):
@@ -94,17 +96,18 @@ def test_notebook_frames_reach_frame_patterns(kb):
 def test_entries_nothing_tells_apart_are_folded(kb):
     result = diagnose((LOGS / "plain_oom.log").read_text(), kb)
     assert [f.id for f in result.findings] == ["T-OOM"]
-    assert result.findings[0].extra["alternatives"] == ["T-OOM-GEN"]
+    assert result.diagnoses[0].alternatives == ("T-OOM-GEN",)
 
 
 def test_oom_fixes_carry_the_numbers_and_replace_the_generic_one(kb):
-    finding = diagnose((LOGS / "plain_oom.log").read_text(), kb).findings[0]
+    diagnosis = diagnose((LOGS / "plain_oom.log").read_text(), kb).diagnoses[0]
+    finding = diagnosis.finding
     texts = [f.text for f in finding.fixes]
     assert texts[0].startswith("2.90 GiB is reserved by PyTorch but unallocated")
     assert not any(f.command and "expandable" in f.command for f in finding.fixes)
     assert any("per_device_train_batch_size" in t for t in texts)
     assert sum("per_device_train_batch_size" in t for t in texts) == 1   # not said twice
-    assert "2.00 GiB" in finding.extra["oom_summary"]
+    assert "2.00 GiB" in (diagnosis.oom_summary or "")
 
 
 @pytest.mark.parametrize("text,category,phrase", [
@@ -160,7 +163,7 @@ def test_renderings(kb):
     assert data["final_error"] == {"type": "KeyError", "message": "'text'", "line": 7, "rank": None,
                                    "truncated": False}
     assert data["diagnoses"][0]["id"] == "T-KEY" and data["diagnoses"][0]["evidence"][0]["line"] == 7
-    orjson.dumps(result.to_dict())   # everything in it is plain data
+    orjson.dumps(explain_to_dict(result))   # everything in it is plain data
     md = render_markdown(result)
     assert "/home/alice" not in md and "/home/<user>" in md
     assert "#### 1. T-KEY title here" in md
@@ -171,9 +174,9 @@ def test_json_path_imports_nothing_heavy():
         "import sys\n"
         "from doctor.kb import KnowledgeBase\n"
         "from doctor.explain.diagnosis import diagnose\n"
-        "from doctor.explain.render import render_json\n"
+        "from doctor.report.jsonout import render_explain_json\n"
         f"text = open({str(LOGS / 'plain_oom.log')!r}).read()\n"
-        "render_json(diagnose(text, KnowledgeBase([])))\n"
+        "render_explain_json(diagnose(text, KnowledgeBase([])))\n"
         "heavy = {'torch', 'unsloth', 'transformers', 'trl', 'peft', 'bitsandbytes', 'rich'}\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
     )
@@ -270,11 +273,11 @@ def test_live_environment_of_this_machine():
     kb = KnowledgeBase([entry_from_dict(entry(
         "T-NODRIVER", "no-gpu", [{"pattern": "Found no NVIDIA driver", "weight": 0.9}],
         when={"fact": "nvml.driver_version", "present": False}))])
-    finding = diagnose(tb("RuntimeError: Found no NVIDIA driver on your system."), kb, facts).findings[0]
+    diagnosis = diagnose(tb("RuntimeError: Found no NVIDIA driver on your system."), kb, facts).diagnoses[0]
     has_driver = "nvml.driver_version" in facts
-    assert finding.extra["env"] == ("ruled_out" if has_driver else "confirmed")
+    assert diagnosis.env == ("ruled_out" if has_driver else "confirmed")
     if not has_driver:
-        assert finding.extra["env_note"] == "confirmed on this machine: nvml.driver_version = (not present)"
+        assert diagnosis.env_note == "confirmed on this machine: nvml.driver_version = (not present)"
 
 
 def test_oom_batch_step_uses_the_banner_and_replaces_the_generic_one(kb):
@@ -290,7 +293,7 @@ def test_oom_batch_step_uses_the_banner_and_replaces_the_generic_one(kb):
 def test_every_fixture_result_fits_the_published_schema(runtime_kb, name):
     import jsonschema
 
-    from doctor.explain.schema import EXPLAIN_SCHEMA
+    from doctor.report.explain_schema import EXPLAIN_SCHEMA
 
     result = diagnose((LOGS / name).read_text(encoding="utf-8"), runtime_kb, Facts({"gpu.count": 0}))
     data = json.loads(render_json(result))
@@ -310,12 +313,12 @@ NotImplementedError: Unsloth: No NVIDIA GPU found? Unsloth currently only suppor
 """
 
 
-def test_a_cause_printed_before_the_error_it_leads_to_ranks_first() -> None:
-    kb = load_knowledge()
+def test_a_cause_printed_before_the_error_it_leads_to_ranks_first(knowledge_base) -> None:
+    kb = knowledge_base
     ids = [f.id for f in diagnose(DRIVER_THEN_NO_GPU, kb).findings]
     assert ids[:2] == ["RT-CUDA-DRIVER-TOO-OLD", "RT-NO-GPU-OLD-MESSAGE"]
-    first, second = diagnose(DRIVER_THEN_NO_GPU, kb).findings[:2]
-    assert first.extra["explains"] == ["RT-NO-GPU-OLD-MESSAGE"] and second.extra["caused_by"] == ["RT-CUDA-DRIVER-TOO-OLD"]
+    first, second = diagnose(DRIVER_THEN_NO_GPU, kb).diagnoses[:2]
+    assert first.explains == ("RT-NO-GPU-OLD-MESSAGE",) and second.caused_by == ("RT-CUDA-DRIVER-TOO-OLD",)
     assert first.confidence > second.confidence
     # Without the warning, the final error alone leads.
     alone = DRIVER_THEN_NO_GPU.split("\n", 2)[2]

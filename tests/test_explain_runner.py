@@ -30,8 +30,16 @@ def script(tmp_path: Path, body: str) -> list[str]:
     return [sys.executable, str(path)]
 
 
+def as_text(err):
+    """What `unsloth-doctor run` does with the explanation on a console: text on stderr."""
+    from doctor.report.explain import render_text
+
+    return lambda result: err.write(render_text(result).encode())
+
+
 def run(argv, kb, **kw):
     out, err = io.BytesIO(), io.BytesIO()
+    kw.setdefault("report", as_text(err))
     code = run_and_explain(argv, kb, stdout=out, stderr=err, **kw)
     return code, out.getvalue(), err.getvalue()
 
@@ -99,7 +107,7 @@ def test_output_is_live_not_buffered_until_exit(tmp_path, kb):
                 flag.touch()
             return super().write(data)
 
-    code = run_and_explain(argv, kb, stdout=Watch(), stderr=io.BytesIO())
+    code = run_and_explain(argv, kb, stdout=Watch(), stderr=io.BytesIO(), report=lambda r: None)
     assert code == 0
 
 
@@ -197,7 +205,7 @@ def test_cli_run_passes_output_and_exit_code_through(tmp_path):
 def test_colour_only_on_a_terminal_without_no_color(monkeypatch):
     import pty
 
-    from doctor.explain.render import wants_color
+    from doctor.report.explain import wants_color
 
     leader, follower = pty.openpty()
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from doctor.fixes.atomic import TEMP_MARK, atomic_write_bytes
+from doctor.atomic import TEMP_MARK, atomic_write_bytes
 from doctor.fixes.journal import Journal, UndoError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +33,7 @@ def test_sigkill_while_writing_a_large_file_leaves_the_original_intact(tmp_path:
         import sys, time
         sys.path.insert(0, {str(ROOT)!r})
         from doctor.fixes.journal import Journal
-        from doctor.fixes.atomic import atomic_writer
+        from doctor.atomic import atomic_writer
         tx = Journal({str(tmp_path / 'journal')!r}).begin("test")
         tx.backup({str(target)!r})
         with atomic_writer({str(target)!r}) as out:
@@ -69,7 +69,7 @@ def test_atomic_write_keeps_permissions(tmp_path: Path) -> None:
 
 
 def test_failed_write_removes_temp_and_keeps_original(tmp_path: Path) -> None:
-    from doctor.fixes.atomic import atomic_writer
+    from doctor.atomic import atomic_writer
 
     p = tmp_path / "a.txt"
     p.write_text("old")
@@ -116,7 +116,7 @@ def test_undo_refuses_a_file_edited_after_the_fix(tmp_path: Path) -> None:
 
 
 def test_undo_cli_round_trip(tmp_path: Path) -> None:
-    from tests.conftest import run_cli
+    from tests.helpers.cli import run_cli
 
     state = tmp_path / "state"
     data = tmp_path / "x.txt"

@@ -12,7 +12,7 @@ from doctor.findings import AreaStatus, Evidence, Finding, Fix, Location, Safety
 from doctor.report.console import assign_findings, render_console
 from doctor.report.jsonout import render_json, report_schema
 from doctor.report.markdown import render_markdown
-from doctor.report.model import Report, exit_code
+from doctor.results.report import Report, exit_code
 from doctor.report.redact import redact
 from doctor.report.sarif import render_sarif
 
@@ -122,7 +122,7 @@ def test_redact_leaves_ordinary_text() -> None:
 
 
 def smoke_section():  # -> SmokeReport
-    from doctor.smoke.report import LoggedWarning, SmokeReport, Stage
+    from doctor.results.smoke import LoggedWarning, SmokeReport, Stage
 
     return SmokeReport(
         stages=[Stage("load 16-bit", 1.2, True, "FastLanguageModel, tiny Llama"),
@@ -135,7 +135,7 @@ def smoke_section():  # -> SmokeReport
 def test_markdown_and_sarif_carry_the_smoke_test(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     report = sample_report(tmp_path)
-    report.sections["smoke"] = smoke_section()
+    report.smoke = smoke_section()
     md = render_markdown(report)
     assert "### Smoke test: FAILED" in md
     assert "| train | ❌ | 0.9 | loss is NaN \\| at step 2 |" in md     # a | inside a cell is escaped

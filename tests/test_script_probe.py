@@ -8,7 +8,7 @@ from pathlib import Path
 from doctor.fixes.apply import apply_fixes
 from doctor.fixes.journal import Journal
 from doctor.probes.script import read_source, scan_source, scan_script
-from tests.conftest import ROOT, run_cli
+from tests.helpers.cli import ROOT, run_cli
 
 
 def ids(observations) -> list[str]:
@@ -50,7 +50,7 @@ def test_fix_moves_import_first_and_undo_restores(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "journal")
     rescan = lambda p: scan_source(read_source(p))  # noqa: E731
     applied = apply_fixes([str(script)], rescan, unsafe=False, label="t", journal=journal)
-    assert len(applied) == 1 and "SCRIPT-IMPORT-ORDER" in applied[0]
+    assert len(applied) == 1 and applied[0].entry_id == "SCRIPT-IMPORT-ORDER"
     assert "SCRIPT-IMPORT-ORDER" not in ids(rescan(str(script)))
     compile(script.read_text(), "train.py", "exec")  # still valid Python
     journal.undo_last()

@@ -9,9 +9,10 @@ import sys
 
 import pytest
 
+from doctor.api import load_knowledge
 from doctor.smoke.runner import SmokeOptions, run_smoke, unsloth_importable
 
-from .conftest import run_cli
+from tests.helpers.cli import run_cli
 
 _OK, _WHY = unsloth_importable()
 needs_unsloth = pytest.mark.skipif(not _OK, reason=f"unsloth {_WHY} (pip install -r requirements/smoke-cpu.txt)")
@@ -94,7 +95,7 @@ def test_parent_never_imports_torch() -> None:
 @needs_unsloth
 @pytest.mark.gpu
 def test_gpu_path_4bit_and_memory() -> None:
-    report = run_smoke(SmokeOptions(timeout=400))
+    report = run_smoke(SmokeOptions(timeout=400), load_knowledge())
     assert report.ok, [(s.name, s.detail) for s in report.stages if not s.ok]
     f = report.facts
     assert f["smoke.device"] == "cuda" and f["smoke.load_4bit"].startswith("ok")

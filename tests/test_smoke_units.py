@@ -15,6 +15,8 @@ from safetensors.numpy import save_file
 
 from doctor.smoke import estimate as est
 from doctor.smoke.logscan import banner_facts, warning_lines
+from doctor.api import load_knowledge
+from doctor.report.jsonout import smoke_to_dict
 from doctor.smoke.runner import SmokeOptions, run_smoke
 
 # Lines as Unsloth 2026.10.9 prints them (unsloth/models/llama.py:3568-3573, unsloth/_cpu_init.py:25).
@@ -130,13 +132,13 @@ def test_child_that_segfaults_is_reported_with_its_stage(tmp_path: Path) -> None
 def test_missing_unsloth_fails_the_import_stage_and_is_explained(tmp_path: Path) -> None:
     # -S hides site-packages: the real child runs, and `import unsloth` really fails.
     python = _interpreter(tmp_path, f'exec "{sys.executable}" -S "$@"')
-    report = run_smoke(SmokeOptions(python=python, timeout=60))
+    report = run_smoke(SmokeOptions(python=python, timeout=60), load_knowledge())
     assert not report.ok
     assert report.failed_stage is not None and report.failed_stage.name == "import"
     assert "ModuleNotFoundError" in report.failed_stage.detail
     assert "SMOKE-STAGE-FAILED" in [o.entry_id for o in report.observations]
     assert report.diagnoses, "the explain engine should say why the import failed"
-    data = report.to_dict()
+    data = smoke_to_dict(report)
     assert data["ok"] is False and data["stages"][0]["name"] == "import"
     json.dumps(data)  # the report is plain JSON
 

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from doctor.watchdog_rules import Watcher, WatchPolicy, watch_history
+from doctor.training.rules import Watcher, WatchPolicy, watch_history
 
 # --- rules on plain records ---------------------------------------------------------------
 

@@ -33,6 +33,7 @@ class DistributedOptions:
     timeout_s: float = 120.0
     scripts: list[str] = field(default_factory=list)
     allreduce: bool = True
+    kb: Any = None                      # the knowledge base, loaded once by the caller
 
 
 def _environment() -> ProbeResult:
@@ -112,15 +113,13 @@ def _allreduce(gather: Any, torch: Any, dist: Any, launch: LaunchInfo, records: 
 
 def _report(env: ProbeResult, records: list[dict[str, Any]], allreduce: dict[str, Any],
             opts: DistributedOptions) -> ProbeResult:
-    from doctor.kb import load_knowledge
-
     summary = world_summary(records)
     facts: dict[str, Any] = {**summary, **(allreduce_facts(allreduce) if allreduce else {})}
     for r in records:
         facts[f"dist.rank.{r['rank']}.host"] = r.get("host")
         facts[f"dist.rank.{r['rank']}.device"] = r.get("runtime", {}).get("device")
     observations = [*env.observations, *cross_rank_observations(records), *launch_observations(records),
-                    *rank_only_observations(records, load_knowledge()),
+                    *rank_only_observations(records, opts.kb),
                     *(allreduce_observations(allreduce) if allreduce else []), *scan_script_paths(opts.scripts)]
     areas = [*env.areas, AreaStatus("distributed",
                                     f"Distributed: {summary['dist.world_size']} ranks on {summary['dist.hosts']} "

@@ -15,7 +15,6 @@ from doctor.distributed.envchecks import launch_observations, start_observations
 from doctor.distributed.rank_only import rank_only_observations
 from doctor.distributed.script_split import scan_source
 from doctor.findings import Observation
-from doctor.probes.base import example_runner
 from doctor.probes.script import read_source
 
 
@@ -26,28 +25,31 @@ def _records(text: str) -> list[dict[str, Any]]:
     return records
 
 
-@example_runner("distributed.facts")
-def _facts(text: str, options: dict[str, Any]) -> list[Observation]:
+def _facts(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:
     """A YAML list of rank records (rank, host, facts, vars, net, runtime, compile_cache)."""
-    from doctor.kb import load_knowledge
-
     records = _records(text)
     return cross_rank_observations(records) + launch_observations(records) + \
-        rank_only_observations(records, load_knowledge())
+        rank_only_observations(records, kb)
 
 
-@example_runner("distributed.allreduce")
-def _allreduce(text: str, options: dict[str, Any]) -> list[Observation]:
+def _allreduce(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:
     return allreduce_observations(yaml.safe_load(text) or {})
 
 
-@example_runner("distributed.start")
-def _start(text: str, options: dict[str, Any]) -> list[Observation]:
+def _start(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:
     """A YAML mapping of environment variables; options.failure: torch | rendezvous."""
     env = {k: str(v) for k, v in (yaml.safe_load(text) or {}).items()}
     return start_observations(env, options.get("failure"), options.get("error", ""))
 
 
-@example_runner("distributed.script")
-def _script(text: str, options: dict[str, Any]) -> list[Observation]:
+def _script(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:
     return scan_source(read_source(options.get("name", "train.py"), text))
+
+
+# kb test runs these on knowledge examples (`probe: NAME` in an entry's examples).
+EXAMPLES = {
+    "distributed.facts": _facts,
+    "distributed.allreduce": _allreduce,
+    "distributed.start": _start,
+    "distributed.script": _script,
+}

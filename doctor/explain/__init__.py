@@ -2,12 +2,13 @@
 
     diagnose(text, kb, facts=None, top=3) -> ExplainResult        a pasted text
     diagnose_stream(binary_stream, kb, facts=None, top=3)          a file or pipe, any size
-    run_and_explain(argv, kb, facts_provider=None) -> exit status  `unsloth-doctor run -- ...`
-    render_console(result, console) / render_text / render_markdown / render_json
+    run_and_explain(argv, kb, report=...) -> exit status          `unsloth-doctor run -- ...`
+
+Results are `doctor.results.explain` types; `doctor.report` renders them.
 
 The pipeline: prefilter (which lines) -> clean (ANSI, quotes, rank prefixes, progress bars)
 -> parse (chains, frames, ranks, build errors, OOM numbers, aborts) -> diagnosis (engine
-matches weighed by position and live facts, or an honest no-match) -> render.
+matches weighed by position and live facts, or an honest no-match).
 Names resolve lazily so `import doctor.explain` costs nothing until one is used.
 """
 from __future__ import annotations
@@ -18,15 +19,11 @@ _EXPORTS = {
     "diagnose": "doctor.explain.diagnosis",
     "diagnose_stream": "doctor.explain.diagnosis",
     "diagnose_log": "doctor.explain.diagnosis",
-    "ExplainResult": "doctor.explain.diagnosis",
+    "ExplainResult": "doctor.results.explain",
     "parse_text": "doctor.explain.parse",
     "parse_stream": "doctor.explain.parse",
-    "ParsedLog": "doctor.explain.model",
+    "ParsedLog": "doctor.results.explain",
     "run_and_explain": "doctor.explain.runner",
-    "render_console": "doctor.explain.render",
-    "render_text": "doctor.explain.render",
-    "render_markdown": "doctor.explain.render",
-    "render_json": "doctor.explain.render",
 }
 
 __all__ = sorted(_EXPORTS)

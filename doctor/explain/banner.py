@@ -6,31 +6,14 @@ into numbers for this run.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from doctor.explain.lazyre import LazyRE
-from doctor.explain.model import LogLine
+from doctor.results.explain import LogLine, RunInfo
 
 _VERSION = LazyRE(r"Unsloth:? (\d{4}\.\d+\.\d+):")
 _GPU = LazyRE(r"^[\s\\/|]*(.+?)\. Num GPUs = (\d+)\. Max memory: ([0-9.]+) GB")
 _BATCH = LazyRE(r"(?i)Batch size per device = (\d+)")
 _ACCUM = LazyRE(r"(?i)Gradient accumulation steps = (\d+)")
 _BF16 = LazyRE(r"Bfloat16 = (TRUE|FALSE)")
-
-
-class RunInfo(NamedTuple):
-    unsloth_version: str | None = None
-    gpu_name: str | None = None
-    gpu_memory_gb: float | None = None
-    batch_size: int | None = None
-    grad_accum: int | None = None
-    bf16: bool | None = None
-    batch_line: int | None = None
-
-    @property
-    def empty(self) -> bool:
-        return all(v is None for v in self)
-
 
 def read_banners(lines: list[LogLine]) -> RunInfo:
     found: dict[str, object] = {}
@@ -47,7 +30,6 @@ def read_banners(lines: list[LogLine]) -> RunInfo:
         if "Bfloat16 = " in text and (m := _BF16.search(text)):
             found["bf16"] = m.group(1) == "TRUE"
     return RunInfo(**found)  # type: ignore[arg-type]
-
 
 def describe(info: RunInfo) -> str | None:
     parts = []

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re2
 
-from doctor.explain.model import LogLine
+from doctor.results.explain import LogLine
 
 # CSI sequences (colours, cursor moves), OSC sequences (titles, hyperlinks), lone escapes.
 _ANSI = re2.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")

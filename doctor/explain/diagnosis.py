@@ -15,74 +15,20 @@ Ranking, on top of the engine's pattern score s (0..1):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import IO, Any, Mapping
 
-from doctor.explain import oom
-from doctor.explain.fallback import Unmatched, classify_unmatched
-from doctor.explain.model import Frame, ParsedLog
+from doctor.explain import banner, oom
+from doctor.explain.fallback import classify_unmatched
 from doctor.explain.parse import parse_stream, parse_text
-from doctor.findings import Evidence, Finding, Fix
+from doctor.findings import Evidence, Fix
+from doctor.results.explain import Diagnosis, ExplainResult, Frame, ParsedLog
 
 FINAL_PULL, CHAIN_PULL, ELSEWHERE, CONFIRMED_PULL, RULED_OUT = 0.40, 0.15, 0.85, 0.30, 0.40
 CAUSE_STEP = 0.1   # a cause that `explains:` a matched effect ranks this far above it
 ECHO = 0.6   # a match only on a launcher's echo of the failure (torchrun's ChildFailedError)
 STRONG, FAINT = 0.5, 0.2   # next to a strong diagnosis, faint ones are noise
 WEAK = 0.35                # below this no diagnosis is claimed; the best are shown as leads
-SCHEMA = "unsloth-doctor.explain/1"
-
-
-@dataclass
-class ExplainResult:
-    log: ParsedLog
-    findings: list[Finding]
-    key_frames: list[Frame]
-    unmatched: Unmatched | None = None
-    env_checked: bool = False
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def matched(self) -> bool:
-        """A diagnosis is claimed (not just weak leads)."""
-        return bool(self.findings) and self.unmatched is None
-
-    def to_dict(self) -> dict[str, Any]:
-        from doctor.report.jsonout import finding_to_dict
-
-        final = self.log.final
-        info = self.log.oom
-        return {
-            "schema": SCHEMA,
-            "matched": self.matched,
-            "final_error": None if final is None else {
-                "type": final.type, "message": final.message, "line": final.log_line,
-                "rank": final.rank, "truncated": final.truncated},
-            "chain": [{"type": e.type, "message": e.message, "line": e.log_line, "link": e.link,
-                       "rank": e.rank, "truncated": e.truncated}
-                      for e in (self.log.primary.exceptions if self.log.primary else ())],
-            "key_frames": [f._asdict() for f in self.key_frames],
-            "diagnoses": [_finding_dict(f, finding_to_dict) for f in self.findings],
-            "unmatched": self.unmatched.to_dict() if self.unmatched else None,
-            "oom": None if info is None else {
-                **info._asdict(), "fragmented": info.fragmented, "summary": oom.summary(info),
-                "advice": oom.advice(info, self.log.run)},
-            "build_errors": [b._asdict() for b in self.log.build_errors],
-            "death": self.log.death._asdict() if self.log.death else None,
-            "run": self.log.run._asdict() if self.log.run is not None and not self.log.run.empty else None,
-            "rank_failures": [r._asdict() for r in self.log.rank_failures],
-            "env_checked": self.env_checked,
-            "lines": {"total": self.log.total_lines, "kept": len(self.log.lines),
-                      "dropped": self.log.dropped_lines},
-            "notes": list(self.notes),
-        }
-
-
-def _finding_dict(f: Finding, base: Any) -> dict[str, Any]:
-    out = base(f)
-    for key in ("env", "env_note", "on_final_error", "oom_summary", "alternatives", "explains", "caused_by"):
-        if key in f.extra:
-            out[key] = f.extra[key]
-    return out
 
 
 def diagnose(text: str, kb: Any, facts: Mapping[str, Any] | None = None, top: int = 3) -> ExplainResult:
@@ -106,46 +52,55 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
     echo = _echo_lines(log)
     weighed = _promote_causes([_weigh(m, log, hot, warm, echo, facts) for m in matches], kb)
     # At equal confidence (both at 100%), a cause goes before the error it explains.
-    ranked = sorted(weighed, key=lambda f: (-(f.confidence or 0.0), "explains" not in f.extra))
-    findings = _distinct(ranked)
-    if findings and (findings[0].confidence or 0) >= STRONG:
-        findings = [f for f in findings if (f.confidence or 0) >= FAINT]
-    findings = findings[:max(0, top)]
+    ranked = sorted(weighed, key=lambda d: (-d.confidence, not d.explains))
+    diagnoses = _distinct(ranked)
+    if diagnoses and diagnoses[0].confidence >= STRONG:
+        diagnoses = [d for d in diagnoses if d.confidence >= FAINT]
+    diagnoses = diagnoses[:max(0, top)]
     notes = []
     if log.dropped_lines:
         notes.append(f"Read {log.total_lines} lines; kept {len(log.lines)} that look like errors, "
                      "tracebacks or build output, plus the head and the tail.")
     return ExplainResult(
         log=log,
-        findings=findings,
+        diagnoses=diagnoses,
         key_frames=key_frames(log),
-        unmatched=None if findings and (findings[0].confidence or 0) >= WEAK else classify_unmatched(log),
+        unmatched=None if diagnoses and diagnoses[0].confidence >= WEAK else classify_unmatched(log),
         env_checked=facts is not None,
         notes=notes,
+        run_summary=banner.describe(log.run) if log.run is not None else None,
+        oom_summary=oom.summary(log.oom) if log.oom is not None else None,
+        oom_advice=list(oom.advice(log.oom, log.run)) if log.oom is not None else [],
     )
 
 
-def _promote_causes(findings: list[Finding], kb: Any) -> list[Finding]:
+def _promote_causes(diagnoses: list[Diagnosis], kb: Any) -> list[Diagnosis]:
     """A cause printed before the error it leads to ranks above that error.
 
     "The NVIDIA driver on your system is too old" a few lines above "No NVIDIA GPU found?"
     is the reason for it; the final error alone points away from the cause. The knowledge
     says so with `explains:`; when both matched, the cause takes the effect's score plus a
     step (CAUSE_STEP of the way to 1), unless live facts ruled the cause out."""
-    by_id = {f.id: f for f in findings}
+    by_id = {d.id: d for d in diagnoses}
+    causes: dict[str, tuple[str, ...]] = {}
+    effects_of: dict[str, tuple[str, ...]] = {}
+    for d in diagnoses:
+        entry = kb.get(d.id)
+        effects = tuple(e for e in (entry.explains if entry else ()) if e in by_id)
+        if effects and d.env != "ruled_out":
+            effects_of[d.id] = effects
+            for e in effects:
+                causes[e] = causes.get(e, ()) + (d.id,)
     out = []
-    for f in findings:
-        entry = kb.get(f.id)
-        effects = [by_id[e] for e in (entry.explains if entry else ()) if e in by_id]
-        if effects and f.extra.get("env") != "ruled_out":
-            top = max(g.confidence or 0.0 for g in effects)
-            if (f.confidence or 0.0) <= top:
+    for d in diagnoses:
+        finding = d.finding
+        if d.id in effects_of:
+            top = max(by_id[e].confidence for e in effects_of[d.id])
+            if d.confidence <= top:
                 lifted = max(top + (1 - top) * CAUSE_STEP, top + 0.01)   # visibly above it
-                f = replace(f, confidence=round(min(1.0, lifted), 2))
-            f.extra.setdefault("explains", []).extend(g.id for g in effects)
-            for g in effects:
-                g.extra.setdefault("caused_by", []).append(f.id)
-        out.append(f)
+                finding = replace(finding, confidence=round(min(1.0, lifted), 2))
+        out.append(replace(d, finding=finding, explains=d.explains + effects_of.get(d.id, ()),
+                           caused_by=d.caused_by + causes.get(d.id, ())))
     return out
 
 
@@ -164,18 +119,20 @@ def matchable_lines(log: ParsedLog) -> list[tuple[int, str]]:
     return out
 
 
-def _distinct(ranked: list[Finding]) -> list[Finding]:
+def _distinct(ranked: list[Diagnosis]) -> list[Diagnosis]:
     """Drop an entry that nothing in the log tells apart from a better-ranked one: same
     category, same evidence lines, same confidence. It is kept as an alternative."""
-    out: list[Finding] = []
-    for f in ranked:
+    out: list[Diagnosis] = []
+    for d in ranked:
+        f = d.finding
         lines = {e.line for e in f.evidence if e.kind == "line"}
-        twin = next((g for g in out if g.category == f.category and g.confidence == f.confidence
-                     and {e.line for e in g.evidence if e.kind == "line"} == lines), None)
+        twin = next((i for i, g in enumerate(out) if g.finding.category == f.category
+                     and g.confidence == d.confidence
+                     and {e.line for e in g.finding.evidence if e.kind == "line"} == lines), None)
         if twin is None:
-            out.append(f)
+            out.append(d)
         else:
-            twin.extra.setdefault("alternatives", []).append(f.id)
+            out[twin] = replace(out[twin], alternatives=out[twin].alternatives + (d.id,))
     return out
 
 
@@ -212,7 +169,7 @@ def _echo_lines(log: ParsedLog) -> set[int]:
 
 
 def _weigh(match: Any, log: ParsedLog, hot: set[int], warm: set[int], echo: set[int],
-           facts: Mapping[str, Any] | None) -> Finding:
+           facts: Mapping[str, Any] | None) -> Diagnosis:
     from doctor.engine import finding_from_match
 
     score = float(match.score)
@@ -225,7 +182,9 @@ def _weigh(match: Any, log: ParsedLog, hot: set[int], warm: set[int], echo: set[
     elif log.final is not None:
         score *= ECHO if lines and lines <= echo else ELSEWHERE
     finding = finding_from_match(match, facts)
-    extra: dict[str, Any] = dict(finding.extra, on_final_error=on_final)
+    env: str | None = None
+    env_note: str | None = None
+    oom_summary: str | None = None
     # evidence shows the line as pasted (cleaned), not a rewritten notebook frame
     evidence = [replace(e, value=log.line_text(e.line) or e.value) if e.kind == "line" and e.line else e
                 for e in finding.evidence]
@@ -235,22 +194,20 @@ def _weigh(match: Any, log: ParsedLog, hot: set[int], warm: set[int], echo: set[
         shown = ", ".join(f"{k} = {_show(v)}" for k, v in used.items())
         if verdict is True:
             score += (1 - score) * CONFIRMED_PULL
-            extra.update(env="confirmed", env_note=f"confirmed on this machine: {shown}")
+            env, env_note = "confirmed", f"confirmed on this machine: {shown}"
         elif verdict is False:
             score *= RULED_OUT
-            extra.update(env="ruled_out", env_note=f"ruled out on this machine: {shown}")
+            env, env_note = "ruled_out", f"ruled out on this machine: {shown}"
         else:
-            extra.update(env="unknown")
+            env = "unknown"
         source = getattr(facts, "source", None)
         evidence += [Evidence("fact", k, v, source(k) if callable(source) else None) for k, v in used.items()]
     fixes = finding.fixes
     if entry.category == "cuda-oom" and log.oom is not None:
         fixes = _oom_fixes(log, fixes)
-        summary = oom.summary(log.oom)
-        if summary:
-            extra["oom_summary"] = summary
-    return replace(finding, confidence=round(min(1.0, score), 2), evidence=tuple(evidence),
-                   fixes=fixes, extra=extra)
+        oom_summary = oom.summary(log.oom) or None
+    finding = replace(finding, confidence=round(min(1.0, score), 2), evidence=tuple(evidence), fixes=fixes)
+    return Diagnosis(finding, on_final_error=on_final, env=env, env_note=env_note, oom_summary=oom_summary)
 
 
 def _oom_fixes(log: ParsedLog, entry_fixes: tuple[Fix, ...]) -> tuple[Fix, ...]:

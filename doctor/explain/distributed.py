@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from doctor.explain.lazyre import LazyRE
-from doctor.explain.model import LogLine, RankFailure
+from doctor.results.explain import LogLine, RankFailure
 
 _RANK = LazyRE(r"^\s*rank\s*:\s*(\d+)")
 _EXITCODE = LazyRE(r"^\s*exitcode\s*:\s*(-?\d+)")

@@ -5,19 +5,7 @@ packages in the frames, and says which of those it used.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
-
-from doctor.explain.model import ExceptionInfo, ParsedLog
-
-
-class Unmatched(NamedTuple):
-    category: str          # from the schema's category list
-    reason: str            # which part of the log the category was guessed from
-    collect: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, object]:
-        return {"category": self.category, "reason": self.reason, "collect": list(self.collect)}
-
+from doctor.results.explain import ExceptionInfo, ParsedLog, Unmatched
 
 # (category, words in the final message) checked in order
 _MESSAGE_HINTS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -52,7 +40,6 @@ COLLECT_ALWAYS = (
     "peft, bitsandbytes, triton, and the GPU model",
 )
 
-
 def classify_unmatched(log: ParsedLog) -> Unmatched:
     final = log.final
     collect = list(COLLECT_ALWAYS)
@@ -69,7 +56,6 @@ def classify_unmatched(log: ParsedLog) -> Unmatched:
                        "killer (host RAM)")
     category, reason = _guess(log, final)
     return Unmatched(category, reason, tuple(collect))
-
 
 def _guess(log: ParsedLog, final: ExceptionInfo | None) -> tuple[str, str]:
     for err in log.build_errors:

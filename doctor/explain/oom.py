@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from doctor.explain.lazyre import LazyRE
-from doctor.explain.model import ExceptionInfo, LogLine, OomInfo
+from doctor.results.explain import ExceptionInfo, LogLine, OomInfo
 
 _SIZE = r"([0-9]+(?:\.[0-9]+)?) ?(bytes|[KMGT]i?B|B)"
 _FIELDS: tuple[tuple[str, LazyRE], ...] = tuple((name, LazyRE(p)) for name, p in (

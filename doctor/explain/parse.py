@@ -13,7 +13,7 @@ import re2
 from doctor.explain import banner, build, distributed, native, oom
 from doctor.explain.clean import clean_lines
 from doctor.explain.frames import classify, match_arrow, match_frame
-from doctor.explain.model import Chain, ExceptionInfo, Frame, LogLine, ParsedLog, RankFailure
+from doctor.results.explain import Chain, ExceptionInfo, Frame, LogLine, ParsedLog, RankFailure
 from doctor.explain.prefilter import Selection, select_stream, select_text
 
 _EXC = re2.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)(?::(?:\s(.*))?)?\s*$")

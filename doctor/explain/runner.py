@@ -14,6 +14,8 @@ import threading
 from collections import deque
 from typing import IO, Any, Callable, Mapping, Optional, Sequence
 
+from doctor.results.explain import ExplainResult
+
 RING_BYTES = 4 * 1024 * 1024
 _READ = 64 * 1024
 _MAX_PARTIAL = 64 * 1024   # a progress bar that never prints a newline is cut here
@@ -86,7 +88,7 @@ def run_and_explain(
     *,
     stdout: IO[bytes] | None = None,
     stderr: IO[bytes] | None = None,
-    report: Callable[[Any], None] | None = None,
+    report: Callable[[ExplainResult], None],
     top: int = 3,
     ring_bytes: int = RING_BYTES,
     env: Mapping[str, str] | None = None,
@@ -94,7 +96,7 @@ def run_and_explain(
     """Run argv; on failure explain it. Returns the command's exit status.
 
     `stdout`/`stderr` are where the command's output goes (our own by default); the
-    explanation goes to `report(result)` or, by default, to stderr as text.
+    explanation goes to `report(result)` (`doctor.api.run` renders it on stderr).
     """
     out = stdout if stdout is not None else sys.stdout.buffer
     err = stderr if stderr is not None else sys.stderr.buffer
@@ -129,16 +131,7 @@ def run_and_explain(
     status = exit_status(returncode)
     if status == 0:
         return 0
-    result = _explain(ring, kb, facts_provider, top, returncode)
-    if report is not None:
-        report(result)
-    else:
-        import shutil
-
-        from doctor.explain.render import render_text, wants_color
-
-        width = shutil.get_terminal_size((100, 24)).columns
-        _say(err, "\n" + render_text(result, color=wants_color(err), width=width))
+    report(_explain(ring, kb, facts_provider, top, returncode))
     return status
 
 
@@ -161,7 +154,7 @@ def _wait(proc: subprocess.Popen[bytes]) -> int:
 
 
 def _explain(ring: LineRing, kb: Any, facts_provider: FactsProvider | None, top: int,
-             returncode: int) -> Any:
+             returncode: int) -> ExplainResult:
     from doctor.explain.diagnosis import diagnose
 
     facts = None

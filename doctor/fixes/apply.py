@@ -5,12 +5,12 @@ the finding it fixes is gone and nothing new appeared; repeat until no edit appl
 """
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Callable
 
-from doctor.findings import FileEdit, Fix, Observation, Safety
+from doctor.findings import Fix, Observation, Safety
 from doctor.fixes.journal import Journal, Transaction
+from doctor.results.report import FixOutcome
 
 Rescan = Callable[[str], list[Observation]]
 MAX_ROUNDS = 20
@@ -20,22 +20,9 @@ def allowed(fix: Fix, unsafe: bool) -> bool:
     return bool(fix.edits) and (fix.safety == Safety.SAFE or (unsafe and fix.safety == Safety.UNSAFE))
 
 
-def propose_diff(edit: FileEdit, context: int = 2, limit: int = 40) -> str:
-    """The change an edit would make, as a unified diff (what `scan` shows without --fix)."""
-    try:
-        old = Path(edit.path).read_text(encoding="utf-8")
-    except OSError:
-        old = ""
-    diff = list(difflib.unified_diff(old.splitlines(keepends=True), (edit.new_text or "").splitlines(keepends=True),
-                                     fromfile=f"a/{edit.path.lstrip('/')}", tofile=f"b/{edit.path.lstrip('/')}", n=context))
-    if len(diff) > limit:
-        diff = diff[:limit] + [f"... ({len(diff) - limit} more diff lines)\n"]
-    return "".join(diff)
-
-
-def apply_file_fixes(path: str, rescan: Rescan, unsafe: bool, tx: Transaction) -> list[str]:
-    """Fix `path` until no allowed edit remains; returns a line per applied fix."""
-    applied: list[str] = []
+def apply_file_fixes(path: str, rescan: Rescan, unsafe: bool, tx: Transaction) -> list[FixOutcome]:
+    """Fix `path` until no allowed edit remains; returns what each applied fix did."""
+    applied: list[FixOutcome] = []
     skipped: set[str] = set()
     for _ in range(MAX_ROUNDS):
         observations = rescan(path)
@@ -56,15 +43,16 @@ def apply_file_fixes(path: str, rescan: Rescan, unsafe: bool, tx: Transaction) -
             tx.write(path, original)
             skipped.add(obs.entry_id)
             continue
-        applied.append(f"fixed {obs.entry_id} in {path}: {fix.text}")
+        applied.append(FixOutcome(path, f"fixed {obs.entry_id} in {path}: {fix.text}",
+                                  entry_id=obs.entry_id, outputs=(path,)))
     return applied
 
 
 def apply_fixes(paths: list[str], rescan: Rescan, unsafe: bool, label: str,
-                journal: Journal | None = None) -> list[str]:
+                journal: Journal | None = None) -> list[FixOutcome]:
     journal = journal or Journal()
     tx = journal.begin(label)
-    lines: list[str] = []
+    lines: list[FixOutcome] = []
     for path in paths:
         lines += apply_file_fixes(path, rescan, unsafe, tx)
     tx.commit()

@@ -21,6 +21,7 @@ from doctor.fixes import dataset_table
 from doctor.fixes.values import clean_value
 from doctor.probes.dataset import reader, syntax
 from doctor.probes.dataset.content import ROLE_ALIASES
+from doctor.results.report import FixOutcome
 
 # What each syntax issue's repair is called in the summary.
 _ACTION_NAMES = {
@@ -71,6 +72,11 @@ class RepairSummary:
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
+
+    def outcome(self) -> FixOutcome:
+        lines = self.lines()
+        outputs = (self.output_path, *((self.rejects_path,) if self.rejected_rows else ())) if self.wrote else ()
+        return FixOutcome(self.input_path, lines[0], applied=self.wrote, details=tuple(lines[1:]), outputs=outputs)
 
     def lines(self) -> list[str]:
         rows = "row" if self.input_rows == 1 else "rows"
@@ -264,7 +270,7 @@ def _write_all(path: str, out_file: BinaryIO | None, rej_file: BinaryIO | None, 
 
 def repair_dataset(path: str, options: RepairOptions | None = None) -> RepairSummary:
     """Write `NAME.fixed.jsonl` and `NAME.rejects.jsonl` (or replace the input with a backup)."""
-    from doctor.fixes.atomic import atomic_writer
+    from doctor.atomic import atomic_writer
     from doctor.fixes.journal import Journal
 
     options = options or RepairOptions()

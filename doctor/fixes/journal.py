@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from doctor.fixes.atomic import atomic_write_bytes
+from doctor.atomic import atomic_write_bytes
 from doctor.paths import state_dir
 
 

@@ -6,7 +6,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Callable, Collection, Iterable, Iterator, TypeVar
 
 from doctor.findings import Location
 from doctor.kb import schema as _schema
@@ -36,11 +36,14 @@ class KnowledgeError(Exception):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+T = TypeVar("T")
+
+
 class KnowledgeBase:
     def __init__(self, entries: Iterable[Entry]):
         self.entries: tuple[Entry, ...] = tuple(entries)
         self._by_id = {e.id: e for e in self.entries}
-        self._pattern_set = None
+        self._derived: dict[str, Any] = {}
 
     def get(self, entry_id: str) -> Entry | None:
         return self._by_id.get(entry_id)
@@ -54,12 +57,11 @@ class KnowledgeBase:
     def __contains__(self, entry_id: object) -> bool:
         return entry_id in self._by_id
 
-    def symptom_index(self):  # -> doctor.engine.SymptomIndex, built once per KB
-        if self._pattern_set is None:
-            from doctor.engine import SymptomIndex
-
-            self._pattern_set = SymptomIndex(self.entries)
-        return self._pattern_set
+    def derived(self, key: str, build: Callable[[], T]) -> T:
+        """Data built from the entries once per knowledge base (the engine's symptom index)."""
+        if key not in self._derived:
+            self._derived[key] = build()
+        return self._derived[key]
 
 
 def default_knowledge_dir() -> Path:
@@ -78,11 +80,14 @@ def knowledge_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*.y*ml") if p.suffix in (".yaml", ".yml"))
 
 
-def load_knowledge(paths: Iterable[str | Path] | None = None, use_cache: bool = True) -> KnowledgeBase:
+def load_knowledge(paths: Iterable[str | Path] | None = None, use_cache: bool = True,
+                   areas: Collection[str] | None = None) -> KnowledgeBase:
     """Load every entry; raise KnowledgeError listing *all* problems, not just the first.
 
     Validation costs far more than reading, so a knowledge base that validated once is kept
     as JSON, keyed by every file's path, size and mtime (any edit revalidates).
+    `areas`: the areas an entry may name (the probe registry's, passed in by the caller, so
+    that this package imports nothing above it); None accepts any slug.
     """
     if paths is None:
         files = knowledge_files(default_knowledge_dir())
@@ -91,18 +96,25 @@ def load_knowledge(paths: Iterable[str | Path] | None = None, use_cache: bool = 
         for p in map(Path, paths):
             files += knowledge_files(p) if p.is_dir() else [p]
     cache = _cache_file(files) if use_cache else None
+    kb = None
     if cache is not None:
         cached = _read_cache(cache)
         if cached is not None:
-            return KnowledgeBase(cached)
-    kb = _load_and_validate(files)
-    if cache is not None:
-        _write_cache(cache, kb)
+            kb = KnowledgeBase(cached)
+    if kb is None:
+        kb = _load_and_validate(files)
+        if cache is not None:
+            _write_cache(cache, kb)
+    if areas is not None:
+        unknown = [KnowledgeProblem(e.file, e.line, None, f"entry {e.id}: area {e.area!r} is not one of: "
+                                    f"{', '.join(sorted(areas))}") for e in kb.entries if e.area not in areas]
+        if unknown:
+            raise KnowledgeError(unknown)
     return kb
 
 
 def _cache_file(files: list[Path]) -> Path | None:
-    from doctor import __version__
+    from doctor.version import __version__
     from doctor.paths import state_dir
 
     h = hashlib.sha256(f"{__version__}|{_SCHEMA_STAMP}".encode())
@@ -124,7 +136,7 @@ def _read_cache(cache: Path) -> list[Entry] | None:
 
 
 def _write_cache(cache: Path, kb: KnowledgeBase) -> None:
-    from doctor.fixes.atomic import atomic_write_bytes
+    from doctor.atomic import atomic_write_bytes
 
     data = [{"raw": e.raw, "file": e.file, "line": e.line} for e in kb.entries]
     try:

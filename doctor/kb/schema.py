@@ -5,7 +5,7 @@ This dict is the single source of truth: `unsloth-doctor kb schema` prints it fo
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 SCHEMA_ID = "https://unsloth-doctor.dev/schema/knowledge-entry-1.json"
 
@@ -21,8 +21,9 @@ CATEGORIES: tuple[str, ...] = (
     "env", "dataset", "config", "model", "smoke", "training", "distributed",
 )
 
-AREAS: tuple[str, ...] = ("env", "gpu", "packages", "dataset", "config", "model", "runtime",
-                          "smoke", "training", "distributed", "script")
+# An entry's area is a slug here; which areas exist is the probe registry's to say
+# (`doctor.probes.registry.area_names()`), passed to the loader and to `json_schema`.
+AREA_SLUG = r"^[a-z][a-z0-9-]*$"
 
 _FACT_NAME = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_.\-*]*$"}
 _FACT_REF = {
@@ -131,7 +132,7 @@ ENTRY: dict[str, Any] = {
         "title": {"type": "string", "minLength": 5},
         "severity": {"enum": ["error", "warning", "info"]},
         "category": {"enum": list(CATEGORIES)},
-        "area": {"enum": list(AREAS)},
+        "area": {"type": "string", "pattern": AREA_SLUG},
         "when": {"$ref": "#/$defs/condition"},
         "symptoms": {"type": "array", "items": SYMPTOM, "minItems": 1},
         "observed": {"type": "boolean", "description": "Emitted by a probe as a located observation."},
@@ -160,13 +161,16 @@ ENTRY: dict[str, Any] = {
 }
 
 
-def json_schema() -> dict[str, Any]:
-    """The published schema for a knowledge file: a list of entries."""
+def json_schema(areas: Iterable[str] | None = None) -> dict[str, Any]:
+    """The published schema for a knowledge file: a list of entries; with `areas`, an
+    entry's area is one of them (editors complete it)."""
+    entry = ENTRY if areas is None else {
+        **ENTRY, "properties": {**ENTRY["properties"], "area": {"enum": sorted(areas)}}}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
         "title": "unsloth-doctor knowledge file",
         "type": "array",
         "items": {"$ref": "#/$defs/entry"},
-        "$defs": {"entry": ENTRY, "condition": {k: v for k, v in CONDITION.items() if k != "$id"}},
+        "$defs": {"entry": entry, "condition": {k: v for k, v in CONDITION.items() if k != "$id"}},
     }

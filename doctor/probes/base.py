@@ -1,16 +1,23 @@
-"""What every probe returns, and the registry `kb test` uses to run a probe on an example.
+"""The probe contract: what every probe declares, what it is given, and what it returns.
 
-A probe looks at one kind of target and returns facts and located observations. It never
-decides severity or wording: the knowledge entry named by an observation does that.
+A probe looks at one kind of target (the environment, a dataset file, a script, a config, a
+model folder) and returns facts and located observations. It never decides severity or
+wording: the knowledge entry named by an observation does that. Everything else about a
+probe (which files it claims in a folder, its command-line flag, its console heading, the
+areas its entries may name) is declared here, on its class, and read by the registry.
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Mapping
 
 from doctor.facts import Facts
 from doctor.findings import AreaStatus, Observation
+
+# An example runner: (example input text, options, knowledge base) -> observations. `kb test`
+# runs one on each example of an entry that a probe emits (`observed: true`).
+ExampleRunner = Callable[[str, dict[str, Any], Any], list[Observation]]
 
 
 @dataclass
@@ -27,39 +34,59 @@ class ProbeResult:
         )
 
 
-# probe name -> function(example input text, options) -> observations. Used by `kb test`
-# to check entries that probes emit (`observed: true`) against their own examples.
-ExampleRunner = Callable[[str, dict[str, Any]], list[Observation]]
-_EXAMPLE_RUNNERS: dict[str, ExampleRunner] = {}
+@dataclass(frozen=True)
+class Target:
+    """One thing to examine: `probe` names the registry entry, `path` the file or folder
+    (None for the environment)."""
 
-# Modules that register example runners; imported lazily so start-up stays light.
-_RUNNER_MODULES: dict[str, str] = {
-    "dataset": "doctor.probes.dataset",
-    "packages": "doctor.probes.packages",
-    "env": "doctor.probes.env",
-    "script": "doctor.probes.script",
-    "model": "doctor.probes.model",
-    "config": "doctor.probes.config",
-    "training": "doctor.watchdog_rules",
-    "smoke": "doctor.smoke.runner",
-    "doctor": "doctor.scan",
-    "distributed": "doctor.distributed.examples",
-}
+    probe: str
+    path: str | None = None
 
 
-def example_runner(name: str) -> Callable[[ExampleRunner], ExampleRunner]:
-    def register(fn: ExampleRunner) -> ExampleRunner:
-        _EXAMPLE_RUNNERS[name] = fn
-        return fn
-    return register
+@dataclass
+class ProbeOptions:
+    """Options a probe may read. Each probe takes what it needs and ignores the rest."""
+
+    deep: bool = False
+    timeout: float = 120.0
+    python: str | None = None           # examine this interpreter's environment instead of ours
+    tokenizer: str | None = None
+    max_seq_length: int | None = None
+    response_part: str | None = None
+    jobs: int = 1
+    progress: bool = False
 
 
-def get_example_runner(name: str) -> ExampleRunner | None:
-    if name not in _EXAMPLE_RUNNERS:
-        module = _RUNNER_MODULES.get(name.split(".", 1)[0])
-        if module:
-            try:
-                importlib.import_module(module)
-            except ImportError:
-                return None
-    return _EXAMPLE_RUNNERS.get(name)
+@dataclass
+class ProbeContext:
+    kb: Any                             # doctor.kb.KnowledgeBase, loaded once per command
+    options: ProbeOptions = field(default_factory=ProbeOptions)
+
+
+class Probe:
+    """Subclass, fill in the class attributes, implement `run`; see CONTRIBUTING.md."""
+
+    name: ClassVar[str]                       # the registry key: "dataset"
+    area: ClassVar[str]                       # the knowledge area of the entries it emits
+    label: ClassVar[str]                      # a target's status line: f"{label} {path}"
+    headings: ClassVar[Mapping[str, str]]     # area -> console heading, for every area it owns
+    suffixes: ClassVar[tuple[str, ...]] = ()  # files it claims (lower case, with the dot)
+    folder: ClassVar[bool] = False            # its targets are folders (see claims_folder)
+    option: ClassVar[str | None] = None       # the flag naming one target: "--data"
+    option_help: ClassVar[str] = ""
+    examples: ClassVar[Mapping[str, ExampleRunner]] = {}
+
+    def claims_file(self, path: Path) -> bool:
+        name = path.name.lower()
+        return name.endswith(self.suffixes) and not is_generated(name)
+
+    def claims_folder(self, path: Path, files: list[str]) -> bool:
+        return False
+
+    def run(self, target: Target, context: ProbeContext) -> ProbeResult:
+        raise NotImplementedError
+
+
+def is_generated(name: str) -> bool:
+    """Our own repaired copies and rejects files are outputs, never inputs."""
+    return ".fixed." in name or ".rejects." in name

@@ -11,7 +11,7 @@ from typing import Any
 
 from doctor.facts import FactCollector
 from doctor.findings import AreaStatus, Location, Observation
-from doctor.probes.base import ProbeResult, example_runner
+from doctor.probes.base import Probe, ProbeContext, ProbeResult, Target
 from doctor.probes.script import LR_CEILING  # one ceiling for scripts and configs
 
 # canonical name -> the spellings configs use for it
@@ -127,7 +127,23 @@ def scan_config(path: str) -> ProbeResult:
                        areas=[AreaStatus("config", f"Config {path}", f"{len(found)} training settings", path=path)])
 
 
-@example_runner("config.yaml")
-def _example(text: str, options: dict[str, Any]) -> list[Observation]:
+def _example(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:
     found, problems = read_config("config.yaml", text)
     return problems or check_config(found)
+
+
+class ConfigProbe(Probe):
+    """Training configs (YAML, JSON), checked key by key at their lines."""
+
+    name, area, label = "config", "config", "Config"
+    headings = {"config": "Config"}
+    suffixes = (".yaml", ".yml")
+    option, option_help = "--config", "a training config (YAML or JSON)"
+    examples = {"config.yaml": _example}
+
+    def run(self, target: Target, context: ProbeContext) -> ProbeResult:
+        assert target.path is not None
+        return scan_config(target.path)
+
+
+PROBE = ConfigProbe()

@@ -203,18 +203,15 @@ def symptom_observations(kb: Any, text: str, static_facts: Any = None) -> list[O
 
     An entry whose `when:` already holds on the static scan's facts is left out: scan reports
     it from the facts, and the child's output would only repeat it."""
-    from doctor.engine import evaluate_condition, match_text
+    from doctor.engine import evaluate_condition, observations_from_output
 
-    out = []
-    for m in match_text(kb, text):
-        if m.score < _MIN_SCORE or m.entry.id.startswith("ENV-DEEP-"):
-            continue
-        if m.entry.fires_in_scan and static_facts is not None and \
-                evaluate_condition(m.entry.when, static_facts) is True:
-            continue
-        out.append(Observation(m.entry.id, values=dict(m.captures),
-                               evidence=tuple(Evidence("line", f"deep:{n}", line, line=n) for n, line in m.lines)))
-    return out
+    def keep(entry: Any) -> bool:
+        if entry.id.startswith("ENV-DEEP-"):
+            return False
+        return not (entry.fires_in_scan and static_facts is not None
+                    and evaluate_condition(entry.when, static_facts) is True)
+
+    return observations_from_output(kb, text, source="deep", min_score=_MIN_SCORE, keep=keep).observations
 
 
 def _already_known_missing(obs: Observation, static_facts: Any) -> bool:
@@ -238,21 +235,13 @@ def _area(facts: Facts, obs: list[Observation]) -> AreaStatus:
                       f"{ok} GPU matmul(s) passed", detail=f"CPU {facts.get('deep.cpu.matmul_gflops', '?')} GFLOP/s")
 
 
-def run_deep_probe(timeout_s: float = 120, python: str = sys.executable, kb: Any = None,
+def run_deep_probe(kb: Any, timeout_s: float = 120, python: str = sys.executable,
                    env: dict[str, str] | None = None, static_facts: Any = None) -> ProbeResult:
-    """Run the child; `static_facts` (the plain scan's facts) avoid repeating what they show."""
+    """Run the child; `static_facts` (the environment probe's facts, which it passes in) avoid
+    repeating what they show."""
     run = run_child(python, child_source(), timeout_s, env)
     facts, obs, text = interpret(run)
     try:
-        if kb is None:
-            from doctor.kb import load_knowledge
-
-            kb = load_knowledge()
-        if static_facts is None and not run.timed_out:
-            from doctor.probes.env import collect_environment
-            from doctor.probes.system import SystemView
-
-            static_facts = collect_environment(SystemView.live(None if python == sys.executable else python)).facts
         obs += symptom_observations(kb, text, static_facts)
     except Exception:  # a broken knowledge file is reported by `kb test`, not here
         pass
@@ -260,7 +249,7 @@ def run_deep_probe(timeout_s: float = 120, python: str = sys.executable, kb: Any
     return ProbeResult(facts=facts, observations=obs, areas=[_area(facts, obs)])
 
 
-def run_output_example(text: str, options: dict[str, Any]) -> list[Observation]:
+def run_output_example(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:
     """kb example input: JSON {"rc": int|null, "timed_out": bool, "output": child output}."""
     data = json.loads(text)
     run = ChildRun(returncode=data.get("rc"), output=data.get("output", ""), timed_out=bool(data.get("timed_out")),

@@ -24,7 +24,7 @@ from typing import Any, Mapping
 
 from doctor.facts import FactCollector, Facts
 from doctor.findings import AreaStatus, Observation
-from doctor.probes.base import ProbeResult, example_runner
+from doctor.probes.base import Probe, ProbeContext, ProbeResult, Target
 from doctor.probes.gpu import collect_gpu
 from doctor.probes.packages import collect_packages
 from doctor.probes.system import SystemView
@@ -197,9 +197,38 @@ def collect_environment(view: SystemView | None = None, python: str | None = Non
     return ProbeResult(facts=facts, observations=observations, areas=_areas(facts))
 
 
-@example_runner("env.deep_output")
-def _deep_output_example(text: str, options: dict[str, Any]) -> list[Observation]:
+def _deep_output_example(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:
     """kb examples of the ENV-DEEP-* entries: interpret a recorded child run (see deep.py)."""
     from doctor.probes.deep import run_output_example
 
-    return run_output_example(text, options)
+    return run_output_example(text, options, kb)
+
+
+def _requirements_example(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:
+    from doctor.probes.packages import run_requirements_example
+
+    return run_requirements_example(text, options, kb)
+
+
+class EnvironmentProbe(Probe):
+    """Python, torch build, driver and GPUs, declared requirements; `--deep` imports them in a
+    child process. The environment is one target without a path."""
+
+    name, area, label = "env", "env", "Environment"
+    headings = {"env": "Environment", "gpu": "NVIDIA driver & GPU", "packages": "Python packages"}
+    examples = {"env.deep_output": _deep_output_example, "packages.requirements": _requirements_example}
+
+    def run(self, target: Target, context: ProbeContext) -> ProbeResult:
+        options = context.options
+        result = collect_environment(python=options.python)
+        if options.deep:
+            from doctor.probes.deep import run_deep_probe
+
+            kwargs = {"python": options.python} if options.python else {}
+            # the deep probe reuses these facts instead of scanning the environment again
+            result = result.merge(run_deep_probe(context.kb, timeout_s=options.timeout,
+                                                 static_facts=result.facts, **kwargs))
+        return result
+
+
+PROBE = EnvironmentProbe()

@@ -11,7 +11,7 @@ from typing import Any
 
 from doctor.facts import FactCollector
 from doctor.findings import AreaStatus, Location, Observation
-from doctor.probes.base import ProbeResult, example_runner
+from doctor.probes.base import Probe, ProbeContext, ProbeResult, Target
 
 MAX_HEADER = 100 * 1024 * 1024  # the safetensors format caps its JSON header at 100 MB
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tiktoken.model")
@@ -150,8 +150,7 @@ def _tokenizer_fits(root: Path, tensors: dict[str, Tensor], where: Location) -> 
     return []
 
 
-@example_runner("model.folder")
-def _example(text: str, options: dict[str, Any]) -> list[Observation]:
+def _example(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:
     """kb test: `input` is a JSON object of file name -> content (text, or a tensor spec)."""
     import tempfile
 
@@ -164,6 +163,27 @@ def _example(text: str, options: dict[str, Any]) -> list[Observation]:
             else:
                 target.write_text(content if isinstance(content, str) else json.dumps(content))
         return scan_model(tmp).observations
+
+
+class ModelProbe(Probe):
+    """Saved model and adapter folders, from config.json and safetensors headers (no weights)."""
+
+    name, area, label = "model", "model", "Model"
+    headings = {"model": "Model"}
+    folder = True
+    option, option_help = "--model", "a saved model or adapter folder"
+    examples = {"model.folder": _example}
+
+    def claims_folder(self, path: Path, files: list[str]) -> bool:
+        # a merged model (config.json beside safetensors shards) or a LoRA adapter
+        return "adapter_config.json" in files or ("config.json" in files and any(f.endswith(".safetensors") for f in files))
+
+    def run(self, target: Target, context: ProbeContext) -> ProbeResult:
+        assert target.path is not None
+        return scan_model(target.path)
+
+
+PROBE = ModelProbe()
 
 
 def _safetensors_bytes(tensors: dict[str, list[Any]], truncate: int = 0) -> bytes:

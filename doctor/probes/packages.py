@@ -27,7 +27,6 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from doctor.facts import FactCollector, Facts
 from doctor.findings import Evidence, Location, Observation
-from doctor.probes.base import example_runner
 from doctor.probes.system import PythonInfo, SystemView
 
 # Packages whose declared requirements we check: the Unsloth stack and the native builds
@@ -431,8 +430,7 @@ def requirement_observations(scan: DistScan, view: SystemView) -> list[Observati
     return check_requirements(declared, installed, marker_environment(view.python), view.python.version)
 
 
-@example_runner("packages.requirements")
-def _run_requirements_example(text: str, options: dict[str, Any]) -> list[Observation]:
+def run_requirements_example(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:
     """kb example input: JSON {"installed": {name: version}, "requires": {name: [req, ...]},
     optional "requires_python": {name: spec}, "python": "3.11.7", "platform": "linux"}."""
     import json

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 from doctor.facts import FactCollector
 from doctor.findings import AreaStatus, FileEdit, Fix, Location, Observation, Safety
-from doctor.probes.base import ProbeResult, example_runner
+from doctor.probes.base import Probe, ProbeContext, ProbeResult, Target
 
 _PATCHED_BY_UNSLOTH = ("trl", "transformers", "peft")
 LR_CEILING = 5e-4   # the docs' range is 2e-4 .. 5e-6 for LoRA; above this is divergence territory
@@ -132,7 +132,7 @@ def _import_order_fix(src: Source, first_import: ast.stmt) -> tuple[Fix, ...]:
     indent = lines[at][: len(lines[at]) - len(lines[at].lstrip())]
     new = [*lines[:at], f"{indent}import unsloth  # first, so Unsloth can patch trl/transformers/peft\n", *lines[at:]]
     return (Fix("Import unsloth before trl, transformers and peft", Safety.SAFE, "edit",
-                edits=(FileEdit(src.path, "".join(new), description="move `import unsloth` first"),)),)
+                edits=(FileEdit.rewrite(src.path, src.text, "".join(new), "move `import unsloth` first"),)),)
 
 
 def _call_checks(src: Source, tree: ast.Module) -> list[Observation]:
@@ -181,7 +181,23 @@ def scan_script(path: str) -> ProbeResult:
                        areas=[AreaStatus("script", f"Script {path}", detail, path=path)])
 
 
-@example_runner("script.py")
-def _example(text: str, options: dict[str, Any]) -> list[Observation]:
+def _example(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:
     return scan_source(read_source(options.get("name", "train.py"), text))
+
+
+class ScriptProbe(Probe):
+    """Training scripts and notebooks, read with `ast` (never run)."""
+
+    name, area, label = "script", "script", "Script"
+    headings = {"script": "Training scripts"}
+    suffixes = (".py", ".ipynb")
+    option, option_help = "--script", "a training script or notebook"
+    examples = {"script.py": _example}
+
+    def run(self, target: Target, context: ProbeContext) -> ProbeResult:
+        assert target.path is not None
+        return scan_script(target.path)
+
+
+PROBE = ScriptProbe()
 

@@ -8,7 +8,7 @@ import os
 from typing import IO, Any
 
 from doctor.findings import AreaStatus, Finding, Severity
-from doctor.report.model import Report
+from doctor.results.report import Report
 
 _MARK = {Severity.ERROR: ("✗", "bold red"), Severity.WARNING: ("!", "yellow"), Severity.INFO: ("•", "cyan")}
 _OK = ("✓", "green")
@@ -27,10 +27,10 @@ def render_console(report: Report, stream: IO[str], quiet: bool = False, verbose
     from rich.markup import escape
 
     console = make_console(stream)
-    if report.command in ("explain", "run") and "explain" in report.sections:
-        from doctor.explain.render import render_console as render_explain
+    if report.command in ("explain", "run") and report.explain is not None:
+        from doctor.report.explain import render_console as render_explain
 
-        render_explain(report.sections["explain"], console)
+        render_explain(report.explain, console)
         return
     per_line, by_area = assign_findings(report.areas, report.findings)
     for status, found in zip(report.areas, per_line):
@@ -44,10 +44,13 @@ def render_console(report: Report, stream: IO[str], quiet: bool = False, verbose
         mark, style = _mark_for(found)
         console.print(f"[{style}]\\[{mark}][/] [bold]{escape(AREA_LABELS.get(area, area))}[/]")
         _render_findings(console, found, verbose)
-    if "smoke" in report.sections:
-        from doctor.smoke.report import render_console as render_smoke
+    if report.smoke is not None:
+        from doctor.report.smoke import render_console as render_smoke
 
-        render_smoke(report.sections["smoke"], console)
+        render_smoke(report.smoke, console)
+    for outcome in report.fixes:
+        for line in outcome.lines():
+            console.print(f"[dim]{escape(line)}[/]")
     for note in report.notes:
         console.print(f"[dim]{escape(note)}[/]")
     counts = report.counts()
@@ -107,9 +110,7 @@ def _render_findings(console: Any, findings: list[Finding], verbose: bool) -> No
             if fix.command:
                 console.print(f"        [bold]$ {escape(fix.command)}[/]")
             for edit in fix.edits:
-                from doctor.fixes.apply import propose_diff
-
-                for line in propose_diff(edit).splitlines():
+                for line in edit.diff.splitlines():
                     style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
                     console.print(f"        [{style}]{escape(line)}[/]")
         if verbose:

@@ -1,8 +1,8 @@
 """Markdown for pasting into a bug report, with tokens, e-mails and home folders redacted."""
 from __future__ import annotations
 
-from doctor import __version__
-from doctor.report.model import Report
+from doctor.version import __version__
+from doctor.results.report import Report
 from doctor.report.redact import redact
 
 _ICON = {"error": "❌", "warning": "⚠️", "info": "ℹ️"}
@@ -38,14 +38,14 @@ def render_markdown(report: Report) -> str:
         if f.refs:
             lines.append("- Refs: " + ", ".join(f.refs))
         lines.append("")
-    if "explain" in report.sections:
-        from doctor.explain.render import render_markdown as explain_md
+    if report.explain is not None:
+        from doctor.report.explain import render_markdown as explain_md
 
-        lines.append(explain_md(report.sections["explain"], diagnoses=False))
-    if "smoke" in report.sections:
-        from doctor.smoke.report import render_markdown as smoke_md
+        lines.append(explain_md(report.explain, diagnoses=False))
+    if report.smoke is not None:
+        from doctor.report.smoke import render_markdown as smoke_md
 
-        lines.append(smoke_md(report.sections["smoke"]))
+        lines.append(smoke_md(report.smoke))
     if report.facts:
         lines += ["<details><summary>Environment facts</summary>", "", "```"]
         lines += [f"{k} = {v}" for k, v in sorted(report.facts.items())]

@@ -11,9 +11,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from doctor import __version__
+from doctor.version import __version__
 from doctor.findings import Finding
-from doctor.report.model import Report
+from doctor.results.report import Report
 
 _LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 _ANCHOR_CANDIDATES = ("requirements.txt", "pyproject.toml", "environment.yml", "setup.py", "setup.cfg")
@@ -58,9 +58,9 @@ def _rule(f: Finding) -> dict[str, Any]:
 def _run_properties(report: Report) -> dict[str, Any]:
     """Sections without a place in a file (the smoke test's stages and facts) travel in the
     run's property bag, so a passing smoke test is on record too, not only its failures."""
-    bag = {name: section.to_dict() for name, section in report.sections.items()
-           if name == "smoke" and hasattr(section, "to_dict")}
-    return {"properties": bag} if bag else {}
+    from doctor.report.jsonout import smoke_to_dict
+
+    return {"properties": {"smoke": smoke_to_dict(report.smoke)}} if report.smoke is not None else {}
 
 
 def render_sarif(report: Report) -> str:

@@ -218,7 +218,7 @@ class Smoke:
             max_length=self.max_seq,
             dataloader_num_workers=0,
         )
-        from doctor.watchdog import DoctorCallback
+        from doctor.training.watchdog import DoctorCallback
 
         # The training watchdog rides along: this also proves it works inside Unsloth's trainer.
         watchdog = DoctorCallback(policy="stop", stream=sys.stderr)

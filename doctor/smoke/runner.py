@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from doctor.errors import UsageError
 from doctor.findings import Evidence, Location, Observation
-from doctor.probes.base import example_runner
 from doctor.smoke import estimate as est
 from doctor.smoke.logscan import banner_facts, warning_lines
-from doctor.smoke.report import LoggedWarning, SmokeReport, Stage
+from doctor.results.smoke import LoggedWarning, SmokeReport, Stage
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the `doctor` package
 _STAGE_MARK = "[doctor-smoke] stage "
@@ -48,7 +48,7 @@ class SmokeOptions:
             raise SmokeOptionError(f"--timeout must be a positive number of seconds, not {self.timeout!r}")
 
 
-class SmokeOptionError(ValueError):
+class SmokeOptionError(UsageError):
     """A smoke option out of range; the CLI shows it as a usage error."""
 
 
@@ -149,29 +149,18 @@ def run_child(spec: dict[str, Any], work: Path, python: str | None, timeout: flo
     return code, log_path.read_text(encoding="utf-8", errors="replace"), read_events(result_path), seconds
 
 
-def _load_kb() -> Any | None:
-    try:
-        from doctor.kb import load_knowledge
-        return load_knowledge()
-    except Exception:  # a broken knowledge base must not hide the smoke result
-        return None
-
-
 def map_warnings(report: SmokeReport, log: str, kb: Any) -> None:
     """Each warning line, with the knowledge entries whose symptoms match it."""
     by_line: dict[int, list[str]] = {}
     if kb is not None:
-        from doctor.engine import match_text
+        from doctor.engine import observations_from_output
 
-        for m in match_text(kb, log):
-            for no, _ in m.lines:
-                by_line.setdefault(no, []).append(m.entry.id)
-            # Only confident matches become findings (a weak symptom such as "Bfloat16 = FALSE"
-            # also appears in normal banners); observed entries come from `interpret`.
-            if not m.entry.observed and m.score >= MIN_FINDING_SCORE:
-                report.observations.append(Observation(
-                    m.entry.id, values=dict(m.captures),
-                    evidence=tuple(Evidence("line", f"log:{no}", text, "smoke child output", no) for no, text in m.lines[:3])))
+        # Only confident matches become findings (a weak symptom such as "Bfloat16 = FALSE"
+        # also appears in normal banners); observed entries come from `interpret`.
+        matched = observations_from_output(kb, log, source="log", min_score=MIN_FINDING_SCORE,
+                                           keep=lambda entry: not entry.observed, max_lines=3)
+        report.observations += matched.observations
+        by_line = matched.entries_by_line
     lines = dict(warning_lines(log))
     for no in by_line:  # matched lines that our warning filter did not pick up still count
         if no not in lines:
@@ -190,8 +179,7 @@ def diagnose_failure(report: SmokeReport, text: str, kb: Any) -> None:
     except ImportError:
         from doctor.engine import finding_from_match, match_text
         findings = [finding_from_match(m) for m in match_text(kb, text)[:3]]
-    report.diagnoses = [{"id": f.id, "title": f.title, "message": f.message, "confidence": f.confidence,
-                         "fixes": [x.text for x in f.fixes]} for f in findings[:3]]
+    report.diagnoses = list(findings[:3])
 
 
 def fit_check(config: Mapping[str, Any], tensors: Mapping[str, Any], memory_mib: float | None, batch: int,
@@ -232,7 +220,8 @@ def _gpu_facts() -> Mapping[str, Any]:
     return collect_gpu(SystemView.live())
 
 
-def run_smoke(options: SmokeOptions, facts_provider: Callable[[], Mapping[str, Any]] | None = None) -> SmokeReport:
+def run_smoke(options: SmokeOptions, kb: Any | None = None,
+              facts_provider: Callable[[], Mapping[str, Any]] | None = None) -> SmokeReport:
     report = SmokeReport()
     started = time.perf_counter()
     if options.model and not check_fits(report, options, facts_provider or _gpu_facts):
@@ -251,7 +240,7 @@ def run_smoke(options: SmokeOptions, facts_provider: Callable[[], Mapping[str, A
         work.mkdir(parents=True, exist_ok=True)
         spec["workdir"] = str(work / "run")
         code, log, events, _ = run_child(spec, work, options.python, options.timeout)
-    interpret(report, code, log, events, options.timeout, _load_kb())
+    interpret(report, code, log, events, options.timeout, kb)
     report.seconds = time.perf_counter() - started
     report.facts["smoke.seconds_total"] = round(report.seconds, 2)
     report.facts["smoke.seconds_startup"] = round(report.seconds - sum(s.seconds for s in report.stages), 2)
@@ -294,8 +283,7 @@ def interpret(report: SmokeReport, code: int | None, log: str, events: list[dict
     return report
 
 
-@example_runner("smoke.events")
-def _events_example(text: str, options: dict[str, Any]) -> list[Observation]:
+def _events_example(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:
     """kb examples: child JSON lines (a {"type": "log", "text": ...} line stands for its output)."""
     events = [json.loads(line) for line in text.splitlines() if line.strip()]
     log = "\n".join(str(e.get("text", "")) for e in events if e.get("type") == "log")
@@ -304,8 +292,7 @@ def _events_example(text: str, options: dict[str, Any]) -> list[Observation]:
     return report.observations
 
 
-@example_runner("smoke.estimate")
-def _estimate_example(text: str, options: dict[str, Any]) -> list[Observation]:
+def _estimate_example(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:
     """kb examples: {"config": {...}, "tensors": {name: [dtype, shape]}, "gpu_mib": N, "batch": b, "seq": s}."""
     data = json.loads(text)
     tensors = {k: (v[0], tuple(v[1])) for k, v in data.get("tensors", {}).items()}
@@ -315,3 +302,10 @@ def _estimate_example(text: str, options: dict[str, Any]) -> list[Observation]:
     except est.EstimateError as exc:
         return [Observation("SMOKE-MODEL-UNREADABLE", Location("model"), {"reason": str(exc)})]
     return [obs] if obs else []
+
+
+# kb test runs these on knowledge examples (`probe: NAME` in an entry's examples).
+EXAMPLES = {
+    "smoke.events": _events_example,
+    "smoke.estimate": _estimate_example,
+}

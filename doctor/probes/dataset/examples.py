@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from doctor.findings import Observation
-from doctor.probes.base import example_runner
 
 
 
@@ -26,7 +25,7 @@ def _fixtures_root() -> Path:
 
 
 def _example_options(raw: dict[str, Any]) -> Any:
-    from doctor.probes.dataset import DatasetOptions
+    from doctor.probes.dataset.check import DatasetOptions
 
     names = {f.name for f in fields(DatasetOptions)}
     values = {k: v for k, v in raw.items() if k in names}
@@ -52,21 +51,18 @@ def _without(packages: list[str]) -> Iterator[None]:
         sys.modules.update(saved)
 
 
-def _runner(suffix: str) -> Callable[[str, dict[str, Any]], list[Observation]]:
-    def run(text: str, options: dict[str, Any]) -> list[Observation]:
+def _runner(suffix: str) -> Callable[[str, dict[str, Any], Any], list[Observation]]:
+    def run(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:
         options = dict(options or {})
         blocked = list(options.pop("without_packages", []))
         encoding = options.pop("encoding", "utf-8")  # e.g. cp1252, to write bytes that are not UTF-8
         with tempfile.TemporaryDirectory() as tmp, _without(blocked):
             target = Path(tmp) / f"example{suffix}"
             target.write_bytes(text.encode(encoding))
-            from doctor.probes.dataset import scan_dataset
+            from doctor.probes.dataset.check import scan_dataset
 
             return scan_dataset(str(target), _example_options(options)).observations
     return run
 
 
-example_runner("dataset.jsonl")(_runner(".jsonl"))
-example_runner("dataset.json")(_runner(".json"))
-example_runner("dataset.csv")(_runner(".csv"))
-example_runner("dataset.parquet")(_runner(".parquet"))
+EXAMPLES = {f"dataset{suffix}": _runner(suffix) for suffix in (".jsonl", ".json", ".csv", ".parquet")}

@@ -1,72 +1,9 @@
-"""The smoke test's result: stages with times, what actually ran, warnings mapped to entries.
-
-Pure data plus a rich renderer; the runner fills it, the CLI's reporters read it.
-"""
+"""Render the smoke test's result: console (rich) and Markdown; JSON is in jsonout."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from doctor.findings import Observation
-
-SCHEMA = "unsloth-doctor.smoke/1"
-
-
-@dataclass
-class Stage:
-    name: str
-    seconds: float
-    ok: bool
-    detail: str = ""
-    skipped: bool = False
-
-
-@dataclass
-class LoggedWarning:
-    """A warning line the child printed, and the knowledge entries it maps to."""
-
-    line: int
-    text: str
-    entries: list[str] = field(default_factory=list)
-
-
-@dataclass
-class SmokeReport:
-    stages: list[Stage] = field(default_factory=list)
-    facts: dict[str, Any] = field(default_factory=dict)
-    observations: list[Observation] = field(default_factory=list)
-    warnings: list[LoggedWarning] = field(default_factory=list)
-    diagnoses: list[dict[str, Any]] = field(default_factory=list)  # explain's view of a failure
-    notes: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    refused: bool = False           # the VRAM estimate said no and --force was not given
-    timed_out: bool = False
-    log_tail: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return (not self.refused and not self.timed_out and bool(self.stages)
-                and all(s.ok for s in self.stages) and self.facts.get("smoke.completed") is True)
-
-    @property
-    def failed_stage(self) -> Stage | None:
-        return next((s for s in self.stages if not s.ok), None)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": SCHEMA,
-            "ok": self.ok,
-            "seconds": round(self.seconds, 3),
-            "refused": self.refused,
-            "timed_out": self.timed_out,
-            "stages": [asdict(s) for s in self.stages],
-            "facts": dict(self.facts),
-            "warnings": [asdict(w) for w in self.warnings],
-            "diagnoses": list(self.diagnoses),
-            "observations": [{"id": o.entry_id, "values": dict(o.values)} for o in self.observations],
-            "notes": list(self.notes),
-        }
-
+from doctor.results.smoke import SmokeReport
 
 def summary_lines(report: SmokeReport) -> list[str]:
     """What actually ran, in plain words (shared by console and Markdown)."""
@@ -117,7 +54,7 @@ def render_markdown(report: SmokeReport) -> str:
         lines.append(f"- Warnings printed during the run: {len(report.warnings)}")
         lines += [f"  - `{text}` → {ids}" for text, ids in warning_items(report)]
     for d in report.diagnoses[:3]:
-        lines.append(f"- **Diagnosis** `{d.get('id', '')}`: {d.get('title', '')}")
+        lines.append(f"- **Diagnosis** `{d.id}`: {d.title}")
     lines += [f"- {note}" for note in report.notes]
     lines += [f"- Total {report.seconds:.1f} s", ""]
     return "\n".join(lines)
@@ -145,7 +82,7 @@ def render_console(report: SmokeReport, console: Any) -> None:
         for text, ids in warning_items(report):
             console.print(f"    [yellow]![/] {escape(text)} [dim]→ {escape(ids)}[/]")
     for d in report.diagnoses[:3]:
-        console.print(f"  [red]Diagnosis[/] {escape(d.get('id', ''))}: {escape(d.get('title', ''))}")
+        console.print(f"  [red]Diagnosis[/] {escape(d.id)}: {escape(d.title)}")
     for note in report.notes:
         console.print(f"  [dim]{escape(note)}[/]")
     console.print(f"  [dim]total {report.seconds:.1f} s[/]")

@@ -5,6 +5,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from doctor.findings import AreaStatus, Finding, Severity
+from doctor.results.explain import ExplainResult
+from doctor.results.smoke import SmokeReport
+
+
+@dataclass(frozen=True)
+class FixOutcome:
+    """What one applied fix did to one input: a script edit, or a dataset's repair."""
+
+    path: str
+    summary: str                      # one line, as shown
+    applied: bool = True              # False: refused or nothing to change
+    entry_id: str | None = None       # the finding an edit fixed
+    details: tuple[str, ...] = ()     # further lines (counts, where the outputs are)
+    outputs: tuple[str, ...] = ()     # files written: repaired copy, rejects, the edited file
+
+    def lines(self) -> list[str]:
+        return [self.summary, *self.details]
 
 
 @dataclass
@@ -14,7 +31,9 @@ class Report:
     areas: list[AreaStatus] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
     targets: list[str] = field(default_factory=list)
-    sections: dict[str, Any] = field(default_factory=dict)  # explain / smoke payloads (to_dict)
+    explain: ExplainResult | None = None           # explain / run
+    smoke: SmokeReport | None = None               # smoke, scan --smoke
+    fixes: list[FixOutcome] = field(default_factory=list)   # scan --fix
     anchor_file: str | None = None                 # where SARIF attaches findings that have no file
     notes: list[str] = field(default_factory=list)
 

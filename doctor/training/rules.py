@@ -1,7 +1,7 @@
 """The training watchdog's rules: pure functions over the trainer's log records.
 
 No transformers import here (`kb test` runs these on recorded log histories); the
-`TrainerCallback` in `doctor.watchdog` feeds each `on_log` record to a `Watcher`.
+`TrainerCallback` in `doctor.training.watchdog` feeds each `on_log` record to a `Watcher`.
 
 Conditions, each emitted as an observation of a `TRAIN-*` knowledge entry:
 - TRAIN-LOSS-NOT-FINITE  the logged loss (or grad norm) is NaN or ±Inf;
@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from doctor.findings import Evidence, Observation
-from doctor.probes.base import example_runner
 
 ERRORS = frozenset({"TRAIN-LOSS-NOT-FINITE", "TRAIN-LOSS-ZERO"})
 
@@ -135,7 +134,12 @@ def policy_from_options(options: Mapping[str, Any]) -> WatchPolicy:
     return WatchPolicy(**known)
 
 
-@example_runner("training.log_history")
-def _log_history_example(text: str, options: dict[str, Any]) -> list[Observation]:
+def _log_history_example(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:
     """kb examples: a JSON list of trainer log dicts, as in trainer.state.log_history."""
     return watch_history(json.loads(text), policy_from_options(options))
+
+
+# kb test runs these on knowledge examples (`probe: NAME` in an entry's examples).
+EXAMPLES = {
+    "training.log_history": _log_history_example,
+}

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping
 
 from doctor.probes.system import PythonInfo, SystemView, read_nvml
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "env"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "env"
 
 # torch 2.13.0's generated torch/version.py (read from the installed CPU wheel); CUDA wheels
 # differ only in __version__ and `cuda`.
@@ -199,7 +199,7 @@ class Machine:
 
 @functools.lru_cache(maxsize=1)
 def knowledge() -> Any:
-    from doctor.kb import load_knowledge
+    from doctor.api import load_knowledge
 
     return load_knowledge()
 

@@ -1,5 +1,6 @@
 """Render an `ExplainResult`: rich console (colour only on a terminal, NO_COLOR honoured),
-plain text, Markdown for bug reports (secrets and home folders redacted), and JSON.
+plain text and Markdown for bug reports (secrets and home folders redacted). JSON is
+`doctor.report.jsonout`'s job. Everything shown is read from the typed result.
 
 rich is imported only by the console/text path, so `--format json` never loads it.
 """
@@ -7,28 +8,12 @@ from __future__ import annotations
 
 import io
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from doctor.explain import banner, oom
-
-if TYPE_CHECKING:
-    from doctor.explain.diagnosis import ExplainResult
-    from doctor.explain.model import ExceptionInfo, Frame
-    from doctor.findings import Finding
+from doctor.results.explain import Diagnosis, ExceptionInfo, ExplainResult, Frame
 
 _LINK = {"cause": "was the direct cause of", "context": "happened while handling"}
 _MESSAGE_CHARS = 600
-
-
-def render_json(result: "ExplainResult") -> str:
-    try:
-        import orjson
-
-        return orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n"
-    except ImportError:  # orjson is a base dependency; this keeps a broken install readable
-        import json
-
-        return json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
 
 
 def wants_color(stream: Any) -> bool:
@@ -36,7 +21,7 @@ def wants_color(stream: Any) -> bool:
     return bool(hasattr(stream, "isatty") and stream.isatty()) and "NO_COLOR" not in os.environ
 
 
-def render_text(result: "ExplainResult", color: bool = False, width: int = 100) -> str:
+def render_text(result: ExplainResult, color: bool = False, width: int = 100) -> str:
     from rich.console import Console
 
     buf = io.StringIO()
@@ -46,7 +31,7 @@ def render_text(result: "ExplainResult", color: bool = False, width: int = 100) 
     return buf.getvalue()
 
 
-def render_console(result: "ExplainResult", console: Any) -> None:
+def render_console(result: ExplainResult, console: Any) -> None:
     from rich.markup import escape as e
 
     log = result.log
@@ -73,13 +58,11 @@ def render_console(result: "ExplainResult", console: Any) -> None:
                           + (f"  [dim](line {frame.log_line})[/]" if frame.log_line else ""))
             if frame.code:
                 console.print(f"  {'':<10} [dim]{e(frame.code)}[/]")
-    run = banner.describe(log.run) if log.run is not None else None
+    run = result.run_summary
     if run:
         console.print(f"\n[bold]Run[/] {e(run)}")
-    if log.oom is not None:
-        text = oom.summary(log.oom)
-        if text:
-            console.print(f"{'' if run else chr(10)}[bold]Memory[/] {e(text)}")
+    if result.oom_summary:
+        console.print(f"{'' if run else chr(10)}[bold]Memory[/] {e(result.oom_summary)}")
     if log.death is not None:
         console.print(f"[bold]Process died[/] ({e(log.death.kind)}, line {log.death.log_line}): {e(log.death.text)}")
     for b in log.build_errors[:5]:
@@ -88,10 +71,10 @@ def render_console(result: "ExplainResult", console: Any) -> None:
         parts = [f"rank {r.rank}{' (first to fail)' if r.root_cause else ''}: exit {r.exitcode}"
                  + (f" {r.signal}" if r.signal else "") for r in log.rank_failures]
         console.print(f"[bold]Ranks[/] {e('; '.join(parts))}")
-    if result.findings and result.unmatched is None:
-        console.print(f"\n[bold]Diagnosis[/] ({len(result.findings)} most likely)")
-        for i, f in enumerate(result.findings, 1):
-            _render_finding(console, i, f)
+    if result.diagnoses and result.unmatched is None:
+        console.print(f"\n[bold]Diagnosis[/] ({len(result.diagnoses)} most likely)")
+        for i, d in enumerate(result.diagnoses, 1):
+            _render_diagnosis(console, i, d)
     if result.unmatched is not None:
         u = result.unmatched
         console.print("\n[bold yellow]No known cause matches this log.[/] "
@@ -99,28 +82,28 @@ def render_console(result: "ExplainResult", console: Any) -> None:
         console.print("To narrow it down, collect:")
         for item in u.collect:
             console.print(f"  - {e(item)}")
-        if result.findings:
+        if result.diagnoses:
             console.print("\n[bold]Weak leads[/] (too little in the log to claim them)")
-            for i, f in enumerate(result.findings, 1):
-                _render_finding(console, i, f)
+            for i, d in enumerate(result.diagnoses, 1):
+                _render_diagnosis(console, i, d)
     for note in result.notes:
         console.print(f"[dim]{e(note)}[/]")
 
 
-def _render_finding(console: Any, i: int, f: "Finding") -> None:
+def _render_diagnosis(console: Any, i: int, d: Diagnosis) -> None:
     from rich.markup import escape as e
 
+    f = d.finding
     conf = f" · confidence {f.confidence:.2f}" if f.confidence is not None else ""
     console.print(f"\n [bold]{i}. {e(f.title)}[/]  [dim]\\[{e(f.category)} · {e(f.id)}{conf}][/]")
     for ev in f.evidence:
         if ev.kind == "line":
             console.print(f"    [dim]line {ev.line}:[/] {e(_short(str(ev.value), 160))}")
-    note = f.extra.get("env_note")
-    if note:
-        style = "green" if f.extra.get("env") == "confirmed" else "yellow"
-        console.print(f"    [{style}]{e(note)}[/]")
-    if cause_note(f):
-        console.print(f"    [cyan]{e(cause_note(f))}[/]")
+    if d.env_note:
+        style = "green" if d.env == "confirmed" else "yellow"
+        console.print(f"    [{style}]{e(d.env_note)}[/]")
+    if cause_note(d):
+        console.print(f"    [cyan]{e(cause_note(d))}[/]")
     console.print(f"    {e(f.message)}")
     if f.fixes:
         console.print("    [bold]Fix[/]")
@@ -130,20 +113,20 @@ def _render_finding(console: Any, i: int, f: "Finding") -> None:
                 console.print(f"        [cyan]$ {e(fix.command)}[/]")
     if f.myth:
         console.print(f"    [magenta]{e(myth_line(f))}[/]")
-    if f.extra.get("alternatives"):
-        console.print(f"    [dim]also fits the same lines: {e(', '.join(f.extra['alternatives']))}[/]")
+    if d.alternatives:
+        console.print(f"    [dim]also fits the same lines: {e(', '.join(d.alternatives))}[/]")
 
 
-def cause_note(f: "Finding") -> str:
-    """How this finding relates to another one found in the same log (`explains:`)."""
-    if f.extra.get("explains"):
-        return f"the cause of the later error {', '.join(f.extra['explains'])}: fix this first"
-    if f.extra.get("caused_by"):
-        return f"a consequence of {', '.join(f.extra['caused_by'])} (earlier in the log)"
+def cause_note(d: Diagnosis) -> str:
+    """How this diagnosis relates to another one found in the same log (`explains:`)."""
+    if d.explains:
+        return f"the cause of the later error {', '.join(d.explains)}: fix this first"
+    if d.caused_by:
+        return f"a consequence of {', '.join(d.caused_by)} (earlier in the log)"
     return ""
 
 
-def myth_line(f: "Finding") -> str:
+def myth_line(f: Any) -> str:
     """'Common advice says X: that is wrong because Y' for a one-line claim; an entry whose
     myth is already a paragraph with its own rebuttal is shown as written."""
     myth = " ".join((f.myth or "").split())
@@ -153,7 +136,7 @@ def myth_line(f: "Finding") -> str:
     return f"Common advice: {myth}"
 
 
-def render_markdown(result: "ExplainResult", diagnoses: bool = True) -> str:
+def render_markdown(result: ExplainResult, diagnoses: bool = True) -> str:
     """Markdown for a bug report. `diagnoses=False` leaves the diagnosis list out, for a
     report that lists the findings itself and wants only the error, chain and frames."""
     from doctor.report.redact import redact
@@ -174,24 +157,25 @@ def render_markdown(result: "ExplainResult", diagnoses: bool = True) -> str:
         out += ["", "### Where", ""]
         out += [f"- {label}: `{f.where()}`" + (f" — `{f.code}`" if f.code else "")
                 for label, f in _label_frames(result.key_frames)]
-    if log.run is not None and banner.describe(log.run):
-        out += ["", f"**Run:** {banner.describe(log.run)}"]
-    if log.oom is not None and oom.summary(log.oom):
-        out += ["", f"**Memory:** {oom.summary(log.oom)}"]
+    if result.run_summary:
+        out += ["", f"**Run:** {result.run_summary}"]
+    if result.oom_summary:
+        out += ["", f"**Memory:** {result.oom_summary}"]
     if log.death is not None:
         out += ["", f"**Process died** ({log.death.kind}, line {log.death.log_line}): `{log.death.text}`"]
-    if result.findings and diagnoses:
+    if result.diagnoses and diagnoses:
         out += ["", "### Diagnosis" if result.unmatched is None else "### Weak leads", ""]
-        for i, f in enumerate(result.findings, 1):
+        for i, d in enumerate(result.diagnoses, 1):
+            f = d.finding
             conf = f", confidence {f.confidence:.2f}" if f.confidence is not None else ""
             out += [f"#### {i}. {f.title}", "", f"`{f.id}` ({f.category}{conf})", ""]
             lines = [ev for ev in f.evidence if ev.kind == "line"]
             if lines:
                 out += ["```"] + [f"{ev.line}: {_short(str(ev.value), 200)}" for ev in lines] + ["```", ""]
-            if f.extra.get("env_note"):
-                out += [f"_{f.extra['env_note']}_", ""]
-            if cause_note(f):
-                out += [f"_{cause_note(f)}_", ""]
+            if d.env_note:
+                out += [f"_{d.env_note}_", ""]
+            if cause_note(d):
+                out += [f"_{cause_note(d)}_", ""]
             out.append(f.message)
             if f.fixes:
                 out += [""] + [f"- {x.text}" + (f"\n  `{x.command}`" if x.command else "") for x in f.fixes]
@@ -209,7 +193,7 @@ def render_markdown(result: "ExplainResult", diagnoses: bool = True) -> str:
     return redact("\n".join(out).rstrip() + "\n")
 
 
-def _label_frames(frames: list["Frame"]) -> list[tuple[str, "Frame"]]:
+def _label_frames(frames: list[Frame]) -> list[tuple[str, Frame]]:
     out = []
     for i, f in enumerate(frames):
         if not f.in_library:
@@ -222,7 +206,7 @@ def _label_frames(frames: list["Frame"]) -> list[tuple[str, "Frame"]]:
     return out
 
 
-def _exc_line(exc: "ExceptionInfo") -> str:
+def _exc_line(exc: ExceptionInfo) -> str:
     where = f" (line {exc.log_line})" if exc.log_line else ""
     rank = f" [rank {exc.rank}]" if exc.rank is not None else ""
     msg = _short(exc.message, 160)

@@ -1,6 +1,7 @@
-"""The typed results of parsing a pasted log: frames, exceptions, chains, OOM numbers.
+"""The typed results of `explain`: the parsed log (frames, exceptions, chains, OOM numbers),
+the diagnoses with how they were weighed, and the honest no-match.
 
-Parsing builds these; diagnosis and rendering only read them. Every line number is the
+Parsing and diagnosis build these; the reporters only read them. Every line number is the
 1-based line of the text as the user pasted it, so evidence points at what they see.
 The small records are NamedTuples: immutable, and several times cheaper to define than
 frozen dataclasses, which counts for a command that must answer in a fraction of a second.
@@ -8,7 +9,9 @@ frozen dataclasses, which counts for a command that must answer in a fraction of
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import NamedTuple
+
+from doctor.findings import Finding
 
 
 class LogLine(NamedTuple):
@@ -121,7 +124,7 @@ class ParsedLog:
     rank_failures: list[RankFailure] = field(default_factory=list)
     oom: OomInfo | None = None
     death: Death | None = None
-    run: Any = None                           # banner.RunInfo: what Unsloth's banners said
+    run: RunInfo | None = None                # what Unsloth's banners said
     total_lines: int = 0                      # lines in the original text
     dropped_lines: int = 0                    # lines the pre-filter left out
     _by_no: dict[int, str] | None = field(default=None, repr=False, compare=False)
@@ -139,22 +142,78 @@ class ParsedLog:
             self._by_no = {line.no: line.text for line in self.lines}
         return self._by_no.get(no)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "chains": [[_exc_dict(e) for e in chain.exceptions] for chain in self.chains],
-            "primary": [_exc_dict(e) for e in self.primary.exceptions] if self.primary else None,
-            "build_errors": [b._asdict() for b in self.build_errors],
-            "rank_failures": [r._asdict() for r in self.rank_failures],
-            "oom": self.oom._asdict() if self.oom else None,
-            "death": self.death._asdict() if self.death else None,
-            "run": self.run._asdict() if self.run is not None else None,
-            "total_lines": self.total_lines,
-            "dropped_lines": self.dropped_lines,
-        }
+
+class RunInfo(NamedTuple):
+    """What Unsloth's start-up banners said about the run."""
+
+    unsloth_version: str | None = None
+    gpu_name: str | None = None
+    gpu_memory_gb: float | None = None
+    batch_size: int | None = None
+    grad_accum: int | None = None
+    bf16: bool | None = None
+    batch_line: int | None = None
+
+    @property
+    def empty(self) -> bool:
+        return all(v is None for v in self)
 
 
-def _exc_dict(exc: ExceptionInfo) -> dict[str, Any]:
-    out = exc._asdict()
-    out["frames"] = [f._asdict() for f in exc.frames]
-    out["message_lines"] = list(exc.message_lines)
-    return out
+class Unmatched(NamedTuple):
+    """No entry fits: the closest category, why, and what to collect for a bug report."""
+
+    category: str          # from the schema's category list
+    reason: str            # which part of the log the category was guessed from
+    collect: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"category": self.category, "reason": self.reason, "collect": list(self.collect)}
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """One ranked diagnosis: the finding, and how explain weighed it.
+
+    env: "confirmed" / "ruled_out" / "unknown" by the live facts, None when not checked.
+    explains / caused_by: entries it is the cause of, or a consequence of, in this log.
+    alternatives: entries the log cannot tell apart from this one.
+    """
+
+    finding: Finding
+    on_final_error: bool = False
+    env: str | None = None
+    env_note: str | None = None
+    oom_summary: str | None = None
+    alternatives: tuple[str, ...] = ()
+    explains: tuple[str, ...] = ()
+    caused_by: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return self.finding.id
+
+    @property
+    def confidence(self) -> float:
+        return self.finding.confidence or 0.0
+
+
+@dataclass
+class ExplainResult:
+    log: ParsedLog
+    diagnoses: list[Diagnosis]
+    key_frames: list[Frame]
+    unmatched: Unmatched | None = None
+    env_checked: bool = False
+    notes: list[str] = field(default_factory=list)
+    run_summary: str | None = None                 # the banners in one line
+    oom_summary: str | None = None                 # the OOM message's numbers in one line
+    oom_advice: list[str] = field(default_factory=list)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [d.finding for d in self.diagnoses]
+
+    @property
+    def matched(self) -> bool:
+        """A diagnosis is claimed (not just weak leads)."""
+        return bool(self.diagnoses) and self.unmatched is None

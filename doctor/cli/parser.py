@@ -1,23 +1,14 @@
-"""The command line: parse, dispatch, render, and turn every failure into an exit code.
-
-Exit codes: 0 nothing at or above --fail-on; 1 findings at or above it; 2 usage error (an
-unknown flag, a missing file); 3 the doctor itself failed (said plainly, with a crash log).
-"""
+"""The command line's grammar: sub-commands, flags and their help. The flags that name one
+target of a kind (--data, --script, --config, --model) come from the probe registry."""
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
-from typing import IO, Any, Sequence
 
-from doctor import __version__
+from doctor.errors import UsageError
+from doctor.probes import registry
+from doctor.version import __version__
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 FORMATS = ("console", "json", "sarif", "markdown")
-
-
-class UsageError(Exception):
-    """A mistake in how the doctor was called; one line, exit 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,10 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     scan = sub.add_parser("scan", help="check the environment, datasets and scripts before training")
     scan.add_argument("paths", nargs="*", metavar="PATH", help="project folders or files to scan")
-    scan.add_argument("--data", action="append", default=[], metavar="PATH", help="a dataset file (JSONL, JSON, Parquet, CSV)")
-    scan.add_argument("--script", action="append", default=[], metavar="PATH", help="a training script or notebook")
-    scan.add_argument("--config", action="append", default=[], metavar="PATH", help="a training config (YAML or JSON)")
-    scan.add_argument("--model", action="append", default=[], metavar="DIR", help="a saved model or adapter folder")
+    for probe in registry.probes():
+        if probe.option:
+            scan.add_argument(probe.option, dest=f"target_{probe.name}", action="append", default=[],
+                              metavar="DIR" if probe.folder else "PATH", help=probe.option_help)
     scan.add_argument("--env", dest="env", action="store_true", default=None, help="also scan the environment")
     scan.add_argument("--no-env", dest="env", action="store_false", help="skip the environment")
     scan.add_argument("--python", metavar="PATH", help="examine the environment of this interpreter (the one you train with)")
@@ -104,83 +95,3 @@ def build_parser() -> argparse.ArgumentParser:
     undo.add_argument("--force", action="store_true", help="restore even files edited since the fix")
     undo.add_argument("--list", action="store_true", help="list the journal instead")
     return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    try:
-        parser = build_parser()
-        args = parser.parse_args(args_list)
-        if not args.command:
-            parser.print_help()
-            return EXIT_USAGE
-        return dispatch(args)
-    except UsageError as exc:
-        print(f"unsloth-doctor: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("unsloth-doctor: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return EXIT_OK
-    except Exception as exc:  # noqa: BLE001 - the last line of defence
-        from doctor.crash import report_crash
-
-        return report_crash(exc, args_list)
-
-
-def dispatch(args: argparse.Namespace) -> int:
-    from doctor import commands
-
-    handler = getattr(commands, f"cmd_{args.command}")
-    return handler(args)
-
-
-def emit(report: Any, args: argparse.Namespace) -> int:
-    """Render a report in the asked format to stdout or --output, and pick the exit code."""
-    from doctor.report.model import exit_code
-
-    fmt = args.format
-    if args.output:
-        target = Path(args.output)
-        if not target.parent.exists():
-            raise UsageError(f"--output: folder {target.parent} does not exist")
-        try:
-            handle = open(target, "w", encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"--output: cannot write {args.output}: {exc.strerror}") from None
-        with handle:
-            _render(report, fmt, handle, args)
-    else:
-        _render(report, fmt, sys.stdout, args)
-    return exit_code(report, args.fail_on)
-
-
-def _render(report: Any, fmt: str, stream: IO[str], args: argparse.Namespace) -> None:
-    if fmt == "json":
-        from doctor.report.jsonout import render_json
-
-        stream.write(render_json(report))
-    elif fmt == "sarif":
-        from doctor.report.sarif import render_sarif
-
-        stream.write(render_sarif(report))
-    elif fmt == "markdown":
-        from doctor.report.markdown import render_markdown
-
-        stream.write(render_markdown(report))
-    else:
-        from doctor.report.console import render_console
-
-        render_console(report, stream, quiet=args.quiet, verbose=getattr(args, "verbose", False))
-
-
-def require_file(path: str, what: str) -> Path:
-    p = Path(path)
-    if not p.exists():
-        raise UsageError(f"{what} {path!r} does not exist")
-    return p
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

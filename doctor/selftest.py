@@ -11,12 +11,38 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import importlib
+from functools import lru_cache
+
 from doctor.engine import match_text
 from doctor.kb.conditions import evaluate_condition
 from doctor.kb.loader import KnowledgeBase
 from doctor.kb.model import Entry
-from doctor.probes.base import get_example_runner
+from doctor.probes import registry
+from doctor.probes.base import ExampleRunner
 from doctor.textmatch import compile_pattern
+
+# Modules other than probes whose `EXAMPLES` run knowledge examples; probes declare theirs.
+_OTHER_EXAMPLE_MODULES = ("doctor.scan", "doctor.training.rules", "doctor.smoke.runner",
+                          "doctor.distributed.examples")
+
+
+@lru_cache(maxsize=1)
+def _runners() -> dict[str, ExampleRunner]:
+    return example_runners()
+
+
+def example_runners() -> dict[str, ExampleRunner]:
+    """Every example runner by name: each probe's, then the other modules'."""
+    runners: dict[str, ExampleRunner] = {}
+    for probe in registry.probes():
+        runners.update(probe.examples)
+    for module in _OTHER_EXAMPLE_MODULES:
+        try:
+            runners.update(importlib.import_module(module).EXAMPLES)
+        except ImportError:   # an optional dependency is missing; its examples can't run
+            continue
+    return runners
 
 
 @dataclass(frozen=True)
@@ -58,11 +84,11 @@ def _check(kb: KnowledgeBase, entry: Entry, example: Any, expect: bool) -> tuple
         result = evaluate_condition(entry.when or {}, example["facts"])
         ok = (result is True) == expect
         return ok, "" if ok else f"condition evaluated to {result}", None
-    runner = get_example_runner(example["probe"])
+    runner = _runners().get(example["probe"])
     if runner is None:
         return False, f"no probe named {example['probe']!r} can run examples", None
     try:
-        observations = runner(example.get("input", ""), dict(example.get("options", {})))
+        observations = runner(example.get("input", ""), dict(example.get("options", {})), kb)
     except Exception as exc:  # a probe crash is a test failure, not ours to hide
         return False, f"probe {example['probe']} raised {type(exc).__name__}: {exc}", None
     ids = {o.entry_id for o in observations}

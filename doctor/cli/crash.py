@@ -8,7 +8,7 @@ import time
 import traceback
 from typing import Sequence
 
-from doctor import __version__
+from doctor.version import __version__
 
 
 def report_crash(exc: BaseException, argv: Sequence[str]) -> int:

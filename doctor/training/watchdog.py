@@ -4,7 +4,7 @@
     trainer = SFTTrainer(..., callbacks=[DoctorCallback(policy="stop")])
 
 It reads each `on_log` record (set `logging_steps=1` to check every step), applies the rules in
-`doctor.watchdog_rules`, and reports through the knowledge base (`TRAIN-*` entries), the same
+`doctor.training.rules`, and reports through the knowledge base (`TRAIN-*` entries), the same
 findings `unsloth-doctor` prints. With policy="stop" an error stops the run cleanly
 (`control.should_training_stop = True`) so the last good checkpoint is kept.
 This module imports transformers; `import doctor` does not load it until asked for.
@@ -17,7 +17,7 @@ from typing import IO, Any, Callable, Iterable
 from transformers import TrainerCallback
 
 from doctor.findings import Finding, Observation
-from doctor.watchdog_rules import ERRORS, Watcher, WatchPolicy
+from doctor.training.rules import ERRORS, Watcher, WatchPolicy
 
 __all__ = ["DoctorCallback"]
 

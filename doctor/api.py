@@ -1,0 +1,208 @@
+"""The Python API: the one core every door (CLI, CI, training callback, your own script) calls.
+
+    import doctor
+    report = doctor.scan(["my-project/"], env=False)        # -> doctor.Report
+    result = doctor.explain(open("crash.log").read())        # -> doctor.ExplainResult
+    smoke = doctor.smoke(timeout=600)                        # -> doctor.SmokeReport
+    kb = doctor.load_knowledge(extra_dirs=["my-rules/"])     # -> doctor.KnowledgeBase
+
+Bad arguments raise `doctor.UsageError` with a one-line message (the CLI exits 2 on it); a
+knowledge base that does not load raises `doctor.KnowledgeBroken`. Nothing here imports
+torch, transformers or unsloth: what must import them runs in a child process.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import IO, Any, Callable, Iterable, Mapping, Sequence
+
+from doctor.errors import KnowledgeBroken, UsageError
+from doctor.kb import KnowledgeBase, KnowledgeError
+from doctor.kb import load_knowledge as _load_files
+from doctor.kb.loader import default_knowledge_dir
+from doctor.results.explain import ExplainResult
+from doctor.results.report import Report
+from doctor.results.smoke import SmokeReport
+
+__all__ = ["explain", "live_facts", "load_knowledge", "run", "scan", "smoke"]
+
+
+def load_knowledge(extra_dirs: Iterable[str | os.PathLike[str]] = (), *, use_cache: bool = True) -> KnowledgeBase:
+    """The bundled knowledge base plus entries from `extra_dirs` (folders or YAML files),
+    validated by the same schema; entries may name only the registry's areas."""
+    from doctor.probes.registry import area_names
+
+    paths: list[str | Path] = [default_knowledge_dir()]
+    for extra in extra_dirs:
+        if not Path(extra).exists():
+            raise UsageError(f"knowledge folder {str(extra)!r} does not exist")
+        paths.append(Path(extra))
+    try:
+        return _load_files(paths, use_cache=use_cache, areas=area_names())
+    except KnowledgeError as exc:
+        lines = "\n".join(f"  {p}" for p in exc.problems[:50])
+        more = f"\n  ... and {len(exc.problems) - 50} more" if len(exc.problems) > 50 else ""
+        raise KnowledgeBroken(f"the knowledge base has {len(exc.problems)} problem(s):\n{lines}{more}") from None
+
+
+def _existing(path: str | os.PathLike[str], what: str) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise UsageError(f"{what} {str(path)!r} does not exist")
+    return p
+
+
+def _positive(value: int | None, what: str) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise UsageError(f"{what} must be a whole number of at least 1, not {value!r}")
+
+
+def scan(paths: Sequence[str | os.PathLike[str]] = (), *, data: Sequence[str] = (), scripts: Sequence[str] = (),
+         configs: Sequence[str] = (), models: Sequence[str] = (), env: bool | None = None,
+         python: str | None = None, deep: bool = False, smoke: bool = False, timeout: float = 120.0,
+         tokenizer: str | None = None, max_seq_length: int | None = None, response_part: str | None = None,
+         jobs: int = 1, fix: bool = False, unsafe_fixes: bool = False, in_place: bool = False,
+         progress: bool = False, distributed: Any = None, kb: KnowledgeBase | None = None) -> Report:
+    """Examine the environment and every target, as `unsloth-doctor scan` does.
+
+    `paths`: folders (searched for every kind of file a probe reads) or files (routed by their
+    suffix). `data`/`scripts`/`configs`/`models`: one target each, of that kind. `env`: also
+    the environment (default: when a folder is given or nothing else is)."""
+    from doctor.probes import registry
+    from doctor.scan import ScanOptions, run_scan
+    from doctor.targets import Targets, discover_project
+
+    targets = Targets(env=False)
+    for raw in paths:
+        path = _existing(raw, "path")
+        if path.is_dir():
+            owner = registry.probe_for_folder(path, os.listdir(path))
+            if owner is not None:
+                targets.add(owner.name, str(path))
+            else:
+                targets.extend(discover_project(path))
+            targets.env = True
+            continue
+        probe = registry.probe_for_file(path)
+        if probe is None:
+            known = ", ".join(registry.file_suffixes())
+            raise UsageError(f"don't know how to scan {str(raw)!r}: give a folder, or a file ending in {known}")
+        targets.add(probe.name, str(path))
+    for name, given in (("dataset", data), ("script", scripts), ("config", configs), ("model", models)):
+        probe = registry.get(name)
+        for raw in given:
+            path = _existing(raw, probe.option or name)
+            if probe.folder and not path.is_dir():
+                raise UsageError(f"{probe.option} {str(raw)!r} is not a folder "
+                                 "(give the folder with config.json or adapter_config.json)")
+            targets.add(name, str(raw) if probe.folder else str(path))
+    if tokenizer:
+        _existing(tokenizer, "--tokenizer")
+    if max_seq_length is not None and not tokenizer:
+        raise UsageError("--max-seq-length measures datasets in tokens: give --tokenizer DIR too")
+    _positive(max_seq_length, "--max-seq-length")
+    _positive(jobs, "--jobs")
+    if timeout is None or timeout <= 0:
+        raise UsageError(f"--timeout must be a positive number of seconds, not {timeout!r}")
+    if unsafe_fixes and not fix:
+        raise UsageError("--unsafe-fixes goes with --fix")
+    if in_place and not fix:
+        raise UsageError("--in-place goes with --fix")
+    if python:
+        python = _interpreter(python)
+    nothing_else = not (targets.items or targets.projects)
+    targets.env = env if env is not None else (targets.env or nothing_else)
+    if distributed is not None:
+        targets.env = False   # the gathered result holds rank 0's environment
+    opts = ScanOptions(deep=deep, smoke=smoke, fix=fix, unsafe_fixes=unsafe_fixes, in_place=in_place,
+                       tokenizer=tokenizer, max_seq_length=max_seq_length, response_part=response_part,
+                       jobs=jobs, progress=progress, timeout=timeout, python=python, distributed=distributed)
+    return run_scan(kb or load_knowledge(), targets, opts)
+
+
+def _interpreter(python: str) -> str:
+    from doctor.probes.system import NotAPython, SystemView
+
+    try:
+        SystemView.live(python)
+    except NotAPython as exc:
+        raise UsageError(f"--python: {exc}") from None
+    return python
+
+
+def live_facts() -> dict[str, Any]:
+    """This machine's environment facts (no requirement checks), for explain's correlation."""
+    try:
+        from doctor.probes.env import collect_environment
+
+        return dict(collect_environment(requirements=False).facts)
+    except Exception:  # noqa: BLE001 - explain must work even where the env probe can't
+        return {}
+
+
+def explain(text: str | bytes | IO[bytes], *, facts: Mapping[str, Any] | None = None, env: bool = True,
+            top: int = 3, kb: KnowledgeBase | None = None) -> ExplainResult:
+    """Explain a traceback or log (a string, bytes, or a binary stream read in bounded memory).
+
+    `facts`: live facts to confirm or rule out diagnoses with (default: this machine's, unless
+    `env=False`)."""
+    from doctor.explain import diagnose, diagnose_stream
+
+    _positive(top, "--top")
+    kb = kb or load_knowledge()
+    if facts is None:
+        facts = live_facts() if env else {}
+    if isinstance(text, str):
+        return diagnose(text, kb, facts=facts, top=top)
+    if isinstance(text, bytes):
+        import io
+
+        return diagnose_stream(io.BytesIO(text), kb, facts=facts, top=top)
+    return diagnose_stream(text, kb, facts=facts, top=top)
+
+
+def smoke(*, model: str | None = None, max_seq_length: int | None = None, batch_size: int | None = None,
+          steps: int | None = None, force: bool = False, timeout: float = 600.0, python: str | None = None,
+          keep: str | None = None, kb: KnowledgeBase | None = None) -> SmokeReport:
+    """Train a tiny model with real Unsloth in a child process (or one or two steps on `model`)."""
+    from doctor.smoke.runner import SmokeOptions, run_smoke
+
+    if model:
+        _existing(model, "--model")
+    if python:
+        python = _interpreter(python)
+    options = SmokeOptions(model=model, max_seq_length=max_seq_length, batch_size=batch_size, steps=steps,
+                           force=force, timeout=timeout, python=python, keep=keep)
+    kb = kb or load_knowledge()
+    return run_smoke(options, kb)
+
+
+def run(argv: Sequence[str], *, env: bool = True, top: int = 3, kb: KnowledgeBase | None = None,
+        report: Callable[[ExplainResult], None] | None = None,
+        stdout: IO[bytes] | None = None, stderr: IO[bytes] | None = None) -> int:
+    """Run a command, passing its output through; when it fails, explain it: to `report`, or
+    as text on `stderr`. Returns the command's exit status."""
+    from doctor.explain.runner import run_and_explain
+
+    argv = list(argv)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        raise UsageError("give the command to run after --, e.g. unsloth-doctor run -- python train.py")
+    err = stderr if stderr is not None else sys.stderr.buffer
+
+    def as_text(result: ExplainResult) -> None:
+        from doctor.report.explain import render_text, wants_color
+
+        width = shutil.get_terminal_size((100, 24)).columns
+        text = "\n" + render_text(result, color=wants_color(err), width=width)
+        try:
+            err.write(text.encode("utf-8", "replace"))
+            err.flush()
+        except (OSError, ValueError):
+            pass
+
+    return run_and_explain(argv, kb or load_knowledge(), facts_provider=live_facts if env else None,
+                           stdout=stdout, stderr=stderr, report=report or as_text, top=top)

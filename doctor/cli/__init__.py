@@ -1,0 +1,43 @@
+"""The command line: parse, call the API, hand the result to a reporter, pick the exit code.
+
+Exit codes (doctor.errors): 0 nothing at or above --fail-on; 1 findings at or above it;
+2 a usage error; 3 the doctor itself failed (said plainly, with a crash log); 130 interrupted.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Sequence
+
+from doctor.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, KnowledgeBroken, UsageError
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        from doctor.cli.parser import build_parser
+
+        parser = build_parser()
+        args = parser.parse_args(args_list)
+        if not args.command:
+            parser.print_help()
+            return EXIT_USAGE
+        from doctor.cli import commands
+
+        return getattr(commands, f"cmd_{args.command}")(args)
+    except UsageError as exc:
+        print(f"unsloth-doctor: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KnowledgeBroken as exc:   # the doctor's own failure: exit 3, no traceback
+        print(f"unsloth-doctor: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
+    except KeyboardInterrupt:
+        print("unsloth-doctor: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - the last line of defence
+        from doctor.cli.crash import report_crash
+
+        return report_crash(exc, args_list)

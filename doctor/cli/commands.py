@@ -1,0 +1,178 @@
+"""One function per sub-command: turn the arguments into an API call, hand the result to `emit`."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from doctor import api
+from doctor.cli.output import emit
+from doctor.errors import EXIT_OK, EXIT_USAGE, UsageError
+from doctor.results.explain import ExplainResult
+from doctor.results.report import Report
+
+
+# --- scan ------------------------------------------------------------------------------
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from doctor.probes import registry
+
+    named = {p.name: getattr(args, f"target_{p.name}", []) for p in registry.probes() if p.option}
+    kb = api.load_knowledge()
+    distributed = None
+    if args.distributed:
+        from doctor.distributed import DistributedOptions, run_distributed_scan
+
+        distributed = run_distributed_scan(DistributedOptions(timeout_s=args.timeout, kb=kb,
+                                                              scripts=list(named.get("script", []))))
+        if distributed is None:
+            return EXIT_OK   # not rank 0: rank 0 reports for the whole job
+    report = api.scan(
+        args.paths, data=named.get("dataset", []), scripts=named.get("script", []),
+        configs=named.get("config", []), models=named.get("model", []), env=args.env, python=args.python,
+        deep=args.deep, smoke=args.smoke, timeout=args.timeout, tokenizer=args.tokenizer,
+        max_seq_length=args.max_seq_length, response_part=args.response_part, jobs=args.jobs,
+        fix=args.fix, unsafe_fixes=args.unsafe_fixes, in_place=args.in_place,
+        progress=sys.stderr.isatty() and args.format == "console", distributed=distributed, kb=kb)
+    return emit(report, args)
+
+
+# --- explain and run -------------------------------------------------------------------
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    if args.file == "-":
+        if sys.stdin.isatty():
+            print("Paste the error or log, then press Ctrl-D (Ctrl-Z Enter on Windows):", file=sys.stderr)
+        result = api.explain(sys.stdin.buffer, env=not args.no_env, top=args.top)
+    else:
+        path = Path(args.file)
+        if not path.exists():
+            raise UsageError(f"file {args.file!r} does not exist")
+        if path.is_dir():
+            raise UsageError(f"{args.file!r} is a folder; give a log file or - for standard input")
+        with open(path, "rb") as handle:   # streamed: a 50 MB log is read once, in bounded memory
+            result = api.explain(handle, env=not args.no_env, top=args.top)
+    return emit(explain_report(result, [args.file]), args)
+
+
+def explain_report(result: ExplainResult, targets: list[str], command: str = "explain") -> Report:
+    # weak leads are shown, but they are no diagnosis: they don't fail the exit code
+    findings = list(result.findings) if result.matched else []
+    return Report(command=command, findings=findings, targets=targets, explain=result)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    argv = list(args.argv)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    report = None
+    if args.format != "console" or args.output:
+        # machine formats go through the reporters; the console default prints to stderr
+        def report(result: ExplainResult) -> None:
+            emit(explain_report(result, [" ".join(argv)], "run"), args)
+    return api.run(argv, env=not args.no_env, report=report)
+
+
+# --- smoke -----------------------------------------------------------------------------
+
+def cmd_smoke(args: argparse.Namespace) -> int:
+    from doctor.engine import findings_from_observations
+
+    kb = api.load_knowledge()
+    smoke = api.smoke(model=args.model, max_seq_length=args.max_seq_length, batch_size=args.batch_size,
+                      steps=args.steps, force=args.force, timeout=args.timeout, python=args.python,
+                      keep=args.keep, kb=kb)
+    report = Report(command="smoke", findings=findings_from_observations(kb, smoke.observations),
+                    smoke=smoke, facts=dict(smoke.facts))
+    code = emit(report, args)
+    return code if smoke.ok else max(code, 1)
+
+
+# --- kb --------------------------------------------------------------------------------
+
+def cmd_kb(args: argparse.Namespace) -> int:
+    from doctor.probes.registry import area_names
+
+    action = args.kb_command
+    if action == "schema":
+        if args.report:
+            from doctor.report.jsonout import report_schema
+
+            print(json.dumps(report_schema(), indent=2))
+        else:
+            from doctor.kb.schema import json_schema
+
+            print(json.dumps(json_schema(area_names()), indent=2))
+        return EXIT_OK
+    if action is None:
+        raise UsageError("kb needs an action: list, show, test or schema")
+    kb = api.load_knowledge()
+    if action == "list":
+        from doctor.kb.schema import CATEGORIES
+
+        if args.area and args.area not in area_names():
+            raise UsageError(f"--area {args.area!r} is not one of: {', '.join(sorted(area_names()))}")
+        if args.category and args.category not in CATEGORIES:
+            raise UsageError(f"--category {args.category!r} is not one of: {', '.join(CATEGORIES)}")
+        for e in kb.entries:
+            if (args.area and e.area != args.area) or (args.category and e.category != args.category):
+                continue
+            print(f"{e.id:<44} {e.severity.value:<8} {e.category:<22} {e.title}")
+        return EXIT_OK
+    if action == "show":
+        entry = kb.get(args.id)
+        if entry is None:
+            raise UsageError(f"no entry {args.id!r} (see 'unsloth-doctor kb list')")
+        import yaml
+
+        print(f"# {entry.file}:{entry.line}")
+        print(yaml.safe_dump([dict(entry.raw)], sort_keys=False, allow_unicode=True, width=100), end="")
+        return EXIT_OK
+    return _kb_test(kb, args)
+
+
+def _kb_test(kb, args: argparse.Namespace) -> int:
+    from doctor.selftest import run_examples
+
+    if args.id and kb.get(args.id) is None:
+        raise UsageError(f"no entry {args.id!r}")
+    results = run_examples(kb, args.id)
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        print(f"FAIL {r.entry.id} examples.{r.kind}[{r.index}] ({r.entry.file}:{r.entry.line}): {r.detail}")
+    outranked = [r for r in results if r.ok and r.rank and r.rank > 1]
+    if not args.quiet:
+        for r in outranked:
+            print(f"note {r.entry.id} examples.match[{r.index}] ranks #{r.rank} among all entries")
+    entries = len({r.entry.id for r in results})
+    skipped = [r for r in results if r.skipped]
+    passed = len(results) - len(failed) - len(skipped)
+    extra = ""
+    if skipped:
+        missing = ", ".join(sorted({r.skipped for r in skipped if r.skipped}))
+        extra = f", {len(skipped)} skipped (not installed: {missing})"
+    print(f"{passed} passed, {len(failed)} failed{extra} ({entries} entries, {len(kb)} in the knowledge base)")
+    return 1 if failed else EXIT_OK
+
+
+# --- undo ------------------------------------------------------------------------------
+
+def cmd_undo(args: argparse.Namespace) -> int:
+    from doctor.fixes.journal import Journal, UndoError
+
+    journal = Journal()
+    if args.list:
+        for tx in journal.transactions():
+            files = len(tx["replaced"]) + len(tx["created"])
+            print(f"{tx['id']}  {tx['status']:<9}  {tx['label']}  ({files} file(s))")
+        return EXIT_OK
+    try:
+        lines = journal.undo_last(force=args.force)
+    except UndoError as exc:
+        print(f"unsloth-doctor: undo: {exc}", file=sys.stderr)
+        return EXIT_USAGE if "nothing to undo" in str(exc) else 1
+    for line in lines:
+        print(line)
+    return EXIT_OK

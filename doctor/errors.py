@@ -1,0 +1,17 @@
+"""Mistakes in how the doctor was called, and the exit codes every door shares.
+
+Exit codes: 0 nothing at or above --fail-on; 1 findings at or above it; 2 a usage error
+(an unknown flag, a missing file, a bad value); 3 the doctor itself failed; 130/143 the
+run was interrupted by SIGINT/SIGTERM.
+"""
+from __future__ import annotations
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class UsageError(ValueError):
+    """A bad argument to the API or the CLI: one line that says what to change. Exit 2."""
+
+
+class KnowledgeBroken(Exception):
+    """The knowledge base itself does not load: the doctor's own failure (exit 3)."""

@@ -1,0 +1,148 @@
+"""The layout DESIGN.md draws, checked: no import cycles, imports only point down the layers,
+one probe registry from which the CLI, discovery, console and knowledge areas are derived."""
+from __future__ import annotations
+
+import ast
+import re
+
+import pytest
+
+from doctor.probes import registry
+from tests.helpers.imports import PACKAGE, cycles, import_graph, modules
+
+# Lowest first; a module may import its own layer or any below (never one above).
+LAYERS: list[tuple[str, ...]] = [
+    ("doctor.version", "doctor.errors", "doctor.findings", "doctor.facts", "doctor.paths",
+     "doctor.textmatch", "doctor.atomic", "doctor.results"),
+    ("doctor.kb",),
+    ("doctor.engine",),
+    ("doctor.probes", "doctor.explain", "doctor.training"),
+    ("doctor.smoke", "doctor.fixes", "doctor.distributed", "doctor.targets"),
+    ("doctor.scan", "doctor.selftest"),
+    ("doctor.report",),
+    ("doctor.api",),
+    ("doctor.cli", "doctor.__main__", "doctor"),
+]
+
+
+def layer_of(module: str) -> int:
+    best = None
+    for i, prefixes in enumerate(LAYERS):
+        for prefix in prefixes:
+            if module == prefix or module.startswith(prefix + "."):
+                if best is None or len(prefix) > best[1]:
+                    best = (i, len(prefix))
+    assert best is not None, f"{module} is in no layer of tests/test_architecture.py"
+    return best[0]
+
+
+def test_no_import_cycles() -> None:
+    assert cycles(import_graph()) == []
+
+
+def test_imports_only_point_down_the_layers() -> None:
+    upward = [f"{m} (layer {layer_of(m)}) imports {t} (layer {layer_of(t)})"
+              for m, targets in import_graph().items() for t in sorted(targets) if layer_of(t) > layer_of(m)]
+    assert upward == []
+
+
+def test_reporters_read_only_results() -> None:
+    allowed = ("doctor.report", "doctor.results", "doctor.findings", "doctor.version")
+    graph = import_graph()
+    wrong = [f"{m} imports {t}" for m, targets in graph.items() if m.startswith("doctor.report")
+             for t in targets if not t.startswith(allowed)]
+    assert wrong == []
+
+
+def test_the_doctor_process_never_imports_heavy_packages_at_module_level() -> None:
+    heavy = {"torch", "transformers", "unsloth", "trl", "peft", "bitsandbytes", "triton"}
+    # children and the training callback run in the user's own process, where these are wanted
+    exempt = {"doctor.probes.deep_child", "doctor.smoke.child", "doctor.smoke.reload", "doctor.training.watchdog"}
+    found = []
+    for name, path in modules().items():
+        if name in exempt or name.startswith("doctor.distributed"):
+            continue
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            found += [f"{name}: {n}" for n in names if n.split(".")[0] in heavy]
+    assert found == []
+
+
+# --- the registry -------------------------------------------------------------------------
+
+def test_every_probe_module_is_registered_once_and_declares_its_contract() -> None:
+    names = [p.name for p in registry.probes()]
+    assert len(names) == len(set(names))
+    for probe in registry.probes():
+        assert probe.area in probe.headings, probe.name
+        assert probe.label and (probe.suffixes or probe.folder or probe.option is None)
+
+
+def test_cli_flags_come_from_the_registry() -> None:
+    from doctor.cli.parser import build_parser
+
+    scan = build_parser()._subparsers._group_actions[0].choices["scan"]
+    flags = {opt for action in scan._actions for opt in action.option_strings}
+    assert {p.option for p in registry.probes() if p.option} <= flags
+
+
+@pytest.mark.parametrize("name,probe", [
+    ("data.tsv", "dataset"), ("data.json", "dataset"), ("train.jsonl", "dataset"), ("t.parquet", "dataset"),
+    ("train.py", "script"), ("nb.ipynb", "script"), ("axolotl.yml", "config"), ("config.json", None),
+    ("train.fixed.jsonl", None), ("README.md", None),
+])
+def test_files_are_routed_by_the_registry(tmp_path, name, probe) -> None:
+    found = registry.probe_for_file(tmp_path / name)
+    assert (found.name if found else None) == probe
+
+
+def test_knowledge_areas_are_the_registrys(knowledge_base) -> None:
+    assert {e.area for e in knowledge_base} <= registry.area_names()
+
+
+def test_a_knowledge_entry_with_an_unknown_area_is_refused(tmp_path) -> None:
+    from doctor.kb import KnowledgeError, load_knowledge
+
+    text = (PACKAGE.parent / "knowledge" / "script.yaml").read_text(encoding="utf-8")
+    first = "- id:" + text.split("- id:")[1]
+    (tmp_path / "one.yaml").write_text(re.sub(r"\n  area: \w+", "\n  area: nosuch", first, count=1))
+    with pytest.raises(KnowledgeError, match="area 'nosuch' is not one of"):
+        load_knowledge([tmp_path], use_cache=False, areas=registry.area_names())
+
+
+# --- every id a probe can emit exists, and every observed entry is emitted ------------------
+
+_ID = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
+_PREFIXES = ("ENV-", "DATA-", "SCRIPT-", "CONFIG-", "MODEL-", "SMOKE-", "DIST-", "TRAIN-", "DOCTOR-", "RT-")
+
+
+def _ids_in_code() -> dict[str, str]:
+    """Every string constant in the doctor's code that names a knowledge entry."""
+    out: dict[str, str] = {}
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and _ID.match(node.value) \
+                    and node.value.startswith(_PREFIXES) and node.value != "ENV-DEEP-":
+                out.setdefault(node.value, name)
+    return out
+
+
+def test_every_id_the_code_emits_is_a_knowledge_entry(knowledge_base) -> None:
+    missing = {i: where for i, where in _ids_in_code().items() if i not in knowledge_base}
+    assert missing == {}
+
+
+def test_every_observed_entry_is_emitted_somewhere(knowledge_base) -> None:
+    in_code = set(_ids_in_code())
+    # ids built from a prefix and a rule name at run time
+    dynamic = [p for p in ("DATA-", "TRAIN-") if any(e.id.startswith(p) for e in knowledge_base)]
+    unused = [e.id for e in knowledge_base if e.observed and e.id not in in_code
+              and not any(e.id.startswith(p) and _built_at_run_time(e.id) for p in dynamic)]
+    assert unused == []
+
+
+def _built_at_run_time(entry_id: str) -> bool:
+    text = "\n".join(p.read_text(encoding="utf-8") for p in modules().values())
+    suffix = entry_id.split("-", 1)[1]
+    return f'"{suffix}"' in text or f"'{suffix}'" in text
