@@ -19,11 +19,11 @@ from typing import Any, Callable, Mapping
 
 from doctor.findings import Evidence, Location, Observation
 from doctor.probes.base import example_runner
+from doctor.probes.child_python import with_doctor_code
 from doctor.smoke import estimate as est
 from doctor.smoke.logscan import banner_facts, warning_lines
 from doctor.smoke.report import LoggedWarning, SmokeReport, Stage
 
-REPO_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the `doctor` package
 _STAGE_MARK = "[doctor-smoke] stage "
 MIN_FINDING_SCORE = 0.5
 
@@ -53,10 +53,8 @@ class SmokeOptionError(ValueError):
 
 
 def child_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Offline, unbuffered, and able to import this `doctor` package."""
-    env = dict(os.environ if base is None else base)
-    path = env.get("PYTHONPATH", "")
-    env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + path if path else "")
+    """Offline, unbuffered, and able to import this `doctor` package (and nothing else of ours)."""
+    env = with_doctor_code(dict(os.environ if base is None else base))
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1",
                PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false", HF_HUB_DISABLE_TELEMETRY="1")
     # OpenMP threads that spin while waiting make CPU training 5-10x slower as soon as any
