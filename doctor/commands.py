@@ -83,10 +83,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
         python=args.python,
     )
     if args.python:
-        from doctor.probes.system import NotAPython, SystemView
+        from doctor.probes.child_python import check_python
+        from doctor.probes.system import NotAPython
 
         try:
-            SystemView.live(args.python)
+            opts.python = check_python(args.python)
         except NotAPython as exc:
             raise UsageError(f"--python: {exc}") from None
     if args.distributed:
@@ -171,7 +172,13 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     if args.model:
         require_file(args.model, "--model")
     if args.python:
-        require_file(args.python, "--python")
+        from doctor.probes.child_python import check_python
+        from doctor.probes.system import NotAPython
+
+        try:
+            args.python = check_python(args.python)
+        except NotAPython as exc:
+            raise UsageError(f"--python: {exc}") from None
     import dataclasses
 
     names = {f.name for f in dataclasses.fields(SmokeOptions)}

@@ -15,7 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT
+from doctor.probes.child_python import absolute_python, check_python
+from doctor.probes.system import NotAPython
+
+from .conftest import ROOT, run_cli
 
 # A stand-in for unsloth: says which copy was imported and what the importing child could see.
 FAKE_UNSLOTH = '''\
@@ -145,3 +148,76 @@ def test_smoke_child_code_needs_nothing_the_training_stack_lacks(tmp_path: Path)
     # cython_runtime and _cython_*: what compiled extensions (PyYAML's) register, no package
     loaded = {m for m in json.loads(done.stdout) if not m.startswith(("cython_runtime", "_cython_"))}
     assert loaded <= {"packaging", "yaml", "_yaml", "re2", "_re2"}, done.stdout
+
+
+# --- the path as typed: relative, a bare name on PATH, or a usage error --------------------
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project folder with a bare .venv in it (no unsloth: the smoke child stops at import)."""
+    folder = tmp_path_factory.mktemp("project")
+    make_venv(folder / ".venv")
+    return folder
+
+
+def test_relative_and_bare_names_resolve_without_following_the_venv_link(project: Path) -> None:
+    venv_python = project / ".venv" / "bin" / "python"
+    assert os.path.realpath(venv_python) != str(venv_python)   # the venv's python is a link out of it
+    assert absolute_python(".venv/bin/python", cwd=str(project)) == str(venv_python)
+    assert absolute_python("python", path=str(venv_python.parent)) == str(venv_python)
+    assert check_python(".venv/bin/python", cwd=str(project)) == str(venv_python)
+    assert check_python(str(venv_python)) == str(venv_python)
+
+
+def test_scan_examines_a_relative_python(project: Path) -> None:
+    done = run_cli("scan", "--python", ".venv/bin/python", "--format", "json", cwd=project)
+    assert done.returncode in (0, 1), done.stderr[-2000:]
+    facts = json.loads(done.stdout)["facts"]
+    assert facts["python.executable"] == str(project / ".venv" / "bin" / "python")
+    assert facts["python.prefix"] == str(project / ".venv")
+
+
+def test_scan_deep_runs_a_relative_python(project: Path) -> None:
+    done = run_cli("scan", "--python", ".venv/bin/python", "--deep", "--format", "json", "--timeout", "60",
+                   cwd=project)
+    facts = json.loads(done.stdout)["facts"]
+    # this suite's own interpreter has torch; the project's bare venv has not
+    assert facts["deep.exit_code"] == 0 and facts["deep.torch.import_ok"] is False
+
+
+def _smoke_stopped_at_import(done: subprocess.CompletedProcess[str]) -> None:
+    assert done.returncode == 1, done.stderr[-2000:]   # a finding, not an internal error (3)
+    stages = json.loads(done.stdout)["smoke"]["stages"]
+    # this suite's own interpreter has unsloth: the child really ran the project's venv
+    assert stages[0]["name"] == "import" and "No module named 'unsloth'" in stages[0]["detail"]
+
+
+def test_smoke_runs_a_relative_python(project: Path) -> None:
+    done = run_cli("smoke", "--python", ".venv/bin/python", "--format", "json", "--timeout", "120", cwd=project)
+    _smoke_stopped_at_import(done)
+
+
+def test_a_bare_name_is_looked_up_on_path(project: Path, tmp_path: Path) -> None:
+    env = {"PATH": str(project / ".venv" / "bin") + os.pathsep + os.environ.get("PATH", "")}
+    done = run_cli("scan", "--python", "python", "--format", "json", cwd=tmp_path, env=env)
+    assert json.loads(done.stdout)["facts"]["python.prefix"] == str(project / ".venv")
+    done = run_cli("smoke", "--python", "python", "--format", "json", "--timeout", "120", cwd=tmp_path, env=env)
+    _smoke_stopped_at_import(done)
+
+
+NOT_AN_INTERPRETER = {"missing/bin/python": "does not exist", "no-such-command-here": "neither a file nor a command",
+                      "my-venv": "is a folder", "notes.txt": "does not run as a Python interpreter",
+                      "./hello": "does not run as a Python interpreter"}
+
+
+@pytest.mark.parametrize("given", sorted(NOT_AN_INTERPRETER))
+@pytest.mark.parametrize("command", ["scan", "smoke"])
+def test_what_is_not_an_interpreter_is_a_one_line_usage_error(command: str, given: str, tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not a program\n")
+    (tmp_path / "hello").write_text("#!/bin/sh\necho hello\n")
+    (tmp_path / "hello").chmod(0o755)
+    (tmp_path / "my-venv").mkdir()
+    done = run_cli(command, "--python", given, cwd=tmp_path)
+    assert done.returncode == 2, (done.stdout[-500:], done.stderr[-1500:])
+    assert done.stderr.startswith("unsloth-doctor: error: --python: ") and NOT_AN_INTERPRETER[given] in done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr

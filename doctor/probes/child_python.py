@@ -1,9 +1,14 @@
-"""What a child process that runs the doctor's own code (the smoke test) may import.
+"""The interpreter a child process runs with (`--python`), and what that child may import.
 
-It must see the examined interpreter's packages and, of ours, only the `doctor` package. The
-folder holding our package is, once the doctor is installed, a site-packages with our own
-transformers, torch or orjson in it, which would shadow the user's; so the child's PYTHONPATH
-gets a folder that holds nothing but a link to the package.
+`--python` names the interpreter the user trains with. A relative path means relative to where
+it was typed (children run from temporary folders, where it would name nothing); a bare name
+is looked up on PATH as a shell would, then in the current folder. Symlinks are kept: a venv's
+bin/python is a link to the base interpreter, and following it would leave the venv.
+
+A child that runs the doctor's own code (the smoke test) must see that interpreter's packages
+and, of ours, only the `doctor` package. The folder holding our package is, once the doctor is
+installed, a site-packages with our own transformers, torch or orjson in it, which would shadow
+the user's; so the child's PYTHONPATH gets a folder that holds nothing but a link to the package.
 """
 from __future__ import annotations
 
@@ -12,7 +17,37 @@ import functools
 import os
 import tempfile
 
+from doctor.probes.system import NotAPython, _which, other_python
+
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the `doctor` folder
+
+
+def absolute_python(raw: str, cwd: str | None = None, path: str | None = None) -> str:
+    """`raw` as an absolute path (symlinks kept): relative to `cwd`, or found on PATH when it is a
+    bare name (else in `cwd`, since the option names a path). A bare name found in neither comes
+    back as it is, so starting it fails as usual."""
+    name = os.path.expanduser(raw)
+    here = os.path.join(cwd or os.getcwd(), name)
+    if os.path.dirname(name):
+        return os.path.abspath(here)
+    found = _which(name, path)
+    if found:
+        return os.path.abspath(found)
+    return os.path.abspath(here) if os.path.lexists(here) else name
+
+
+def check_python(raw: str, cwd: str | None = None) -> str:
+    """The absolute path of an interpreter that answers like Python; else NotAPython, in one line."""
+    exe = absolute_python(raw, cwd)
+    if not os.path.dirname(exe):
+        raise NotAPython(f"{raw!r} is neither a file nor a command on PATH")
+    if not os.path.lexists(exe):
+        where = "" if exe == raw else f" (looked for {exe})"
+        raise NotAPython(f"{raw!r} does not exist{where}")
+    if os.path.isdir(exe):
+        raise NotAPython(f"{raw!r} is a folder; give the interpreter in it, e.g. {os.path.join(raw, 'bin', 'python')}")
+    other_python(exe)  # raises NotAPython when it does not start or answer
+    return exe
 
 
 def _remove(folder: str, owner: int) -> None:
