@@ -123,13 +123,15 @@ def scan(paths: Sequence[str | os.PathLike[str]] = (), *, data: Sequence[str] = 
 
 
 def _interpreter(python: str) -> str:
-    from doctor.probes.system import NotAPython, SystemView
+    """An absolute path to an interpreter that runs (a relative path or a name on PATH is
+    resolved here, once), or a one-line UsageError."""
+    from doctor.probes.child_python import check_python
+    from doctor.probes.system import NotAPython
 
     try:
-        SystemView.live(python)
+        return check_python(python)
     except NotAPython as exc:
         raise UsageError(f"--python: {exc}") from None
-    return python
 
 
 def live_facts() -> dict[str, Any]:

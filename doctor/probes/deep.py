@@ -30,6 +30,7 @@ from typing import Any
 from doctor.facts import FactCollector, Facts
 from doctor.findings import AreaStatus, Evidence, Observation
 from doctor.probes.base import ProbeResult
+from doctor.probes.child_python import absolute_python
 from doctor.probes.system import run_bounded
 
 MARK = "@@unsloth-doctor@@ "
@@ -54,7 +55,10 @@ def child_source() -> str:
 
 
 def run_child(python: str, source: str, timeout_s: float, env: dict[str, str] | None = None) -> ChildRun:
-    """Run `python -c source` from an empty folder (no cwd module shadows torch)."""
+    """Run `python -c source` from an empty folder (no cwd module shadows torch).
+
+    The child imports nothing of ours, so the environment is passed on as it is."""
+    python = absolute_python(python)  # a relative path would be looked up from the empty folder
     child_env = dict(os.environ if env is None else env)
     child_env.update({"PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1", "PYTHONIOENCODING": "utf-8"})
     with tempfile.TemporaryDirectory(prefix="unsloth-doctor-deep-") as cwd:

@@ -209,6 +209,21 @@ _CHILD_INFO = (
 )
 
 
+def absolute_python(raw: str, cwd: str | None = None, path: str | None = None) -> str:
+    """`--python`: `raw` as an absolute path (symlinks kept): relative to `cwd`, or found on PATH when it is a
+    bare name (else in `cwd`, since the option names a path). A bare name found in neither comes
+    back as it is, so starting it fails as usual."""
+    name = os.path.expanduser(raw)
+    here = os.path.join(cwd or os.getcwd(), name)
+    if os.path.dirname(name):
+        return os.path.abspath(here)
+    found = _which(name, path)
+    if found:
+        return os.path.abspath(found)
+    return os.path.abspath(here) if os.path.lexists(here) else name
+
+
+
 class NotAPython(ValueError):
     """The interpreter to examine could not be started or did not answer."""
 
@@ -263,7 +278,13 @@ def other_python(executable: str, timeout_s: float = 20.0) -> PythonInfo:
             done = run_bounded([executable, "-c", _CHILD_INFO], timeout_s, cwd=cwd)
         if done.timed_out:
             raise TimeoutError(f"no answer within {timeout_s:g} s")
-        data = json.loads(done.stdout)
+        if done.returncode != 0:  # say why in one line: the last thing it printed
+            last = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or ["no output"]
+            raise ValueError(f"exit code {done.returncode}: {last[0][:120]}")
+        try:
+            data = json.loads(done.stdout)
+        except ValueError:
+            raise ValueError("it did not answer like Python") from None
     except (OSError, ValueError) as exc:
         raise NotAPython(f"{executable} does not run as a Python interpreter: {exc}") from None
     data["site_dirs"] = tuple(data["site_dirs"])
@@ -289,7 +310,10 @@ class SystemView:
 
     @classmethod
     def live(cls, python: str | None = None) -> "SystemView":
-        info = this_python() if python is None else other_python(python)
+        if python is None:
+            info = this_python()
+        else:
+            info = other_python(absolute_python(python))  # it runs from an empty folder
         return cls(python=info, environ=dict(os.environ))
 
     def sys_path(self, path: str) -> str:

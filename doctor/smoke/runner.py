@@ -19,11 +19,11 @@ from typing import Any, Callable, Mapping
 
 from doctor.errors import UsageError
 from doctor.findings import Evidence, Location, Observation
+from doctor.probes.child_python import absolute_python, with_doctor_code
 from doctor.smoke import estimate as est
 from doctor.smoke.logscan import banner_facts, warning_lines
 from doctor.results.smoke import LoggedWarning, SmokeReport, Stage
 
-REPO_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the `doctor` package
 _STAGE_MARK = "[doctor-smoke] stage "
 MIN_FINDING_SCORE = 0.5
 
@@ -53,10 +53,8 @@ class SmokeOptionError(UsageError):
 
 
 def child_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Offline, unbuffered, and able to import this `doctor` package."""
-    env = dict(os.environ if base is None else base)
-    path = env.get("PYTHONPATH", "")
-    env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + path if path else "")
+    """Offline, unbuffered, and able to import this `doctor` package (and nothing else of ours)."""
+    env = with_doctor_code(dict(os.environ if base is None else base))
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1",
                PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false", HF_HUB_DISABLE_TELEMETRY="1")
     # OpenMP threads that spin while waiting make CPU training 5-10x slower as soon as any
@@ -70,7 +68,7 @@ def unsloth_importable(python: str | None = None, timeout: float = 60.0) -> tupl
     code = ("import importlib.util as u,sys; m=[n for n in ('torch','unsloth','unsloth_zoo','trl','transformers',"
             "'peft','datasets') if u.find_spec(n) is None]; print(','.join(m)); sys.exit(1 if m else 0)")
     try:
-        done = subprocess.run([python or sys.executable, "-c", code], capture_output=True, text=True,
+        done = subprocess.run([absolute_python(python or sys.executable), "-c", code], capture_output=True, text=True,
                               timeout=timeout, env=child_env())
     except (OSError, subprocess.TimeoutExpired) as exc:
         return False, f"cannot run {python or sys.executable}: {exc}"
@@ -137,7 +135,9 @@ def run_child(spec: dict[str, Any], work: Path, python: str | None, timeout: flo
     start = time.perf_counter()
     with open(log_path, "wb") as log:
         # cwd=work: Unsloth writes its compiled cache (unsloth_compiled_cache/) into the cwd.
-        proc = subprocess.Popen([python or sys.executable, "-m", "doctor.smoke.child", str(spec_path), str(result_path)],
+        # an absolute interpreter path: a relative one would be looked up from cwd=work
+        python = absolute_python(python or sys.executable)
+        proc = subprocess.Popen([python, "-m", "doctor.smoke.child", str(spec_path), str(result_path)],
                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(work),
                                 env=child_env(), start_new_session=True)
         try:
