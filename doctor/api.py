@@ -70,8 +70,25 @@ def scan(paths: Sequence[str | os.PathLike[str]] = (), *, data: Sequence[str] = 
     `paths`: folders (searched for every kind of file a probe reads) or files (routed by their
     suffix). `data`/`scripts`/`configs`/`models`: one target each, of that kind. `env`: also
     the environment (default: when a folder is given or nothing else is)."""
-    from doctor.probes import registry
     from doctor.scan import ScanOptions, run_scan
+
+    targets = _gather_targets(paths, {"dataset": data, "script": scripts, "config": configs, "model": models})
+    _check_scan_options(tokenizer, max_seq_length, jobs, timeout, fix, unsafe_fixes, in_place)
+    if python:
+        python = _interpreter(python)
+    nothing_else = not (targets.items or targets.projects)
+    targets.env = env if env is not None else (targets.env or nothing_else)
+    if distributed is not None:
+        targets.env = False   # the gathered result holds rank 0's environment
+    opts = ScanOptions(deep=deep, smoke=smoke, fix=fix, unsafe_fixes=unsafe_fixes, in_place=in_place,
+                       tokenizer=tokenizer, max_seq_length=max_seq_length, response_part=response_part,
+                       jobs=jobs, progress=progress, timeout=timeout, python=python, distributed=distributed)
+    return run_scan(kb or load_knowledge(), targets, opts)
+
+
+def _gather_targets(paths: Sequence[str | os.PathLike[str]], named: Mapping[str, Sequence[str]]) -> Any:
+    """Folders are searched, files routed by suffix, `named` targets taken as their kind."""
+    from doctor.probes import registry
     from doctor.targets import Targets, discover_project
 
     targets = Targets(env=False)
@@ -90,7 +107,7 @@ def scan(paths: Sequence[str | os.PathLike[str]] = (), *, data: Sequence[str] = 
             known = ", ".join(registry.file_suffixes())
             raise UsageError(f"don't know how to scan {str(raw)!r}: give a folder, or a file ending in {known}")
         targets.add(probe.name, str(path))
-    for name, given in (("dataset", data), ("script", scripts), ("config", configs), ("model", models)):
+    for name, given in named.items():
         probe = registry.get(name)
         for raw in given:
             path = _existing(raw, probe.option or name)
@@ -98,6 +115,11 @@ def scan(paths: Sequence[str | os.PathLike[str]] = (), *, data: Sequence[str] = 
                 raise UsageError(f"{probe.option} {str(raw)!r} is not a folder "
                                  "(give the folder with config.json or adapter_config.json)")
             targets.add(name, str(raw) if probe.folder else str(path))
+    return targets
+
+
+def _check_scan_options(tokenizer: str | None, max_seq_length: int | None, jobs: int, timeout: float,
+                        fix: bool, unsafe_fixes: bool, in_place: bool) -> None:
     if tokenizer:
         _existing(tokenizer, "--tokenizer")
     if max_seq_length is not None and not tokenizer:
@@ -110,16 +132,6 @@ def scan(paths: Sequence[str | os.PathLike[str]] = (), *, data: Sequence[str] = 
         raise UsageError("--unsafe-fixes goes with --fix")
     if in_place and not fix:
         raise UsageError("--in-place goes with --fix")
-    if python:
-        python = _interpreter(python)
-    nothing_else = not (targets.items or targets.projects)
-    targets.env = env if env is not None else (targets.env or nothing_else)
-    if distributed is not None:
-        targets.env = False   # the gathered result holds rank 0's environment
-    opts = ScanOptions(deep=deep, smoke=smoke, fix=fix, unsafe_fixes=unsafe_fixes, in_place=in_place,
-                       tokenizer=tokenizer, max_seq_length=max_seq_length, response_part=response_part,
-                       jobs=jobs, progress=progress, timeout=timeout, python=python, distributed=distributed)
-    return run_scan(kb or load_knowledge(), targets, opts)
 
 
 def _interpreter(python: str) -> str:
