@@ -17,7 +17,7 @@ from doctor.kb import KnowledgeBase
 from doctor.probes import registry
 from doctor.probes.base import Probe, ProbeContext, ProbeOptions, ProbeResult, Target
 from doctor.results.report import FixOutcome, Report
-from doctor.targets import Targets
+from doctor.targets import Targets, project_anchor
 
 
 @dataclass
@@ -86,7 +86,7 @@ def run_scan(kb: KnowledgeBase, targets: Targets, opts: ScanOptions) -> Report:
     facts = result.facts
     findings = evaluate(kb, facts) + findings_from_observations(kb, result.observations, facts)
     report = Report(command="scan", findings=findings, areas=result.areas, facts=dict(facts),
-                    targets=targets.names())
+                    targets=targets.names(), anchor_file=project_anchor(targets))
     if opts.fix:
         apply_fixes(report, kb, targets, opts)
     if opts.smoke:

@@ -64,3 +64,18 @@ def discover_project(root: Path) -> Targets:
             else:
                 found.add(probe.name, str(here / name))
     return found
+
+
+_ANCHOR_NAMES = ("requirements.txt", "pyproject.toml", "environment.yml", "environment.yaml", "setup.cfg", "setup.py")
+
+
+def project_anchor(targets: Targets) -> str | None:
+    """A real file of the scanned project that findings without a file of their own (the
+    environment's) can be attached to in SARIF: its requirements or pyproject, else the
+    training config it holds. None when the project has no such file."""
+    for root in targets.projects:
+        for name in _ANCHOR_NAMES:
+            if (Path(root) / name).is_file():
+                return str(Path(root) / name)
+    configs = targets.of("config")
+    return configs[0] if configs else None

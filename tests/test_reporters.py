@@ -16,7 +16,7 @@ from doctor.results.report import Report, exit_code
 from doctor.report.redact import redact
 from doctor.report.sarif import render_sarif
 
-SARIF_SCHEMA = json.loads((Path(__file__).parent / "schemas" / "sarif-schema-2.1.0.json").read_text())
+from tests.helpers.sarif import validate_sarif
 
 
 def sample_report(tmp_path: Path) -> Report:
@@ -42,13 +42,14 @@ def sample_report(tmp_path: Path) -> Report:
         ],
         facts={"torch.build": "cpu"},
         targets=[str(tmp_path)],
+        anchor_file=str(tmp_path / "requirements.txt"),
     )
 
 
 def test_sarif_validates_against_the_official_schema_and_every_result_has_a_location(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     sarif = json.loads(render_sarif(sample_report(tmp_path)))
-    jsonschema.Draft4Validator(SARIF_SCHEMA).validate(sarif)
+    validate_sarif(sarif)
     results = sarif["runs"][0]["results"]
     assert len(results) == 3
     for r in results:
@@ -142,7 +143,7 @@ def test_markdown_and_sarif_carry_the_smoke_test(tmp_path: Path, monkeypatch) ->
     assert "- Device: CPU (Unsloth's CPU fallback)" in md and "- Attention: sdpa" in md
     assert "→ SCRIPT-IMPORT-ORDER" in md
     sarif = json.loads(render_sarif(report))
-    jsonschema.Draft4Validator(SARIF_SCHEMA).validate(sarif)
+    validate_sarif(sarif)
     smoke = sarif["runs"][0]["properties"]["smoke"]
     assert smoke["ok"] is False and [s["name"] for s in smoke["stages"]] == ["load 16-bit", "train"]
     assert "properties" not in json.loads(render_sarif(sample_report(tmp_path)))["runs"][0]
