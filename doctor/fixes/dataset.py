@@ -11,16 +11,20 @@ from __future__ import annotations
 import base64
 from collections import Counter
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO, Iterator
 
 import orjson
 
 from doctor.fixes import dataset_table
+from doctor.fixes.dataset_model import Discard, RepairError, RepairOptions, RepairSummary, Writer
 from doctor.fixes.values import clean_value
 from doctor.probes.dataset import reader, syntax
 from doctor.probes.dataset.content import ROLE_ALIASES
+
+# RepairError, RepairOptions and RepairSummary live in dataset_model; callers import them from here.
+__all__ = ["RepairError", "RepairOptions", "RepairSummary", "repair_dataset", "sharegpt_to_messages"]
 
 # What each syntax issue's repair is called in the summary.
 _ACTION_NAMES = {
@@ -33,64 +37,6 @@ _ACTION_NAMES = {
     syntax.CONTROL_CHAR: "raw control characters in strings escaped",
     syntax.BOM: "byte order mark removed",
 }
-
-
-class RepairError(Exception):
-    """The file cannot be repaired at all (wrong type, unreadable); the message says why."""
-
-
-@dataclass
-class RepairOptions:
-    unsafe_fixes: bool = False      # the names match the scan options (--unsafe-fixes, --in-place)
-    in_place: bool = False
-    output: str | None = None
-    rejects: str | None = None
-    journal_root: str | None = None
-
-
-@dataclass
-class RepairSummary:
-    input_path: str
-    output_path: str
-    rejects_path: str
-    backup_path: str | None = None
-    input_rows: int = 0
-    repaired_rows: int = 0      # rows written to the output
-    changed_rows: int = 0       # of those, rows whose text differs from the input
-    rejected_rows: int = 0
-    blank_lines: int = 0
-    wrote: bool = False
-    actions: Counter[str] = field(default_factory=Counter)
-    reasons: Counter[str] = field(default_factory=Counter)         # entry id -> rows rejected
-    first_reason: dict[str, str] = field(default_factory=dict)     # entry id -> an example
-
-    @property
-    def balanced(self) -> bool:
-        """The invariant: every input row is either repaired or rejected."""
-        return self.repaired_rows + self.rejected_rows == self.input_rows
-
-    def __str__(self) -> str:
-        return "\n".join(self.lines())
-
-    def lines(self) -> list[str]:
-        rows = "row" if self.input_rows == 1 else "rows"
-        out = [f"{self.input_rows} {rows} read from {self.input_path}: {self.repaired_rows} written "
-               f"({self.changed_rows} changed), {self.rejected_rows} rejected"]
-        out += [f"  {count} × {name}" for name, count in self.actions.most_common()]
-        if self.blank_lines:
-            out.append(f"  {self.blank_lines} blank line{'s' if self.blank_lines != 1 else ''} dropped "
-                       "(they hold no row)")
-        out += [f"  rejected {count} × {kind}, e.g. {self.first_reason[kind]}"
-                for kind, count in self.reasons.most_common()]
-        if self.wrote:
-            out.append(f"repaired rows: {self.output_path}")
-            if self.rejected_rows:
-                out.append(f"rejected rows with reasons: {self.rejects_path}")
-            if self.backup_path:
-                out.append(f"original kept at {self.backup_path} (unsloth-doctor undo restores it)")
-        else:
-            out.append("nothing to change")
-        return out
 
 
 def default_paths(path: str) -> tuple[str, str]:
@@ -207,22 +153,11 @@ def _reject_line(rec: reader.LineRecord, reason: str, entry_id: str | None) -> b
     return orjson.dumps(row)
 
 
-class _Discard:
-    """A sink for the dry pass."""
-
-    def write(self, data: bytes) -> int:
-        return len(data)
-
-
-Writer = Callable[[str, "BinaryIO | None", "BinaryIO | None", RepairOptions, RepairSummary], None]
-
-
-
 def _write_all(path: str, out_file: BinaryIO | None, rej_file: BinaryIO | None, options: RepairOptions,
                summary: RepairSummary) -> None:
     """Repair a JSONL or JSON file record by record; None sinks are a dry run."""
-    out: BinaryIO | _Discard = out_file if out_file is not None else _Discard()
-    rej: BinaryIO | _Discard = rej_file if rej_file is not None else _Discard()
+    out: BinaryIO | Discard = out_file if out_file is not None else Discard()
+    rej: BinaryIO | Discard = rej_file if rej_file is not None else Discard()
     seen: dict[int, int] = {}
     is_array = reader.first_significant_byte(path) == b"["
     if is_array:
