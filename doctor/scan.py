@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from doctor.engine import evaluate, findings_from_observations
 from doctor.facts import Facts
@@ -17,6 +17,9 @@ from doctor.kb import KnowledgeBase
 from doctor.probes.base import ProbeResult, example_runner
 from doctor.report.model import Report
 from doctor.targets import Targets
+
+if TYPE_CHECKING:
+    from doctor.fixes.journal import Transaction
 
 
 @dataclass
@@ -124,38 +127,42 @@ def run_scan(kb: KnowledgeBase, targets: Targets, opts: ScanOptions) -> Report:
     report = Report(command="scan", findings=findings, areas=result.areas, facts=dict(facts),
                     targets=targets.names())
     if opts.fix:
-        applied = apply_script_fixes(targets.scripts, opts)
-        if applied:
-            # report what is left after the fixes, as a re-run would; only the scripts changed
-            after = scan_scripts(targets.scripts)
-            report.findings = [f for f in report.findings if f.area != "script"] + \
-                findings_from_observations(kb, after.observations, facts)
-            report.areas = [a for a in report.areas if a.area != "script"] + after.areas
-            report.notes += applied + ["'unsloth-doctor undo' restores the files as they were."]
-        if targets.data:
-            report.notes += apply_dataset_fixes(targets.data, opts)
+        from doctor.fixes.journal import Journal
+
+        # one transaction for the whole run, so one `undo` reverts every file it wrote
+        with Journal().transaction(f"scan --fix {' '.join(targets.projects or targets.names())}") as tx:
+            applied = apply_script_fixes(targets.scripts, opts, tx)
+            if applied:
+                # report what is left after the fixes, as a re-run would; only the scripts changed
+                after = scan_scripts(targets.scripts)
+                report.findings = [f for f in report.findings if f.area != "script"] + \
+                    findings_from_observations(kb, after.observations, facts)
+                report.areas = [a for a in report.areas if a.area != "script"] + after.areas
+                report.notes += applied + ["'unsloth-doctor undo' restores the files as they were."]
+            if targets.data:
+                report.notes += apply_dataset_fixes(targets.data, opts, tx)
     if opts.smoke:
         add_smoke(report, kb, facts, opts)
     return report
 
 
-def apply_script_fixes(paths: list[str], opts: ScanOptions) -> list[str]:
+def apply_script_fixes(paths: list[str], opts: ScanOptions, tx: Transaction | None = None) -> list[str]:
     if not paths:
         return []
     from doctor.fixes.apply import apply_fixes
     from doctor.probes.script import read_source, scan_source
 
     return apply_fixes(paths, lambda p: scan_source(read_source(p)), opts.unsafe_fixes,
-                       f"scan --fix {' '.join(paths)}")
+                       f"scan --fix {' '.join(paths)}", tx=tx)
 
 
-def apply_dataset_fixes(paths: list[str], opts: ScanOptions) -> list[str]:
+def apply_dataset_fixes(paths: list[str], opts: ScanOptions, tx: Transaction | None = None) -> list[str]:
     from doctor.fixes.dataset import RepairError, RepairOptions, repair_dataset
 
     notes = []
     for path in paths:
         try:
-            summary = repair_dataset(path, _options_for(RepairOptions, opts))
+            summary = repair_dataset(path, _options_for(RepairOptions, opts), tx=tx)
         except RepairError as exc:
             notes.append(f"{path}: not repaired: {exc}")
             continue

@@ -18,7 +18,9 @@ from typing import Any, BinaryIO, Iterator
 import orjson
 
 from doctor.fixes import dataset_table
+from doctor.fixes.atomic import atomic_writer
 from doctor.fixes.dataset_model import Discard, RepairError, RepairOptions, RepairSummary, Writer
+from doctor.fixes.journal import Journal, Transaction
 from doctor.fixes.values import clean_value
 from doctor.probes.dataset import reader, syntax
 from doctor.probes.dataset.content import ROLE_ALIASES
@@ -197,11 +199,10 @@ def _write_all(path: str, out_file: BinaryIO | None, rej_file: BinaryIO | None, 
         out.write(outcome.data + b"\n")
 
 
-def repair_dataset(path: str, options: RepairOptions | None = None) -> RepairSummary:
-    """Write `NAME.fixed.jsonl` and `NAME.rejects.jsonl` (or replace the input with a backup)."""
-    from doctor.fixes.atomic import atomic_writer
-    from doctor.fixes.journal import Journal
-
+def repair_dataset(path: str, options: RepairOptions | None = None, *,
+                   tx: Transaction | None = None) -> RepairSummary:
+    """Write `NAME.fixed.jsonl` and `NAME.rejects.jsonl` (or replace the input with a backup).
+    Inside `tx` when given (one `scan --fix` run), else in a transaction of its own."""
     options = options or RepairOptions()
     if not Path(path).is_file():
         raise RepairError(f"{path}: no such file")
@@ -213,32 +214,41 @@ def repair_dataset(path: str, options: RepairOptions | None = None) -> RepairSum
         write, (fixed_path, rejects_path) = _write_all, default_paths(path)
     output = path if options.in_place else (options.output or fixed_path)
     rejects = options.rejects or rejects_path
-    summary = RepairSummary(path, output, rejects)
 
     if options.in_place:
         # A dry pass first: when nothing would change, the input is not rewritten at all.
         probe = RepairSummary(path, output, rejects)
-        write(path, None, None, options, probe)
+        _run(write, path, None, None, options, probe)
         if not (probe.changed_rows or probe.rejected_rows or probe.blank_lines):
             return probe
 
-    tx = Journal(options.journal_root).begin(f"fix dataset {path}")
-    for target in (output, rejects):
-        if Path(target).exists():
-            kept = tx.backup(target)
-            if target == path:
+    if tx is None:
+        with Journal(options.journal_root).transaction(f"fix dataset {path}") as own:
+            return _write_outputs(write, path, output, rejects, options, own)
+    return _write_outputs(write, path, output, rejects, options, tx)
+
+
+def _write_outputs(write: Writer, path: str, output: str, rejects: str, options: RepairOptions,
+                   tx: Transaction) -> RepairSummary:
+    summary = RepairSummary(path, output, rejects)
+    with tx.savepoint():   # a file that cannot be read leaves nothing of its own in the run
+        for target in (output, rejects):
+            kept = tx.prepare(target, source=path)
+            if target == path and kept is not None:
                 summary.backup_path = str(kept)
-        else:
-            tx.created(target)
-    with ExitStack() as stack:
-        out = stack.enter_context(atomic_writer(output))
-        rej = stack.enter_context(atomic_writer(rejects))
-        try:
-            write(path, out, rej, options, summary)
-        except reader.MissingExtra as err:
-            raise RepairError(f"{path}: {err}") from err
-        except (OSError, ValueError) as err:     # pyarrow refusing a broken table
-            raise RepairError(f"{path}: cannot be read: {type(err).__name__}: {err}") from err
-    tx.commit()
+        with ExitStack() as stack:
+            out = stack.enter_context(atomic_writer(output))
+            rej = stack.enter_context(atomic_writer(rejects))
+            _run(write, path, out, rej, options, summary)
     summary.wrote = True
     return summary
+
+
+def _run(write: Writer, path: str, out: BinaryIO | None, rej: BinaryIO | None, options: RepairOptions,
+         summary: RepairSummary) -> None:
+    try:
+        write(path, out, rej, options, summary)
+    except reader.MissingExtra as err:
+        raise RepairError(f"{path}: {err}") from err
+    except (OSError, ValueError) as err:     # pyarrow refusing a broken table
+        raise RepairError(f"{path}: cannot be read: {type(err).__name__}: {err}") from err
