@@ -162,7 +162,7 @@ def apply_dataset_fixes(paths: list[str], opts: ScanOptions, tx: Transaction | N
     notes = []
     for path in paths:
         try:
-            summary = repair_dataset(path, _options_for(RepairOptions, opts), tx=tx)
+            summary = repair_dataset(path, _options_for(RepairOptions, opts), tx=tx, run_inputs=paths)
         except RepairError as exc:
             notes.append(f"{path}: not repaired: {exc}")
             continue

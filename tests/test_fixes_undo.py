@@ -135,7 +135,7 @@ def test_script_and_dataset_fixers_share_the_transaction_they_are_given(tmp_path
         repair_dataset(str(root / "data/table.csv"), tx=tx)
     (entry,) = journal.transactions()
     assert [Path(s["path"]).name for s in entry["steps"]] == [
-        "train.py", "train.fixed.jsonl", "train.rejects.jsonl", "table.fixed.csv", "table.rejects.jsonl"]
+        "train.py", "train.fixed.jsonl", "train.jsonl.rejects.jsonl", "table.fixed.csv", "table.csv.rejects.jsonl"]
     journal.undo_last()
     assert tree(root) == before
 

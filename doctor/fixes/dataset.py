@@ -4,7 +4,8 @@ Every input record ends up in exactly one of the two outputs: the repaired file,
 rejects file with its line number and the reason it could not be repaired. Safe repairs
 only change spelling (JSON syntax, control characters, line breaks inside values); content
 changes (dropping duplicates, trimming, ShareGPT -> messages) need `unsafe_fixes=True`. A clean
-record is copied byte for byte, so repairing a repaired file changes nothing.
+record is copied byte for byte, so repairing a repaired file changes nothing. Where the
+outputs go, and what they may replace: `outputs`.
 """
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterable, Iterator
 
 import orjson
 
-from doctor.fixes import dataset_table
+from doctor.fixes import dataset_table, outputs
 from doctor.fixes.atomic import atomic_writer
 from doctor.fixes.dataset_model import Discard, RepairError, RepairOptions, RepairSummary, Writer
 from doctor.fixes.journal import Journal, Transaction
@@ -39,16 +40,6 @@ _ACTION_NAMES = {
     syntax.CONTROL_CHAR: "raw control characters in strings escaped",
     syntax.BOM: "byte order mark removed",
 }
-
-
-def default_paths(path: str) -> tuple[str, str]:
-    p = Path(path)
-    stem = p.name
-    for suffix in (*reader.JSONL_SUFFIXES, *reader.JSON_SUFFIXES):
-        if stem.lower().endswith(suffix):
-            stem = stem[: -len(suffix)]
-            break
-    return str(p.with_name(f"{stem}.fixed.jsonl")), str(p.with_name(f"{stem}.rejects.jsonl"))
 
 
 def sharegpt_to_messages(obj: dict[str, Any], actions: Counter[str]) -> dict[str, Any]:
@@ -199,19 +190,17 @@ def _write_all(path: str, out_file: BinaryIO | None, rej_file: BinaryIO | None, 
         out.write(outcome.data + b"\n")
 
 
-def repair_dataset(path: str, options: RepairOptions | None = None, *,
-                   tx: Transaction | None = None) -> RepairSummary:
-    """Write `NAME.fixed.jsonl` and `NAME.rejects.jsonl` (or replace the input with a backup).
-    Inside `tx` when given (one `scan --fix` run), else in a transaction of its own."""
+def repair_dataset(path: str, options: RepairOptions | None = None, *, tx: Transaction | None = None,
+                   run_inputs: Iterable[str] = ()) -> RepairSummary:
+    """Write the repaired copy and the rejects file (names: `outputs.output_paths`), or replace
+    the input with a backup. Inside `tx` when given (one `scan --fix` run), else in a
+    transaction of its own; `run_inputs` are the run's other inputs, never overwritten."""
     options = options or RepairOptions()
     if not Path(path).is_file():
         raise RepairError(f"{path}: no such file")
     kind = reader.kind_of(path)
-    if kind in ("csv", "parquet"):
-        write: Writer = dataset_table.write_csv if kind == "csv" else dataset_table.write_parquet
-        fixed_path, rejects_path = dataset_table.fixed_path(path), str(Path(path).with_suffix(".rejects.jsonl"))
-    else:
-        write, (fixed_path, rejects_path) = _write_all, default_paths(path)
+    write: Writer = {"csv": dataset_table.write_csv, "parquet": dataset_table.write_parquet}.get(kind, _write_all)
+    fixed_path, rejects_path = outputs.output_paths(path)
     output = path if options.in_place else (options.output or fixed_path)
     rejects = options.rejects or rejects_path
 
@@ -224,21 +213,23 @@ def repair_dataset(path: str, options: RepairOptions | None = None, *,
 
     if tx is None:
         with Journal(options.journal_root).transaction(f"fix dataset {path}") as own:
-            return _write_outputs(write, path, output, rejects, options, own)
-    return _write_outputs(write, path, output, rejects, options, tx)
+            return _write_outputs(write, path, output, rejects, options, own, run_inputs)
+    return _write_outputs(write, path, output, rejects, options, tx, run_inputs)
 
 
 def _write_outputs(write: Writer, path: str, output: str, rejects: str, options: RepairOptions,
-                   tx: Transaction) -> RepairSummary:
+                   tx: Transaction, run_inputs: Iterable[str]) -> RepairSummary:
+    outputs.check_outputs(path, (output, rejects), tx, run_inputs)
     summary = RepairSummary(path, output, rejects)
+    mode = outputs.output_mode(path)
     with tx.savepoint():   # a file that cannot be read leaves nothing of its own in the run
         for target in (output, rejects):
             kept = tx.prepare(target, source=path)
             if target == path and kept is not None:
                 summary.backup_path = str(kept)
         with ExitStack() as stack:
-            out = stack.enter_context(atomic_writer(output))
-            rej = stack.enter_context(atomic_writer(rejects))
+            out = stack.enter_context(atomic_writer(output, mode))
+            rej = stack.enter_context(atomic_writer(rejects, mode))
             _run(write, path, out, rej, options, summary)
     summary.wrote = True
     return summary

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
@@ -21,12 +20,6 @@ from doctor.fixes.values import clean_value
 from doctor.probes.dataset import reader
 
 PARQUET_BATCH_ROWS = 4096
-
-
-def fixed_path(path: str) -> str:
-    p = Path(path)
-    suffix = p.suffix
-    return str(p.with_name(f"{p.name[: -len(suffix)] if suffix else p.name}.fixed{suffix}"))
 
 
 def _reject(rej: BinaryIO | None, summary: RepairSummary, line: int, reason: str, entry_id: str,
