@@ -47,24 +47,24 @@ def output_mode(path: str) -> int:
 def check_outputs(source: str, targets: Sequence[str], tx: Transaction, run_inputs: Iterable[str] = ()) -> None:
     """Refuse (RepairError) if writing `targets` from `source` would overwrite anything but an
     earlier repair of `source` itself, or another input of this run."""
-    me = path_key(source)
+    me, name = path_key(source), Path(source).name
     others = {path_key(p) for p in run_inputs} - {me}
     keys = [path_key(t) for t in targets]
+    # The messages name the output; the caller says which input was not repaired.
     if len(set(keys)) != len(keys):
-        raise RepairError(f"{source}: the repaired copy and the rejects file would be the same file")
+        raise RepairError(f"the repaired copy and the rejects file of {name} would be the same file")
     for target, key in zip(targets, keys):
         if key == me:
             continue   # --in-place: the input itself, with a backup
         if key in others:
-            raise RepairError(f"{source}: its output {target} is another input of this run; "
-                              "nothing was written (rename one of them)")
+            raise RepairError(f"its output {target} is another input of this run; nothing was written "
+                              "(rename one of them)")
         touched, writer = tx.source_of(target)
         if touched:
             if writer != me:
-                raise RepairError(f"{source}: its output {target} was already written in this run from "
+                raise RepairError(f"its output {target} was already written in this run from "
                                   f"{writer or 'a script fix'}; nothing was written (rename one of the inputs)")
             continue
         if os.path.lexists(target) and tx.journal.last_source(target) != me:
-            raise RepairError(f"{source}: {target} already exists and is not an earlier repair of this "
-                              "file by unsloth-doctor; nothing was overwritten (move it away, then run "
-                              "--fix again)")
+            raise RepairError(f"{target} already exists and is not an earlier repair of {name} by "
+                              "unsloth-doctor; nothing was overwritten (move it away, then run --fix again)")
