@@ -15,8 +15,12 @@ TEMP_MARK = ".doctor-tmp-"
 
 
 @contextlib.contextmanager
-def atomic_writer(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
-    """Yield a binary file; on a clean exit it replaces `path` in one rename."""
+def atomic_writer(path: str | os.PathLike[str], mode: int | None = None) -> Iterator[BinaryIO]:
+    """Yield a binary file; on a clean exit it replaces `path` in one rename.
+
+    The result gets permission bits `mode` when given, else those of the file it replaces;
+    a new file without `mode` stays private to its owner (0600, as the temp file is made).
+    """
     target = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}{TEMP_MARK}", dir=target.parent or ".")
     ok = False
@@ -25,7 +29,9 @@ def atomic_writer(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        if target.exists():
+        if mode is not None:
+            os.chmod(tmp, mode)
+        elif target.exists():
             # keep the original's permission bits; a fix must not make a file executable or private
             os.chmod(tmp, target.stat().st_mode & 0o7777)
         os.replace(tmp, target)
@@ -37,8 +43,8 @@ def atomic_writer(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
                 os.unlink(tmp)
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    with atomic_writer(path) as handle:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int | None = None) -> None:
+    with atomic_writer(path, mode) as handle:
         handle.write(data)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from doctor.engine import evaluate, findings_from_observations
 from doctor.facts import Facts
@@ -18,6 +18,9 @@ from doctor.probes import registry
 from doctor.probes.base import Probe, ProbeContext, ProbeOptions, ProbeResult, Target
 from doctor.results.report import FixOutcome, Report
 from doctor.targets import Targets, project_anchor
+
+if TYPE_CHECKING:
+    from doctor.fixes.journal import Transaction
 
 
 @dataclass
@@ -95,8 +98,13 @@ def run_scan(kb: KnowledgeBase, targets: Targets, opts: ScanOptions) -> Report:
 
 
 def apply_fixes(report: Report, kb: KnowledgeBase, targets: Targets, opts: ScanOptions) -> None:
+    """Every safe fix of the run, in one journal transaction: one `undo` reverts them all."""
+    from doctor.fixes.journal import Journal
+
     scripts, data = targets.of("script"), targets.of("dataset")
-    outcomes = apply_script_fixes(scripts, opts)
+    with Journal().transaction(f"scan --fix {' '.join(targets.projects or targets.names())}") as tx:
+        outcomes = apply_script_fixes(scripts, opts, tx)
+        dataset_outcomes = apply_dataset_fixes(data, opts, tx)
     if outcomes:
         # report what is left after the fixes, as a re-run would; only the scripts changed
         context = ProbeContext(kb, options_for(ProbeOptions, opts))
@@ -107,26 +115,26 @@ def apply_fixes(report: Report, kb: KnowledgeBase, targets: Targets, opts: ScanO
             findings_from_observations(kb, after.observations, report.facts)
         report.areas = [a for a in report.areas if a.area != "script"] + after.areas
         report.notes.append("'unsloth-doctor undo' restores the files as they were.")
-    report.fixes += outcomes + apply_dataset_fixes(data, opts)
+    report.fixes += outcomes + dataset_outcomes
 
 
-def apply_script_fixes(paths: list[str], opts: ScanOptions) -> list[FixOutcome]:
+def apply_script_fixes(paths: list[str], opts: ScanOptions, tx: Transaction | None = None) -> list[FixOutcome]:
     if not paths:
         return []
     from doctor.fixes.apply import apply_fixes as apply_edits
     from doctor.probes.script import read_source, scan_source
 
     return apply_edits(paths, lambda p: scan_source(read_source(p)), opts.unsafe_fixes,
-                       f"scan --fix {' '.join(paths)}")
+                       f"scan --fix {' '.join(paths)}", tx=tx)
 
 
-def apply_dataset_fixes(paths: list[str], opts: ScanOptions) -> list[FixOutcome]:
+def apply_dataset_fixes(paths: list[str], opts: ScanOptions, tx: Transaction | None = None) -> list[FixOutcome]:
     from doctor.fixes.dataset import RepairError, RepairOptions, repair_dataset
 
     outcomes = []
     for path in paths:
         try:
-            summary = repair_dataset(path, options_for(RepairOptions, opts))
+            summary = repair_dataset(path, options_for(RepairOptions, opts), tx=tx, run_inputs=paths)
         except RepairError as exc:
             outcomes.append(FixOutcome(path, f"{path}: not repaired: {exc}", applied=False))
             continue

@@ -33,7 +33,7 @@ def test_fix_writes_a_repaired_copy_and_leaves_the_input_alone(tmp_path: Path) -
     before = data.read_bytes()
     summary = repair_dataset(str(data), RepairOptions(journal_root=str(tmp_path / "j")))
     assert data.read_bytes() == before
-    fixed, rejects = tmp_path / "train.fixed.jsonl", tmp_path / "train.rejects.jsonl"
+    fixed, rejects = tmp_path / "train.fixed.jsonl", tmp_path / "train.jsonl.rejects.jsonl"
     assert summary.output_path == str(fixed) and fixed.exists() and rejects.exists()
     assert summary.balanced and summary.input_rows == len(before.splitlines())
     assert summary.rejected_rows == 0 and summary.changed_rows == 2   # single quotes, trailing comma
@@ -48,7 +48,7 @@ def test_unrepairable_rows_go_to_rejects_with_line_and_reason(tmp_path: Path) ->
     data = tmp_path / "d.jsonl"
     data.write_bytes(b'{"text": "ok"}\n{"text": "a"}{"text": "b"}\n\n{"text": "caf\xe9"}\n{"text": "cut\n[1, 2]\n')
     summary = repair_dataset(str(data), RepairOptions(journal_root=str(tmp_path / "j")))
-    rejects = read_jsonl(tmp_path / "d.rejects.jsonl")
+    rejects = read_jsonl(tmp_path / "d.jsonl.rejects.jsonl")
     assert [(r["line"], r["entry_id"]) for r in rejects] == [
         (2, "DATA-JSON-TWO-OBJECTS"), (4, "DATA-FILE-INVALID-UTF8"), (5, "DATA-JSON-UNTERMINATED"),
         (6, "DATA-JSON-NOT-OBJECT")]
@@ -89,7 +89,7 @@ def test_unsafe_fixes_drop_duplicates_trim_and_convert_sharegpt(tmp_path: Path) 
     safe = repair_dataset(str(data), RepairOptions(journal_root=str(tmp_path / "j")))
     unsafe = repair_dataset(str(data), RepairOptions(unsafe_fixes=True, journal_root=str(tmp_path / "j")))
     assert unsafe.balanced and unsafe.rejected_rows == safe.rejected_rows + 1
-    rejects = read_jsonl(tmp_path / "train.rejects.jsonl")
+    rejects = read_jsonl(tmp_path / "train.jsonl.rejects.jsonl")
     assert [r["entry_id"] for r in rejects] == ["DATA-ROW-DUPLICATE"]
     rows = read_jsonl(tmp_path / "train.fixed.jsonl")
     assert not [r for r in rows if "conversations" in r]
@@ -108,7 +108,7 @@ def test_a_json_array_becomes_json_lines(tmp_path: Path) -> None:
     data = tmp_path / "d.json"
     data.write_text(json.dumps([{"text": "a"}, {"text": "b",}], indent=2))
     summary = repair_dataset(str(data), RepairOptions(journal_root=str(tmp_path / "j")))
-    fixed = tmp_path / "d.fixed.jsonl"
+    fixed = tmp_path / "d.json.fixed.jsonl"
     assert [orjson.loads(line) for line in fixed.read_text().splitlines()] == [{"text": "a"}, {"text": "b"}]
     assert summary.balanced and summary.input_rows == 2
 
@@ -124,7 +124,7 @@ def test_a_csv_is_repaired_as_csv_with_every_row_kept_or_rejected_by_line(tmp_pa
     # Same format, same line ending, no BOM; "007" is still text, not the number 7.
     assert fixed.read_bytes() == (b'instruction,input,output\r\nSay hi,,Hi there\r\n007,x,"two\nlines"\r\n'
                                   b'Say hi,,Hi there\r\n')
-    rejects = read_jsonl(tmp_path / "d.rejects.jsonl")
+    rejects = read_jsonl(tmp_path / "d.csv.rejects.jsonl")
     assert [(r["line"], r["entry_id"]) for r in rejects] == [(6, "DATA-CSV-FIELD-COUNT")]
     assert "2 fields, the header has 3" in rejects[0]["reason"] and json.loads(rejects[0]["text"]) == ["only", "two"]
     assert summary.balanced and (summary.input_rows, summary.changed_rows, summary.blank_lines) == (4, 3, 1)
@@ -144,7 +144,7 @@ def test_a_tsv_keeps_its_tabs_and_undecodable_rows_are_rejected_losslessly(tmp_p
     data.write_bytes(b"text\tlabel\na, b\t1\ncaf\xe9\t2\n")
     summary = repair_dataset(str(data), RepairOptions(journal_root=str(tmp_path / "j")))
     assert (tmp_path / "d.fixed.tsv").read_bytes() == b"text\tlabel\na, b\t1\n"
-    rejects = read_jsonl(tmp_path / "d.rejects.jsonl")
+    rejects = read_jsonl(tmp_path / "d.tsv.rejects.jsonl")
     assert [(r["line"], r["entry_id"]) for r in rejects] == [(3, "DATA-FILE-INVALID-UTF8")]
     assert summary.balanced and summary.input_rows == 2
 
@@ -160,7 +160,7 @@ def test_a_parquet_file_is_repaired_in_place_with_its_schema_and_undo_restores_i
     table = pq.read_table(data)
     assert table.schema.field("n").type == pa.int64()
     assert table.to_pylist() == [{"text": "ok", "n": 1}, {"text": "nulhere", "n": 2}, {"text": "a\nb", "n": 3}]
-    rejects = read_jsonl(tmp_path / "d.rejects.jsonl")
+    rejects = read_jsonl(tmp_path / "d.parquet.rejects.jsonl")
     assert [(r["line"], r["entry_id"]) for r in rejects] == [(3, "DATA-ROW-DUPLICATE")]
     assert summary.balanced and summary.backup_path and Path(summary.backup_path).read_bytes() == before
     second = repair_dataset(str(data), RepairOptions(in_place=True, unsafe_fixes=True, journal_root=str(journal)))
@@ -173,10 +173,10 @@ def test_records_under_a_key_of_a_json_object_become_json_lines(tmp_path: Path) 
     data = tmp_path / "d.json"
     data.write_text(json.dumps({"version": "1.0", "data": [{"text": "a\u0007"}, {"text": "b"}]}, indent=2))
     summary = repair_dataset(str(data), RepairOptions(journal_root=str(tmp_path / "j")))
-    assert read_jsonl(tmp_path / "d.fixed.jsonl") == [{"text": "a"}, {"text": "b"}]
+    assert read_jsonl(tmp_path / "d.json.fixed.jsonl") == [{"text": "a"}, {"text": "b"}]
     assert summary.balanced and summary.input_rows == 2 and summary.changed_rows == 2
     assert any('under "data"' in action for action in summary.actions)
-    obs = scan_dataset(str(tmp_path / "d.fixed.jsonl"), DatasetOptions()).observations
+    obs = scan_dataset(str(tmp_path / "d.json.fixed.jsonl"), DatasetOptions()).observations
     assert not {o.entry_id for o in obs}
 
 
@@ -195,13 +195,13 @@ def test_csv_repair_never_loses_a_row(tmp_path: Path, rows: list, unsafe: bool) 
     writer.writerows(rows)                   # some rows have the wrong number of fields
     data = tmp_path / "p.csv"
     data.write_text(buf.getvalue(), encoding="utf-8", newline="")
-    for stale in ("p.fixed.csv", "p.rejects.jsonl"):
+    for stale in ("p.fixed.csv", "p.csv.rejects.jsonl"):
         (tmp_path / stale).unlink(missing_ok=True)
     expected = len([r for r in csv.reader(io.StringIO(buf.getvalue(), newline="")) if r]) - 1
     summary = repair_dataset(str(data), RepairOptions(unsafe_fixes=unsafe, journal_root=str(tmp_path / "j")))
     with open(tmp_path / "p.fixed.csv", newline="", encoding="utf-8") as f:
         fixed = [r for r in csv.reader(f) if r][1:]
-    rejected = read_jsonl(tmp_path / "p.rejects.jsonl") if (tmp_path / "p.rejects.jsonl").exists() else []
+    rejected = read_jsonl(tmp_path / "p.csv.rejects.jsonl") if (tmp_path / "p.csv.rejects.jsonl").exists() else []
     assert summary.balanced and summary.input_rows == expected
     assert len(fixed) + len(rejected) == expected
 
@@ -236,11 +236,11 @@ def _render(record: dict, how: str | None) -> bytes:
 def test_repair_never_loses_a_row(tmp_path: Path, rows: list, unsafe: bool) -> None:
     data = tmp_path / "p.jsonl"
     data.write_bytes(b"\n".join(_render(r, how) for r, how in rows) + b"\n")
-    for stale in ("p.fixed.jsonl", "p.rejects.jsonl"):
+    for stale in ("p.fixed.jsonl", "p.jsonl.rejects.jsonl"):
         (tmp_path / stale).unlink(missing_ok=True)
     summary = repair_dataset(str(data), RepairOptions(unsafe_fixes=unsafe, journal_root=str(tmp_path / "j")))
     fixed = read_jsonl(tmp_path / "p.fixed.jsonl")
-    rejected = read_jsonl(tmp_path / "p.rejects.jsonl")
+    rejected = read_jsonl(tmp_path / "p.jsonl.rejects.jsonl")
     assert summary.balanced
     assert len(fixed) + len(rejected) == summary.input_rows == len(rows)
     if not unsafe:
@@ -255,7 +255,7 @@ def test_an_escape_that_may_be_python_is_left_to_a_person(tmp_path: Path) -> Non
     safe = repair_dataset(str(data), RepairOptions(journal_root=str(tmp_path / "j")))
     assert read_jsonl(tmp_path / "d.fixed.jsonl") == [{"text": "C:\\Program Files (x86)\\app"},
                                                       {"text": "path C:\\data"}]
-    assert [(r["line"], r["entry_id"]) for r in read_jsonl(tmp_path / "d.rejects.jsonl")] == [
+    assert [(r["line"], r["entry_id"]) for r in read_jsonl(tmp_path / "d.jsonl.rejects.jsonl")] == [
         (3, "DATA-JSON-BAD-ESCAPE")]
     unsafe = repair_dataset(str(data), RepairOptions(unsafe_fixes=True, journal_root=str(tmp_path / "j")))
     assert safe.balanced and unsafe.balanced and unsafe.rejected_rows == 0

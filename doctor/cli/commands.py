@@ -166,7 +166,7 @@ def cmd_undo(args: argparse.Namespace) -> int:
     if args.list:
         for tx in journal.transactions():
             files = len(tx["replaced"]) + len(tx["created"])
-            print(f"{tx['id']}  {tx['status']:<9}  {tx['label']}  ({files} file(s))")
+            print(f"{tx['id']}  {tx['status']:<11}  {tx['label']}  ({files} file(s))")
         return EXIT_OK
     try:
         lines = journal.undo_last(force=args.force)

@@ -1,4 +1,4 @@
-"""Apply the file edits that findings propose, one transaction per run, re-checking each.
+"""Apply the file edits that findings propose, inside the run's transaction, re-checking each.
 
 Like ruff: apply one edit per file, re-run the probe on the result, and keep the edit only if
 the finding it fixes is gone and nothing new appeared; repeat until no edit applies.
@@ -49,11 +49,12 @@ def apply_file_fixes(path: str, rescan: Rescan, unsafe: bool, tx: Transaction) -
 
 
 def apply_fixes(paths: list[str], rescan: Rescan, unsafe: bool, label: str,
-                journal: Journal | None = None) -> list[FixOutcome]:
-    journal = journal or Journal()
-    tx = journal.begin(label)
+                journal: Journal | None = None, tx: Transaction | None = None) -> list[FixOutcome]:
+    """Fix every file of `paths`; inside `tx` when given (the run's), else a transaction of its own."""
+    if tx is None:
+        with (journal or Journal()).transaction(label) as own:
+            return apply_fixes(paths, rescan, unsafe, label, tx=own)
     lines: list[FixOutcome] = []
     for path in paths:
         lines += apply_file_fixes(path, rescan, unsafe, tx)
-    tx.commit()
     return lines

@@ -4,24 +4,30 @@ Every input record ends up in exactly one of the two outputs: the repaired file,
 rejects file with its line number and the reason it could not be repaired. Safe repairs
 only change spelling (JSON syntax, control characters, line breaks inside values); content
 changes (dropping duplicates, trimming, ShareGPT -> messages) need `unsafe_fixes=True`. A clean
-record is copied byte for byte, so repairing a repaired file changes nothing.
+record is copied byte for byte, so repairing a repaired file changes nothing. Where the
+outputs go, and what they may replace: `outputs`.
 """
 from __future__ import annotations
 
 import base64
 from collections import Counter
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO, Iterable, Iterator
 
 import orjson
 
-from doctor.fixes import dataset_table
+from doctor.fixes import dataset_table, outputs
+from doctor.atomic import atomic_writer
+from doctor.fixes.dataset_model import Discard, RepairError, RepairOptions, RepairSummary, Writer
+from doctor.fixes.journal import Journal, Transaction
 from doctor.fixes.values import clean_value
 from doctor.probes.dataset import reader, syntax
 from doctor.probes.dataset.content import ROLE_ALIASES
-from doctor.results.report import FixOutcome
+
+# RepairError, RepairOptions and RepairSummary live in dataset_model; callers import them from here.
+__all__ = ["RepairError", "RepairOptions", "RepairSummary", "repair_dataset", "sharegpt_to_messages"]
 
 # What each syntax issue's repair is called in the summary.
 _ACTION_NAMES = {
@@ -34,79 +40,6 @@ _ACTION_NAMES = {
     syntax.CONTROL_CHAR: "raw control characters in strings escaped",
     syntax.BOM: "byte order mark removed",
 }
-
-
-class RepairError(Exception):
-    """The file cannot be repaired at all (wrong type, unreadable); the message says why."""
-
-
-@dataclass
-class RepairOptions:
-    unsafe_fixes: bool = False      # the names match the scan options (--unsafe-fixes, --in-place)
-    in_place: bool = False
-    output: str | None = None
-    rejects: str | None = None
-    journal_root: str | None = None
-
-
-@dataclass
-class RepairSummary:
-    input_path: str
-    output_path: str
-    rejects_path: str
-    backup_path: str | None = None
-    input_rows: int = 0
-    repaired_rows: int = 0      # rows written to the output
-    changed_rows: int = 0       # of those, rows whose text differs from the input
-    rejected_rows: int = 0
-    blank_lines: int = 0
-    wrote: bool = False
-    actions: Counter[str] = field(default_factory=Counter)
-    reasons: Counter[str] = field(default_factory=Counter)         # entry id -> rows rejected
-    first_reason: dict[str, str] = field(default_factory=dict)     # entry id -> an example
-
-    @property
-    def balanced(self) -> bool:
-        """The invariant: every input row is either repaired or rejected."""
-        return self.repaired_rows + self.rejected_rows == self.input_rows
-
-    def __str__(self) -> str:
-        return "\n".join(self.lines())
-
-    def outcome(self) -> FixOutcome:
-        lines = self.lines()
-        outputs = (self.output_path, *((self.rejects_path,) if self.rejected_rows else ())) if self.wrote else ()
-        return FixOutcome(self.input_path, lines[0], applied=self.wrote, details=tuple(lines[1:]), outputs=outputs)
-
-    def lines(self) -> list[str]:
-        rows = "row" if self.input_rows == 1 else "rows"
-        out = [f"{self.input_rows} {rows} read from {self.input_path}: {self.repaired_rows} written "
-               f"({self.changed_rows} changed), {self.rejected_rows} rejected"]
-        out += [f"  {count} × {name}" for name, count in self.actions.most_common()]
-        if self.blank_lines:
-            out.append(f"  {self.blank_lines} blank line{'s' if self.blank_lines != 1 else ''} dropped "
-                       "(they hold no row)")
-        out += [f"  rejected {count} × {kind}, e.g. {self.first_reason[kind]}"
-                for kind, count in self.reasons.most_common()]
-        if self.wrote:
-            out.append(f"repaired rows: {self.output_path}")
-            if self.rejected_rows:
-                out.append(f"rejected rows with reasons: {self.rejects_path}")
-            if self.backup_path:
-                out.append(f"original kept at {self.backup_path} (unsloth-doctor undo restores it)")
-        else:
-            out.append("nothing to change")
-        return out
-
-
-def default_paths(path: str) -> tuple[str, str]:
-    p = Path(path)
-    stem = p.name
-    for suffix in (*reader.JSONL_SUFFIXES, *reader.JSON_SUFFIXES):
-        if stem.lower().endswith(suffix):
-            stem = stem[: -len(suffix)]
-            break
-    return str(p.with_name(f"{stem}.fixed.jsonl")), str(p.with_name(f"{stem}.rejects.jsonl"))
 
 
 def sharegpt_to_messages(obj: dict[str, Any], actions: Counter[str]) -> dict[str, Any]:
@@ -213,22 +146,11 @@ def _reject_line(rec: reader.LineRecord, reason: str, entry_id: str | None) -> b
     return orjson.dumps(row)
 
 
-class _Discard:
-    """A sink for the dry pass."""
-
-    def write(self, data: bytes) -> int:
-        return len(data)
-
-
-Writer = Callable[[str, "BinaryIO | None", "BinaryIO | None", RepairOptions, RepairSummary], None]
-
-
-
 def _write_all(path: str, out_file: BinaryIO | None, rej_file: BinaryIO | None, options: RepairOptions,
                summary: RepairSummary) -> None:
     """Repair a JSONL or JSON file record by record; None sinks are a dry run."""
-    out: BinaryIO | _Discard = out_file if out_file is not None else _Discard()
-    rej: BinaryIO | _Discard = rej_file if rej_file is not None else _Discard()
+    out: BinaryIO | Discard = out_file if out_file is not None else Discard()
+    rej: BinaryIO | Discard = rej_file if rej_file is not None else Discard()
     seen: dict[int, int] = {}
     is_array = reader.first_significant_byte(path) == b"["
     if is_array:
@@ -268,48 +190,56 @@ def _write_all(path: str, out_file: BinaryIO | None, rej_file: BinaryIO | None, 
         out.write(outcome.data + b"\n")
 
 
-def repair_dataset(path: str, options: RepairOptions | None = None) -> RepairSummary:
-    """Write `NAME.fixed.jsonl` and `NAME.rejects.jsonl` (or replace the input with a backup)."""
-    from doctor.atomic import atomic_writer
-    from doctor.fixes.journal import Journal
-
+def repair_dataset(path: str, options: RepairOptions | None = None, *, tx: Transaction | None = None,
+                   run_inputs: Iterable[str] = ()) -> RepairSummary:
+    """Write the repaired copy and the rejects file (names: `outputs.output_paths`), or replace
+    the input with a backup. Inside `tx` when given (one `scan --fix` run), else in a
+    transaction of its own; `run_inputs` are the run's other inputs, never overwritten."""
     options = options or RepairOptions()
     if not Path(path).is_file():
         raise RepairError(f"{path}: no such file")
     kind = reader.kind_of(path)
-    if kind in ("csv", "parquet"):
-        write: Writer = dataset_table.write_csv if kind == "csv" else dataset_table.write_parquet
-        fixed_path, rejects_path = dataset_table.fixed_path(path), str(Path(path).with_suffix(".rejects.jsonl"))
-    else:
-        write, (fixed_path, rejects_path) = _write_all, default_paths(path)
+    write: Writer = {"csv": dataset_table.write_csv, "parquet": dataset_table.write_parquet}.get(kind, _write_all)
+    fixed_path, rejects_path = outputs.output_paths(path)
     output = path if options.in_place else (options.output or fixed_path)
     rejects = options.rejects or rejects_path
-    summary = RepairSummary(path, output, rejects)
 
     if options.in_place:
         # A dry pass first: when nothing would change, the input is not rewritten at all.
         probe = RepairSummary(path, output, rejects)
-        write(path, None, None, options, probe)
+        _run(write, path, None, None, options, probe)
         if not (probe.changed_rows or probe.rejected_rows or probe.blank_lines):
             return probe
 
-    tx = Journal(options.journal_root).begin(f"fix dataset {path}")
-    for target in (output, rejects):
-        if Path(target).exists():
-            kept = tx.backup(target)
-            if target == path:
+    if tx is None:
+        with Journal(options.journal_root).transaction(f"fix dataset {path}") as own:
+            return _write_outputs(write, path, output, rejects, options, own, run_inputs)
+    return _write_outputs(write, path, output, rejects, options, tx, run_inputs)
+
+
+def _write_outputs(write: Writer, path: str, output: str, rejects: str, options: RepairOptions,
+                   tx: Transaction, run_inputs: Iterable[str]) -> RepairSummary:
+    outputs.check_outputs(path, (output, rejects), tx, run_inputs)
+    summary = RepairSummary(path, output, rejects)
+    mode = outputs.output_mode(path)
+    with tx.savepoint():   # a file that cannot be read leaves nothing of its own in the run
+        for target in (output, rejects):
+            kept = tx.prepare(target, source=path)
+            if target == path and kept is not None:
                 summary.backup_path = str(kept)
-        else:
-            tx.created(target)
-    with ExitStack() as stack:
-        out = stack.enter_context(atomic_writer(output))
-        rej = stack.enter_context(atomic_writer(rejects))
-        try:
-            write(path, out, rej, options, summary)
-        except reader.MissingExtra as err:
-            raise RepairError(f"{path}: {err}") from err
-        except (OSError, ValueError) as err:     # pyarrow refusing a broken table
-            raise RepairError(f"{path}: cannot be read: {type(err).__name__}: {err}") from err
-    tx.commit()
+        with ExitStack() as stack:
+            out = stack.enter_context(atomic_writer(output, mode))
+            rej = stack.enter_context(atomic_writer(rejects, mode))
+            _run(write, path, out, rej, options, summary)
     summary.wrote = True
     return summary
+
+
+def _run(write: Writer, path: str, out: BinaryIO | None, rej: BinaryIO | None, options: RepairOptions,
+         summary: RepairSummary) -> None:
+    try:
+        write(path, out, rej, options, summary)
+    except reader.MissingExtra as err:
+        raise RepairError(f"{path}: {err}") from err
+    except (OSError, ValueError) as err:     # pyarrow refusing a broken table
+        raise RepairError(f"{path}: cannot be read: {type(err).__name__}: {err}") from err

@@ -11,27 +11,18 @@ from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 import orjson
 
+from doctor.fixes.dataset_model import RepairOptions, RepairSummary
 from doctor.fixes.values import clean_value
 from doctor.probes.dataset import reader
-
-if TYPE_CHECKING:
-    from doctor.fixes.dataset import RepairOptions, RepairSummary
 
 PARQUET_BATCH_ROWS = 4096
 
 
-def fixed_path(path: str) -> str:
-    p = Path(path)
-    suffix = p.suffix
-    return str(p.with_name(f"{p.name[: -len(suffix)] if suffix else p.name}.fixed{suffix}"))
-
-
-def _reject(rej: BinaryIO | None, summary: "RepairSummary", line: int, reason: str, entry_id: str,
+def _reject(rej: BinaryIO | None, summary: RepairSummary, line: int, reason: str, entry_id: str,
             row: Any, where: str = "line") -> None:
     summary.rejected_rows += 1
     summary.reasons[entry_id] += 1
@@ -54,8 +45,8 @@ def _line_terminator(path: str) -> str:
     return "\r\n" if head.endswith(b"\r\n") else "\n"
 
 
-def write_csv(path: str, out: BinaryIO | None, rej: BinaryIO | None, options: "RepairOptions",
-              summary: "RepairSummary") -> None:
+def write_csv(path: str, out: BinaryIO | None, rej: BinaryIO | None, options: RepairOptions,
+              summary: RepairSummary) -> None:
     """Repair a CSV/TSV file row by row; `out`/`rej` None is a dry run (count only)."""
     with open(path, "rb") as raw:
         if raw.read(3) == b"\xef\xbb\xbf":
@@ -73,7 +64,7 @@ def write_csv(path: str, out: BinaryIO | None, rej: BinaryIO | None, options: "R
 
 
 def _repair_csv_rows(rows: Any, text: io.TextIOWrapper | None, rej: BinaryIO | None, unsafe: bool,
-                     summary: "RepairSummary", delimiter: str, terminator: str) -> None:
+                     summary: RepairSummary, delimiter: str, terminator: str) -> None:
     writer = csv.writer(text, delimiter=delimiter, lineterminator=terminator) if text is not None else None
     header = next(rows, None)
     if header is None:
@@ -140,8 +131,8 @@ class _KeepOpen:
         self.closed = True
 
 
-def write_parquet(path: str, out: BinaryIO | None, rej: BinaryIO | None, options: "RepairOptions",
-                  summary: "RepairSummary") -> None:
+def write_parquet(path: str, out: BinaryIO | None, rej: BinaryIO | None, options: RepairOptions,
+                  summary: RepairSummary) -> None:
     """Repair a Parquet file a batch at a time, keeping its schema; rows count from 1."""
     try:
         import pyarrow as pa

@@ -1,5 +1,5 @@
-"""The doctor's own import graph, read with `ast`: every import that runs, also those inside
-functions (not those under `if TYPE_CHECKING:`)."""
+"""The doctor's own import graph, read with `ast`: every import, also those inside functions and
+under `if TYPE_CHECKING:`."""
 from __future__ import annotations
 
 import ast
@@ -31,7 +31,7 @@ def import_graph() -> dict[str, set[str]]:
     for name, path in mods.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         found: set[str] = set()
-        for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             targets: list[str] = []
             if isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]
@@ -49,18 +49,6 @@ def import_graph() -> dict[str, set[str]]:
                         found.add(resolved)
         graph[name] = found
     return graph
-
-
-def _runtime_nodes(tree: ast.AST):
-    """Every node except those under `if TYPE_CHECKING:` (imports for annotations only)."""
-    todo = [tree]
-    while todo:
-        node = todo.pop()
-        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
-            todo.extend(node.orelse)
-            continue
-        yield node
-        todo.extend(ast.iter_child_nodes(node))
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
