@@ -59,7 +59,7 @@ def _ids_from(result: Any) -> list[str]:
 def ranker(kb: Any) -> tuple[str, Callable[[str], list[str]]]:
     """explain's own ranking when the explain package offers it, else the engine's."""
     diagnose = None
-    for module in ("doctor.explain", "doctor.explain.diagnosis", "doctor.explain.diagnose"):
+    for module in ("doctor.explainer", "doctor.explainer.diagnosis", "doctor.explainer.diagnose"):
         try:
             candidate = getattr(importlib.import_module(module), "diagnose", None)
         except ImportError:
@@ -68,7 +68,7 @@ def ranker(kb: Any) -> tuple[str, Callable[[str], list[str]]]:
             diagnose = candidate
             break
     if diagnose is not None:
-        return "doctor.explain.diagnose", lambda text: _ids_from(diagnose(text, kb, facts=None, top=3))
+        return "doctor.explainer.diagnose", lambda text: _ids_from(diagnose(text, kb, facts=None, top=3))
     from doctor.engine import match_text
     return "doctor.engine.match_text", lambda text: _ids_from(match_text(kb, text))
 

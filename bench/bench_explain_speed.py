@@ -27,7 +27,7 @@ SMALL = ROOT / "fixtures" / "logs" / "plain_oom.log"
 STREAM_CODE = (
     "import sys\n"
     "from doctor.kb import load_knowledge\n"
-    "from doctor.explain import diagnose_stream\n"
+    "from doctor.explainer import diagnose_stream\n"
     "from doctor.report.jsonout import render_explain_json as render_json\n"
     "with open(sys.argv[1], 'rb') as f:\n"
     "    sys.stdout.write(render_json(diagnose_stream(f, load_knowledge())))\n"

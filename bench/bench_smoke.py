@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from doctor.smoke.runner import SmokeOptions, child_env, run_smoke  # noqa: E402
+from doctor.smoketest.runner import SmokeOptions, child_env, run_smoke  # noqa: E402
 
 
 def bare_import(python: str) -> float:

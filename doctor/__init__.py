@@ -12,8 +12,6 @@ user's training process, when asked for.
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import Any
 
 from doctor.version import __version__
@@ -39,19 +37,4 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
-
-
-class _Package(types.ModuleType):
-    """`doctor.scan`, `doctor.explain` and `doctor.smoke` are the API's functions, though
-    modules of the same names exist (`doctor/scan.py`, `doctor/explain/`, `doctor/smoke/`).
-    Importing such a module would set it as an attribute of this package and hide the
-    function; this keeps the function. The modules stay importable by their full names."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == "doctor.api":
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 

@@ -70,7 +70,7 @@ def scan(paths: Sequence[str | os.PathLike[str]] = (), *, data: Sequence[str] = 
     `paths`: folders (searched for every kind of file a probe reads) or files (routed by their
     suffix). `data`/`scripts`/`configs`/`models`: one target each, of that kind. `env`: also
     the environment (default: when a folder is given or nothing else is)."""
-    from doctor.scan import ScanOptions, run_scan
+    from doctor.scanner import ScanOptions, run_scan
 
     targets = _gather_targets(paths, {"dataset": data, "script": scripts, "config": configs, "model": models})
     _check_scan_options(tokenizer, max_seq_length, jobs, timeout, fix, unsafe_fixes, in_place)
@@ -80,6 +80,10 @@ def scan(paths: Sequence[str | os.PathLike[str]] = (), *, data: Sequence[str] = 
     targets.env = env if env is not None else (targets.env or nothing_else)
     if distributed is not None:
         targets.env = False   # the gathered result holds rank 0's environment
+    elif not targets.env and not targets.items:
+        skipped = sum(targets.skipped.values())
+        raise UsageError(f"nothing to examine: {', '.join(targets.projects) or 'no target given'} holds no dataset, "
+                         f"script, config or model folder ({skipped} {'file' if skipped == 1 else 'files'} skipped)")
     opts = ScanOptions(deep=deep, smoke=smoke, fix=fix, unsafe_fixes=unsafe_fixes, in_place=in_place,
                        tokenizer=tokenizer, max_seq_length=max_seq_length, response_part=response_part,
                        jobs=jobs, progress=progress, timeout=timeout, python=python, distributed=distributed)
@@ -162,7 +166,7 @@ def explain(text: str | bytes | IO[bytes], *, facts: Mapping[str, Any] | None = 
 
     `facts`: live facts to confirm or rule out diagnoses with (default: this machine's, unless
     `env=False`)."""
-    from doctor.explain import diagnose, diagnose_stream
+    from doctor.explainer import diagnose, diagnose_stream
 
     _positive(top, "--top")
     kb = kb or load_knowledge()
@@ -181,7 +185,7 @@ def smoke(*, model: str | None = None, max_seq_length: int | None = None, batch_
           steps: int | None = None, force: bool = False, timeout: float = 600.0, python: str | None = None,
           keep: str | None = None, kb: KnowledgeBase | None = None) -> SmokeReport:
     """Train a tiny model with real Unsloth in a child process (or one or two steps on `model`)."""
-    from doctor.smoke.runner import SmokeOptions, run_smoke
+    from doctor.smoketest.runner import SmokeOptions, run_smoke
 
     if model:
         _existing(model, "--model")
@@ -198,7 +202,7 @@ def run(argv: Sequence[str], *, env: bool = True, top: int = 3, kb: KnowledgeBas
         stdout: IO[bytes] | None = None, stderr: IO[bytes] | None = None) -> int:
     """Run a command, passing its output through; when it fails, explain it: to `report`, or
     as text on `stderr`. Returns the command's exit status."""
-    from doctor.explain.runner import run_and_explain
+    from doctor.explainer.runner import run_and_explain
 
     argv = list(argv)
     if argv and argv[0] == "--":

@@ -15,3 +15,12 @@ class UsageError(ValueError):
 
 class KnowledgeBroken(Exception):
     """The knowledge base itself does not load: the doctor's own failure (exit 3)."""
+
+
+class PartialReport(Exception):
+    """A bug of ours stopped a command after it had findings. They travel with the error so
+    the CLI prints them before the crash message (the cause is `__cause__`)."""
+
+    def __init__(self, report: object):
+        super().__init__("stopped by an internal error after these findings")
+        self.report = report

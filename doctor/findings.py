@@ -138,7 +138,10 @@ class Observation:
 
 @dataclass(frozen=True)
 class AreaStatus:
-    """One line of the flutter-doctor style summary: an area and what ran in it."""
+    """One line of the flutter-doctor style summary: an area and what ran in it.
+
+    `ran=False`: the target could not be examined (unreadable, a probe that failed, a missing
+    module). Such a line is never ✓, and it fails the run like an error (`--fail-on`)."""
 
     area: str
     label: str
@@ -150,9 +153,12 @@ class AreaStatus:
     path: str | None = None
     ids: tuple[str, ...] = ()
 
+    def holds_file(self, finding: "Finding") -> bool:
+        """The finding is located in this line's file, or in its folder."""
+        if self.path is None or finding.location is None or not finding.location.path:
+            return False
+        where, mine = os.path.normpath(finding.location.path), os.path.normpath(self.path)
+        return where == mine or where.startswith(mine + os.sep)
+
     def owns(self, finding: "Finding") -> bool:
-        if self.path is not None and finding.location is not None and finding.location.path:
-            where, mine = os.path.normpath(finding.location.path), os.path.normpath(self.path)
-            if where == mine or where.startswith(mine + os.sep):
-                return True
-        return any(finding.id.startswith(prefix) for prefix in self.ids)
+        return self.holds_file(finding) or any(finding.id.startswith(prefix) for prefix in self.ids)

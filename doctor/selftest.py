@@ -23,7 +23,7 @@ from doctor.probes.base import ExampleRunner
 from doctor.textmatch import compile_pattern
 
 # Modules other than probes whose `EXAMPLES` run knowledge examples; probes declare theirs.
-_OTHER_EXAMPLE_MODULES = ("doctor.scan", "doctor.training.rules", "doctor.smoke.runner",
+_OTHER_EXAMPLE_MODULES = ("doctor.probes.guard", "doctor.scanner", "doctor.training.rules", "doctor.smoketest.runner",
                           "doctor.distributed.examples")
 
 

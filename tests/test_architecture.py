@@ -16,9 +16,9 @@ LAYERS: list[tuple[str, ...]] = [
      "doctor.textmatch", "doctor.atomic", "doctor.results"),
     ("doctor.kb",),
     ("doctor.engine",),
-    ("doctor.probes", "doctor.explain", "doctor.training"),
-    ("doctor.smoke", "doctor.fixes", "doctor.distributed", "doctor.targets"),
-    ("doctor.scan", "doctor.selftest"),
+    ("doctor.probes", "doctor.explainer", "doctor.training"),
+    ("doctor.smoketest", "doctor.fixes", "doctor.distributed", "doctor.targets"),
+    ("doctor.scanner", "doctor.selftest"),
     ("doctor.report",),
     ("doctor.api",),
     ("doctor.cli", "doctor.__main__", "doctor"),
@@ -57,7 +57,7 @@ def test_reporters_read_only_results() -> None:
 def test_the_doctor_process_never_imports_heavy_packages_at_module_level() -> None:
     heavy = {"torch", "transformers", "unsloth", "trl", "peft", "bitsandbytes", "triton"}
     # children and the training callback run in the user's own process, where these are wanted
-    exempt = {"doctor.probes.deep_child", "doctor.smoke.child", "doctor.smoke.reload", "doctor.training.watchdog"}
+    exempt = {"doctor.probes.deep_child", "doctor.smoketest.child", "doctor.smoketest.reload", "doctor.training.watchdog"}
     found = []
     for name, path in modules().items():
         if name in exempt or name.startswith("doctor.distributed"):

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from doctor.engine import match_text
-from doctor.explain.diagnosis import diagnose, matchable_lines
-from doctor.explain.parse import parse_text
+from doctor.explainer.diagnosis import diagnose, matchable_lines
+from doctor.explainer.parse import parse_text
 from doctor.report.explain import render_markdown, render_text
 from doctor.report.jsonout import explain_to_dict
 from doctor.report.jsonout import render_explain_json as render_json
@@ -159,7 +159,7 @@ def test_renderings(kb):
            "because explanation of T-KEY." in " ".join(plain.split())   # unwrapped
     assert "\x1b[" in render_text(result, color=True)
     data = json.loads(render_json(result))
-    assert data["schema"] == "unsloth-doctor.explain/1"
+    assert data["schema"] == "unsloth-doctor.explainer/1"
     assert data["final_error"] == {"type": "KeyError", "message": "'text'", "line": 7, "rank": None,
                                    "truncated": False}
     assert data["diagnoses"][0]["id"] == "T-KEY" and data["diagnoses"][0]["evidence"][0]["line"] == 7
@@ -173,7 +173,7 @@ def test_json_path_imports_nothing_heavy():
     code = (
         "import sys\n"
         "from doctor.kb import KnowledgeBase\n"
-        "from doctor.explain.diagnosis import diagnose\n"
+        "from doctor.explainer.diagnosis import diagnose\n"
         "from doctor.report.jsonout import render_explain_json\n"
         f"text = open({str(LOGS / 'plain_oom.log')!r}).read()\n"
         "render_explain_json(diagnose(text, KnowledgeBase([])))\n"

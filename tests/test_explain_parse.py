@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from doctor.explain import oom, prefilter
-from doctor.explain.clean import clean_line
-from doctor.explain.parse import parse_stream, parse_text
+from doctor.explainer import oom, prefilter
+from doctor.explainer.clean import clean_line
+from doctor.explainer.parse import parse_stream, parse_text
 
 LOGS = Path(__file__).resolve().parent.parent / "fixtures" / "logs"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from doctor.explain.runner import LineRing, exit_status, run_and_explain
+from doctor.explainer.runner import LineRing, exit_status, run_and_explain
 from doctor.facts import Facts
 from doctor.kb import KnowledgeBase, load_knowledge
 

@@ -128,7 +128,7 @@ def test_smoke_child_code_needs_nothing_the_training_stack_lacks(tmp_path: Path)
     script = (
         "import sys\n"
         "before = set(sys.modules)\n"
-        "import doctor.smoke.child, doctor.smoke.build, doctor.smoke.reload\n"
+        "import doctor.smoketest.child, doctor.smoketest.build, doctor.smoketest.reload\n"
         "from doctor.training.watchdog import DoctorCallback\n"
         "class Args: learning_rate = 2e-4\n"
         "class State: global_step = 1\n"
@@ -139,7 +139,7 @@ def test_smoke_child_code_needs_nothing_the_training_stack_lacks(tmp_path: Path)
         "new = {m.split('.')[0] for m in set(sys.modules) - before}\n"
         "import json; print(json.dumps(sorted(new - set(sys.stdlib_module_names) - {'doctor', 'transformers'})))\n"
     )
-    from doctor.smoke.runner import child_env
+    from doctor.smoketest.runner import child_env
 
     env = child_env({**os.environ, "PYTHONPATH": str(stub.parent), "UNSLOTH_DOCTOR_STATE": str(tmp_path / "state")})
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env,

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from doctor.api import load_knowledge
-from doctor.smoke.runner import SmokeOptions, run_smoke, unsloth_importable
+from doctor.smoketest.runner import SmokeOptions, run_smoke, unsloth_importable
 
 from tests.helpers.cli import run_cli
 
@@ -84,7 +84,7 @@ def test_says_what_actually_ran(cli_report) -> None:
 @needs_unsloth
 @pytest.mark.slow
 def test_parent_never_imports_torch() -> None:
-    code = ("import sys; from doctor.smoke.runner import SmokeOptions, run_smoke; "
+    code = ("import sys; from doctor.smoketest.runner import SmokeOptions, run_smoke; "
             "r = run_smoke(SmokeOptions(steps=2, timeout=400)); "
             "assert 'torch' not in sys.modules and 'unsloth' not in sys.modules; print(r.ok)")
     import subprocess
@@ -109,17 +109,17 @@ def test_reload_server_matches_one_shot_reload(tmp_path) -> None:
 
     pytest.importorskip("transformers", reason="transformers is not installed (requirements/smoke-cpu.txt)")
     torch = pytest.importorskip("torch")
-    from doctor.smoke.build import build
-    from doctor.smoke.runner import child_env
+    from doctor.smoketest.build import build
+    from doctor.smoketest.runner import child_env
 
     model = build(tmp_path / "m")
     ids = tmp_path / "ids.json"
     ids.write_text(json.dumps([[1, 5, 9, 12]]))
     one, served = tmp_path / "one.pt", tmp_path / "served.pt"
     env = child_env()
-    subprocess.run([sys.executable, "-m", "doctor.smoke.reload", str(model), str(ids), str(one)],
+    subprocess.run([sys.executable, "-m", "doctor.smoketest.reload", str(model), str(ids), str(one)],
                    check=True, capture_output=True, env=env, timeout=300)
-    server = subprocess.Popen([sys.executable, "-m", "doctor.smoke.reload", "--serve"], stdin=subprocess.PIPE,
+    server = subprocess.Popen([sys.executable, "-m", "doctor.smoketest.reload", "--serve"], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     out, err = server.communicate(json.dumps([str(model), str(ids), str(served)]) + "\n", timeout=300)
     assert server.returncode == 0, err[-2000:]
@@ -136,10 +136,10 @@ def test_user_model_folder_gets_a_step_or_two(tmp_path) -> None:
     their sequence length and batch size, a couple of steps, nothing written into the folder."""
     import subprocess
 
-    from doctor.smoke.runner import child_env
+    from doctor.smoketest.runner import child_env
 
     folder = tmp_path / "my-model"
-    subprocess.run([sys.executable, "-c", f"from doctor.smoke.build import build; build(__import__('pathlib').Path({str(folder)!r}), hidden=32, layers=1)"],
+    subprocess.run([sys.executable, "-c", f"from doctor.smoketest.build import build; build(__import__('pathlib').Path({str(folder)!r}), hidden=32, layers=1)"],
                    check=True, capture_output=True, env=child_env(), timeout=300)
     before = sorted(p.name for p in folder.iterdir())
     done = run_cli("smoke", "--model", str(folder), "--max-seq-length", "64", "--batch-size", "1", "--format", "json",

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from doctor.smoke import estimate as est
-from doctor.smoke.logscan import banner_facts, warning_lines
+from doctor.smoketest import estimate as est
+from doctor.smoketest.logscan import banner_facts, warning_lines
 from doctor.api import load_knowledge
 from doctor.report.jsonout import smoke_to_dict
-from doctor.smoke.runner import SmokeOptions, run_smoke
+from doctor.smoketest.runner import SmokeOptions, run_smoke
 
 # Lines as Unsloth 2026.10.9 prints them (unsloth/models/llama.py:3568-3573, unsloth/_cpu_init.py:25).
 GPU_BANNER = """==((====))==  Unsloth 2026.10.9: Fast Llama patching. Transformers: 5.17.0.
@@ -146,7 +146,7 @@ def test_missing_unsloth_fails_the_import_stage_and_is_explained(tmp_path: Path)
 @pytest.mark.parametrize("kw,flag", [({"batch_size": 0}, "--batch-size"), ({"max_seq_length": -5}, "--max-seq-length"),
                                      ({"timeout": 0}, "--timeout")])
 def test_bad_options_say_which_flag(kw: dict, flag: str) -> None:
-    from doctor.smoke.runner import SmokeOptionError
+    from doctor.smoketest.runner import SmokeOptionError
 
     with pytest.raises(SmokeOptionError, match=flag):
         SmokeOptions(**kw)

@@ -56,7 +56,7 @@ pytest.importorskip("transformers", reason="transformers is not installed (pip i
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory):
-    from doctor.smoke.build import build_tiny_llama, build_tokenizer
+    from doctor.smoketest.build import build_tiny_llama, build_tokenizer
 
     folder = tmp_path_factory.mktemp("tiny-llama")
     tok = build_tokenizer(folder)

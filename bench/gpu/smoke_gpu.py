@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from rich.console import Console  # noqa: E402
 
 from doctor.report.smoke import render_console  # noqa: E402
-from doctor.smoke.runner import SmokeOptions, run_smoke  # noqa: E402
+from doctor.smoketest.runner import SmokeOptions, run_smoke  # noqa: E402
 
 
 def main(out: Path, label: str) -> int:

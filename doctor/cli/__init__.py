@@ -8,13 +8,14 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from doctor.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, KnowledgeBroken, UsageError
+from doctor.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, KnowledgeBroken, PartialReport, UsageError
 
 __all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    args = None
     try:
         from doctor.cli.parser import build_parser
 
@@ -37,6 +38,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except PartialReport as exc:   # a bug after findings: show them, then say it was a bug
+        from doctor.cli.crash import report_crash
+        from doctor.cli.output import emit
+
+        try:
+            emit(exc.report, args)
+        except Exception:  # noqa: BLE001 - the crash report below matters more
+            pass
+        return report_crash(exc.__cause__ or exc, args_list)
     except Exception as exc:  # noqa: BLE001 - the last line of defence
         from doctor.cli.crash import report_crash
 

@@ -6,7 +6,7 @@ import json
 import sys
 
 from doctor import api
-from doctor.cli.output import emit
+from doctor.cli.output import check_output, emit
 from doctor.errors import EXIT_OK, EXIT_USAGE, UsageError
 from doctor.results.explain import ExplainResult
 from doctor.results.report import Report
@@ -17,6 +17,7 @@ from doctor.results.report import Report
 def cmd_scan(args: argparse.Namespace) -> int:
     from doctor.probes import registry
 
+    check_output(args)
     named = {p.name: getattr(args, f"target_{p.name}", []) for p in registry.probes() if p.option}
     kb = api.load_knowledge()
     distributed = None
@@ -42,6 +43,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    check_output(args)
     if args.file == "-":
         if sys.stdin.isatty():
             print("Paste the error or log, then press Ctrl-D (Ctrl-Z Enter on Windows):", file=sys.stderr)
@@ -52,7 +54,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
             raise UsageError(f"file {args.file!r} does not exist")
         if path.is_dir():
             raise UsageError(f"{args.file!r} is a folder; give a log file or - for standard input")
-        with open(path, "rb") as handle:   # streamed: a 50 MB log is read once, in bounded memory
+        try:
+            handle = open(path, "rb")
+        except OSError as exc:
+            raise UsageError(f"cannot read {args.file!r}: {exc.strerror or exc}") from None
+        with handle:   # streamed: a 50 MB log is read once, in bounded memory
             result = api.explain(handle, env=not args.no_env, top=args.top)
     return emit(explain_report(result, [args.file]), args)
 
@@ -64,6 +70,7 @@ def explain_report(result: ExplainResult, targets: list[str], command: str = "ex
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    check_output(args)
     argv = list(args.argv)
     if argv and argv[0] == "--":
         argv = argv[1:]
@@ -80,6 +87,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_smoke(args: argparse.Namespace) -> int:
     from doctor.engine import findings_from_observations
 
+    check_output(args)
     kb = api.load_knowledge()
     smoke = api.smoke(model=args.model, max_seq_length=args.max_seq_length, batch_size=args.batch_size,
                       steps=args.steps, force=args.force, timeout=args.timeout, python=args.python,

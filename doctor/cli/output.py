@@ -2,23 +2,39 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import IO
 
-from doctor.errors import UsageError
+from doctor.errors import EXIT_USAGE, UsageError
 from doctor.results.report import Report, exit_code
+
+
+def check_output(args: argparse.Namespace) -> None:
+    """Refuse an --output that cannot be written before the work starts, not after it."""
+    if not getattr(args, "output", None):
+        return
+    target = Path(args.output)
+    folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise UsageError(f"--output: {args.output} is a folder; give a file name")
+    if not folder.is_dir():
+        raise UsageError(f"--output: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise UsageError(f"--output: cannot write {args.output}: permission denied")
 
 
 def emit(report: Report, args: argparse.Namespace) -> int:
     if args.output:
-        target = Path(args.output)
-        if not target.parent.exists():
-            raise UsageError(f"--output: folder {target.parent} does not exist")
         try:
-            handle = open(target, "w", encoding="utf-8")
+            handle = open(Path(args.output), "w", encoding="utf-8")
         except OSError as exc:
-            raise UsageError(f"--output: cannot write {args.output}: {exc.strerror}") from None
+            # found out only now: the report goes to the screen, so nothing is lost
+            print(f"unsloth-doctor: --output: cannot write {args.output}: {exc.strerror}; "
+                  "the report follows here", file=sys.stderr)
+            render(report, args.format, sys.stdout, args)
+            return max(exit_code(report, args.fail_on), EXIT_USAGE)
         with handle:
             render(report, args.format, handle, args)
     else:

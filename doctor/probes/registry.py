@@ -22,10 +22,10 @@ PROBE_MODULES: tuple[str, ...] = (
 )
 
 # Areas whose entries no probe emits: explain's runtime errors, the smoke test, the training
-# watchdog and the multi-rank launch.
+# watchdog, the multi-rank launch, and the doctor's own (a target it could not examine).
 OTHER_AREAS: dict[str, str] = {
     "runtime": "Runtime", "smoke": "Smoke test", "training": "Training",
-    "distributed": "Distributed launch",
+    "distributed": "Distributed launch", "doctor": "unsloth-doctor",
 }
 
 

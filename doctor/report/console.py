@@ -34,15 +34,15 @@ def render_console(report: Report, stream: IO[str], quiet: bool = False, verbose
         return
     per_line, by_area = assign_findings(report.areas, report.findings)
     for status, found in zip(report.areas, per_line):
-        if quiet and not found:
+        if quiet and not found and status.ran:
             continue
-        mark, style = _mark_for(found)
+        mark, style = _mark_for(found) if status.ran else _MARK[Severity.ERROR]
         detail = f" ({escape(status.detail)})" if status.detail else ""
         console.print(f"[{style}]\\[{mark}][/] [bold]{escape(status.label)}[/]{detail}")
         _render_findings(console, found, verbose)
     for area, found in by_area.items():
         mark, style = _mark_for(found)
-        console.print(f"[{style}]\\[{mark}][/] [bold]{escape(AREA_LABELS.get(area, area))}[/]")
+        console.print(f"[{style}]\\[{mark}][/] [bold]{escape(report.headings.get(area, area))}[/]")
         _render_findings(console, found, verbose)
     if report.smoke is not None:
         from doctor.report.smoke import render_console as render_smoke
@@ -53,27 +53,33 @@ def render_console(report: Report, stream: IO[str], quiet: bool = False, verbose
             console.print(f"[dim]{escape(line)}[/]")
     for note in report.notes:
         console.print(f"[dim]{escape(note)}[/]")
+    if report.skipped:
+        parts = [f"{n} {'file' if n == 1 else 'files'} ({why})" for why, n in sorted(report.skipped.items())]
+        console.print(f"[dim]Skipped: {escape('; '.join(parts))}.[/]")
     counts = report.counts()
-    if not report.findings:
+    unchecked = len(report.unchecked)
+    if not report.findings and not unchecked:
         console.print("\n[green]• No issues found![/]")
     else:
         parts = [f"{counts['error']} error(s)", f"{counts['warning']} warning(s)", f"{counts['info']} note(s)"]
+        if unchecked:
+            parts.append(f"{unchecked} {'target' if unchecked == 1 else 'targets'} not checked")
         console.print(f"\n[bold]Doctor found {', '.join(parts)}.[/]")
-
-
-AREA_LABELS = {"env": "Environment", "gpu": "NVIDIA driver & GPU", "packages": "Python packages",
-               "dataset": "Datasets", "script": "Training scripts", "runtime": "Runtime", "smoke": "Smoke test",
-               "training": "Training", "distributed": "Distributed launch", "model": "Model", "config": "Config"}
 
 
 def assign_findings(areas: list[AreaStatus], findings: list[Finding]
                     ) -> tuple[list[list[Finding]], dict[str, list[Finding]]]:
-    """Each finding under one status line: the line of its area that owns it (its file, or
-    its entry id), else the last line of its area that claims nothing in particular, else the
-    area's last line. Findings of an area without a line are returned by area."""
+    """Each finding under one status line: the line that owns its file (the most specific
+    one, whatever its area), else the line of its area that owns its entry id, else the last
+    line of its area that claims nothing in particular, else the area's last line. Findings
+    of an area without a line are returned by area."""
     per_line: list[list[Finding]] = [[] for _ in areas]
     by_area: dict[str, list[Finding]] = {}
     for finding in findings:
+        by_path = [i for i, s in enumerate(areas) if s.holds_file(finding)]
+        if by_path:
+            per_line[max(by_path, key=lambda i: len(areas[i].path or ""))].append(finding)
+            continue
         lines = [i for i, s in enumerate(areas) if s.area == finding.area]
         if not lines:
             by_area.setdefault(finding.area, []).append(finding)

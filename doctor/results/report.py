@@ -35,7 +35,14 @@ class Report:
     smoke: SmokeReport | None = None               # smoke, scan --smoke
     fixes: list[FixOutcome] = field(default_factory=list)   # scan --fix
     anchor_file: str | None = None                 # where SARIF attaches findings that have no file
+    headings: dict[str, str] = field(default_factory=dict)  # area -> heading (the probe registry's)
+    skipped: dict[str, int] = field(default_factory=dict)   # why -> files a folder scan left out
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def unchecked(self) -> list[AreaStatus]:
+        """Targets that could not be examined: never reported as fine."""
+        return [a for a in self.areas if not a.ran]
 
     def counts(self) -> dict[str, int]:
         out = {s.value: 0 for s in Severity}
@@ -49,4 +56,4 @@ def exit_code(report: Report, fail_on: str) -> int:
     if fail_on == "never":
         return 0
     level = Severity(fail_on)
-    return 1 if any(f.at_or_above(level) for f in report.findings) else 0
+    return 1 if report.unchecked or any(f.at_or_above(level) for f in report.findings) else 0

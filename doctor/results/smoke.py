@@ -9,7 +9,7 @@ from typing import Any
 
 from doctor.findings import Finding, Observation
 
-SCHEMA = "unsloth-doctor.smoke/1"
+SCHEMA = "unsloth-doctor.smoketest/1"
 
 
 @dataclass

@@ -1,26 +1,30 @@
 """`scan`: run the registered probes on each target, then the rule engine, then fixes.
 
-Each probe runs behind a guard: a probe that crashes becomes a finding that says so, and
-the rest of the scan goes on (flutter doctor's per-validator guard).
+Each probe runs behind a guard (`doctor.probes.guard`): a probe that cannot examine its
+target becomes a finding that says why, and the rest of the scan goes on.
 """
 from __future__ import annotations
 
 import dataclasses
-import traceback
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from doctor.engine import evaluate, findings_from_observations
+from doctor.errors import PartialReport
 from doctor.facts import Facts
-from doctor.findings import AreaStatus, Evidence, Observation
 from doctor.kb import KnowledgeBase
 from doctor.probes import registry
 from doctor.probes.base import Probe, ProbeContext, ProbeOptions, ProbeResult, Target
+from doctor.findings import Location, Observation
+from doctor.probes.guard import guarded
 from doctor.results.report import FixOutcome, Report
 from doctor.targets import Targets, project_anchor
 
 if TYPE_CHECKING:
     from doctor.fixes.journal import Transaction
+
+
+NOTHING_FOUND = "DOCTOR-NOTHING-FOUND"
 
 
 @dataclass
@@ -32,33 +36,6 @@ class ScanOptions(ProbeOptions):
     distributed: ProbeResult | None = None   # scan --distributed: what every rank gathered
 
 
-def guarded(label: str, area: str, fn: Callable[[], ProbeResult]) -> ProbeResult:
-    try:
-        return fn()
-    except ImportError as exc:
-        # a probe whose optional dependency is missing says so instead of failing
-        return ProbeResult(areas=[AreaStatus(area, label, f"skipped: {exc}", ran=False)])
-    except Exception as exc:  # noqa: BLE001 - the guard exists to contain anything
-        tail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:])
-        return ProbeResult(
-            observations=[Observation("DOCTOR-PROBE-CRASHED", values={"probe": label, "error": f"{type(exc).__name__}: {exc}"},
-                                      evidence=(Evidence("observation", "traceback", tail.strip()),))],
-            areas=[AreaStatus(area, label, "probe failed")],
-        )
-
-
-def _crash_example(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:
-    """kb test: a probe that raises the example's text must come back as a finding."""
-    def probe() -> ProbeResult:
-        if text:
-            raise RuntimeError(text)
-        return ProbeResult()
-    return guarded("example", "env", probe).observations
-
-
-EXAMPLES = {"doctor.crash": _crash_example}
-
-
 def options_for(cls: type, opts: Any) -> Any:
     """Build an options dataclass from the fields of `opts` it shares names with."""
     names = {f.name for f in dataclasses.fields(cls)}
@@ -68,7 +45,7 @@ def options_for(cls: type, opts: Any) -> Any:
 
 def run_probe(probe: Probe, target: Target, context: ProbeContext) -> ProbeResult:
     label = probe.label if target.path is None else f"{probe.label} {target.path}"
-    return guarded(label, probe.area, lambda: probe.run(target, context))
+    return guarded(label, probe.area, lambda: probe.run(target, context), target.path)
 
 
 def probe_all(kb: KnowledgeBase, targets: Targets, opts: ScanOptions) -> ProbeResult:
@@ -85,16 +62,30 @@ def probe_all(kb: KnowledgeBase, targets: Targets, opts: ScanOptions) -> ProbeRe
 
 
 def run_scan(kb: KnowledgeBase, targets: Targets, opts: ScanOptions) -> Report:
-    result = probe_all(kb, targets, opts)
+    result = probe_all(kb, targets, opts).merge(nothing_found(targets))
     facts = result.facts
     findings = evaluate(kb, facts) + findings_from_observations(kb, result.observations, facts)
     report = Report(command="scan", findings=findings, areas=result.areas, facts=dict(facts),
-                    targets=targets.names(), anchor_file=project_anchor(targets))
-    if opts.fix:
-        apply_fixes(report, kb, targets, opts)
-    if opts.smoke:
-        add_smoke(report, kb, facts, opts)
+                    targets=targets.names(), anchor_file=project_anchor(targets),
+                    headings=registry.headings(), skipped=dict(targets.skipped))
+    try:
+        if opts.fix:
+            apply_fixes(report, kb, targets, opts)
+        if opts.smoke:
+            add_smoke(report, kb, facts, opts)
+    except Exception as exc:  # a bug of ours: keep what was found for the crash report
+        raise PartialReport(report) from exc
     return report
+
+
+def nothing_found(targets: Targets) -> ProbeResult:
+    """A folder that holds nothing a probe reads was not checked: say so, never "no issues"."""
+    if not targets.projects or targets.items:
+        return ProbeResult()
+    skipped = sum(targets.skipped.values())
+    return ProbeResult(observations=[
+        Observation(NOTHING_FOUND, Location(folder), {"folder": folder, "skipped": skipped})
+        for folder in targets.projects])
 
 
 def apply_fixes(report: Report, kb: KnowledgeBase, targets: Targets, opts: ScanOptions) -> None:
@@ -124,8 +115,19 @@ def apply_script_fixes(paths: list[str], opts: ScanOptions, tx: Transaction | No
     from doctor.fixes.apply import apply_fixes as apply_edits
     from doctor.probes.script import read_source, scan_source
 
-    return apply_edits(paths, lambda p: scan_source(read_source(p)), opts.unsafe_fixes,
-                       f"scan --fix {' '.join(paths)}", tx=tx)
+    outcomes: list[FixOutcome] = []
+    for path in paths:   # one script that cannot be written does not stop the others
+        try:
+            outcomes += apply_edits([path], lambda p: scan_source(read_source(p)), opts.unsafe_fixes,
+                                    f"scan --fix {path}", tx=tx)
+        except OSError as exc:
+            outcomes.append(_not_written(path, exc))
+    return outcomes
+
+
+def _not_written(path: str, exc: OSError) -> FixOutcome:
+    where = exc.filename or path
+    return FixOutcome(path, f"{path}: not fixed: cannot write {where}: {exc.strerror or exc}", applied=False)
 
 
 def apply_dataset_fixes(paths: list[str], opts: ScanOptions, tx: Transaction | None = None) -> list[FixOutcome]:
@@ -138,13 +140,32 @@ def apply_dataset_fixes(paths: list[str], opts: ScanOptions, tx: Transaction | N
         except RepairError as exc:
             outcomes.append(FixOutcome(path, f"{path}: not repaired: {exc}", applied=False))
             continue
+        except OSError as exc:   # an unwritable folder: the input is untouched, the run goes on
+            outcomes.append(_not_written(path, exc))
+            continue
         outcomes.append(summary.outcome())
     return outcomes
 
 
 def add_smoke(report: Report, kb: KnowledgeBase, facts: Facts | dict[str, Any], opts: ScanOptions) -> None:
-    from doctor.smoke.runner import SmokeOptions, run_smoke
+    from doctor.smoketest.runner import SmokeOptions, run_smoke
 
     smoke = run_smoke(options_for(SmokeOptions, opts), kb)
     report.smoke = smoke
     report.findings += findings_from_observations(kb, smoke.observations, facts)
+
+
+def _folder_example(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:
+    """kb test: a folder holding the files named in the example (one per line)."""
+    import tempfile
+    from pathlib import Path
+
+    from doctor.targets import discover_project
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in filter(None, text.splitlines()):
+            (Path(tmp) / name).write_text("{}\n")
+        return nothing_found(discover_project(Path(tmp))).observations
+
+
+EXAMPLES = {"doctor.folder": _folder_example}

@@ -2,7 +2,7 @@
 lines a shell or launcher prints when a process dies by a signal."""
 from __future__ import annotations
 
-from doctor.explain.lazyre import LazyRE
+from doctor.explainer.lazyre import LazyRE
 from doctor.results.explain import Chain, Death, ExceptionInfo, LogLine
 
 _TERMINATE = LazyRE(r"terminate called after throwing an instance of '([^']+)'")

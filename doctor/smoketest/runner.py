@@ -1,6 +1,6 @@
 """The parent side of the smoke test: start the child, enforce the timeout, read its results.
 
-The doctor process never imports torch or unsloth: the child does (`doctor.smoke.child`), and
+The doctor process never imports torch or unsloth: the child does (`doctor.smoketest.child`), and
 reports stages as JSON lines in a result file. Its stdout/stderr is kept as the log, read for
 Unsloth's banners and warnings, and handed to the explain engine when a stage fails.
 """
@@ -20,8 +20,8 @@ from typing import Any, Callable, Mapping
 from doctor.errors import UsageError
 from doctor.findings import Evidence, Location, Observation
 from doctor.probes.child_python import absolute_python, with_doctor_code
-from doctor.smoke import estimate as est
-from doctor.smoke.logscan import banner_facts, warning_lines
+from doctor.smoketest import estimate as est
+from doctor.smoketest.logscan import banner_facts, warning_lines
 from doctor.results.smoke import LoggedWarning, SmokeReport, Stage
 
 _STAGE_MARK = "[doctor-smoke] stage "
@@ -137,7 +137,7 @@ def run_child(spec: dict[str, Any], work: Path, python: str | None, timeout: flo
         # cwd=work: Unsloth writes its compiled cache (unsloth_compiled_cache/) into the cwd.
         # an absolute interpreter path: a relative one would be looked up from cwd=work
         python = absolute_python(python or sys.executable)
-        proc = subprocess.Popen([python, "-m", "doctor.smoke.child", str(spec_path), str(result_path)],
+        proc = subprocess.Popen([python, "-m", "doctor.smoketest.child", str(spec_path), str(result_path)],
                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(work),
                                 env=child_env(), start_new_session=True)
         try:
@@ -173,7 +173,7 @@ def diagnose_failure(report: SmokeReport, text: str, kb: Any) -> None:
     if kb is None:
         return
     try:
-        from doctor.explain import diagnose
+        from doctor.explainer import diagnose
         result = diagnose(text, kb, report.facts)
         findings = result.findings
     except ImportError:

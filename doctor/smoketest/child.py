@@ -1,4 +1,4 @@
-"""The smoke test itself, run in a child process: `python -m doctor.smoke.child SPEC RESULT`.
+"""The smoke test itself, run in a child process: `python -m doctor.smoketest.child SPEC RESULT`.
 
 It imports unsloth first (before transformers, trl and peft, as Unsloth asks), then runs each
 stage and appends one JSON line per event to RESULT. Unsloth prints a lot to stdout, so the
@@ -100,7 +100,7 @@ class Smoke:
     def stage_build(self) -> str:
         if self.spec.get("model"):
             raise SkipStage(f"using the model folder {self.model_dir.name}")
-        from doctor.smoke.build import build
+        from doctor.smoketest.build import build
 
         self._start_reload_server()
         build(self.model_dir, hidden=int(self.spec.get("hidden", 64)), layers=int(self.spec.get("layers", 2)))
@@ -163,7 +163,7 @@ class Smoke:
 
     def _dataset(self):
         from datasets import Dataset
-        from doctor.smoke.build import conversations
+        from doctor.smoketest.build import conversations
 
         tok = self.s["tok"]
         if getattr(tok, "chat_template", None):
@@ -179,7 +179,7 @@ class Smoke:
         import subprocess
         if self.s.get("cuda") and not self.spec.get("model"):
             self.s["reload_server"] = subprocess.Popen(
-                [sys.executable, "-m", "doctor.smoke.reload", "--serve"], stdin=subprocess.PIPE,
+                [sys.executable, "-m", "doctor.smoketest.reload", "--serve"], stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def stage_train(self) -> str:
@@ -313,7 +313,7 @@ class Smoke:
             stdout, stderr = server.communicate(json.dumps(args) + "\n", timeout=300)
             code = server.returncode
         else:
-            done = subprocess.run([sys.executable, "-m", "doctor.smoke.reload", *args],
+            done = subprocess.run([sys.executable, "-m", "doctor.smoketest.reload", *args],
                                   capture_output=True, text=True, timeout=300)
             code, stdout, stderr = done.returncode, done.stdout, done.stderr
         if code != 0:

@@ -6,7 +6,7 @@ into numbers for this run.
 """
 from __future__ import annotations
 
-from doctor.explain.lazyre import LazyRE
+from doctor.explainer.lazyre import LazyRE
 from doctor.results.explain import LogLine, RunInfo
 
 _VERSION = LazyRE(r"Unsloth:? (\d{4}\.\d+\.\d+):")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from doctor.explain.lazyre import LazyRE
+from doctor.explainer.lazyre import LazyRE
 from doctor.results.explain import ExceptionInfo, LogLine, OomInfo
 
 _SIZE = r"([0-9]+(?:\.[0-9]+)?) ?(bytes|[KMGT]i?B|B)"

@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import IO, Any, Mapping
 
-from doctor.explain import banner, oom
-from doctor.explain.fallback import classify_unmatched
-from doctor.explain.parse import parse_stream, parse_text
+from doctor.explainer import banner, oom
+from doctor.explainer.fallback import classify_unmatched
+from doctor.explainer.parse import parse_stream, parse_text
 from doctor.findings import Evidence, Fix
 from doctor.results.explain import Diagnosis, ExplainResult, Frame, ParsedLog
 
@@ -154,7 +154,7 @@ def _important_lines(log: ParsedLog) -> tuple[set[int], set[int]]:
 
 def _echo_lines(log: ParsedLog) -> set[int]:
     """Lines of wrapper chains (ChildFailedError...) other than the primary one."""
-    from doctor.explain.parse import WRAPPER_TYPES
+    from doctor.explainer.parse import WRAPPER_TYPES
 
     out: set[int] = set()
     for chain in log.chains:

@@ -1,7 +1,7 @@
 """Reload a merged export with plain transformers in a process that never imported Unsloth.
 
-    python -m doctor.smoke.reload MERGED_DIR IDS_JSON OUT_FILE
-    python -m doctor.smoke.reload --serve      (imports first, then reads the three from stdin)
+    python -m doctor.smoketest.reload MERGED_DIR IDS_JSON OUT_FILE
+    python -m doctor.smoketest.reload --serve      (imports first, then reads the three from stdin)
 
 Unsloth patches transformers' model classes in the process that imports it (a reload there
 runs Unsloth's forward, not transformers'), so the proof that an export needs no Unsloth and

@@ -155,7 +155,7 @@ def _wait(proc: subprocess.Popen[bytes]) -> int:
 
 def _explain(ring: LineRing, kb: Any, facts_provider: FactsProvider | None, top: int,
              returncode: int) -> ExplainResult:
-    from doctor.explain.diagnosis import diagnose
+    from doctor.explainer.diagnosis import diagnose
 
     facts = None
     notes = []

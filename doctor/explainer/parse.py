@@ -10,11 +10,11 @@ from typing import IO
 
 import re2
 
-from doctor.explain import banner, build, distributed, native, oom
-from doctor.explain.clean import clean_lines
-from doctor.explain.frames import classify, match_arrow, match_frame
+from doctor.explainer import banner, build, distributed, native, oom
+from doctor.explainer.clean import clean_lines
+from doctor.explainer.frames import classify, match_arrow, match_frame
 from doctor.results.explain import Chain, ExceptionInfo, Frame, LogLine, ParsedLog, RankFailure
-from doctor.explain.prefilter import Selection, select_stream, select_text
+from doctor.explainer.prefilter import Selection, select_stream, select_text
 
 _EXC = re2.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)(?::(?:\s(.*))?)?\s*$")
 _EXC_SUFFIXES = ("Error", "Exception", "Warning", "Exit", "Interrupt", "Iteration", "Fault",

@@ -9,21 +9,21 @@ Results are `doctor.results.explain` types; `doctor.report` renders them.
 The pipeline: prefilter (which lines) -> clean (ANSI, quotes, rank prefixes, progress bars)
 -> parse (chains, frames, ranks, build errors, OOM numbers, aborts) -> diagnosis (engine
 matches weighed by position and live facts, or an honest no-match).
-Names resolve lazily so `import doctor.explain` costs nothing until one is used.
+Names resolve lazily so `import doctor.explainer` costs nothing until one is used.
 """
 from __future__ import annotations
 
 from typing import Any
 
 _EXPORTS = {
-    "diagnose": "doctor.explain.diagnosis",
-    "diagnose_stream": "doctor.explain.diagnosis",
-    "diagnose_log": "doctor.explain.diagnosis",
+    "diagnose": "doctor.explainer.diagnosis",
+    "diagnose_stream": "doctor.explainer.diagnosis",
+    "diagnose_log": "doctor.explainer.diagnosis",
     "ExplainResult": "doctor.results.explain",
-    "parse_text": "doctor.explain.parse",
-    "parse_stream": "doctor.explain.parse",
+    "parse_text": "doctor.explainer.parse",
+    "parse_stream": "doctor.explainer.parse",
     "ParsedLog": "doctor.results.explain",
-    "run_and_explain": "doctor.explain.runner",
+    "run_and_explain": "doctor.explainer.runner",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -32,7 +32,7 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
-        raise AttributeError(f"module 'doctor.explain' has no attribute {name!r}")
+        raise AttributeError(f"module 'doctor.explainer' has no attribute {name!r}")
     import importlib
 
     value = getattr(importlib.import_module(module), name)

@@ -2,7 +2,7 @@
 make (llama.cpp for GGUF export), the linker, ninja and pip wheel builds."""
 from __future__ import annotations
 
-from doctor.explain.lazyre import LazyRE
+from doctor.explainer.lazyre import LazyRE
 from doctor.results.explain import BuildError, LogLine
 
 # (tool, pattern); the message is group 1. Tried only on lines that pass _cheap().

@@ -1,7 +1,7 @@
 """torchrun's ChildFailedError summary: which rank failed first, with what exit code."""
 from __future__ import annotations
 
-from doctor.explain.lazyre import LazyRE
+from doctor.explainer.lazyre import LazyRE
 from doctor.results.explain import LogLine, RankFailure
 
 _RANK = LazyRE(r"^\s*rank\s*:\s*(\d+)")
