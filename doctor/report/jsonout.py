@@ -16,7 +16,9 @@ from doctor.results.report import FixOutcome, Report
 from doctor.results.smoke import SmokeReport
 from doctor.version import __version__
 
-# 1.1: "fixes" (what --fix did, one object per input) replaces the notes it used to add.
+# 1.1: "fixes" (what --fix did, one object per input) replaces the notes it used to add;
+#      "skipped" (files a folder scan left out, by why); summary.unchecked (targets that could
+#      not be examined; they fail the run like errors).
 SCHEMA_VERSION = "1.1"
 
 
@@ -43,13 +45,14 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "tool": {"name": "unsloth-doctor", "version": __version__},
         "command": report.command,
         "targets": report.targets,
-        "summary": report.counts(),
+        "summary": {**report.counts(), "unchecked": len(report.unchecked)},
         "areas": [dataclasses.asdict(a) for a in report.areas],
         "findings": [finding_to_dict(f) for f in report.findings],
         "facts": _plain(report.facts),
         **({"explain": explain_to_dict(report.explain)} if report.explain is not None else {}),
         **({"smoke": smoke_to_dict(report.smoke)} if report.smoke is not None else {}),
         **({"fixes": [fix_to_dict(x) for x in report.fixes]} if report.fixes else {}),
+        **({"skipped": dict(report.skipped)} if report.skipped else {}),
     }
 
 
@@ -170,7 +173,9 @@ REPORT_SCHEMA: dict[str, Any] = {
                              "properties": {"path": {"type": "string"}, "line": {"type": ["integer", "null"]},
                                             "column": {"type": ["integer", "null"]}}},
                 "evidence": {"type": "array"},
-                "fixes": {"type": "array", "items": {"type": "object", "required": ["text", "safety"],
+                "skipped": {"type": "object", "additionalProperties": {"type": "integer"},
+                    "description": "Files a folder scan left out, counted by why."},
+        "fixes": {"type": "array", "items": {"type": "object", "required": ["text", "safety"],
                                                      "properties": {"safety": {"enum": ["safe", "unsafe", "manual"]}}}},
                 "refs": {"type": "array", "items": {"type": "string"}},
                 "myth": {"type": "string"},
@@ -178,6 +183,8 @@ REPORT_SCHEMA: dict[str, Any] = {
         }},
         "explain": {"$ref": "#/$defs/explain"},
         "smoke": {"type": "object"},
+        "skipped": {"type": "object", "additionalProperties": {"type": "integer"},
+                    "description": "Files a folder scan left out, counted by why."},
         "fixes": {"type": "array", "items": {
             "type": "object", "required": ["path", "applied", "summary"],
             "properties": {"path": {"type": "string"}, "applied": {"type": "boolean"},

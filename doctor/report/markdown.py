@@ -16,7 +16,10 @@ def render_markdown(report: Report) -> str:
             lines.append(f"| {a.label} | {a.detail or ''} |")
         lines.append("")
     counts = report.counts()
-    lines.append(f"**{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} note(s)**")
+    unchecked = f", {len(report.unchecked)} not checked" if report.unchecked else ""
+    lines.append(f"**{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} note(s){unchecked}**")
+    if report.skipped:
+        lines.append("Skipped: " + "; ".join(f"{n} ({why})" for why, n in sorted(report.skipped.items())))
     lines.append("")
     for f in sorted(report.findings, key=lambda f: -f.severity.rank):
         where = f" — `{f.location}`" if f.location else ""
