@@ -60,7 +60,8 @@ def _positive(value: int | None, what: str) -> None:
 
 
 def scan(paths: Sequence[str | os.PathLike[str]] = (), *, data: Sequence[str] = (), scripts: Sequence[str] = (),
-         configs: Sequence[str] = (), models: Sequence[str] = (), env: bool | None = None,
+         configs: Sequence[str] = (), models: Sequence[str] = (), named: Mapping[str, Sequence[str]] | None = None,
+         env: bool | None = None,
          python: str | None = None, deep: bool = False, smoke: bool = False, timeout: float = 120.0,
          tokenizer: str | None = None, max_seq_length: int | None = None, response_part: str | None = None,
          jobs: int = 1, fix: bool = False, unsafe_fixes: bool = False, in_place: bool = False,
@@ -68,11 +69,16 @@ def scan(paths: Sequence[str | os.PathLike[str]] = (), *, data: Sequence[str] = 
     """Examine the environment and every target, as `unsloth-doctor scan` does.
 
     `paths`: folders (searched for every kind of file a probe reads) or files (routed by their
-    suffix). `data`/`scripts`/`configs`/`models`: one target each, of that kind. `env`: also
-    the environment (default: when a folder is given or nothing else is)."""
+    suffix). `data`/`scripts`/`configs`/`models`: one target each, of that kind; `named`: the
+    same by probe name, for every registered probe ({"gguf": ["model.Q4_K_M.gguf"]}). `env`:
+    also the environment (default: when a folder is given or nothing else is)."""
     from doctor.scanner import ScanOptions, run_scan
 
-    targets = _gather_targets(paths, {"dataset": data, "script": scripts, "config": configs, "model": models})
+    by_kind: dict[str, list[str]] = {"dataset": list(data), "script": list(scripts), "config": list(configs),
+                                     "model": list(models)}
+    for kind, given in (named or {}).items():
+        by_kind.setdefault(kind, []).extend(given)
+    targets = _gather_targets(paths, by_kind)
     _check_scan_options(tokenizer, max_seq_length, jobs, timeout, fix, unsafe_fixes, in_place)
     if python:
         python = _interpreter(python)
@@ -82,8 +88,8 @@ def scan(paths: Sequence[str | os.PathLike[str]] = (), *, data: Sequence[str] = 
         targets.env = False   # the gathered result holds rank 0's environment
     elif not targets.env and not targets.items:
         skipped = sum(targets.skipped.values())
-        raise UsageError(f"nothing to examine: {', '.join(targets.projects) or 'no target given'} holds no dataset, "
-                         f"script, config or model folder ({skipped} {'file' if skipped == 1 else 'files'} skipped)")
+        raise UsageError(f"nothing to examine: {', '.join(targets.projects) or 'no target given'} holds no file "
+                         f"the doctor reads ({skipped} {'file' if skipped == 1 else 'files'} skipped)")
     opts = ScanOptions(deep=deep, smoke=smoke, fix=fix, unsafe_fixes=unsafe_fixes, in_place=in_place,
                        tokenizer=tokenizer, max_seq_length=max_seq_length, response_part=response_part,
                        jobs=jobs, progress=progress, timeout=timeout, python=python, distributed=distributed)
@@ -112,7 +118,10 @@ def _gather_targets(paths: Sequence[str | os.PathLike[str]], named: Mapping[str,
             raise UsageError(f"don't know how to scan {str(raw)!r}: give a folder, or a file ending in {known}")
         targets.add(probe.name, str(path))
     for name, given in named.items():
-        probe = registry.get(name)
+        try:
+            probe = registry.get(name)
+        except KeyError:
+            raise UsageError(f"no probe named {name!r}: one of {', '.join(p.name for p in registry.probes())}") from None
         for raw in given:
             path = _existing(raw, probe.option or name)
             if probe.folder and not path.is_dir():

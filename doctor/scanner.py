@@ -83,8 +83,9 @@ def nothing_found(targets: Targets) -> ProbeResult:
     if not targets.projects or targets.items:
         return ProbeResult()
     skipped = sum(targets.skipped.values())
+    kinds = ", ".join(registry.file_suffixes())
     return ProbeResult(observations=[
-        Observation(NOTHING_FOUND, Location(folder), {"folder": folder, "skipped": skipped})
+        Observation(NOTHING_FOUND, Location(folder), {"folder": folder, "skipped": skipped, "kinds": kinds})
         for folder in targets.projects])
 
 

@@ -29,8 +29,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         if distributed is None:
             return EXIT_OK   # not rank 0: rank 0 reports for the whole job
     report = api.scan(
-        args.paths, data=named.get("dataset", []), scripts=named.get("script", []),
-        configs=named.get("config", []), models=named.get("model", []), env=args.env, python=args.python,
+        args.paths, named=named, env=args.env, python=args.python,
         deep=args.deep, smoke=args.smoke, timeout=args.timeout, tokenizer=args.tokenizer,
         max_seq_length=args.max_seq_length, response_part=args.response_part, jobs=args.jobs,
         fix=args.fix, unsafe_fixes=args.unsafe_fixes, in_place=args.in_place,

@@ -19,6 +19,7 @@ PROBE_MODULES: tuple[str, ...] = (
     "doctor.probes.script",
     "doctor.probes.config",
     "doctor.probes.model",
+    "doctor.probes.gguf",
 )
 
 # Areas whose entries no probe emits: explain's runtime errors, the smoke test, the training
