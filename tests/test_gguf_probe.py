@@ -104,3 +104,13 @@ def test_explain_reads_llama_cpps_messages() -> None:
     r = run_cli("explain", "--no-env", "--format", "json",
                 stdin="gguf_init_from_file_impl: invalid magic characters: 'vers', expected 'GGUF'\n")
     assert json.loads(r.stdout)["explain"]["diagnoses"][0]["id"] == "RT-GGUF-LFS-POINTER"
+
+
+def test_a_vocabulary_only_file_is_a_note_not_a_truncation(tmp_path: Path) -> None:
+    """Like llama.cpp's models/ggml-vocab-*.gguf: no tensors, and no padding after the header."""
+    path = tmp_path / "ggml-vocab-tiny.gguf"
+    write_example_gguf(path, {}, tokens=100)
+    data = path.read_bytes()
+    end = len(data.rstrip(b"\0")) if data.endswith(b"\0") else len(data)
+    path.write_bytes(data[:end])     # the header's end, unpadded, as llama.cpp's vocab files are
+    assert ids(path) == ["GGUF-NO-TENSORS"]

@@ -46,6 +46,7 @@ LFS = "GGUF-LFS-POINTER"
 VERSION = "GGUF-VERSION-UNSUPPORTED"
 TRUNCATED = "GGUF-TRUNCATED"
 SPLIT_MISSING = "GGUF-SPLIT-PART-MISSING"
+NO_TENSORS = "GGUF-NO-TENSORS"
 
 
 class Damaged(Exception):
@@ -188,7 +189,11 @@ def _examine(path: Path) -> tuple[list[Observation], dict[str, Any]]:
 
 
 def _data_fits(header: Header, size: int, where: Location) -> list[Observation]:
-    end, last = header.data_offset, None
+    """llama.cpp's bounds check (llama-model-loader.cpp): every tensor's data inside the file.
+    A file without tensors ends where its header ends: no padding follows it."""
+    if not header.tensors:
+        return [Observation(NO_TENSORS, where)]
+    end, last = 0, None
     for name, dims, kind, offset in header.tensors:
         nbytes = tensor_bytes(dims, kind)
         if nbytes is not None and header.data_offset + offset + nbytes > end:
