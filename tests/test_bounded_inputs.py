@@ -37,7 +37,12 @@ class Overran(Exception):
 
 @contextmanager
 def deadline(seconds: float) -> Iterator[None]:
-    """Fail, instead of hanging the suite, when the block runs past `seconds`."""
+    """Fail, instead of hanging the suite, when the block runs past `seconds` (where the
+    platform has interval timers)."""
+    if not hasattr(signal, "setitimer"):
+        yield
+        return
+
     def stop(signum: int, frame: object) -> None:
         raise Overran(f"still running after {seconds} s")
     previous = signal.signal(signal.SIGALRM, stop)
@@ -171,3 +176,110 @@ def test_config_over_the_byte_limit_is_not_read(tmp_path: Path) -> None:
     assert ids(result) == ["CONFIG-TOO-LARGE"]
     assert located(result, "CONFIG-TOO-LARGE") == ("train.yaml", 1, 1)
     assert result.observations[0].values["limit"] == "64.0 MiB"
+
+
+# -- datasets --------------------------------------------------------------------------------
+
+GOOD_ROW = '{"instruction": "hi", "output": "there"}'
+DEEP_ROW = '{"instruction": "a", "output": "b", "meta": ' + "[" * DEEP + "]" * DEEP + "}"
+
+
+def test_jsonl_row_nested_100k_deep_is_one_bad_row_and_the_rest_is_checked(tmp_path: Path) -> None:
+    from doctor.probes.dataset import scan_dataset
+
+    path = tmp_path / "data.jsonl"
+    path.write_text("\n".join([GOOD_ROW, DEEP_ROW, '{"instruction": "x", "output": ""}']) + "\n")
+    with deadline(20):
+        result = scan_dataset(str(path))
+    assert ids(result) == ["DATA-FIELD-EMPTY", "DATA-NESTING-TOO-DEEP"]   # line 3 still checked
+    assert located(result, "DATA-NESTING-TOO-DEEP") == ("data.jsonl", 2, DEEP_ROW.index("[") + 100)
+    assert result.facts["dataset.rows"] == 3 and result.facts["dataset.unreadable_rows"] == 1
+
+
+@pytest.mark.parametrize("options", [{"fast_path": False}, {"jobs": 2, "jobs_min_bytes": 0}])
+def test_deep_row_is_found_on_every_reading_path(tmp_path: Path, options: dict) -> None:
+    from doctor.probes.dataset import DatasetOptions, scan_dataset
+
+    path = tmp_path / "data.jsonl"
+    path.write_text("\n".join([GOOD_ROW] * 300 + [DEEP_ROW] + [GOOD_ROW.replace("hi", "yo")] * 300) + "\n")
+    with deadline(20):
+        result = scan_dataset(str(path), DatasetOptions(**options))
+    assert located(result, "DATA-NESTING-TOO-DEEP")[1] == 301
+
+
+def test_json_array_element_nested_100k_deep(tmp_path: Path) -> None:
+    from doctor.probes.dataset import scan_dataset
+
+    path = tmp_path / "data.json"
+    path.write_text("[\n" + ",\n".join([GOOD_ROW, DEEP_ROW, GOOD_ROW.replace("hi", "yo")]) + "\n]\n")
+    with deadline(20):
+        result = scan_dataset(str(path))
+    assert ids(result) == ["DATA-NESTING-TOO-DEEP"]
+    assert located(result, "DATA-NESTING-TOO-DEEP")[1] == 3
+
+
+def test_record_under_a_key_too_deep_to_write_back_is_one_bad_row(tmp_path: Path) -> None:
+    """orjson reads 1024 levels but writes only 254: a record of a .json object between the two
+    crashed the scan with TypeError."""
+    from doctor.probes.dataset import scan_dataset
+
+    deep = '{"instruction": "a", "output": "b", "meta": ' + "[" * 300 + "]" * 300 + "}"
+    path = tmp_path / "data.json"
+    path.write_text('{"data": [' + ", ".join([GOOD_ROW, deep, GOOD_ROW.replace("hi", "yo")]) + "]}")
+    result = scan_dataset(str(path))
+    assert ids(result) == ["DATA-JSON-RECORDS-UNDER-KEY", "DATA-NESTING-TOO-DEEP"]
+    (obs,) = [o for o in result.observations if o.entry_id == "DATA-NESTING-TOO-DEEP"]
+    assert obs.location.line == 2 and result.facts["dataset.rows"] == 3
+
+
+def test_rows_the_strict_parser_accepts_1000_deep_get_their_content_checked(tmp_path: Path) -> None:
+    """orjson parses up to 1024 levels; the text checks walked rows recursively and crashed."""
+    from doctor.probes.dataset import scan_dataset
+
+    row = '{"instruction": "a", "output": "b", "meta": ' + "[" * 1000 + '"x\\u0001"' + "]" * 1000 + "}"
+    path = tmp_path / "data.jsonl"
+    path.write_text(GOOD_ROW + "\n" + row + "\n")
+    result = scan_dataset(str(path))
+    assert ids(result) == ["DATA-TEXT-CONTROL-CHARS"]
+
+
+def test_fix_rejects_the_deep_row_and_keeps_the_others(tmp_path: Path) -> None:
+    (tmp_path / "data.jsonl").write_text("\n".join([GOOD_ROW, DEEP_ROW, GOOD_ROW.replace("hi", "yo")]) + "\n")
+    done = run_cli("scan", str(tmp_path), "--no-env", "--fix", timeout=60)
+    assert "internal error" not in done.stderr, done.stderr
+    fixed = (tmp_path / "data.fixed.jsonl").read_text().splitlines()
+    (reject,) = [json.loads(line) for line in (tmp_path / "data.rejects.jsonl").read_text().splitlines()]
+    assert len(fixed) == 2 and reject["line"] == 2 and reject["entry_id"] == "DATA-NESTING-TOO-DEEP"
+
+
+def test_value_repair_copies_a_deep_value_without_recursion() -> None:
+    from collections import Counter
+
+    from doctor.fixes.values import clean_value
+
+    value: list = []
+    inner = value
+    for _ in range(5000):
+        inner.append([])
+        inner = inner[0]
+    inner.append("a\r\nb")
+    actions: Counter[str] = Counter()
+    copy = clean_value({"k": value, "n": 1}, False, actions)
+    for _ in range(1 + 5001):   # the key, then 5001 lists
+        copy = copy["k"] if isinstance(copy, dict) else copy[0]
+    assert copy == "a\nb" and sum(actions.values()) == 1
+
+
+def test_tokenizer_config_nested_100k_deep_is_reported_at_its_place(tmp_path: Path) -> None:
+    import shutil
+
+    from doctor.probes.dataset import DatasetOptions, scan_dataset
+
+    tok = tmp_path / "tok"
+    shutil.copytree(ROOT / "fixtures/datasets/tokenizers/tiny-chatml", tok)
+    (tok / "tokenizer_config.json").write_text('{"eos_token": "<|im_end|>", "x": ' + "[" * DEEP + "]" * DEEP + "}")
+    data = tmp_path / "data.jsonl"
+    data.write_text('{"text": "hello"}\n')
+    with deadline(20):
+        result = scan_dataset(str(data), DatasetOptions(tokenizer=str(tok)))
+    assert located(result, "DATA-TOKENIZER-UNUSABLE") == ("tokenizer_config.json", 1, 133)

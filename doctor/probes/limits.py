@@ -117,6 +117,20 @@ def check_json_nesting(text: str, limit: int = MAX_NESTING) -> None:
             raise Refusal(TOO_DEEP, line, column, {"limit": limit})
 
 
+def nests_deeper(value: Any, limit: int = MAX_NESTING) -> bool:
+    """Do the lists and dicts of a parsed value nest deeper than `limit`? Never recursive."""
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if type(item) is dict:
+            item = list(item.values())
+        if type(item) is list:
+            if level > limit:
+                return True
+            stack.extend((child, level + 1) for child in item if type(child) in (list, dict))
+    return False
+
+
 def position(text: str, pos: int) -> tuple[int, int]:
     """1-based line and column of offset `pos`."""
     return text.count("\n", 0, pos) + 1, pos - text.rfind("\n", 0, pos)

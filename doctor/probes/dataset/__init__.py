@@ -160,7 +160,7 @@ def scan_dataset(path: str, options: DatasetOptions | None = None) -> ProbeResul
             from doctor.probes.dataset.tokens import load_tokenizer
             load_tokenizer(tokenizer)
         except TokenizerProblem as err:
-            observations.append(Observation(TOKENIZER_UNUSABLE, Location(tokenizer),
+            observations.append(Observation(TOKENIZER_UNUSABLE, err.where or Location(tokenizer),
                                             {"path": tokenizer, "detail": str(err)}))
             tokenizer = None
     settings = _settings(options, tokenizer)

@@ -21,6 +21,7 @@ from doctor.probes.dataset.reader import ArrayElement, ArrayTrouble
 from doctor.probes.dataset.rowmemory import RowMemory
 from doctor.probes.dataset.schema import CHAT_FORMATS, MESSAGES, RecordSchema, UNKNOWN, classify
 from doctor.probes.dataset.tokens import TokenMeter, TokenStats
+from doctor.probes.limits import MAX_NESTING, nests_deeper
 
 BLANK_LINE = "DATA-JSON-BLANK-LINE"
 INVALID_UTF8 = "DATA-FILE-INVALID-UTF8"
@@ -435,7 +436,18 @@ def scan_rows(rows: Iterable[dict[str, Any]], settings: ScanSettings, first_line
     line = first_line - 1
     for line, row in enumerate(rows, start=first_line):
         r.rows += 1
+        try:
+            raw = orjson.dumps(row, default=str)
+        except orjson.JSONEncodeError:
+            if not nests_deeper(row):
+                raise
+            # orjson writes at most 254 levels; a record under a key of a .json object can nest
+            # up to the 1024 it reads.
+            r.unreadable += 1
+            r.hits.add(syntax.TOO_DEEP, line, None, detail=f"this record nests more than {MAX_NESTING} "
+                       "levels deep")
+            continue
         r.parsed += 1
-        checker.record(row, line, orjson.dumps(row, default=str))
+        checker.record(row, line, raw)
     r.lines = line
     return checker.finish()
