@@ -283,3 +283,48 @@ def test_tokenizer_config_nested_100k_deep_is_reported_at_its_place(tmp_path: Pa
     with deadline(20):
         result = scan_dataset(str(data), DatasetOptions(tokenizer=str(tok)))
     assert located(result, "DATA-TOKENIZER-UNUSABLE") == ("tokenizer_config.json", 1, 133)
+
+
+# -- model folders ---------------------------------------------------------------------------
+
+def _model_folder(folder: Path, **files: str) -> Path:
+    from doctor.probes.model import _safetensors_bytes
+
+    folder.mkdir(exist_ok=True)
+    (folder / "model.safetensors").write_bytes(_safetensors_bytes({"model.embed_tokens.weight": ["F16", [4, 2]]}))
+    (folder / "tokenizer.json").write_text('{"model": {"vocab": {"a": 0}}}')
+    (folder / "config.json").write_text('{"model_type": "llama", "vocab_size": 4}')
+    for name, text in files.items():
+        (folder / name.replace("__", ".")).write_text(text)
+    return folder
+
+
+@pytest.mark.parametrize("name", ["config.json", "tokenizer.json", "model.safetensors.index.json",
+                                  "adapter_config.json"])
+def test_model_json_file_nested_100k_deep_is_located(tmp_path: Path, name: str) -> None:
+    from doctor.probes.model import scan_model
+
+    body = '{"weight_map": {}, "x": ' + "[" * DEEP + "]" * DEEP + "}"
+    folder = _model_folder(tmp_path / "m", **{name.replace(".", "__"): body})
+    with deadline(20):
+        result = scan_model(str(folder))
+    assert located(result, "MODEL-JSON-TOO-DEEP") == (name, 1, body.index("[") + 100)
+
+
+def test_model_json_file_over_the_size_limit_is_not_read(tmp_path: Path) -> None:
+    from doctor.probes import limits
+    from doctor.probes.model import scan_model
+
+    folder = _model_folder(tmp_path / "m")
+    with open(folder / "model.safetensors.index.json", "wb") as f:   # sparse: nothing is spent on it
+        f.write(b'{"weight_map": {}}')
+        f.truncate(limits.MODEL_JSON_MAX_BYTES + 1)
+    result = scan_model(str(folder))
+    assert located(result, "MODEL-FILE-TOO-LARGE") == ("model.safetensors.index.json", 1, 1)
+
+
+def test_model_config_that_is_not_an_object_is_invalid_not_a_crash(tmp_path: Path) -> None:
+    from doctor.probes.model import scan_model
+
+    folder = _model_folder(tmp_path / "m", config__json="[1, 2]")
+    assert "MODEL-JSON-INVALID" in ids(scan_model(str(folder)))
