@@ -328,3 +328,56 @@ def test_model_config_that_is_not_an_object_is_invalid_not_a_crash(tmp_path: Pat
 
     folder = _model_folder(tmp_path / "m", config__json="[1, 2]")
     assert "MODEL-JSON-INVALID" in ids(scan_model(str(folder)))
+
+
+# -- scripts and notebooks -------------------------------------------------------------------
+
+def test_notebook_nested_100k_deep_is_located(tmp_path: Path) -> None:
+    from doctor.probes.script import scan_script
+
+    body = '{"cells": [{"cell_type": "code", "source": ["import os"]}], "metadata": ' + "[" * DEEP + "]" * DEEP + "}"
+    path = tmp_path / "train.ipynb"
+    path.write_text(body)
+    with deadline(20):
+        result = scan_script(str(path))
+    assert ids(result) == ["SCRIPT-NESTING-TOO-DEEP"]
+    assert located(result, "SCRIPT-NESTING-TOO-DEEP") == ("train.ipynb", 1, body.index("[[") + 100)
+
+
+@pytest.mark.parametrize("statement", [
+    "x = " + "1 + " * DEEP + "1",          # RecursionError while the syntax tree is built
+    "x = " + "-" * DEEP + "1",             # MemoryError: the parser's stack overflows
+    "x = a" + ".b" * DEEP,
+    "x = f" + "()" * DEEP,
+])
+def test_python_statement_nested_too_deep_is_located_at_it(tmp_path: Path, statement: str) -> None:
+    from doctor.probes.script import scan_script
+
+    path = tmp_path / "train.py"
+    path.write_text("import unsloth\n\n" + statement + "\nprint(x)\n")
+    with deadline(20):
+        result = scan_script(str(path))
+    assert ids(result) == ["SCRIPT-NESTING-TOO-DEEP"]
+    assert located(result, "SCRIPT-NESTING-TOO-DEEP") == ("train.py", 3, 1)
+
+
+def test_long_attribute_chain_that_python_parses_is_read(tmp_path: Path) -> None:
+    """2000 attributes parse; the dotted-name reader recursed and crashed on them."""
+    from doctor.probes.script import scan_script
+
+    path = tmp_path / "train.py"
+    path.write_text("x = a" + ".b" * 2000 + "(learning_rate=1e-2)\n")
+    assert ids(scan_script(str(path))) == ["SCRIPT-LR-TOO-HIGH"]
+
+
+@pytest.mark.parametrize("name", ["train.py", "train.ipynb"])
+def test_script_over_its_size_limit_is_not_read(tmp_path: Path, name: str) -> None:
+    from doctor.probes import limits
+    from doctor.probes.script import scan_script
+
+    path = tmp_path / name
+    with open(path, "wb") as f:
+        f.write(b"import unsloth\n")
+        f.truncate((limits.NOTEBOOK_MAX_BYTES if name.endswith(".ipynb") else limits.SCRIPT_MAX_BYTES) + 1)
+    result = scan_script(str(path))
+    assert located(result, "SCRIPT-TOO-LARGE") == (name, 1, 1)
