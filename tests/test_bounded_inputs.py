@@ -285,6 +285,37 @@ def test_tokenizer_config_nested_100k_deep_is_reported_at_its_place(tmp_path: Pa
     assert located(result, "DATA-TOKENIZER-UNUSABLE") == ("tokenizer_config.json", 1, 133)
 
 
+# -- one very long JSONL line ----------------------------------------------------------------
+
+def test_a_line_past_the_cap_is_skipped_in_pieces_and_reported(tmp_path: Path) -> None:
+    from doctor.probes.dataset import DatasetOptions, scan_dataset
+
+    path = tmp_path / "data.jsonl"
+    long_row = '{"instruction": "a", "output": "' + "x" * (3 << 20) + '"}'   # 3 MiB: read in 1 MiB pieces
+    path.write_text("\n".join([GOOD_ROW, long_row, '{"instruction": "x", "output": ""}']) + "\n")
+    for options in ({}, {"fast_path": False}):
+        result = scan_dataset(str(path), DatasetOptions(max_line_bytes=2 << 20, **options))
+        assert ids(result) == ["DATA-FIELD-EMPTY", "DATA-LINE-TOO-LONG"]
+        assert located(result, "DATA-LINE-TOO-LONG") == ("data.jsonl", 2, 1)
+        (obs,) = [o for o in result.observations if o.entry_id == "DATA-LINE-TOO-LONG"]
+        assert obs.values["size"] == "3.0 MiB" and obs.values["limit"] == "2.0 MiB"
+    # under the default cap the same line is read whole, as before
+    assert ids(scan_dataset(str(path))) == ["DATA-FIELD-EMPTY", "DATA-ROW-LONG"]
+
+
+def test_a_500_mib_line_is_skipped_in_bounded_memory(tmp_path: Path) -> None:
+    """It was read whole and parsed: 1.5 GB at the peak, 3.9 s."""
+    path = tmp_path / "data.jsonl"
+    with open(path, "wb") as f:   # sparse: the line's 500 MiB are a hole that reads as NUL bytes
+        f.write(GOOD_ROW.encode() + b"\n" + b'{"instruction": "a", "output": "')
+        f.seek(500 << 20, 1)
+        f.write(b'"}\n' + GOOD_ROW.replace("hi", "yo").encode() + b"\n")
+    seconds, peak_mib, out = run_cli_measured("scan", "--data", str(path), "--format", "json")
+    findings = json.loads(out)["findings"]
+    assert [f["id"] for f in findings] == ["DATA-LINE-TOO-LONG"]
+    assert peak_mib < 400    # the cap (256 MiB) while the line is read, and nothing after
+
+
 # -- model folders ---------------------------------------------------------------------------
 
 def _model_folder(folder: Path, **files: str) -> Path:
@@ -381,3 +412,20 @@ def test_script_over_its_size_limit_is_not_read(tmp_path: Path, name: str) -> No
         f.truncate((limits.NOTEBOOK_MAX_BYTES if name.endswith(".ipynb") else limits.SCRIPT_MAX_BYTES) + 1)
     result = scan_script(str(path))
     assert located(result, "SCRIPT-TOO-LARGE") == (name, 1, 1)
+
+
+def test_every_hostile_input_in_one_folder_scan(tmp_path: Path) -> None:
+    """A project folder holding all of them: one real scan, every finding located, no crash."""
+    (tmp_path / "bomb.yaml").write_text(billion_laughs())
+    (tmp_path / "loop.yaml").write_text("learning_rate: 2.0e-4\nlora_r: 16\na: &a [*a]\n")
+    (tmp_path / "deep.yaml").write_text("lora_r: 16\nx: " + "[" * DEEP + "]" * DEEP + "\n")
+    (tmp_path / "data.jsonl").write_text(GOOD_ROW + "\n" + DEEP_ROW + "\n")
+    (tmp_path / "nb.ipynb").write_text('{"cells": [], "x": ' + "[" * DEEP + "]" * DEEP + "}")
+    (tmp_path / "train.py").write_text("x = " + "1 + " * DEEP + "1\n")
+    _model_folder(tmp_path / "model", config__json='{"x": ' + "[" * DEEP + "]" * DEEP + "}")
+    seconds, peak_mib, out = run_cli_measured("scan", str(tmp_path), "--no-env", "--format", "json")
+    found = {f["id"]: f["location"] for f in json.loads(out)["findings"]}
+    assert set(found) == {"CONFIG-YAML-ALIAS-BOMB", "CONFIG-YAML-RECURSIVE-ALIAS", "CONFIG-NESTING-TOO-DEEP",
+                          "DATA-NESTING-TOO-DEEP", "SCRIPT-NESTING-TOO-DEEP", "MODEL-JSON-TOO-DEEP"}
+    assert all(loc["path"] and loc["line"] and loc["column"] for loc in found.values())
+    assert seconds < 5 and peak_mib < 200

@@ -33,6 +33,13 @@ NOTEBOOK_MAX_BYTES = 256 * MiB       # outputs hold images (tens of MB happen); 
                                      # files over 100 MiB
 SCRIPT_MAX_BYTES = 2 * MiB           # Python source: ast needs about 250 bytes of memory per
                                      # byte of source (measured: a 22 MB file took 5 GB, 60 s)
+
+# Datasets are streamed whatever their size, but one JSONL line is held whole while it is
+# parsed (about three times its size in memory). A record is text for a context of at most a
+# few million tokens (tens of MB, even with images inlined as base64); a longer line is
+# skipped unread, a MiB at a time, and reported.
+DATASET_LINE_MAX_BYTES = 256 * MiB
+
 # Values of a YAML document once its aliases are expanded. Composing and converting them costs
 # about 22 µs and 700 bytes a value (measured: 5 million took 110 s and 3.4 GB); a training
 # config has hundreds.
