@@ -65,11 +65,19 @@ def run_cli_measured(*args: str, timeout: float = 60) -> tuple[float, int, str]:
     """`python -m doctor ARGS` in a child process: (seconds, its peak RSS in MiB, stdout)."""
     import subprocess
 
+    # The peak is read from /proc (VmHWM: this process's own memory). ru_maxrss would carry
+    # over the test runner's peak: Linux keeps it across the exec that starts the child.
     wrapper = ("import resource, runpy, sys\n"
                "sys.argv = ['doctor', *sys.argv[1:]]\n"
+               "def peak():\n"
+               "    try:\n"
+               "        status = open('/proc/self/status').read()\n"
+               "        return int(status.split('VmHWM:')[1].split()[0])\n"
+               "    except (OSError, IndexError):\n"
+               "        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
                "try:\n    runpy.run_module('doctor', run_name='__main__', alter_sys=True)\n"
                "finally:\n"
-               "    print(f'PEAK_KB={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}', file=sys.stderr)\n")
+               "    print(f'PEAK_KB={peak()}', file=sys.stderr)\n")
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", wrapper, *args], capture_output=True, text=True,
                           cwd=ROOT, timeout=timeout, env={**__import__("os").environ, "NO_COLOR": "1"})
