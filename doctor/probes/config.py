@@ -11,7 +11,9 @@ from typing import Any
 
 from doctor.facts import FactCollector
 from doctor.findings import AreaStatus, Location, Observation
+from doctor.probes import limits
 from doctor.probes.base import Probe, ProbeContext, ProbeResult, Target
+from doctor.probes.safeyaml import check_yaml
 from doctor.probes.script import LR_CEILING  # one ceiling for scripts and configs
 
 # canonical name -> the spellings configs use for it
@@ -46,22 +48,21 @@ def _flatten(data: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...
     return [(path, data)]
 
 
-def read_config(path: str, text: str | None = None) -> tuple[dict[str, tuple[Any, Location]], list[Observation]]:
-    raw = Path(path).read_text(encoding="utf-8", errors="replace") if text is None else text
-    if path.endswith(".json"):
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:
-            return {}, [Observation("CONFIG-SYNTAX", Location(path, getattr(exc, "lineno", None), getattr(exc, "colno", None)),
-                                    {"error": str(exc)})]
-        marks: dict[Any, Any] = {}
-    else:
-        from doctor.kb.yamlnodes import YamlSyntaxError, load_with_marks
+# What each refusal of limits/safeyaml is reported as.
+_REFUSED = {
+    limits.TOO_LARGE: "CONFIG-TOO-LARGE",
+    limits.TOO_DEEP: "CONFIG-NESTING-TOO-DEEP",
+    limits.ALIAS_BOMB: "CONFIG-YAML-ALIAS-BOMB",
+    limits.RECURSIVE_ALIAS: "CONFIG-YAML-RECURSIVE-ALIAS",
+}
 
-        try:
-            data, marks = load_with_marks(raw)
-        except YamlSyntaxError as exc:
-            return {}, [Observation("CONFIG-SYNTAX", Location(path, exc.line, exc.column), {"error": exc.message})]
+
+def read_config(path: str, text: str | None = None, max_bytes: int = limits.CONFIG_MAX_BYTES,
+                max_nodes: int = limits.YAML_MAX_NODES) -> tuple[dict[str, tuple[Any, Location]], list[Observation]]:
+    loaded = _load(path, text, max_bytes, max_nodes)
+    if isinstance(loaded, Observation):
+        return {}, [loaded]
+    data, marks = loaded
     found: dict[str, tuple[Any, Location]] = {}
     for key_path, value in _flatten(data):
         if not key_path or not isinstance(key_path[-1], str):
@@ -71,6 +72,32 @@ def read_config(path: str, text: str | None = None) -> tuple[dict[str, tuple[Any
             mark = marks.get(key_path)
             found[name] = (value, Location(path, mark.line if mark else None, mark.column if mark else None))
     return found, []
+
+
+def _load(path: str, text: str | None, max_bytes: int, max_nodes: int) -> tuple[Any, dict[Any, Any]] | Observation:
+    """The config's data and the position of each value, or the observation saying why not.
+    Size, nesting and aliases are checked before anything is built."""
+    from doctor.kb.yamlnodes import YamlSyntaxError, load_with_marks
+
+    try:
+        if text is None:
+            text = limits.read_text(path, max_bytes, errors="replace")
+        else:
+            limits.check_size(text, max_bytes)
+        if path.endswith(".json"):
+            limits.check_json_nesting(text)
+            try:
+                return json.loads(text), {}
+            except ValueError as exc:
+                return Observation("CONFIG-SYNTAX", Location(path, getattr(exc, "lineno", None),
+                                                             getattr(exc, "colno", None)), {"error": str(exc)})
+        check_yaml(text, max_nodes)
+        return load_with_marks(text)
+    except limits.Refusal as refused:
+        return Observation(_REFUSED[refused.kind], Location(path, refused.line, refused.column),
+                           {"file": Path(path).name, **refused.values})
+    except YamlSyntaxError as exc:
+        return Observation("CONFIG-SYNTAX", Location(path, exc.line, exc.column), {"error": exc.message})
 
 
 def looks_like_training_config(found: dict[str, Any]) -> bool:
@@ -115,7 +142,8 @@ def check_config(found: dict[str, tuple[Any, Location]]) -> list[Observation]:
 def scan_config(path: str) -> ProbeResult:
     found, problems = read_config(path)
     if problems:
-        return ProbeResult(observations=problems, areas=[AreaStatus("config", f"Config {path}", "does not parse", path=path)])
+        detail = "does not parse" if problems[0].entry_id == "CONFIG-SYNTAX" else "not checked"
+        return ProbeResult(observations=problems, areas=[AreaStatus("config", f"Config {path}", detail, path=path)])
     if not looks_like_training_config(found):
         return ProbeResult()
     observations = check_config(found)
@@ -128,7 +156,8 @@ def scan_config(path: str) -> ProbeResult:
 
 
 def _example(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:
-    found, problems = read_config("config.yaml", text)
+    bounds = {k: int(v) for k, v in options.items() if k in ("max_bytes", "max_nodes")}   # small limits, for examples
+    found, problems = read_config(options.get("name", "config.yaml"), text, **bounds)
     return problems or check_config(found)
 
 

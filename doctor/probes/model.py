@@ -11,6 +11,7 @@ from typing import Any
 
 from doctor.facts import FactCollector
 from doctor.findings import AreaStatus, Location, Observation
+from doctor.probes import limits
 from doctor.probes.base import Probe, ProbeContext, ProbeResult, Target
 
 MAX_HEADER = 100 * 1024 * 1024  # the safetensors format caps its JSON header at 100 MB
@@ -56,25 +57,51 @@ def read_safetensors_header(path: Path) -> tuple[dict[str, Tensor], dict[str, st
     return tensors, meta
 
 
-def _json(path: Path, obs: list[Observation]) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class Caps:
+    """Largest JSON files read whole (kb examples lower them)."""
+
+    json_bytes: int = limits.MODEL_JSON_MAX_BYTES
+    tokenizer_bytes: int = limits.TOKENIZER_JSON_MAX_BYTES
+
+
+def _json(path: Path, obs: list[Observation], max_bytes: int = limits.MODEL_JSON_MAX_BYTES) -> dict[str, Any] | None:
+    """A JSON object file of the folder, bounded in size and nesting; None (with the
+    observation that says why) when it cannot be read as one."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        text = limits.read_text(path, max_bytes)
+        limits.check_json_nesting(text)
+        data = json.loads(text)
+    except limits.Refusal as refused:
+        entry = "MODEL-FILE-TOO-LARGE" if refused.kind == limits.TOO_LARGE else "MODEL-JSON-TOO-DEEP"
+        obs.append(Observation(entry, Location(str(path), refused.line, refused.column), {"file": path.name, **refused.values}))
+        return None
     except ValueError as exc:
         line, col = getattr(exc, "lineno", None), getattr(exc, "colno", None)
         obs.append(Observation("MODEL-JSON-INVALID", Location(str(path), line, col), {"file": path.name, "error": str(exc)}))
+        return None
     except OSError:
-        pass
-    return None
+        return None
+    if not isinstance(data, dict):
+        obs.append(Observation("MODEL-JSON-INVALID", Location(str(path), 1, 1),
+                               {"file": path.name, "error": f"a JSON {type(data).__name__}, not an object"}))
+        return None
+    return data
 
 
 def scan_model(folder: str) -> ProbeResult:
+    return _scan(folder, Caps())
+
+
+def _scan(folder: str, caps: Caps) -> ProbeResult:
     root = Path(folder)
     obs: list[Observation] = []
     facts = FactCollector(f"model:{folder}")
-    config = _json(root / "config.json", obs) if (root / "config.json").exists() else None
-    adapter = _json(root / "adapter_config.json", obs) if (root / "adapter_config.json").exists() else None
+    config = _json(root / "config.json", obs, caps.json_bytes) if (root / "config.json").exists() else None
+    adapter = (_json(root / "adapter_config.json", obs, caps.json_bytes)
+               if (root / "adapter_config.json").exists() else None)
     where = Location(str(root / ("config.json" if config is not None else "adapter_config.json")), 1, 1)
-    tensors, bad = _all_tensors(root, obs)
+    tensors, bad = _all_tensors(root, obs, caps)
     facts.set("model.tensors", len(tensors))
     if config is not None and adapter is not None:
         obs.append(Observation("MODEL-ADAPTER-AND-MERGED", where))
@@ -83,7 +110,7 @@ def scan_model(folder: str) -> ProbeResult:
     if not any((root / n).exists() for n in TOKENIZER_FILES):
         obs.append(Observation("MODEL-NO-TOKENIZER", where, {"kind": "adapter" if adapter and not config else "model"}))
     elif config is not None and tensors:
-        obs += _tokenizer_fits(root, tensors, where)
+        obs += _tokenizer_fits(root, tensors, where, caps)
     if not list(root.glob("*.safetensors")) and list(root.glob("*.bin")):
         obs.append(Observation("MODEL-PICKLE-WEIGHTS", where))
     kind = "LoRA adapter" if adapter and not config else (config or {}).get("model_type", "model")
@@ -91,12 +118,12 @@ def scan_model(folder: str) -> ProbeResult:
                        areas=[AreaStatus("model", f"Model {folder}", f"{kind}, {len(tensors)} tensors", path=str(folder))])
 
 
-def _all_tensors(root: Path, obs: list[Observation]) -> tuple[dict[str, Tensor], bool]:
+def _all_tensors(root: Path, obs: list[Observation], caps: Caps) -> tuple[dict[str, Tensor], bool]:
     tensors: dict[str, Tensor] = {}
     bad = False
     index_file = next(iter(root.glob("*.safetensors.index.json")), None)
     if index_file is not None:
-        index = _json(index_file, obs) or {}
+        index = _json(index_file, obs, caps.json_bytes) or {}
         for shard in sorted(set((index.get("weight_map") or {}).values())):
             if not (root / shard).exists():
                 obs.append(Observation("MODEL-SHARD-MISSING", Location(str(index_file), 1, 1), {"shard": shard}))
@@ -131,15 +158,15 @@ def _config_checks(root: Path, config: dict[str, Any], tensors: dict[str, Tensor
     return out
 
 
-def _tokenizer_fits(root: Path, tensors: dict[str, Tensor], where: Location) -> list[Observation]:
+def _tokenizer_fits(root: Path, tensors: dict[str, Tensor], where: Location, caps: Caps) -> list[Observation]:
     embed = next((t for n, t in tensors.items() if n.endswith("embed_tokens.weight")), None)
     tok = root / "tokenizer.json"
     if embed is None or not tok.exists():
         return []
-    try:
-        data = json.loads(tok.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
+    refused: list[Observation] = []
+    data = _json(tok, refused, caps.tokenizer_bytes)
+    if data is None:   # a tokenizer.json that is not JSON is the tokenizers library's to report
+        return [o for o in refused if o.entry_id != "MODEL-JSON-INVALID"]
     vocab = (data.get("model") or {}).get("vocab") or {}
     ids = list(vocab.values()) if isinstance(vocab, dict) else list(range(len(vocab)))
     ids += [t.get("id", 0) for t in data.get("added_tokens") or []]
@@ -155,6 +182,7 @@ def _example(text: str, options: dict[str, Any], kb: Any = None) -> list[Observa
     import tempfile
 
     spec = json.loads(text)
+    caps = Caps(**{k: int(v) for k, v in options.items() if k in ("json_bytes", "tokenizer_bytes")})
     with tempfile.TemporaryDirectory() as tmp:
         for name, content in spec.items():
             target = Path(tmp) / name
@@ -162,7 +190,7 @@ def _example(text: str, options: dict[str, Any], kb: Any = None) -> list[Observa
                 target.write_bytes(_safetensors_bytes(content["tensors"], content.get("truncate", 0)))
             else:
                 target.write_text(content if isinstance(content, str) else json.dumps(content))
-        return scan_model(tmp).observations
+        return _scan(tmp, caps).observations
 
 
 class ModelProbe(Probe):

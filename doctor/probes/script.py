@@ -15,6 +15,7 @@ from typing import Any, Iterator
 
 from doctor.facts import FactCollector
 from doctor.findings import AreaStatus, FileEdit, Fix, Location, Observation, Safety
+from doctor.probes import limits
 from doctor.probes.base import Probe, ProbeContext, ProbeResult, Target
 
 _PATCHED_BY_UNSLOTH = ("trl", "transformers", "peft")
@@ -28,28 +29,51 @@ class Source:
     path: str
     text: str
     line_map: tuple[tuple[int, int], ...] = ()   # (first line in text, cell number) for notebooks
+    refused: Observation | None = None           # why the file was not read (then text is "")
 
     def where(self, line: int, col: int) -> Location:
         return Location(self.path, line, col + 1)
 
 
-def read_source(path: str, raw: str | None = None) -> Source:
-    text = Path(path).read_text(encoding="utf-8", errors="replace") if raw is None else raw
-    if path.endswith(".ipynb"):
-        return _notebook_source(path, text)
-    return Source(path, text)
+def read_source(path: str, raw: str | None = None, max_bytes: int | None = None) -> Source:
+    """The Python text of a script or notebook. A file past its size limit, or a notebook
+    nested too deeply, comes back empty with the observation that says so."""
+    notebook = path.endswith(".ipynb")
+    if max_bytes is None:
+        max_bytes = limits.NOTEBOOK_MAX_BYTES if notebook else limits.SCRIPT_MAX_BYTES
+    try:
+        if raw is None:
+            text = limits.read_text(path, max_bytes, errors="replace")
+        else:
+            limits.check_size(raw, max_bytes)
+            text = raw
+        if not notebook:
+            return Source(path, text)
+        limits.check_json_nesting(text)
+        src = _notebook_source(path, text)
+        limits.check_size(src.text, limits.SCRIPT_MAX_BYTES)   # its code is parsed like a script
+        return src
+    except limits.Refusal as refused:
+        if refused.kind == limits.TOO_LARGE:
+            values = {"file": Path(path).name, **refused.values}
+            return Source(path, "", refused=Observation("SCRIPT-TOO-LARGE", Location(path, 1, 1), values))
+        detail = f"the notebook's JSON nests more than {refused.values['limit']} levels deep"
+        return Source(path, "", refused=Observation("SCRIPT-NESTING-TOO-DEEP", Location(path, refused.line, refused.column),
+                                                    {"file": Path(path).name, "detail": detail}))
 
 
 def _notebook_source(path: str, text: str) -> Source:
     try:
-        cells = json.loads(text).get("cells", [])
+        notebook = json.loads(text)
     except ValueError:
         return Source(path, "")
+    cells = notebook.get("cells", []) if isinstance(notebook, dict) else []
     lines: list[str] = []
-    for cell in cells:
-        if cell.get("cell_type") != "code":
+    for cell in cells if isinstance(cells, list) else []:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
-        body = "".join(cell.get("source", []))
+        source = cell.get("source", [])
+        body = source if isinstance(source, str) else "".join(s for s in source if isinstance(s, str))
         # shell escapes and magics are not Python
         body = "\n".join("" if ln.lstrip().startswith(("!", "%")) else ln for ln in body.splitlines())
         lines.append(body)
@@ -63,11 +87,14 @@ def _calls(tree: ast.AST) -> Iterator[ast.Call]:
 
 
 def _name(node: ast.AST) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return f"{_name(node.value)}.{node.attr}"
-    return ""
+    """`a.b.c` for a dotted name; "" for anything else. A loop: chains can be thousands long."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return ""
+    return ".".join([node.id, *reversed(parts)])
 
 
 def _kw(call: ast.Call, name: str) -> ast.expr | None:
@@ -82,15 +109,48 @@ def _const(node: ast.expr | None) -> Any:
 
 
 def scan_source(src: Source) -> list[Observation]:
+    if src.refused is not None:
+        return [src.refused]
     try:
         tree = ast.parse(src.text, filename=src.path)
     except SyntaxError as exc:
         return [Observation("SCRIPT-SYNTAX-ERROR", Location(src.path, exc.lineno, exc.offset),
                             {"error": exc.msg, "line": exc.lineno})]
+    except (RecursionError, MemoryError) as exc:
+        # CPython gives up on an expression nested too deeply to build (thousands of chained
+        # operators or attributes): RecursionError, or MemoryError from its parser's stack.
+        line, col = _densest_statement(src.text)
+        error = str(exc) or type(exc).__name__
+        return [Observation("SCRIPT-NESTING-TOO-DEEP", Location(src.path, line, col),
+                            {"file": Path(src.path).name, "detail": f"Python cannot parse this statement ({error})"})]
     obs: list[Observation] = []
     obs += _import_checks(src, tree)
     obs += _call_checks(src, tree)
     return obs
+
+
+def _densest_statement(text: str) -> tuple[int, int]:
+    """Line and column of the statement with the most tokens: where the parser gave up.
+    The tokenizer is a flat loop, so it reads what the parser could not."""
+    import io
+    import tokenize
+
+    best, count, start = (0, 1, 1), 0, None
+    skip = (tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT)
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if start is None and tok.type not in skip:
+                start = tok.start
+            count += 1
+            if tok.type in (tokenize.NEWLINE, tokenize.ENDMARKER):
+                if count > best[0]:
+                    best = (count, start[0], start[1] + 1)
+                count, start = 0, None
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    if start is not None and count > best[0]:   # the statement the tokenizer stopped in
+        best = (count, start[0], start[1] + 1)
+    return best[1], best[2]
 
 
 def _import_checks(src: Source, tree: ast.Module) -> list[Observation]:
@@ -182,7 +242,8 @@ def scan_script(path: str) -> ProbeResult:
 
 
 def _example(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:
-    return scan_source(read_source(options.get("name", "train.py"), text))
+    max_bytes = int(options["max_bytes"]) if "max_bytes" in options else None   # small limits, for examples
+    return scan_source(read_source(options.get("name", "train.py"), text, max_bytes))
 
 
 class ScriptProbe(Probe):

@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from doctor.facts import FactCollector
 from doctor.findings import AreaStatus, Location, Observation
+from doctor.probes import limits
 from doctor.probes.base import ProbeResult
 from doctor.probes.dataset import jobs, observe, reader, scan
 from doctor.probes.dataset.jobs import split_ranges
@@ -46,12 +47,13 @@ class DatasetOptions:
     long_row_bytes: int = 100_000
     jobs_min_bytes: int = 64 << 20      # smaller files are not worth the process start-up
     fast_path: bool = True              # off: check every row one by one (same findings, slower)
+    max_line_bytes: int = limits.DATASET_LINE_MAX_BYTES   # a longer JSONL line is skipped unread
 
 
 def _settings(options: DatasetOptions, tokenizer: str | None) -> ScanSettings:
     return ScanSettings(cap=options.cap, long_row_bytes=options.long_row_bytes, tokenizer=tokenizer,
                         max_seq_length=options.max_seq_length, response_part=options.response_part,
-                        fast_path=options.fast_path)
+                        fast_path=options.fast_path, max_line_bytes=options.max_line_bytes)
 
 
 def _scan_jsonl(path: str, options: DatasetOptions, settings: ScanSettings) -> ChunkResult:
@@ -160,7 +162,7 @@ def scan_dataset(path: str, options: DatasetOptions | None = None) -> ProbeResul
             from doctor.probes.dataset.tokens import load_tokenizer
             load_tokenizer(tokenizer)
         except TokenizerProblem as err:
-            observations.append(Observation(TOKENIZER_UNUSABLE, Location(tokenizer),
+            observations.append(Observation(TOKENIZER_UNUSABLE, err.where or Location(tokenizer),
                                             {"path": tokenizer, "detail": str(err)}))
             tokenizer = None
     settings = _settings(options, tokenizer)

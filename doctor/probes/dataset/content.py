@@ -92,15 +92,18 @@ def check_fields(obj: dict[str, Any], schema: RecordSchema, line: int, raw: byte
 
 
 def iter_texts(value: Any, path: str) -> Iterator[tuple[str, str]]:
-    """Every string inside a value, with a readable path like `messages[2].content`."""
-    if type(value) is str:
-        yield path, value
-    elif type(value) is dict:
-        for key, item in value.items():
-            yield from iter_texts(item, f"{path}.{key}" if path else str(key))
-    elif type(value) is list:
-        for index, item in enumerate(value):
-            yield from iter_texts(item, f"{path}[{index}]")
+    """Every string inside a value, in order, with a readable path like `messages[2].content`.
+
+    A stack, not recursion: a row the strict parser accepts may nest 1024 levels deep."""
+    stack = [(path, value)]
+    while stack:
+        path, value = stack.pop()
+        if type(value) is str:
+            yield path, value
+        elif type(value) is dict:
+            stack.extend(reversed([(f"{path}.{key}" if path else str(key), item) for key, item in value.items()]))
+        elif type(value) is list:
+            stack.extend(reversed([(f"{path}[{index}]", item) for index, item in enumerate(value)]))
 
 
 def check_text(obj: dict[str, Any], schema: RecordSchema, line: int, raw: bytes, hits: Hits) -> None:

@@ -6,7 +6,7 @@ import multiprocessing
 import os
 from dataclasses import replace
 from itertools import chain
-from typing import Iterable
+from typing import BinaryIO, Iterable
 
 from doctor.probes.dataset import scan
 from doctor.probes.dataset.rowmemory import RowMemory
@@ -20,16 +20,26 @@ def split_ranges(path: str, jobs: int) -> list[tuple[int, int | None]]:
     with open(path, "rb") as f:
         for k in range(1, jobs):
             f.seek(max(cuts[-1], size * k // jobs))
-            f.readline()  # finish the line we landed in
+            _skip_line(f)  # finish the line we landed in
             for _ in range(10_000):  # prefer a line that starts an object (not a pretty-printed middle)
                 here = f.tell()
-                head = f.readline()
+                head = f.readline(4096)
+                if not head.endswith(b"\n"):
+                    _skip_line(f)
                 if not head or head.lstrip()[:1] == b"{":
                     break
             if here < size and here > cuts[-1]:
                 cuts.append(here)
     ends: list[int | None] = [*cuts[1:], None]
     return list(zip(cuts, ends))
+
+
+def _skip_line(f: BinaryIO) -> None:
+    """Read to the end of the current line a MiB at a time: a line may be any length."""
+    while True:
+        chunk = f.readline(1 << 20)
+        if not chunk or chunk.endswith(b"\n"):
+            return
 
 
 def scan_in_parallel(path: str, jobs: int, settings: ScanSettings) -> ChunkResult | None:

@@ -291,6 +291,24 @@ def csv_record_lines(path: str | Path, wanted: set[int]) -> dict[int, int]:
     return out
 
 
+class OverlongLine(bytes):
+    """Stands for a JSONL line longer than the scanner's cap, skipped unread: its first bytes
+    (to show) and `size`, the length of the whole line."""
+
+    HEAD = 200
+    size: int
+
+    def __new__(cls, head: bytes, size: int) -> "OverlongLine":
+        line = super().__new__(cls, head)
+        line.size = size
+        return line
+
+
+def line_length(raw: bytes) -> int:
+    """Bytes a line takes in the file (all of it, for an overlong one)."""
+    return raw.size if type(raw) is OverlongLine else len(raw)
+
+
 @dataclass(frozen=True)
 class LineRecord:
     """One record of a JSONL file: a line, or an object pretty-printed over several lines."""
@@ -328,6 +346,8 @@ def join_spread_object(first: str, next_line: Callable[[], bytes | None],
         if raw is None:
             break
         taken.append(raw)
+        if type(raw) is OverlongLine:
+            break   # no object spreads over a line too long to read
         used += len(raw)
         try:
             text = raw.decode("utf-8").rstrip("\r\n")

@@ -6,6 +6,7 @@ same per-record checks. Results carry lines relative to their range; the caller 
 """
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
@@ -15,12 +16,14 @@ from typing import Any, Callable, Iterable, Iterator
 
 import orjson
 
+from doctor.probes import limits
 from doctor.probes.dataset import content, prefilter, reader, syntax
 from doctor.probes.dataset.hits import Hits
-from doctor.probes.dataset.reader import ArrayElement, ArrayTrouble
+from doctor.probes.dataset.reader import ArrayElement, ArrayTrouble, OverlongLine, line_length
 from doctor.probes.dataset.rowmemory import RowMemory
 from doctor.probes.dataset.schema import CHAT_FORMATS, MESSAGES, RecordSchema, UNKNOWN, classify
 from doctor.probes.dataset.tokens import TokenMeter, TokenStats
+from doctor.probes.limits import MAX_NESTING, nests_deeper
 
 BLANK_LINE = "DATA-JSON-BLANK-LINE"
 INVALID_UTF8 = "DATA-FILE-INVALID-UTF8"
@@ -28,6 +31,7 @@ MULTILINE = "DATA-JSON-MULTILINE"
 NOT_OBJECT = "DATA-JSON-NOT-OBJECT"
 DUPLICATE = "DATA-ROW-DUPLICATE"
 LONG_ROW = "DATA-ROW-LONG"
+LINE_TOO_LONG = "DATA-LINE-TOO-LONG"
 SCHEMA_UNKNOWN = "DATA-SCHEMA-UNKNOWN"
 
 # A pretty-printed object is joined back from at most this many lines / bytes.
@@ -50,6 +54,7 @@ class ScanSettings:
     response_part: str | None = None
     duplicate_memory_rows: int = DUPLICATE_MEMORY_ROWS
     fast_path: bool = True       # batches at C speed; off, every row goes through `record`
+    max_line_bytes: int = limits.DATASET_LINE_MAX_BYTES   # a longer JSONL line is skipped unread
 
 
 @dataclass
@@ -264,19 +269,33 @@ def _decode(raw: bytes, line: int, file_offset: int, hits: Hits) -> str | None:
 
 BATCH_ROWS = 256   # rows read, hashed and pre-filtered together
 PARSE_SLICE = 64   # rows parsed and checked together (their objects stay in the CPU cache)
+READ_PIECE = 1 << 20   # in a file that may hold a line past the cap, the most read at a time
 
 
 class _LineSource:
-    """Lines of one byte range of a file, with push-back for lines read ahead."""
+    """Lines of one byte range of a file, with push-back for lines read ahead.
 
-    def __init__(self, f: Any, start: int, end: int | None) -> None:
+    Where the file is large enough to hold a line longer than `max_line`, lines are read at
+    most READ_PIECE bytes at a time: a longer line comes in pieces, which `next` joins, and
+    past `max_line` it keeps none of them and returns an `OverlongLine` instead. So memory
+    stays bounded however long a line is."""
+
+    def __init__(self, f: Any, start: int, end: int | None, max_line: int = limits.DATASET_LINE_MAX_BYTES) -> None:
         f.seek(start)
         self._file = f
-        self._lines: Iterator[bytes] = iter(f)
+        self._max = max_line
+        self._piece = min(READ_PIECE, max_line + 1)
+        # A readline with a size costs ~50 ns a line more: only where a line could pass the cap.
+        self._capped = os.fstat(f.fileno()).st_size - start > max_line
+        self._lines: Iterator[bytes] = iter(partial(f.readline, self._piece), b"") if self._capped else iter(f)
         self._pushed: list[bytes] = []
         self.offset = start                 # file offset of the next unread line
         self.limit = end if end is not None else float("inf")
         self.exhausted = False
+
+    def _is_piece(self, raw: bytes) -> bool:
+        """The line goes on after this: a full read that did not reach its end."""
+        return len(raw) == self._piece and not raw.endswith(b"\n")
 
     def next(self) -> bytes | None:
         if self._pushed:
@@ -288,11 +307,29 @@ class _LineSource:
             if raw is None:
                 self.exhausted = True
                 return None
-        self.offset += len(raw)
+        if self._capped and self._is_piece(raw):
+            raw = self._whole_line(raw)
+        self.offset += line_length(raw)
         return raw
 
+    def _whole_line(self, first: bytes) -> bytes:
+        """The line that starts with this piece, or an OverlongLine once it passes the cap
+        (its later pieces are read and dropped)."""
+        parts: list[bytes] | None = [first]
+        size, piece = len(first), first
+        while self._is_piece(piece):
+            piece = self._pushed.pop() if self._pushed else next(self._lines, b"")
+            size += len(piece)
+            if parts is not None:
+                parts.append(piece)
+                if size > self._max + 1:   # the cap, plus the line's own newline
+                    parts = None
+        if parts is None or size - piece.endswith(b"\n") > self._max:
+            return OverlongLine(first[:OverlongLine.HEAD], size)
+        return b"".join(parts)
+
     def push_back(self, lines: list[bytes]) -> None:
-        self.offset -= sum(map(len, lines))
+        self.offset -= sum(map(line_length, lines))
         self._pushed.extend(reversed(lines))
 
     def batch(self, n: int) -> list[bytes]:
@@ -303,6 +340,8 @@ class _LineSource:
         if len(rows) < n:
             self.exhausted = True
         end = self._file.tell()  # a binary file knows where its lines end: no pass over them
+        if self._capped and rows and max(map(len, rows)) == self._piece:
+            end = self._hold_long_lines(rows, end)
         room = self.limit - self.offset
         if end - self.offset > room:  # the range ends inside this batch: keep lines that start in it
             size = 0
@@ -312,9 +351,30 @@ class _LineSource:
                     break
                 size += len(row)
             self.exhausted = True
+            self._pushed.clear()   # what was held starts past the range
             end = self.offset + size
         self.offset = end
         return rows
+
+    def _hold_long_lines(self, rows: list[bytes], end: int) -> int:
+        """Cut the batch before its first line longer than one read, and keep that line and
+        the lines after it that start inside the range for `next`. Returns where `rows` ends."""
+        first = next((i for i, row in enumerate(rows) if self._is_piece(row)), None)
+        if first is None:
+            return end
+        held = rows[first:]
+        del rows[first:]
+        end -= sum(map(len, held))
+        at, kept, continues = end, 0, False
+        for row in held:
+            if not continues and at >= self.limit:   # a line that starts past the range
+                self.exhausted = True
+                break
+            kept += 1
+            at += len(row)
+            continues = self._is_piece(row)
+        self._pushed.extend(reversed(held[:kept]))
+        return end
 
 
 def scan_jsonl_range(path: str, start: int, end: int | None, settings: ScanSettings,
@@ -324,7 +384,7 @@ def scan_jsonl_range(path: str, start: int, end: int | None, settings: ScanSetti
     r = checker.r
     line = 0
     with open(path, "rb", buffering=1 << 20) as f:
-        src = _LineSource(f, start, end)
+        src = _LineSource(f, start, end, settings.max_line_bytes)
         while True:
             rows = src.batch(BATCH_ROWS)
             if rows:
@@ -356,6 +416,12 @@ def _one_line(checker: _Checker, src: _LineSource, raw: bytes, line: int) -> int
     """Check one line (or an object spread from it over more lines); returns the last line used."""
     r = checker.r
     hits = r.hits
+    if type(raw) is OverlongLine:
+        r.rows += 1
+        r.unreadable += 1
+        hits.add(LINE_TOO_LONG, line, 1, size=limits.human_bytes(raw.size),
+                 limit=limits.human_bytes(checker.s.max_line_bytes), excerpt=raw.decode("utf-8", "replace"))
+        return line
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -435,7 +501,18 @@ def scan_rows(rows: Iterable[dict[str, Any]], settings: ScanSettings, first_line
     line = first_line - 1
     for line, row in enumerate(rows, start=first_line):
         r.rows += 1
+        try:
+            raw = orjson.dumps(row, default=str)
+        except orjson.JSONEncodeError:
+            if not nests_deeper(row):
+                raise
+            # orjson writes at most 254 levels; a record under a key of a .json object can nest
+            # up to the 1024 it reads.
+            r.unreadable += 1
+            r.hits.add(syntax.TOO_DEEP, line, None, detail=f"this record nests more than {MAX_NESTING} "
+                       "levels deep")
+            continue
         r.parsed += 1
-        checker.record(row, line, orjson.dumps(row, default=str))
+        checker.record(row, line, raw)
     r.lines = line
     return checker.finish()

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from doctor.probes.limits import MAX_NESTING
+
 # Entry ids of knowledge/dataset.yaml this module reports.
 SINGLE_QUOTES = "DATA-JSON-SINGLE-QUOTES"
 TRAILING_COMMA = "DATA-JSON-TRAILING-COMMA"
@@ -25,6 +27,7 @@ BOM = "DATA-FILE-BOM"
 TWO_VALUES = "DATA-JSON-TWO-OBJECTS"
 UNTERMINATED = "DATA-JSON-UNTERMINATED"
 INVALID = "DATA-JSON-INVALID"
+TOO_DEEP = "DATA-NESTING-TOO-DEEP"
 
 _WS = " \t\r\n"
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
@@ -71,11 +74,15 @@ def _describe(ch: str) -> str:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, max_depth: int = MAX_NESTING) -> None:
         self.s = text
         self.i = 0
         self.n = len(text)
         self.issues: list[SyntaxIssue] = []
+        # Each level costs four Python frames here: past the limit the record is refused
+        # rather than the recursion limit reached (orjson refused it before us past 1024).
+        self.depth = 0
+        self.max_depth = max_depth
 
     def note(self, entry_id: str, pos: int, detail: str = "") -> None:
         self.issues.append(SyntaxIssue(entry_id, pos, detail))
@@ -180,6 +187,10 @@ class _Parser:
         """The comma-separated members of an object or array, from its opening bracket to
         `close`; `item` reads one member (it gets the opening bracket's position)."""
         start = self.i
+        self.depth += 1
+        if self.depth > self.max_depth:
+            self.stop(TOO_DEEP, start, f"this {what} opens {self.depth} levels deep; records are read "
+                      f"to {self.max_depth} levels")
         self.i += 1
         comma_at = -1
         first = True
@@ -192,6 +203,7 @@ class _Parser:
                 if comma_at >= 0:
                     self.note(TRAILING_COMMA, comma_at)
                 self.i += 1
+                self.depth -= 1
                 return
             if not first and comma_at < 0:
                 self.stop(INVALID, self.i, f"expected ',' or '{close}' but found {_describe(c)}")
@@ -258,9 +270,9 @@ class _Parser:
         return "\\"
 
 
-def diagnose(text: str) -> Diagnosis:
+def diagnose(text: str, max_depth: int = MAX_NESTING) -> Diagnosis:
     """Parse `text` leniently; report every mistake with its offset."""
-    p = _Parser(text)
+    p = _Parser(text, max_depth)
     if text.startswith("\ufeff"):
         p.note(BOM, 0)
         p.i = 1

@@ -14,6 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from doctor.findings import Location
+from doctor.probes import limits
 from doctor.probes.dataset.content import ROLE_ALIASES, content_text, turn_role_content
 from doctor.probes.dataset.hits import Hits
 from doctor.probes.dataset.schema import (ALPACA, MESSAGES, PREFERENCE, PROMPT_COMPLETION, SHAREGPT,
@@ -38,7 +40,41 @@ ALPACA_PROMPT = (
 
 
 class TokenizerProblem(Exception):
-    """The tokenizer folder cannot be used; the message says why and what to do."""
+    """The tokenizer folder cannot be used; the message says why and what to do, `where` the
+    file, line and column at fault when one is."""
+
+    def __init__(self, message: str, where: Location | None = None) -> None:
+        super().__init__(message)
+        self.where = where
+
+
+def _read_file(file: Path) -> str:
+    """A text file of the tokenizer folder, refused unread past the size limit."""
+    try:
+        return limits.read_text(file, limits.MODEL_JSON_MAX_BYTES)
+    except limits.Refusal as refused:
+        raise TokenizerProblem(f"{file}: not read: it is {refused.values['size']}, over the "
+                               f"{refused.values['limit']} limit", Location(str(file), 1, 1)) from None
+    except ValueError as err:   # not UTF-8
+        raise TokenizerProblem(f"{file}: not readable as UTF-8 text: {err}", Location(str(file))) from None
+
+
+def _read_json_object(file: Path) -> dict[str, Any]:
+    """A JSON object of the tokenizer folder, bounded in size and nesting."""
+    text = _read_file(file)
+    try:
+        limits.check_json_nesting(text)
+        data = json.loads(text)
+    except limits.Refusal as refused:
+        raise TokenizerProblem(f"{file}: not read: it nests more than {refused.values['limit']} levels deep "
+                               f"(line {refused.line}, column {refused.column})",
+                               Location(str(file), refused.line, refused.column)) from None
+    except ValueError as err:
+        raise TokenizerProblem(f"{file}: not valid JSON: {err}",
+                               Location(str(file), getattr(err, "lineno", None), getattr(err, "colno", None))) from err
+    if not isinstance(data, dict):
+        raise TokenizerProblem(f"{file}: not a JSON object but a {type(data).__name__}", Location(str(file), 1, 1))
+    return data
 
 
 def _token_text(value: Any) -> str | None:
@@ -76,10 +112,10 @@ def _sandbox() -> Any:
 def _find_template(folder: Path, config: dict[str, Any]) -> str | None:
     jinja_file = folder / "chat_template.jinja"
     if jinja_file.is_file():
-        return jinja_file.read_text(encoding="utf-8")
+        return _read_file(jinja_file)
     json_file = folder / "chat_template.json"
     if json_file.is_file():
-        template = json.loads(json_file.read_text(encoding="utf-8")).get("chat_template")
+        template = _read_json_object(json_file).get("chat_template")
         if isinstance(template, str):
             return template
     template = config.get("chat_template")
@@ -125,10 +161,7 @@ def load_tokenizer(folder: str) -> TokenizerBundle:
     config: dict[str, Any] = {}
     config_file = root / "tokenizer_config.json"
     if config_file.is_file():
-        try:
-            config = json.loads(config_file.read_text(encoding="utf-8"))
-        except ValueError as err:
-            raise TokenizerProblem(f"{config_file}: not valid JSON: {err}") from err
+        config = _read_json_object(config_file)
     source = _find_template(root, config)
     template = None
     if source is not None:
