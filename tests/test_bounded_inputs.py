@@ -437,3 +437,30 @@ def test_every_hostile_input_in_one_folder_scan(tmp_path: Path) -> None:
                           "DATA-NESTING-TOO-DEEP", "SCRIPT-NESTING-TOO-DEEP", "MODEL-JSON-TOO-DEEP"}
     assert all(loc["path"] and loc["line"] and loc["column"] for loc in found.values())
     assert seconds < 5 and peak_mib < 200
+
+
+def test_fix_rejects_a_deep_record_under_a_key(tmp_path: Path) -> None:
+    """orjson writes at most 255 levels; a 300-deep record parsed whole is rejected, not a crash."""
+    from doctor.fixes.dataset import repair_dataset
+
+    deep = "[" * 300 + "1" + "]" * 300
+    path = tmp_path / "data.json"
+    path.write_text('{"data": [{"text": "ok"}, {"text": ' + deep + "}]}")
+    summary = repair_dataset(str(path))
+    assert summary.input_rows == 2 and summary.rejected_rows == 1 and summary.balanced
+    assert "DATA-NESTING-TOO-DEEP" in summary.reasons
+
+
+def test_distributed_script_reading_survives_a_deep_statement(tmp_path: Path) -> None:
+    from doctor.distributed.script_split import scan_source
+    from doctor.probes.script import Source
+
+    assert scan_source(Source(str(tmp_path / "t.py"), "x = " + "-" * 100_000 + "1\n")) == []
+
+
+def test_smoke_estimate_refuses_a_deep_config(tmp_path: Path) -> None:
+    from doctor.smoketest.estimate import EstimateError, read_folder
+
+    (tmp_path / "config.json").write_text('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(EstimateError, match="refused"):
+        read_folder(tmp_path)

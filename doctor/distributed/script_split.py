@@ -66,8 +66,8 @@ def _device_map_observation(src: Source, call: ast.Call, node: ast.expr) -> Obse
 def scan_source(src: Source) -> list[Observation]:
     try:
         tree = ast.parse(src.text, filename=src.path)
-    except SyntaxError:
-        return []   # the script probe reports syntax errors; nothing to add here
+    except (SyntaxError, RecursionError, MemoryError, ValueError):
+        return []   # the script probe reports what does not parse (or nests too deep) at its line
     out: list[Observation] = []
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):

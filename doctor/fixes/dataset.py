@@ -23,6 +23,7 @@ from doctor.atomic import atomic_writer
 from doctor.fixes.dataset_model import Discard, RepairError, RepairOptions, RepairSummary, Writer
 from doctor.fixes.journal import Journal, Transaction
 from doctor.fixes.values import clean_value
+from doctor.probes import limits
 from doctor.probes.dataset import reader, syntax
 from doctor.probes.dataset.content import ROLE_ALIASES
 
@@ -94,6 +95,8 @@ def _repair_record(raw: bytes, unsafe: bool, actions: Counter[str]) -> _Outcome:
     if type(value) is not dict:
         return _Outcome(None, f"the record is a JSON {type(value).__name__}, not an object",
                         "DATA-JSON-NOT-OBJECT")
+    if limits.nests_deeper(value):   # orjson writes at most 255 levels, and no trainer wants more
+        return _Outcome(None, f"nested deeper than {limits.MAX_NESTING} levels", "DATA-NESTING-TOO-DEEP")
     before = sum(actions.values())
     fixed = clean_value(value, unsafe, actions)
     if unsafe:
@@ -117,12 +120,29 @@ def records_under_key(path: str) -> tuple[str, list[Any]] | None:
     return whole[0], whole[1]
 
 
+def _dump_any_depth(item: Any) -> bytes:
+    """JSON for a record parsed whole; orjson stops at 255 levels, the parse went to 1024, and
+    the repair then rejects such a record by its depth."""
+    try:
+        return orjson.dumps(item)
+    except TypeError:
+        import json
+        import sys
+
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, 5000))
+        try:
+            return json.dumps(item, ensure_ascii=False).encode()
+        finally:
+            sys.setrecursionlimit(limit)
+
+
 def _records(path: str, under_key: tuple[str, list[Any]] | None, is_array: bool
              ) -> Iterator[reader.LineRecord | reader.ArrayTrouble]:
     if under_key is not None:
         # Parsed whole, so a record's place is its number in the list, not a line.
         for number, item in enumerate(under_key[1], start=1):
-            yield reader.LineRecord(number, number, orjson.dumps(item))
+            yield reader.LineRecord(number, number, _dump_any_depth(item))
         return
     with open(path, "rb") as f:
         if is_array:

@@ -112,9 +112,15 @@ def read_folder(folder: Path) -> tuple[dict[str, Any], dict[str, tuple[str, tupl
     cfg_path = folder / "config.json"
     if not cfg_path.is_file():
         raise EstimateError(f"{folder} has no config.json")
+    from doctor.probes import limits
+
     try:
-        config = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        text = limits.read_text(cfg_path, limits.MODEL_JSON_MAX_BYTES)
+        limits.check_json_nesting(text)
+        config = json.loads(text)
+    except limits.Refusal as exc:
+        raise EstimateError(f"config.json is refused ({exc.kind} at line {exc.line})") from None
+    except (OSError, ValueError, RecursionError) as exc:
         raise EstimateError(f"config.json does not parse: {exc}") from None
     files = sorted(folder.glob("*.safetensors"))
     if not files:
