@@ -1,7 +1,8 @@
 """Atomic file writes: a temp file in the same folder, fsync, then one rename.
 
 At every instant the target path holds either the old content or the new, never a mix:
-a crash, a kill -9 or a full disk midway leaves the original intact.
+a crash, a kill -9 or a full disk midway leaves the original intact, and an error, Ctrl-C or
+SIGTERM (doctor.interrupts) also removes the temp file.
 """
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import os
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator
+
+from doctor.interrupts import deferred
 
 TEMP_MARK = ".doctor-tmp-"
 
@@ -22,9 +25,11 @@ def atomic_writer(path: str | os.PathLike[str], mode: int | None = None) -> Iter
     a new file without `mode` stays private to its owner (0600, as the temp file is made).
     """
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}{TEMP_MARK}", dir=target.parent or ".")
+    tmp: str | None = None
     ok = False
     try:
+        with deferred():   # Ctrl-C or SIGTERM waits until the temp file is known to `finally`
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}{TEMP_MARK}", dir=target.parent or ".")
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
@@ -38,7 +43,7 @@ def atomic_writer(path: str | os.PathLike[str], mode: int | None = None) -> Iter
         _fsync_dir(target.parent)
         ok = True
     finally:
-        if not ok:
+        if not ok and tmp is not None:   # an error, or an interruption: the target stays as it was
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
 

@@ -7,6 +7,21 @@ run was interrupted by SIGINT/SIGTERM.
 from __future__ import annotations
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130   # 128 + SIGINT, as a shell reports a Ctrl-C
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived (`doctor.interrupts`). A KeyboardInterrupt, so that every
+    `finally:` and context manager runs and every `except KeyboardInterrupt` sees it too;
+    `exit_code` is 128 + the signal's number (130, 143), as a shell reports it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
 
 
 class UsageError(ValueError):

@@ -23,9 +23,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
     distributed = None
     if args.distributed:
         from doctor.distributed import DistributedOptions, run_distributed_scan
+        from doctor.interrupts import sigterm_ends_at_once
 
-        distributed = run_distributed_scan(DistributedOptions(timeout_s=args.timeout, kb=kb,
-                                                              scripts=list(named.get("script", []))))
+        with sigterm_ends_at_once():   # the launcher's SIGTERM must not wait for a collective to end
+            distributed = run_distributed_scan(DistributedOptions(timeout_s=args.timeout, kb=kb,
+                                                                  scripts=list(named.get("script", []))))
         if distributed is None:
             return EXIT_OK   # not rank 0: rank 0 reports for the whole job
     report = api.scan(

@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 from pathlib import Path
-from typing import IO
+from typing import IO, Callable, TypeVar
 
+from doctor.atomic import atomic_write_bytes
 from doctor.errors import EXIT_USAGE, UsageError
 from doctor.results.report import Report, exit_code
+
+T = TypeVar("T")
 
 
 def check_output(args: argparse.Namespace) -> None:
@@ -28,18 +32,48 @@ def check_output(args: argparse.Namespace) -> None:
 def emit(report: Report, args: argparse.Namespace) -> int:
     if args.output:
         try:
-            handle = open(Path(args.output), "w", encoding="utf-8")
-        except OSError as exc:
-            # found out only now: the report goes to the screen, so nothing is lost
-            print(f"unsloth-doctor: --output: cannot write {args.output}: {exc.strerror}; "
-                  "the report follows here", file=sys.stderr)
+            write_output(report, args)
+        except UsageError as exc:
+            # found out only after the work: the report goes to the screen, so nothing is lost
+            print(f"unsloth-doctor: {exc}; the report follows here", file=sys.stderr)
             render(report, args.format, sys.stdout, args)
             return max(exit_code(report, args.fail_on), EXIT_USAGE)
-        with handle:
-            render(report, args.format, handle, args)
     else:
         render(report, args.format, sys.stdout, args)
     return exit_code(report, args.fail_on)
+
+
+def write_output(report: Report, args: argparse.Namespace) -> None:
+    """--output FILE, written whole or not at all: an error or an interruption (Ctrl-C,
+    SIGTERM) midway leaves the previous report there, and no temp file."""
+    target = Path(args.output)
+    if not target.parent.exists():
+        raise UsageError(f"--output: folder {target.parent} does not exist")
+    if target.exists() and not target.is_file():
+        # a device or a pipe (/dev/stdout): nothing to replace, so written as it goes
+        with _writable(args.output, lambda: open(target, "w", encoding="utf-8")) as handle:
+            render(report, args.format, handle, args)
+        return
+    text = io.StringIO()
+    render(report, args.format, text, args)
+    target = target.resolve() if target.is_symlink() else target   # the file it names is replaced
+    new = not target.exists()
+    _writable(args.output, lambda: atomic_write_bytes(target, text.getvalue().encode("utf-8")))
+    if new:   # as open() would have made it, not private like a temp file
+        os.chmod(target, 0o666 & ~_umask())
+
+
+def _writable(name: str, action: Callable[[], T]) -> T:
+    try:
+        return action()
+    except OSError as exc:
+        raise UsageError(f"--output: cannot write {name}: {exc.strerror or exc}") from None
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def render(report: Report, fmt: str, stream: IO[str], args: argparse.Namespace) -> None:

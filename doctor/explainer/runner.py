@@ -137,11 +137,18 @@ def run_and_explain(
 
 def _wait(proc: subprocess.Popen[bytes]) -> int:
     """Wait for the child; Ctrl-C reaches it through the terminal, SIGTERM we pass on."""
-    previous = None
+    previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
         def forward(signum: int, _frame: Any) -> None:
             proc.send_signal(signum)
-        previous = signal.signal(signal.SIGTERM, forward)
+
+        def let_child_decide(_signum: int, _frame: Any) -> None:
+            pass   # the child got the same SIGINT; its exit status tells the story
+
+        previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, forward)
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            # not the CLI's handler either: SIGINT here is no reason for us to stop
+            previous[signal.SIGINT] = signal.signal(signal.SIGINT, let_child_decide)
     try:
         while True:
             try:
@@ -149,8 +156,8 @@ def _wait(proc: subprocess.Popen[bytes]) -> int:
             except KeyboardInterrupt:
                 continue   # the child got the same SIGINT; its exit status tells the story
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 def _explain(ring: LineRing, kb: Any, facts_provider: FactsProvider | None, top: int,

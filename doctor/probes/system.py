@@ -240,24 +240,36 @@ class Bounded:
 
 def run_bounded(cmd: Sequence[str], timeout_s: float, env: Mapping[str, str] | None = None,
                 cwd: str | None = None, merge_stderr: bool = False) -> Bounded:
-    """Run a child as the leader of a new process group; at the time limit kill the whole group,
-    so nothing it started (a subprocess of a hung import, a shell's background job) outlives it."""
-    import signal
+    """Run a child as the leader of a new process group; at the time limit, or when we are
+    interrupted (Ctrl-C, SIGTERM), kill the whole group, so nothing it started (a subprocess of
+    a hung import, a shell's background job) outlives it. Being in a session of its own, the
+    child never gets the terminal's Ctrl-C: ending it is our job."""
     import subprocess
 
-    proc = subprocess.Popen(list(cmd), cwd=cwd, env=None if env is None else dict(env), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
-                            start_new_session=True)
+    from doctor.interrupts import deferred, end_process_group
+
+    proc = None
+    finished = False
     try:
-        out, err = proc.communicate(timeout=timeout_s)
-        timed_out = False
-    except subprocess.TimeoutExpired:
+        with deferred():   # a signal now would leave a started child unrecorded
+            proc = subprocess.Popen(list(cmd), cwd=cwd, env=None if env is None else dict(env),
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+                                    start_new_session=True)
         try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError, AttributeError):
-            proc.kill()
-        out, err = proc.communicate()
-        timed_out = True
+            out, err = proc.communicate(timeout=timeout_s)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            end_process_group(proc)
+            out, err = proc.communicate()
+            timed_out = True
+        finished = True
+    finally:
+        if proc is not None and not finished:
+            end_process_group(proc)
+            for pipe in (proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
     decode = lambda b: (b or b"").decode("utf-8", "replace")  # noqa: E731
     return Bounded(None if timed_out else proc.returncode, decode(out), decode(err), timed_out)
 

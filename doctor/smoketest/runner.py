@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,7 @@ from typing import Any, Callable, Mapping
 
 from doctor.errors import UsageError
 from doctor.findings import Evidence, Location, Observation
+from doctor.interrupts import deferred, end_process_group
 from doctor.probes.child_python import absolute_python, with_doctor_code
 from doctor.smoketest import estimate as est
 from doctor.smoketest.logscan import banner_facts, warning_lines
@@ -120,16 +120,11 @@ def apply_events(report: SmokeReport, events: list[dict[str, Any]]) -> list[dict
     return failed
 
 
-def _kill(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # the child and anything it started
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
-    proc.wait()
-
-
 def run_child(spec: dict[str, Any], work: Path, python: str | None, timeout: float) -> tuple[int | None, str, list[dict[str, Any]], float]:
-    """(exit code or None on timeout, log text, events, seconds)."""
+    """(exit code or None on timeout, log text, events, seconds).
+
+    The child runs in a session of its own (the terminal's Ctrl-C never reaches it): at the
+    timeout, or when we are interrupted, its whole process group is killed here."""
     spec_path, result_path, log_path = work / "spec.json", work / "result.jsonl", work / "child.log"
     spec_path.write_text(json.dumps(spec))
     start = time.perf_counter()
@@ -137,14 +132,19 @@ def run_child(spec: dict[str, Any], work: Path, python: str | None, timeout: flo
         # cwd=work: Unsloth writes its compiled cache (unsloth_compiled_cache/) into the cwd.
         # an absolute interpreter path: a relative one would be looked up from cwd=work
         python = absolute_python(python or sys.executable)
-        proc = subprocess.Popen([python, "-m", "doctor.smoketest.child", str(spec_path), str(result_path)],
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(work),
-                                env=child_env(), start_new_session=True)
+        proc = None
+        code: int | None = None
         try:
-            code: int | None = proc.wait(timeout=timeout)
+            with deferred():   # a signal now would leave a started child unrecorded
+                proc = subprocess.Popen([python, "-m", "doctor.smoketest.child", str(spec_path), str(result_path)],
+                                        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                        cwd=str(work), env=child_env(), start_new_session=True)
+            code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            _kill(proc)
-            code = None
+            pass
+        finally:
+            if proc is not None and code is None:   # timed out, or we were interrupted
+                end_process_group(proc)
     seconds = time.perf_counter() - start
     return code, log_path.read_text(encoding="utf-8", errors="replace"), read_events(result_path), seconds
 

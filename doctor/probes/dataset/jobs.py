@@ -8,7 +8,7 @@ from dataclasses import replace
 from itertools import chain
 from typing import BinaryIO, Iterable
 
-from doctor.probes.dataset import scan
+from doctor.probes.dataset import scan, workers
 from doctor.probes.dataset.rowmemory import RowMemory
 from doctor.probes.dataset.scan import ChunkResult, ScanSettings
 
@@ -51,10 +51,10 @@ def scan_in_parallel(path: str, jobs: int, settings: ScanSettings) -> ChunkResul
     # The duplicate memory is shared out, so all ranges together stay within it.
     share = replace(settings, duplicate_memory_rows=settings.duplicate_memory_rows // len(ranges))
     (start, end), rest = ranges[0], ranges[1:]
-    with multiprocessing.get_context(method).Pool(len(rest)) as pool:
+    tasks = [(path, a, b, share) for a, b in rest]
+    with workers.started(multiprocessing.get_context(method), _scan_range, tasks) as parts:
         # The other ranges start in workers; this process scans the first one meanwhile, so
         # N jobs are N processes and the first range's result never has to be pickled.
-        parts = pool.imap(_scan_range, [(path, a, b, share) for a, b in rest])
         first = scan.scan_jsonl_range(path, start, end, share)
         # Row hashes are comparable across processes only when they share the hash seed (fork).
         return merge_chunks(chain([first], parts), same_hash_seed=method == "fork")
