@@ -139,6 +139,8 @@ def _check_scan_options(tokenizer: str | None, max_seq_length: int | None, jobs:
         raise UsageError("--max-seq-length measures datasets in tokens: give --tokenizer DIR too")
     _positive(max_seq_length, "--max-seq-length")
     _positive(jobs, "--jobs")
+    if jobs > 256:   # each job is a process reading its own range; past the cores it only costs
+        raise UsageError(f"--jobs {jobs} is more processes than any machine here has cores; give at most 256")
     if timeout is None or timeout <= 0:
         raise UsageError(f"--timeout must be a positive number of seconds, not {timeout!r}")
     if unsafe_fixes and not fix:

@@ -44,6 +44,8 @@ def test_an_unknown_file_kind_is_a_usage_error_naming_what_is_read(tmp_path: Pat
 @pytest.mark.parametrize("kwargs,message", [
     ({"jobs": 0}, "--jobs must be a whole number of at least 1"),
     ({"jobs": -3}, "--jobs must be a whole number of at least 1"),
+    ({"jobs": 1000}, "give at most 256"),
+    ({"timeout": 0}, "--timeout must be a positive number"),
     ({"max_seq_length": 512}, "give --tokenizer DIR too"),
     ({"fix": False, "unsafe_fixes": True}, "--unsafe-fixes goes with --fix"),
 ])
