@@ -5,15 +5,8 @@ came from so a finding can show its evidence.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+
 from typing import Any, Iterator, Mapping
-
-
-@dataclass(frozen=True)
-class Fact:
-    name: str
-    value: Any
-    source: str = ""
 
 
 class Facts(Mapping[str, Any]):

@@ -6,8 +6,8 @@ target becomes a finding that says why, and the rest of the scan goes on.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from doctor.engine import evaluate, findings_from_observations
 from doctor.errors import PartialReport

@@ -89,6 +89,7 @@ def test_cli_flags_come_from_the_registry() -> None:
 
 @pytest.mark.parametrize("name,probe", [
     ("data.tsv", "dataset"), ("data.json", "dataset"), ("train.jsonl", "dataset"), ("t.parquet", "dataset"),
+    ("rows.ndjson", "dataset"), ("t.pq", "dataset"), ("model.Q4_K_M.gguf", "gguf"),
     ("train.py", "script"), ("nb.ipynb", "script"), ("axolotl.yml", "config"), ("config.json", None),
     ("train.fixed.jsonl", None), ("README.md", None),
 ])

@@ -159,7 +159,7 @@ def test_renderings(kb):
            "because explanation of T-KEY." in " ".join(plain.split())   # unwrapped
     assert "\x1b[" in render_text(result, color=True)
     data = json.loads(render_json(result))
-    assert data["schema"] == "unsloth-doctor.explainer/1"
+    assert data["schema"] == "unsloth-doctor.explain/1"
     assert data["final_error"] == {"type": "KeyError", "message": "'text'", "line": 7, "rank": None,
                                    "truncated": False}
     assert data["diagnoses"][0]["id"] == "T-KEY" and data["diagnoses"][0]["evidence"][0]["line"] == 7

@@ -75,12 +75,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     argv = list(args.argv)
     if argv and argv[0] == "--":
         argv = argv[1:]
-    report = None
-    if args.format != "console" or args.output:
-        # machine formats go through the reporters; the console default prints to stderr
-        def report(result: ExplainResult) -> None:
-            emit(explain_report(result, [" ".join(argv)], "run"), args)
-    return api.run(argv, env=not args.no_env, report=report)
+    def to_reporter(result: ExplainResult) -> None:
+        emit(explain_report(result, [" ".join(argv)], "run"), args)
+
+    # machine formats go through the reporters; the console default prints to stderr
+    machine = args.format != "console" or bool(args.output)
+    return api.run(argv, env=not args.no_env, report=to_reporter if machine else None)
 
 
 # --- smoke -----------------------------------------------------------------------------

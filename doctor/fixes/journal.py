@@ -273,10 +273,6 @@ class Journal:
         """Every transaction, oldest first."""
         return [t.as_dict() for t in self._load()]
 
-    def last_undoable(self) -> dict[str, Any] | None:
-        tx = self._last_undoable()
-        return tx.as_dict() if tx else None
-
     def _last_undoable(self) -> Transaction | None:
         candidates = [t for t in self._load() if t.status in UNDOABLE]
         return candidates[-1] if candidates else None

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
 from doctor.facts import FactCollector, Facts
 from doctor.findings import Evidence, Location, Observation
@@ -460,7 +460,3 @@ def collect_packages(view: SystemView, requirements: bool = True) -> tuple[Facts
     return package_facts(scan, view), observations, scan
 
 
-def sites_holding(scan: DistScan, key: str) -> Sequence[str]:
-    """The site dir that holds the imported copy of `key` first (for reading its files)."""
-    dist = scan.dists.get(key)
-    return [dist.site] if dist else []

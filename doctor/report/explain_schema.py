@@ -1,6 +1,6 @@
 """JSON Schema of `ExplainResult.to_dict()` (the report's "explain" section).
 
-Adding an optional key keeps "unsloth-doctor.explainer/1"; removing or retyping one needs /2.
+Adding an optional key keeps "unsloth-doctor.explain/1"; removing or retyping one needs /2.
 """
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ EXPLAIN_SCHEMA: dict[str, Any] = {
     "required": ["schema", "matched", "final_error", "chain", "key_frames", "diagnoses",
                  "unmatched", "oom", "build_errors", "rank_failures", "env_checked", "lines"],
     "properties": {
-        "schema": {"const": "unsloth-doctor.explainer/1"},
+        "schema": {"const": "unsloth-doctor.explain/1"},
         "matched": {"type": "boolean", "description": "A diagnosis is claimed, not only weak leads."},
         "final_error": {"anyOf": [{"type": "null"}, _EXCEPTION]},
         "chain": {"type": "array", "items": _EXCEPTION},

@@ -56,8 +56,8 @@ def report_to_dict(report: Report) -> dict[str, Any]:
     }
 
 
-EXPLAIN_SCHEMA_ID = "unsloth-doctor.explainer/1"
-SMOKE_SCHEMA_ID = "unsloth-doctor.smoketest/1"
+EXPLAIN_SCHEMA_ID = "unsloth-doctor.explain/1"
+SMOKE_SCHEMA_ID = "unsloth-doctor.smoke/1"
 
 
 def explain_to_dict(result: ExplainResult) -> dict[str, Any]:

@@ -13,14 +13,12 @@ from typing import NamedTuple
 
 from doctor.findings import Finding
 
-
 class LogLine(NamedTuple):
     """One cleaned line and where it was in the original text."""
 
     no: int                 # 1-based line number in the original text
     text: str               # without ANSI codes, quote markers, rank prefix, progress bars
     rank: int | None = None  # from a `[rank3]:` / `[default3]:` prefix
-
 
 class Frame(NamedTuple):
     file: str
@@ -34,7 +32,6 @@ class Frame(NamedTuple):
     def where(self) -> str:
         at = f"{self.file}:{self.line}" if self.line is not None else self.file
         return f"{at} in {self.function}"
-
 
 class ExceptionInfo(NamedTuple):
     type: str                # as printed: "torch.OutOfMemoryError", "KeyError"
@@ -50,7 +47,6 @@ class ExceptionInfo(NamedTuple):
     def short_type(self) -> str:
         return self.type.rsplit(".", 1)[-1]
 
-
 class Chain(NamedTuple):
     """Exceptions linked by "direct cause" / "during handling"; the last one was raised."""
 
@@ -64,12 +60,10 @@ class Chain(NamedTuple):
     def rank(self) -> int | None:
         return self.final.rank
 
-
 class BuildError(NamedTuple):
     tool: str                # gcc | nvcc | ptxas | cmake | make | ld | ninja | pip
     message: str
     log_line: int
-
 
 class RankFailure(NamedTuple):
     """One entry of torchrun's ChildFailedError summary."""
@@ -79,14 +73,12 @@ class RankFailure(NamedTuple):
     root_cause: bool
     signal: str | None = None
 
-
 class Death(NamedTuple):
     """A process killed by a signal, as the log shows it."""
 
     kind: str        # killed | segfault | abort | bus error
     log_line: int
     text: str
-
 
 class OomInfo(NamedTuple):
     """The numbers of a CUDA out-of-memory message, in bytes (None when not printed)."""
@@ -113,7 +105,6 @@ class OomInfo(NamedTuple):
             return False
         floor = 0.05 * self.total if self.total is not None else 0.0
         return spare >= max(self.tried, floor)
-
 
 @dataclass
 class ParsedLog:
@@ -142,7 +133,6 @@ class ParsedLog:
             self._by_no = {line.no: line.text for line in self.lines}
         return self._by_no.get(no)
 
-
 class RunInfo(NamedTuple):
     """What Unsloth's start-up banners said about the run."""
 
@@ -158,17 +148,12 @@ class RunInfo(NamedTuple):
     def empty(self) -> bool:
         return all(v is None for v in self)
 
-
 class Unmatched(NamedTuple):
     """No entry fits: the closest category, why, and what to collect for a bug report."""
 
     category: str          # from the schema's category list
     reason: str            # which part of the log the category was guessed from
     collect: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, object]:
-        return {"category": self.category, "reason": self.reason, "collect": list(self.collect)}
-
 
 @dataclass(frozen=True)
 class Diagnosis:
@@ -195,7 +180,6 @@ class Diagnosis:
     @property
     def confidence(self) -> float:
         return self.finding.confidence or 0.0
-
 
 @dataclass
 class ExplainResult:

@@ -9,8 +9,6 @@ from typing import Any
 
 from doctor.findings import Finding, Observation
 
-SCHEMA = "unsloth-doctor.smoketest/1"
-
 
 @dataclass
 class Stage:

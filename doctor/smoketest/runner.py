@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from doctor.errors import UsageError
-from doctor.findings import Evidence, Location, Observation
+from doctor.findings import Location, Observation
 from doctor.interrupts import deferred, end_process_group
 from doctor.probes.child_python import absolute_python, with_doctor_code
 from doctor.smoketest import estimate as est

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 from doctor.probes.base import Probe, ProbeContext, ProbeResult, Target
+from doctor.probes.dataset import reader
 from doctor.probes.dataset.check import JSON_OBJECT_MAX_BYTES, DatasetOptions, scan_dataset, split_ranges
 from doctor.probes.dataset.examples import EXAMPLES
 
@@ -19,7 +20,7 @@ __all__ = ["JSON_OBJECT_MAX_BYTES", "PROBE", "DatasetOptions", "DatasetProbe", "
 class DatasetProbe(Probe):
     name, area, label = "dataset", "dataset", "Dataset"
     headings = {"dataset": "Datasets"}
-    suffixes = (".jsonl", ".json", ".parquet", ".csv", ".tsv")
+    suffixes = reader.SUPPORTED_SUFFIXES   # every suffix the reader reads (.jsonl .ndjson .json .csv .pq ...)
     option, option_help = "--data", "a dataset file (JSONL, JSON, Parquet, CSV, TSV)"
     examples = EXAMPLES
 
