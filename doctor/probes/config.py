@@ -13,7 +13,6 @@ from doctor.facts import FactCollector
 from doctor.findings import AreaStatus, Location, Observation
 from doctor.probes import limits
 from doctor.probes.base import Probe, ProbeContext, ProbeResult, Target
-from doctor.probes.safeyaml import check_yaml
 from doctor.probes.script import LR_CEILING  # one ceiling for scripts and configs
 
 # canonical name -> the spellings configs use for it
@@ -91,6 +90,8 @@ def _load(path: str, text: str | None, max_bytes: int, max_nodes: int) -> tuple[
             except ValueError as exc:
                 return Observation("CONFIG-SYNTAX", Location(path, getattr(exc, "lineno", None),
                                                              getattr(exc, "colno", None)), {"error": str(exc)})
+        from doctor.probes.safeyaml import check_yaml   # PyYAML loads only when a config is read
+
         check_yaml(text, max_nodes)
         return load_with_marks(text)
     except limits.Refusal as refused:

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from doctor.findings import AreaStatus, Finding, Severity
-from doctor.results.explain import ExplainResult
-from doctor.results.smoke import SmokeReport
+
+if TYPE_CHECKING:   # only annotations here: a scan needs neither module loaded
+    from doctor.results.explain import ExplainResult
+    from doctor.results.smoke import SmokeReport
 
 
 @dataclass(frozen=True)

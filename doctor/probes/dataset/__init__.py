@@ -9,12 +9,24 @@ import dataclasses
 import re
 from pathlib import Path
 
+from typing import Any
+
 from doctor.probes.base import Probe, ProbeContext, ProbeResult, Target
 from doctor.probes.dataset import reader
-from doctor.probes.dataset.check import JSON_OBJECT_MAX_BYTES, DatasetOptions, scan_dataset, split_ranges
 from doctor.probes.dataset.examples import EXAMPLES
 
 __all__ = ["JSON_OBJECT_MAX_BYTES", "PROBE", "DatasetOptions", "DatasetProbe", "scan_dataset", "split_ranges"]
+# The checking code loads when a dataset is checked, not when the registry lists the probes
+# (every command's start-up): these names resolve from `check` on first use.
+_FROM_CHECK = {"JSON_OBJECT_MAX_BYTES", "DatasetOptions", "scan_dataset", "split_ranges"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_CHECK:
+        from doctor.probes.dataset import check
+
+        return getattr(check, name)
+    raise AttributeError(f"module 'doctor.probes.dataset' has no attribute {name!r}")
 
 
 class DatasetProbe(Probe):
@@ -30,6 +42,8 @@ class DatasetProbe(Probe):
         return super().claims_file(path) and not (path.suffix.lower() == ".json" and _is_config_json(path.name))
 
     def run(self, target: Target, context: ProbeContext) -> ProbeResult:
+        from doctor.probes.dataset.check import DatasetOptions, scan_dataset
+
         assert target.path is not None
         shared = {f.name for f in dataclasses.fields(DatasetOptions)}
         values = {k: v for k, v in dataclasses.asdict(context.options).items() if k in shared}
