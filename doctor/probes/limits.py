@@ -10,7 +10,8 @@ from __future__ import annotations
 import io
 import os
 import re
-from itertools import accumulate
+
+import orjson
 from pathlib import Path
 from typing import Any
 
@@ -95,26 +96,27 @@ def read_text(path: str | Path, limit: int, errors: str = "strict") -> str:
     return io.TextIOWrapper(io.BytesIO(read_bytes(path, limit)), encoding="utf-8", errors=errors).read()
 
 
+_CONTAINERS = (list, dict)
+_UNPARSED = object()
 # A JSON string (escapes included), or one bracket outside strings.
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.S)
-_STEP = [0] * 128
-_STEP[ord("[")] = _STEP[ord("{")] = 1
-_STEP[ord("]")] = _STEP[ord("}")] = -1
 
 
 def check_json_nesting(text: str, limit: int = MAX_NESTING) -> None:
     """Refuse JSON text whose arrays/objects nest deeper than `limit`, at the bracket that
     opens the first level past it. Linear, and never recursive."""
     if text.count("[") + text.count("{") <= limit:
-        return   # too few brackets to nest that deep: almost every file stops here
-    # The deepest level, at C speed: brackets outside strings, as +1/-1, summed as they come.
-    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text)).encode("ascii")
-    if max(accumulate(map(_STEP.__getitem__, brackets)), default=0) <= limit:
+        return   # too few brackets to nest that deep: most files stop here
+    # At C speed: orjson parses (it stops at 1024 levels itself, with an error, not a crash),
+    # and the parsed value's depth is walked level by level. Notebooks stop here.
+    try:
+        parsed = orjson.loads(text)
+    except orjson.JSONDecodeError:   # not JSON (the caller's parser says so), or deeper than 1024
+        parsed = _UNPARSED
+    if parsed is not _UNPARSED and not nests_deeper(parsed, limit):
         return
     depth = 0
-    for m in _TOKEN.finditer(text):   # only for a file that is too deep: find the place
+    for m in _TOKEN.finditer(text):   # only for a file that may be too deep: find the place
         ch = text[m.start()]
         if ch == '"':
             continue
@@ -125,16 +127,19 @@ def check_json_nesting(text: str, limit: int = MAX_NESTING) -> None:
 
 
 def nests_deeper(value: Any, limit: int = MAX_NESTING) -> bool:
-    """Do the lists and dicts of a parsed value nest deeper than `limit`? Never recursive."""
-    stack = [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if type(item) is dict:
-            item = list(item.values())
-        if type(item) is list:
-            if level > limit:
-                return True
-            stack.extend((child, level + 1) for child in item if type(child) in (list, dict))
+    """Do the lists and dicts of a parsed value nest deeper than `limit`? Walked one level at a
+    time (never recursive); only containers are kept for the next level."""
+    if type(value) not in _CONTAINERS:
+        return False
+    level, depth = [value], 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        below: list[Any] = []
+        for item in level:
+            below += [c for c in (item.values() if type(item) is dict else item) if type(c) in _CONTAINERS]
+        level = below
     return False
 
 
