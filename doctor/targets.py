@@ -58,9 +58,10 @@ def discover_project(root: Path) -> Targets:
             if is_generated(name):
                 found.skipped["repaired copy or rejects file"] += 1
                 continue
-            probe = registry.probe_for_file(here / name)
+            probe = registry.probe_finding(here / name)
             if probe is None:
-                found.skipped["not a kind of file the doctor reads"] += 1
+                claimed = registry.probe_for_file(here / name)   # its kind, but not its content
+                found.skipped[claimed.not_found_reason if claimed else "not a kind of file the doctor reads"] += 1
             else:
                 found.add(probe.name, str(here / name))
     return found

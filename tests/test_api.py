@@ -1,6 +1,7 @@
 """The public Python API: the same core the CLI calls, typed results, clear argument errors."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -92,3 +93,24 @@ def test_importing_the_api_stays_light() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"
+
+
+def test_json_configs_in_a_folder_are_not_taken_for_datasets(tmp_path: Path) -> None:
+    """DeepSpeed configs and LLaMA-Factory's dataset_info.json are objects of settings."""
+    (tmp_path / "ds_z3_config.json").write_text('{"zero_optimization": {"stage": 3}, "bf16": {"enabled": "auto"}}')
+    (tmp_path / "dataset_info.json").write_text('{"alpaca_en_demo": {"file_name": "alpaca_en_demo.json"}}')
+    (tmp_path / "records.json").write_text('{"data": [{"instruction": "a", "output": "b"}]}')
+    report = doctor.scan([tmp_path], env=False)
+    scanned = {Path(t).name for t in report.targets}
+    assert "records.json" in scanned and not {"ds_z3_config.json", "dataset_info.json"} & scanned
+    assert report.skipped == {"a JSON file without records (a config, not a dataset)": 2}
+
+
+def test_ranking_rows_keep_their_answers_in_chosen_and_rejected(tmp_path: Path) -> None:
+    """LLaMA-Factory's DPO demo rows: the prompt in `conversations`, the answers apart."""
+    row = {"conversations": [{"from": "human", "value": "Which is better?"}],
+           "chosen": {"from": "gpt", "value": "This one."}, "rejected": {"from": "gpt", "value": "That one."}}
+    path = tmp_path / "dpo.json"
+    path.write_text(json.dumps([row, dict(row, conversations=[{"from": "human", "value": "And now?"}])]))
+    report = doctor.scan([path], env=False)
+    assert "DATA-CHAT-NO-ASSISTANT" not in [f.id for f in report.findings]

@@ -75,10 +75,16 @@ class Probe:
     option: ClassVar[str | None] = None       # the flag naming one target: "--data"
     option_help: ClassVar[str] = ""
     examples: ClassVar[Mapping[str, ExampleRunner]] = {}
+    not_found_reason: ClassVar[str] = "not a kind of file the doctor reads"   # when `finds` says no
 
     def claims_file(self, path: Path) -> bool:
         name = path.name.lower()
         return name.endswith(self.suffixes) and not is_generated(name)
+
+    def finds(self, path: Path) -> bool:
+        """Whether a folder scan takes this file it came across (default: by its suffix, as
+        for a file named on the command line). A probe may also look inside."""
+        return self.claims_file(path)
 
     def claims_folder(self, path: Path, files: list[str]) -> bool:
         return False

@@ -47,6 +47,11 @@ def probe_for_file(path: Path) -> Probe | None:
     return next((p for p in probes() if p.suffixes and p.claims_file(path)), None)
 
 
+def probe_finding(path: Path) -> Probe | None:
+    """The probe that takes a file a folder scan came across (it may look inside the file)."""
+    return next((p for p in probes() if p.suffixes and p.finds(path)), None)
+
+
 def probe_for_folder(path: Path, files: list[str]) -> Probe | None:
     """The probe that claims a folder as its target (a saved model)."""
     return next((p for p in probes() if p.folder and p.claims_folder(path, files)), None)

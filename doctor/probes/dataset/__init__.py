@@ -41,6 +41,14 @@ class DatasetProbe(Probe):
         # .json files are taken for datasets
         return super().claims_file(path) and not (path.suffix.lower() == ".json" and _is_config_json(path.name))
 
+    not_found_reason = "a JSON file without records (a config, not a dataset)"
+
+    def finds(self, path: Path) -> bool:
+        # In a folder, a .json file is a dataset when it holds records: an array, an object
+        # with a list of records under a key, or JSON Lines. DeepSpeed configs and
+        # LLaMA-Factory's dataset_info.json are objects of settings: not datasets.
+        return self.claims_file(path) and (path.suffix.lower() != ".json" or _holds_records(path))
+
     def run(self, target: Target, context: ProbeContext) -> ProbeResult:
         from doctor.probes.dataset.check import DatasetOptions, scan_dataset
 
@@ -60,3 +68,18 @@ _CONFIG_JSON = re.compile(r"(?i)^(config|generation_config|adapter_config|tokeni
 
 def _is_config_json(name: str) -> bool:
     return bool(_CONFIG_JSON.match(name))
+
+
+def _holds_records(path: Path) -> bool:
+    try:
+        first = reader.first_significant_byte(path)
+        if first != b"{" or path.stat().st_size > (64 << 20):
+            return True   # an array, JSON Lines of other shapes, or too big to look at: the probe reads it
+        import orjson
+
+        whole = orjson.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return True       # unreadable or not one JSON value (JSON Lines): the probe says what it is
+    if type(whole) is not dict:
+        return True
+    return any(type(v) is list and v and all(type(x) is dict for x in v[:100]) for v in whole.values())

@@ -152,8 +152,11 @@ def content_text(content: Any) -> str | None:
 
 
 @lru_cache(maxsize=4096)
-def role_findings(schema_name: str, roles: tuple[str, ...]) -> tuple[tuple[str, int | None, str], ...]:
+def role_findings(schema_name: str, roles: tuple[str, ...], answered_elsewhere: bool = False
+                  ) -> tuple[tuple[str, int | None, str], ...]:
     """What is wrong with the names and order of a conversation's roles: (entry, turn, detail).
+    `answered_elsewhere`: the answers are in `chosen`/`rejected` (LLaMA-Factory's ranking rows
+    keep only the prompt in `conversations`), so no assistant turn is expected in it.
 
     Pure and cached: datasets repeat a handful of role sequences over millions of rows.
     """
@@ -169,7 +172,7 @@ def role_findings(schema_name: str, roles: tuple[str, ...]) -> tuple[tuple[str, 
         out.append((SHAREGPT_ROLES, None, ""))
     if "system" in mapped_roles[1:]:
         out.append((SYSTEM_NOT_FIRST, mapped_roles.index("system", 1), ""))
-    if "assistant" not in mapped_roles:
+    if "assistant" not in mapped_roles and not answered_elsewhere:
         out.append((NO_ASSISTANT, None, ""))
     spoken = [(i, r) for i, r in enumerate(mapped_roles) if r in ("user", "assistant")]
     if spoken and spoken[0][1] != "user":
@@ -208,7 +211,8 @@ def check_chat(obj: dict[str, Any], schema: RecordSchema, line: int, raw: bytes,
             return
         roles.append(role)
         texts.append(text or "")
-    for entry_id, turn, detail in role_findings(schema.name, tuple(roles)):
+    ranking = "chosen" in obj and "rejected" in obj
+    for entry_id, turn, detail in role_findings(schema.name, tuple(roles), ranking):
         if entry_id == ROLE_UNKNOWN:
             hits.add(ROLE_UNKNOWN, line, col, field=field, turn=turn, role=detail)
             return

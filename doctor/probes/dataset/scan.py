@@ -236,6 +236,8 @@ def _clean_conversations(objs: list[dict[str, Any]], schema: RecordSchema) -> bo
     Done over all turns of all rows at once (C loops), and the role order once per distinct
     sequence of roles: a dataset repeats a handful of them."""
     messages = schema.name == MESSAGES
+    if any("chosen" in obj for obj in objs):
+        return False   # preference rows with a conversation prompt: the row-by-row path
     convos = list(map(itemgetter("messages" if messages else "conversations"), objs))
     if set(map(type, convos)) != {list} or not all(convos):
         return False
