@@ -178,8 +178,11 @@ def role_findings(schema_name: str, roles: tuple[str, ...], answered_elsewhere: 
     if spoken and spoken[0][1] != "user":
         out.append((NOT_ALTERNATING, spoken[0][0], "the conversation starts with an assistant turn"))
     else:
-        for (_, before), (index, after) in zip(spoken, spoken[1:]):
-            if before == after:
+        # A tool turn (a call, or its result) between two assistant turns is how tool use
+        # reads, and chat templates accept it: only turns with nothing between them count.
+        turns = [(i, "tool" if r in TOOL_ROLES else r) for i, r in enumerate(mapped_roles) if r != "system"]
+        for (_, before), (index, after) in zip(turns, turns[1:]):
+            if before == after and after != "tool":
                 out.append((NOT_ALTERNATING, index, f"two {after} turns in a row"))
                 break
     return tuple(out)
