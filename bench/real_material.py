@@ -1,14 +1,13 @@
 """Two versions of the doctor on real public material: what does the newer one report that the
 older one did not, and how long does each take?
 
-    git -C /work/main worktree add --detach /tmp/old-doctor a80824c
-    git -C /work/main worktree add --detach /tmp/new-doctor 0914374   # or --new /work/main
-    cd /tmp && /work/main/.venv-test/bin/python /work/main/bench/real_material.py \\
-        --old /tmp/old-doctor --new /tmp/new-doctor --python /work/main/.venv-test/bin/python \\
-        --repeat 3 --per-file /work/main/bench/results/real-material-2026-12-07/per_file.tsv \\
-        /tmp/real/notebooks /tmp/real/notebooks-py /tmp/real/llamafactory /tmp/real/axolotl
+    git worktree add --detach ../old-doctor a80824c       # the code to compare against
+    git worktree add --detach ../new-doctor HEAD
+    cd .. && python new-doctor/bench/real_material.py --old old-doctor --new new-doctor \\
+        --python "$(which python)" --repeat 3 --per-file per_file.tsv \\
+        real/notebooks real/notebooks-py real/llamafactory real/axolotl
 
-(/tmp/real/*: unslothai/notebooks nb/ and python_scripts/, LLaMA-Factory data/ and examples/,
+(real/*: unslothai/notebooks nb/ and python_scripts/, LLaMA-Factory data/ and examples/,
 axolotl examples/, extracted from their git snapshots; see results/real-material-2026-12-07.)
 
 Each version is a source tree; it runs as `python -m doctor scan FOLDER --no-env --format json`
