@@ -8,7 +8,6 @@ each at its line and column. Some come with an edit a fix can apply.
 from __future__ import annotations
 
 import ast
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -17,6 +16,7 @@ from doctor.facts import FactCollector
 from doctor.findings import AreaStatus, FileEdit, Fix, Location, Observation, Safety
 from doctor.probes import limits
 from doctor.probes.base import Probe, ProbeContext, ProbeResult, Target
+from doctor.probes.notebook import CellLine, file_place, read_notebook
 
 _PATCHED_BY_UNSLOTH = ("trl", "transformers", "peft")
 LR_CEILING = 5e-4   # the docs' range is 2e-4 .. 5e-6 for LoRA; above this is divergence territory
@@ -28,11 +28,29 @@ class Source:
 
     path: str
     text: str
-    line_map: tuple[tuple[int, int], ...] = ()   # (first line in text, cell number) for notebooks
-    refused: Observation | None = None           # why the file was not read (then text is "")
+    places: tuple[CellLine, ...] = ()   # a notebook's: where each line of text comes from
+    raw: str = ""                       # a notebook's JSON text, to place findings in it
+    refused: Observation | None = None  # why the file was not read (then text is "")
 
-    def where(self, line: int, col: int) -> Location:
-        return Location(self.path, line, col + 1)
+    def where(self, line: int, col: int, in_bytes: bool = True) -> Location:
+        """`line` (1-based) and `col` (0-based) of text, as a place in the user's file.
+        `ast` counts columns in UTF-8 bytes; editors and SARIF count characters."""
+        if in_bytes:
+            col = _char_column(self.text, line, col)
+        if not self.places:
+            return Location(self.path, line, col + 1)
+        place = self.places[min(max(line, 1), len(self.places)) - 1]
+        raw_line, raw_col = file_place(self.raw, place, col)
+        return Location(self.path, raw_line, raw_col, cell=place.cell, cell_line=place.line)
+
+
+def _char_column(text: str, line: int, col: int) -> int:
+    if text.isascii():
+        return col
+    lines = text.split("\n")
+    if not 1 <= line <= len(lines):
+        return col
+    return len(lines[line - 1].encode("utf-8")[:col].decode("utf-8", errors="ignore"))
 
 
 def read_source(path: str, raw: str | None = None, max_bytes: int | None = None) -> Source:
@@ -63,21 +81,10 @@ def read_source(path: str, raw: str | None = None, max_bytes: int | None = None)
 
 
 def _notebook_source(path: str, text: str) -> Source:
-    try:
-        notebook = json.loads(text)
-    except ValueError:
+    code = read_notebook(text)   # magics and shell escapes read as IPython reads them
+    if code is None:
         return Source(path, "")
-    cells = notebook.get("cells", []) if isinstance(notebook, dict) else []
-    lines: list[str] = []
-    for cell in cells if isinstance(cells, list) else []:
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
-            continue
-        source = cell.get("source", [])
-        body = source if isinstance(source, str) else "".join(s for s in source if isinstance(s, str))
-        # shell escapes and magics are not Python
-        body = "\n".join("" if ln.lstrip().startswith(("!", "%")) else ln for ln in body.splitlines())
-        lines.append(body)
-    return Source(path, "\n".join(lines))
+    return Source(path, code.text, places=code.lines, raw=text)
 
 
 def _calls(tree: ast.AST) -> Iterator[ast.Call]:
@@ -114,14 +121,14 @@ def scan_source(src: Source) -> list[Observation]:
     try:
         tree = ast.parse(src.text, filename=src.path)
     except SyntaxError as exc:
-        return [Observation("SCRIPT-SYNTAX-ERROR", Location(src.path, exc.lineno, exc.offset),
+        return [Observation("SCRIPT-SYNTAX-ERROR", src.where(exc.lineno or 1, max((exc.offset or 1) - 1, 0), in_bytes=False),
                             {"error": exc.msg, "line": exc.lineno})]
     except (RecursionError, MemoryError) as exc:
         # CPython gives up on an expression nested too deeply to build (thousands of chained
         # operators or attributes): RecursionError, or MemoryError from its parser's stack.
         line, col = _densest_statement(src.text)
         error = str(exc) or type(exc).__name__
-        return [Observation("SCRIPT-NESTING-TOO-DEEP", Location(src.path, line, col),
+        return [Observation("SCRIPT-NESTING-TOO-DEEP", src.where(line, col - 1, in_bytes=False),
                             {"file": Path(src.path).name, "detail": f"Python cannot parse this statement ({error})"})]
     obs: list[Observation] = []
     obs += _import_checks(src, tree)
