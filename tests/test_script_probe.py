@@ -117,3 +117,33 @@ def test_notebook_syntax_error_names_its_cell(tmp_path: Path) -> None:
     path = _notebook(tmp_path, ("code", "x = 1\n"), ("code", "y = 2\ndef f(:\n"))
     (obs,) = scan_script(str(path)).observations
     assert obs.entry_id == "SCRIPT-SYNTAX-ERROR" and (obs.location.cell, obs.location.cell_line) == (2, 2)
+
+
+DEAD = "model.save_pretrained_merged('out', tok, save_method='merged_4bit')"
+
+
+@pytest.mark.parametrize("code, expected", [
+    (f"if False:\n    {DEAD}\n", []),
+    (f"if 0: {DEAD}\n", []),
+    (f"if not True:\n    {DEAD}\n", []),
+    (f"if False and x:\n    {DEAD}\n", []),
+    (f"while False:\n    {DEAD}\n", []),
+    (f"for i in x:\n    if False:\n        {DEAD}\n", []),
+    (f"if False:\n    pass\nelse:\n    {DEAD}\n", ["SCRIPT-MERGED-4BIT"]),
+    (f"if True:\n    {DEAD}\n", ["SCRIPT-MERGED-4BIT"]),
+    (f"if x:\n    {DEAD}\n", ["SCRIPT-MERGED-4BIT"]),
+])
+def test_code_that_never_runs_is_not_checked(code: str, expected: list[str]) -> None:
+    assert ids(scan_source(read_source("t.py", code))) == expected
+
+
+def test_unsloth_in_a_comment_or_string_is_not_an_import() -> None:
+    lora = "from peft import LoraConfig\ncfg = LoraConfig(r=32)\n"
+    assert ids(scan_source(read_source("t.py", "# trained with unsloth\n" + lora))) == []
+    assert ids(scan_source(read_source("t.py", "s = 'unsloth'\n" + lora))) == []
+    assert ids(scan_source(read_source("t.py", "import unsloth\n" + lora))) == ["SCRIPT-RAW-LORA-CONFIG"]
+
+
+def test_dead_branch_in_an_official_notebook_shape(tmp_path: Path) -> None:
+    path = _notebook(tmp_path, ("code", f"if False: # Change to True to save\n    {DEAD}\n"))
+    assert ids(scan_script(str(path)).observations) == []

@@ -16,6 +16,7 @@ from doctor.facts import FactCollector
 from doctor.findings import AreaStatus, FileEdit, Fix, Location, Observation, Safety
 from doctor.probes import limits
 from doctor.probes.base import Probe, ProbeContext, ProbeResult, Target
+from doctor.probes.livecode import imports_module, live_module
 from doctor.probes.notebook import CellLine, file_place, read_notebook
 
 _PATCHED_BY_UNSLOTH = ("trl", "transformers", "peft")
@@ -130,6 +131,7 @@ def scan_source(src: Source) -> list[Observation]:
         error = str(exc) or type(exc).__name__
         return [Observation("SCRIPT-NESTING-TOO-DEEP", src.where(line, col - 1, in_bytes=False),
                             {"file": Path(src.path).name, "detail": f"Python cannot parse this statement ({error})"})]
+    tree = live_module(tree)   # code under `if False:` never runs: no check reads it
     obs: list[Observation] = []
     obs += _import_checks(src, tree)
     obs += _call_checks(src, tree)
@@ -205,6 +207,7 @@ def _import_order_fix(src: Source, first_import: ast.stmt) -> tuple[Fix, ...]:
 def _call_checks(src: Source, tree: ast.Module) -> list[Observation]:
     out: list[Observation] = []
     loads_4bit = False
+    uses_unsloth = imports_module(tree, "unsloth")   # the code's imports, not a comment's words
     for call in _calls(tree):
         name = _name(call.func)
         tail = name.rsplit(".", 1)[-1]
@@ -222,7 +225,7 @@ def _call_checks(src: Source, tree: ast.Module) -> list[Observation]:
             out.append(Observation("SCRIPT-LR-TOO-HIGH", src.where(_kw(call, "learning_rate").lineno,
                                                                    _kw(call, "learning_rate").col_offset),
                                    {"learning_rate": lr, "ceiling": LR_CEILING}))
-        if tail == "LoraConfig" and "unsloth" in src.text:
+        if tail == "LoraConfig" and uses_unsloth:
             out.append(Observation("SCRIPT-RAW-LORA-CONFIG", where))
         if tail == "get_peft_model":
             dropout = _const(_kw(call, "lora_dropout"))
