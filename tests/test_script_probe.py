@@ -147,3 +147,11 @@ def test_unsloth_in_a_comment_or_string_is_not_an_import() -> None:
 def test_dead_branch_in_an_official_notebook_shape(tmp_path: Path) -> None:
     path = _notebook(tmp_path, ("code", f"if False: # Change to True to save\n    {DEAD}\n"))
     assert ids(scan_script(str(path)).observations) == []
+
+
+def test_import_order_in_a_notebook_names_cells(tmp_path: Path) -> None:
+    path = _notebook(tmp_path, ("code", "!pip install x\nimport transformers\n"), ("markdown", "hi"),
+                     ("code", "x = 1\nfrom unsloth import FastModel\n"))
+    (obs,) = scan_script(str(path)).observations
+    assert obs.entry_id == "SCRIPT-IMPORT-ORDER"
+    assert (obs.values["module_at"], obs.values["unsloth_at"]) == ("cell 1, line 2", "cell 3, line 2")

@@ -33,6 +33,13 @@ class Source:
     raw: str = ""                       # a notebook's JSON text, to place findings in it
     refused: Observation | None = None  # why the file was not read (then text is "")
 
+    def line_name(self, line: int) -> str:
+        """A line of text as people find it: "line 12", or "cell 7, line 3" in a notebook."""
+        if not self.places:
+            return f"line {line}"
+        place = self.places[min(max(line, 1), len(self.places)) - 1]
+        return f"cell {place.cell}, line {place.line}"
+
     def where(self, line: int, col: int, in_bytes: bool = True) -> Location:
         """`line` (1-based) and `col` (0-based) of text, as a place in the user's file.
         `ast` counts columns in UTF-8 bytes; editors and SARIF count characters."""
@@ -187,7 +194,8 @@ def _import_checks(src: Source, tree: ast.Module) -> list[Observation]:
         module, node = first_patched
         out.append(Observation(
             "SCRIPT-IMPORT-ORDER", src.where(unsloth_at.lineno, unsloth_at.col_offset),
-            {"module": module, "module_line": node.lineno, "unsloth_line": unsloth_at.lineno},
+            {"module": module, "module_line": node.lineno, "unsloth_line": unsloth_at.lineno,
+             "module_at": src.line_name(node.lineno), "unsloth_at": src.line_name(unsloth_at.lineno)},
             fixes=_import_order_fix(src, node),
         ))
     return out
