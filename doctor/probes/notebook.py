@@ -2,8 +2,10 @@
 in the .ipynb file.
 
 People find a line by its cell ("cell 7, line 3"); editors, JSON and SARIF by the line and
-column of the raw .ipynb text. The JSON is read with the standard library's own scanner,
-with its string reader wrapped so that every string remembers where it starts in the file.
+column of the raw .ipynb text. The code is read with the fast C JSON reader; only when a
+finding must be placed is the file read again with the standard library's Python scanner,
+its string reader wrapped so that every string remembers where it starts in the file (that
+reading is several times slower, and most notebooks have nothing to place).
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ class CellLine:
 
     cell: int        # 1-based, counting every cell (markdown too), as editors number them
     line: int        # 1-based line inside the cell
-    string_at: int   # offset in the file of the first character of the JSON string holding it
+    part: int        # which string of the cell's "source" holds it (0 when source is one string)
     offset: int      # offset of the line's first character inside that (decoded) string
 
 
@@ -56,35 +58,49 @@ def _placed_loads(text: str) -> Any:
 def read_notebook(text: str) -> NotebookCode | None:
     """The code of a notebook's JSON text; None when the text is not a notebook's JSON."""
     try:
-        notebook = _placed_loads(text)
+        notebook = json.loads(text)
     except ValueError:
         return None
-    cells = notebook.get("cells", []) if isinstance(notebook, dict) else []
+    cells = _cells(notebook)
     out_lines: list[str] = []
     places: list[CellLine] = []
+    for number, parts in cells:
+        code = python_lines("".join(parts))
+        out_lines += code
+        places += [CellLine(number, i + 1, part, off) for i, (part, off) in enumerate(_line_starts(parts, len(code)))]
+    return NotebookCode("\n".join(out_lines), tuple(places))
+
+
+def _cells(notebook: Any) -> list[tuple[int, list[str]]]:
+    """(cell number, source strings) of each code cell."""
+    cells = notebook.get("cells", []) if isinstance(notebook, dict) else []
+    out: list[tuple[int, list[str]]] = []
     for number, cell in enumerate(cells if isinstance(cells, list) else [], start=1):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         source = cell.get("source", [])
-        parts = [source] if isinstance(source, str) else [s for s in source if isinstance(s, str)] \
-            if isinstance(source, list) else []
-        body = "".join(parts)
-        code = python_lines(body)
-        starts = _line_starts(parts, len(code))
-        out_lines += code
-        places += [CellLine(number, i + 1, at, off) for i, (at, off) in enumerate(starts)]
-    return NotebookCode("\n".join(out_lines), tuple(places))
+        out.append((number, [source] if isinstance(source, str) else
+                    [s for s in source if isinstance(s, str)] if isinstance(source, list) else []))
+    return out
+
+
+def string_places(text: str) -> dict[tuple[int, int], int]:
+    """File offset (just after the opening quote) of each (cell number, source part)."""
+    try:
+        cells = _cells(_placed_loads(text))
+    except (ValueError, RecursionError):
+        return {}
+    return {(number, i): getattr(part, "at", 0) for number, parts in cells for i, part in enumerate(parts)}
 
 
 def _line_starts(parts: list[str], count: int) -> list[tuple[int, int]]:
-    """(string's file offset, offset in the string) of each of the cell's `count` lines.
+    """(source part, offset in that string) of each of the cell's `count` lines.
     Jupyter writes one source line per array element; a cell stored as one string has all
     its lines in that string, told apart by its `\\n` escapes."""
     starts: list[tuple[int, int]] = []
     new_line = True
     last = (0, 0)
-    for part in parts:
-        at = getattr(part, "at", 0)
+    for at, part in enumerate(parts):
         off = 0
         while True:
             if new_line:
@@ -123,8 +139,9 @@ def raw_offset(raw: str, string_at: int, decoded: int) -> int:
     return i
 
 
-def file_place(raw: str, place: CellLine, column: int) -> tuple[int, int]:
-    """1-based line and column in the file of `column` (0-based) on the given cell line."""
-    pos = raw_offset(raw, place.string_at, place.offset + column)
+def file_place(raw: str, strings: dict[tuple[int, int], int], place: CellLine, column: int) -> tuple[int, int]:
+    """1-based line and column in the file of `column` (0-based) on the given cell line;
+    `strings` is what `string_places` gives for the file."""
+    pos = raw_offset(raw, strings.get((place.cell, place.part), 0), place.offset + column)
     line = raw.count("\n", 0, pos) + 1
     return line, pos - (raw.rfind("\n", 0, pos) + 1) + 1

@@ -8,7 +8,7 @@ each at its line and column. Some come with an edit a fix can apply.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -17,7 +17,7 @@ from doctor.findings import AreaStatus, FileEdit, Fix, Location, Observation, Sa
 from doctor.probes import limits
 from doctor.probes.base import Probe, ProbeContext, ProbeResult, Target
 from doctor.probes.livecode import imports_module, live_module
-from doctor.probes.notebook import CellLine, file_place, read_notebook
+from doctor.probes.notebook import CellLine, file_place, read_notebook, string_places
 
 _PATCHED_BY_UNSLOTH = ("trl", "transformers", "peft")
 LR_CEILING = 5e-4   # the docs' range is 2e-4 .. 5e-6 for LoRA; above this is divergence territory
@@ -32,6 +32,8 @@ class Source:
     places: tuple[CellLine, ...] = ()   # a notebook's: where each line of text comes from
     raw: str = ""                       # a notebook's JSON text, to place findings in it
     refused: Observation | None = None  # why the file was not read (then text is "")
+    # where each cell's source strings stand in `raw`, found on the first finding placed
+    _strings: dict[tuple[int, int], int] = field(default_factory=dict, compare=False, repr=False)
 
     def line_name(self, line: int) -> str:
         """A line of text as people find it: "line 12", or "cell 7, line 3" in a notebook."""
@@ -48,7 +50,9 @@ class Source:
         if not self.places:
             return Location(self.path, line, col + 1)
         place = self.places[min(max(line, 1), len(self.places)) - 1]
-        raw_line, raw_col = file_place(self.raw, place, col)
+        if not self._strings:
+            self._strings.update(string_places(self.raw) or {(0, 0): 0})
+        raw_line, raw_col = file_place(self.raw, self._strings, place, col)
         return Location(self.path, raw_line, raw_col, cell=place.cell, cell_line=place.line)
 
 
@@ -212,6 +216,16 @@ def _import_order_fix(src: Source, first_import: ast.stmt) -> tuple[Fix, ...]:
                 edits=(FileEdit.rewrite(src.path, src.text, "".join(new), "move `import unsloth` first"),)),)
 
 
+class _Lazy:
+    """A call's place, found when a finding is built from it (most calls find nothing)."""
+
+    def __init__(self, src: Source, node: ast.expr) -> None:
+        self.src, self.node = src, node
+
+    def __call__(self) -> Location:
+        return self.src.where(self.node.lineno, self.node.col_offset)
+
+
 def _call_checks(src: Source, tree: ast.Module) -> list[Observation]:
     out: list[Observation] = []
     loads_4bit = False
@@ -219,32 +233,32 @@ def _call_checks(src: Source, tree: ast.Module) -> list[Observation]:
     for call in _calls(tree):
         name = _name(call.func)
         tail = name.rsplit(".", 1)[-1]
-        where = src.where(call.lineno, call.col_offset)
+        where = _Lazy(src, call)   # placing a notebook line reads the file again: only on a finding
         if tail == "from_pretrained" and ("FastLanguageModel" in name or "FastModel" in name):
             flag = _kw(call, "load_in_4bit")
             # Unsloth's loaders default to load_in_4bit=True
             loads_4bit = loads_4bit or flag is None or _const(flag) is True
         if name.endswith("set_default_dtype") and call.args and _name(call.args[0]).endswith("bfloat16"):
-            out.append(Observation("SCRIPT-SET-DEFAULT-DTYPE-BF16", where))
+            out.append(Observation("SCRIPT-SET-DEFAULT-DTYPE-BF16", where()))
         if tail == "from_pretrained" and _const(_kw(call, "trust_remote_code")) is True and "Auto" in name:
-            out.append(Observation("SCRIPT-TRUST-REMOTE-CODE", where, {"call": name}))
+            out.append(Observation("SCRIPT-TRUST-REMOTE-CODE", where(), {"call": name}))
         lr = _const(_kw(call, "learning_rate"))
         if isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > LR_CEILING:
             out.append(Observation("SCRIPT-LR-TOO-HIGH", src.where(_kw(call, "learning_rate").lineno,
                                                                    _kw(call, "learning_rate").col_offset),
                                    {"learning_rate": lr, "ceiling": LR_CEILING}))
         if tail == "LoraConfig" and uses_unsloth:
-            out.append(Observation("SCRIPT-RAW-LORA-CONFIG", where))
+            out.append(Observation("SCRIPT-RAW-LORA-CONFIG", where()))
         if tail == "get_peft_model":
             dropout = _const(_kw(call, "lora_dropout"))
             if isinstance(dropout, (int, float)) and dropout:
-                out.append(Observation("SCRIPT-LORA-DROPOUT", where, {"dropout": dropout}))
+                out.append(Observation("SCRIPT-LORA-DROPOUT", where(), {"dropout": dropout}))
         if _const(_kw(call, "ddp_find_unused_parameters")) is False:
-            out.append(Observation("SCRIPT-DDP-FIND-UNUSED", where))
+            out.append(Observation("SCRIPT-DDP-FIND-UNUSED", where()))
         if _const(_kw(call, "save_method")) == "merged_4bit":
-            out.append(Observation("SCRIPT-MERGED-4BIT", where))
+            out.append(Observation("SCRIPT-MERGED-4BIT", where()))
         if tail == "merge_and_unload":
-            out.append(Observation("SCRIPT-MERGE-AND-UNLOAD", where))
+            out.append(Observation("SCRIPT-MERGE-AND-UNLOAD", where()))
     # merge_and_unload is only a problem on a 4-bit model: decide once every load is seen
     return [o for o in out if o.entry_id != "SCRIPT-MERGE-AND-UNLOAD" or loads_4bit]
 
