@@ -155,3 +155,12 @@ def test_import_order_in_a_notebook_names_cells(tmp_path: Path) -> None:
     (obs,) = scan_script(str(path)).observations
     assert obs.entry_id == "SCRIPT-IMPORT-ORDER"
     assert (obs.values["module_at"], obs.values["unsloth_at"]) == ("cell 1, line 2", "cell 3, line 2")
+
+
+def test_parsing_prints_no_warnings_of_the_users_code() -> None:
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scan_source(read_source("t.py", 'pattern = "\\{x\\}"\n'))
+    assert [str(w.message) for w in caught] == []

@@ -8,6 +8,7 @@ each at its line and column. Some come with an edit a fix can apply.
 from __future__ import annotations
 
 import ast
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -131,7 +132,10 @@ def scan_source(src: Source) -> list[Observation]:
     if src.refused is not None:
         return [src.refused]
     try:
-        tree = ast.parse(src.text, filename=src.path)
+        with warnings.catch_warnings():   # "invalid escape sequence" is the user's to see when run, not ours to print
+            warnings.simplefilter("ignore", SyntaxWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            tree = ast.parse(src.text, filename=src.path)
     except SyntaxError as exc:
         return [Observation("SCRIPT-SYNTAX-ERROR", src.where(exc.lineno or 1, max((exc.offset or 1) - 1, 0), in_bytes=False),
                             {"error": exc.msg, "line": exc.lineno})]
