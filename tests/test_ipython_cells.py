@@ -3,8 +3,14 @@ placeholder statements, line for line, so the cell parses and line numbers stay 
 from __future__ import annotations
 
 import ast
+import inspect
+import json
+import json.decoder
+import tokenize
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from doctor.probes.ipython import cell_to_python, python_lines
 
@@ -48,3 +54,15 @@ def test_text_inside_strings_and_brackets_is_left_alone() -> None:
 def test_only_python_cell_magics_are_read() -> None:
     assert cell_to_python("%%time\nx = 1\n") == "\nx = 1\n"
     assert cell_to_python("%%bash\nfrom unsloth import UnslothModel\n").strip() == ""
+
+
+@pytest.mark.parametrize("module", [json.decoder, tokenize, inspect, ast], ids=lambda m: m.__name__)
+def test_plain_python_is_left_as_it_is(module: object) -> None:
+    text = inspect.getsource(module)   # strings, brackets and continuations of every kind
+    assert cell_to_python(text) == text
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="!%?#'\"\\()[]{}=x \n\t", max_size=80))
+def test_any_text_keeps_its_line_count(cell: str) -> None:
+    assert len(python_lines(cell)) == len(cell.split("\n"))

@@ -164,3 +164,14 @@ def test_parsing_prints_no_warnings_of_the_users_code() -> None:
         warnings.simplefilter("always")
         scan_source(read_source("t.py", 'pattern = "\\{x\\}"\n'))
     assert [str(w.message) for w in caught] == []
+
+
+def test_odd_cells_still_place_findings(tmp_path: Path) -> None:
+    nb = {"cells": [{"cell_type": "code", "source": []}, {"cell_type": "code", "source": 5},
+                    {"cell_type": "code", "source": ["import torch\n", 7, "torch.set_default_dtype(torch.bfloat16)"]},
+                    {"cell_type": "code", "source": ""}]}
+    path = tmp_path / "odd.ipynb"
+    path.write_text(json.dumps(nb, indent=1))
+    (obs,) = scan_script(str(path)).observations
+    assert (obs.location.cell, obs.location.cell_line) == (3, 2)
+    assert path.read_text().splitlines()[obs.location.line - 1].lstrip().startswith('"torch.set_default_dtype')
