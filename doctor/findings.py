@@ -38,9 +38,15 @@ class Location:
     column: int | None = None
     end_line: int | None = None
     end_column: int | None = None
+    # In a notebook, line and column are the raw .ipynb file's (for editors, JSON, SARIF);
+    # people find the line by its cell (1-based, every cell counted) and its line there.
+    cell: int | None = None
+    cell_line: int | None = None
 
     def __str__(self) -> str:
         out = self.path
+        if self.cell is not None:
+            return out + f" cell {self.cell}" + (f", line {self.cell_line}" if self.cell_line is not None else "")
         if self.line is not None:
             out += f":{self.line}"
             if self.column is not None:

@@ -8,8 +8,8 @@ each at its line and column. Some come with an edit a fix can apply.
 from __future__ import annotations
 
 import ast
-import json
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -17,6 +17,8 @@ from doctor.facts import FactCollector
 from doctor.findings import AreaStatus, FileEdit, Fix, Location, Observation, Safety
 from doctor.probes import limits
 from doctor.probes.base import Probe, ProbeContext, ProbeResult, Target
+from doctor.probes.livecode import imports_module, live_module
+from doctor.probes.notebook import CellLine, file_place, read_notebook, string_places
 
 _PATCHED_BY_UNSLOTH = ("trl", "transformers", "peft")
 LR_CEILING = 5e-4   # the docs' range is 2e-4 .. 5e-6 for LoRA; above this is divergence territory
@@ -28,11 +30,40 @@ class Source:
 
     path: str
     text: str
-    line_map: tuple[tuple[int, int], ...] = ()   # (first line in text, cell number) for notebooks
-    refused: Observation | None = None           # why the file was not read (then text is "")
+    places: tuple[CellLine, ...] = ()   # a notebook's: where each line of text comes from
+    raw: str = ""                       # a notebook's JSON text, to place findings in it
+    refused: Observation | None = None  # why the file was not read (then text is "")
+    # where each cell's source strings stand in `raw`, found on the first finding placed
+    _strings: dict[tuple[int, int], int] = field(default_factory=dict, compare=False, repr=False)
 
-    def where(self, line: int, col: int) -> Location:
-        return Location(self.path, line, col + 1)
+    def line_name(self, line: int) -> str:
+        """A line of text as people find it: "line 12", or "cell 7, line 3" in a notebook."""
+        if not self.places:
+            return f"line {line}"
+        place = self.places[min(max(line, 1), len(self.places)) - 1]
+        return f"cell {place.cell}, line {place.line}"
+
+    def where(self, line: int, col: int, in_bytes: bool = True) -> Location:
+        """`line` (1-based) and `col` (0-based) of text, as a place in the user's file.
+        `ast` counts columns in UTF-8 bytes; editors and SARIF count characters."""
+        if in_bytes:
+            col = _char_column(self.text, line, col)
+        if not self.places:
+            return Location(self.path, line, col + 1)
+        place = self.places[min(max(line, 1), len(self.places)) - 1]
+        if not self._strings:
+            self._strings.update(string_places(self.raw) or {(0, 0): 0})
+        raw_line, raw_col = file_place(self.raw, self._strings, place, col)
+        return Location(self.path, raw_line, raw_col, cell=place.cell, cell_line=place.line)
+
+
+def _char_column(text: str, line: int, col: int) -> int:
+    if text.isascii():
+        return col
+    lines = text.split("\n")
+    if not 1 <= line <= len(lines):
+        return col
+    return len(lines[line - 1].encode("utf-8")[:col].decode("utf-8", errors="ignore"))
 
 
 def read_source(path: str, raw: str | None = None, max_bytes: int | None = None) -> Source:
@@ -63,21 +94,10 @@ def read_source(path: str, raw: str | None = None, max_bytes: int | None = None)
 
 
 def _notebook_source(path: str, text: str) -> Source:
-    try:
-        notebook = json.loads(text)
-    except ValueError:
+    code = read_notebook(text)   # magics and shell escapes read as IPython reads them
+    if code is None:
         return Source(path, "")
-    cells = notebook.get("cells", []) if isinstance(notebook, dict) else []
-    lines: list[str] = []
-    for cell in cells if isinstance(cells, list) else []:
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
-            continue
-        source = cell.get("source", [])
-        body = source if isinstance(source, str) else "".join(s for s in source if isinstance(s, str))
-        # shell escapes and magics are not Python
-        body = "\n".join("" if ln.lstrip().startswith(("!", "%")) else ln for ln in body.splitlines())
-        lines.append(body)
-    return Source(path, "\n".join(lines))
+    return Source(path, code.text, places=code.lines, raw=text)
 
 
 def _calls(tree: ast.AST) -> Iterator[ast.Call]:
@@ -112,17 +132,21 @@ def scan_source(src: Source) -> list[Observation]:
     if src.refused is not None:
         return [src.refused]
     try:
-        tree = ast.parse(src.text, filename=src.path)
+        with warnings.catch_warnings():   # "invalid escape sequence" is the user's to see when run, not ours to print
+            warnings.simplefilter("ignore", SyntaxWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            tree = ast.parse(src.text, filename=src.path)
     except SyntaxError as exc:
-        return [Observation("SCRIPT-SYNTAX-ERROR", Location(src.path, exc.lineno, exc.offset),
+        return [Observation("SCRIPT-SYNTAX-ERROR", src.where(exc.lineno or 1, max((exc.offset or 1) - 1, 0), in_bytes=False),
                             {"error": exc.msg, "line": exc.lineno})]
     except (RecursionError, MemoryError) as exc:
         # CPython gives up on an expression nested too deeply to build (thousands of chained
         # operators or attributes): RecursionError, or MemoryError from its parser's stack.
         line, col = _densest_statement(src.text)
         error = str(exc) or type(exc).__name__
-        return [Observation("SCRIPT-NESTING-TOO-DEEP", Location(src.path, line, col),
+        return [Observation("SCRIPT-NESTING-TOO-DEEP", src.where(line, col - 1, in_bytes=False),
                             {"file": Path(src.path).name, "detail": f"Python cannot parse this statement ({error})"})]
+    tree = live_module(tree)   # code under `if False:` never runs: no check reads it
     obs: list[Observation] = []
     obs += _import_checks(src, tree)
     obs += _call_checks(src, tree)
@@ -178,7 +202,8 @@ def _import_checks(src: Source, tree: ast.Module) -> list[Observation]:
         module, node = first_patched
         out.append(Observation(
             "SCRIPT-IMPORT-ORDER", src.where(unsloth_at.lineno, unsloth_at.col_offset),
-            {"module": module, "module_line": node.lineno, "unsloth_line": unsloth_at.lineno},
+            {"module": module, "module_line": node.lineno, "unsloth_line": unsloth_at.lineno,
+             "module_at": src.line_name(node.lineno), "unsloth_at": src.line_name(unsloth_at.lineno)},
             fixes=_import_order_fix(src, node),
         ))
     return out
@@ -195,38 +220,49 @@ def _import_order_fix(src: Source, first_import: ast.stmt) -> tuple[Fix, ...]:
                 edits=(FileEdit.rewrite(src.path, src.text, "".join(new), "move `import unsloth` first"),)),)
 
 
+class _Lazy:
+    """A call's place, found when a finding is built from it (most calls find nothing)."""
+
+    def __init__(self, src: Source, node: ast.expr) -> None:
+        self.src, self.node = src, node
+
+    def __call__(self) -> Location:
+        return self.src.where(self.node.lineno, self.node.col_offset)
+
+
 def _call_checks(src: Source, tree: ast.Module) -> list[Observation]:
     out: list[Observation] = []
     loads_4bit = False
+    uses_unsloth = imports_module(tree, "unsloth")   # the code's imports, not a comment's words
     for call in _calls(tree):
         name = _name(call.func)
         tail = name.rsplit(".", 1)[-1]
-        where = src.where(call.lineno, call.col_offset)
+        where = _Lazy(src, call)   # placing a notebook line reads the file again: only on a finding
         if tail == "from_pretrained" and ("FastLanguageModel" in name or "FastModel" in name):
             flag = _kw(call, "load_in_4bit")
             # Unsloth's loaders default to load_in_4bit=True
             loads_4bit = loads_4bit or flag is None or _const(flag) is True
         if name.endswith("set_default_dtype") and call.args and _name(call.args[0]).endswith("bfloat16"):
-            out.append(Observation("SCRIPT-SET-DEFAULT-DTYPE-BF16", where))
+            out.append(Observation("SCRIPT-SET-DEFAULT-DTYPE-BF16", where()))
         if tail == "from_pretrained" and _const(_kw(call, "trust_remote_code")) is True and "Auto" in name:
-            out.append(Observation("SCRIPT-TRUST-REMOTE-CODE", where, {"call": name}))
+            out.append(Observation("SCRIPT-TRUST-REMOTE-CODE", where(), {"call": name}))
         lr = _const(_kw(call, "learning_rate"))
         if isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > LR_CEILING:
             out.append(Observation("SCRIPT-LR-TOO-HIGH", src.where(_kw(call, "learning_rate").lineno,
                                                                    _kw(call, "learning_rate").col_offset),
                                    {"learning_rate": lr, "ceiling": LR_CEILING}))
-        if tail == "LoraConfig" and "unsloth" in src.text:
-            out.append(Observation("SCRIPT-RAW-LORA-CONFIG", where))
+        if tail == "LoraConfig" and uses_unsloth:
+            out.append(Observation("SCRIPT-RAW-LORA-CONFIG", where()))
         if tail == "get_peft_model":
             dropout = _const(_kw(call, "lora_dropout"))
             if isinstance(dropout, (int, float)) and dropout:
-                out.append(Observation("SCRIPT-LORA-DROPOUT", where, {"dropout": dropout}))
+                out.append(Observation("SCRIPT-LORA-DROPOUT", where(), {"dropout": dropout}))
         if _const(_kw(call, "ddp_find_unused_parameters")) is False:
-            out.append(Observation("SCRIPT-DDP-FIND-UNUSED", where))
+            out.append(Observation("SCRIPT-DDP-FIND-UNUSED", where()))
         if _const(_kw(call, "save_method")) == "merged_4bit":
-            out.append(Observation("SCRIPT-MERGED-4BIT", where))
+            out.append(Observation("SCRIPT-MERGED-4BIT", where()))
         if tail == "merge_and_unload":
-            out.append(Observation("SCRIPT-MERGE-AND-UNLOAD", where))
+            out.append(Observation("SCRIPT-MERGE-AND-UNLOAD", where()))
     # merge_and_unload is only a problem on a 4-bit model: decide once every load is seen
     return [o for o in out if o.entry_id != "SCRIPT-MERGE-AND-UNLOAD" or loads_4bit]
 

@@ -171,7 +171,10 @@ REPORT_SCHEMA: dict[str, Any] = {
                 "confidence": {"type": "number", "minimum": 0, "maximum": 1},
                 "location": {"type": ["object", "null"], "required": ["path"],
                              "properties": {"path": {"type": "string"}, "line": {"type": ["integer", "null"]},
-                                            "column": {"type": ["integer", "null"]}}},
+                                            "column": {"type": ["integer", "null"]},
+                                            "cell": {"type": ["integer", "null"], "description":
+                                                     "In a notebook: the cell, 1-based, every cell counted; line and column are the .ipynb file's."},
+                                            "cell_line": {"type": ["integer", "null"]}}},
                 "evidence": {"type": "array"},
                 "skipped": {"type": "object", "additionalProperties": {"type": "integer"},
                     "description": "Files a folder scan left out, counted by why."},
