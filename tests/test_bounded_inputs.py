@@ -133,9 +133,9 @@ def test_self_referencing_alias_is_a_located_finding_not_a_crash(tmp_path: Path,
 
 def test_aliases_that_are_only_reused_still_check_the_config(tmp_path: Path) -> None:
     path = tmp_path / "train.yaml"
-    path.write_text("defaults: &d {lora_dropout: 0.1}\nlearning_rate: 2.0e-4\nlora_r: 16\n"
+    path.write_text("defaults: &d {lora_alpha: 8}\nlearning_rate: 2.0e-4\nlora_r: 16\n"
                     "run_a: *d\nrun_b: *d\n")
-    assert ids(scan_config(str(path))) == ["CONFIG-LORA-DROPOUT"]
+    assert ids(scan_config(str(path))) == ["CONFIG-LORA-ALPHA-LOW"]
 
 
 @pytest.mark.parametrize("name, body", [

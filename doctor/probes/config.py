@@ -132,9 +132,6 @@ def check_config(found: dict[str, tuple[Any, Location]]) -> list[Observation]:
     alpha = value("lora_alpha")
     if isinstance(r, int) and isinstance(alpha, (int, float)) and r > 0 and alpha / r < 1:
         out.append(Observation("CONFIG-LORA-ALPHA-LOW", at("lora_alpha"), {"r": r, "alpha": alpha, "scale": alpha / r}))
-    dropout = value("lora_dropout")
-    if isinstance(dropout, (int, float)) and not isinstance(dropout, bool) and dropout > 0:
-        out.append(Observation("CONFIG-LORA-DROPOUT", at("lora_dropout"), {"dropout": dropout}))
     if value("save_method") == "merged_4bit":
         out.append(Observation("CONFIG-MERGED-4BIT", at("save_method")))
     return out

@@ -230,10 +230,32 @@ class _Lazy:
         return self.src.where(self.node.lineno, self.node.col_offset)
 
 
+def sets_environ(tree: ast.Module, name: str, value: str) -> bool:
+    """The code sets the environment variable `name` to `value`: os.environ[name] = value,
+    os.environ.setdefault(name, value), os.environ.update({name: value}) or os.putenv."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and _const(node.value) == value:
+            for target in node.targets:
+                if isinstance(target, ast.Subscript) and _name(target.value).endswith("environ") \
+                        and _const(target.slice) == name:
+                    return True
+        if isinstance(node, ast.Call):
+            called = _name(node.func)
+            if called.endswith(("environ.setdefault", "putenv")) and len(node.args) == 2 \
+                    and _const(node.args[0]) == name and _const(node.args[1]) == value:
+                return True
+            if called.endswith("environ.update") and node.args and isinstance(node.args[0], ast.Dict):
+                pairs = zip(node.args[0].keys, node.args[0].values)
+                if any(k is not None and _const(k) == name and _const(v) == value for k, v in pairs):
+                    return True
+    return False
+
+
 def _call_checks(src: Source, tree: ast.Module) -> list[Observation]:
     out: list[Observation] = []
     loads_4bit = False
     uses_unsloth = imports_module(tree, "unsloth")   # the code's imports, not a comment's words
+    fused_dropout_off = sets_environ(tree, "UNSLOTH_FUSED_LORA_DROPOUT", "0")
     for call in _calls(tree):
         name = _name(call.func)
         tail = name.rsplit(".", 1)[-1]
@@ -254,9 +276,14 @@ def _call_checks(src: Source, tree: ast.Module) -> list[Observation]:
         if tail == "LoraConfig" and uses_unsloth:
             out.append(Observation("SCRIPT-RAW-LORA-CONFIG", where()))
         if tail == "get_peft_model":
+            # Unsloth 2026.10 runs lora_dropout inside its fused LoRA kernels unless
+            # UNSLOTH_FUSED_LORA_DROPOUT=0; a bias other than "none" always turns them off.
             dropout = _const(_kw(call, "lora_dropout"))
-            if isinstance(dropout, (int, float)) and dropout:
+            if isinstance(dropout, (int, float)) and dropout and fused_dropout_off:
                 out.append(Observation("SCRIPT-LORA-DROPOUT", where(), {"dropout": dropout}))
+            bias = _const(_kw(call, "bias"))
+            if isinstance(bias, str) and bias != "none" and uses_unsloth:
+                out.append(Observation("SCRIPT-LORA-BIAS", where(), {"bias": bias}))
         if _const(_kw(call, "ddp_find_unused_parameters")) is False:
             out.append(Observation("SCRIPT-DDP-FIND-UNUSED", where()))
         if _const(_kw(call, "save_method")) == "merged_4bit":
