@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import json
 import re
 
 import orjson
@@ -124,6 +125,19 @@ def check_json_nesting(text: str, limit: int = MAX_NESTING) -> None:
         if depth > limit:
             line, column = position(text, m.start())
             raise Refusal(TOO_DEEP, line, column, {"limit": limit})
+
+
+def load_json(text: str, limit: int = MAX_NESTING) -> Any:
+    """The parsed JSON text, refused (Refusal, at the place) when it nests deeper than
+    `limit`; ValueError when it is not JSON. One parse serves the check and the caller."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        check_json_nesting(text, limit)        # too deep raises here, located
+        return json.loads(text)                # what orjson refuses but Python reads (NaN)
+    if nests_deeper(value, limit):
+        check_json_nesting(text, limit)        # locates it
+    return value
 
 
 def nests_deeper(value: Any, limit: int = MAX_NESTING) -> bool:

@@ -55,12 +55,15 @@ def _placed_loads(text: str) -> Any:
     return decoder.decode(text)
 
 
-def read_notebook(text: str) -> NotebookCode | None:
-    """The code of a notebook's JSON text; None when the text is not a notebook's JSON."""
-    try:
-        notebook = json.loads(text)
-    except ValueError:
-        return None
+def read_notebook(text: str, parsed: Any = None) -> NotebookCode | None:
+    """The code of a notebook's JSON text (`parsed`: that text already parsed); None when the
+    text is not a notebook's JSON."""
+    notebook = parsed
+    if notebook is None:
+        try:
+            notebook = json.loads(text)
+        except ValueError:
+            return None
     cells = _cells(notebook)
     out_lines: list[str] = []
     places: list[CellLine] = []

@@ -80,8 +80,11 @@ def read_source(path: str, raw: str | None = None, max_bytes: int | None = None)
             text = raw
         if not notebook:
             return Source(path, text)
-        limits.check_json_nesting(text)
-        src = _notebook_source(path, text)
+        try:
+            parsed = limits.load_json(text)     # one parse: the depth check's and the reader's
+        except ValueError:
+            parsed = None
+        src = _notebook_source(path, text, parsed)
         limits.check_size(src.text, limits.SCRIPT_MAX_BYTES)   # its code is parsed like a script
         return src
     except limits.Refusal as refused:
@@ -93,8 +96,8 @@ def read_source(path: str, raw: str | None = None, max_bytes: int | None = None)
                                                     {"file": Path(path).name, "detail": detail}))
 
 
-def _notebook_source(path: str, text: str) -> Source:
-    code = read_notebook(text)   # magics and shell escapes read as IPython reads them
+def _notebook_source(path: str, text: str, parsed: Any = None) -> Source:
+    code = read_notebook(text, parsed)   # magics and shell escapes read as IPython reads them
     if code is None:
         return Source(path, "")
     return Source(path, code.text, places=code.lines, raw=text)
