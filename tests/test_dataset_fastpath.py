@@ -28,6 +28,17 @@ ROW = st.one_of(
     st.fixed_dictionaries({"messages": st.lists(TURN, max_size=5)}),
     st.fixed_dictionaries({"conversations": st.lists(SHARE, max_size=5)}),
     st.fixed_dictionaries({"prompt": TEXT, "chosen": TEXT, "rejected": TEXT}),
+    # Preference answers as one message or a list of them, one side missing, KTO labels, and
+    # assistant turns that only call tools.
+    st.fixed_dictionaries({"conversations": st.lists(SHARE, max_size=3),
+                           "chosen": SHARE | TEXT | st.lists(TURN, max_size=2), "rejected": SHARE | st.none()}),
+    st.fixed_dictionaries({"prompt": TEXT, "chosen": TEXT | st.lists(TURN, max_size=2)}),
+    st.fixed_dictionaries({"prompt": TEXT, "completion": TEXT, "label": st.booleans() | TEXT}),
+    st.fixed_dictionaries({"messages": st.lists(TURN, max_size=3), "label": st.booleans() | st.none()}),
+    st.fixed_dictionaries({"messages": st.lists(TURN | st.fixed_dictionaries({
+        "role": st.just("assistant"), "content": st.none() | st.just(""),
+        "tool_calls": st.lists(st.just({"type": "function", "function": {"name": "f", "arguments": {}}}),
+                               max_size=1)}), max_size=4)}),
 )
 
 
@@ -40,12 +51,16 @@ def located(path: Path, fast: bool) -> list:
 def clean_row(kind: str, i: int) -> dict:
     if kind == "alpaca":
         return {"instruction": f"question {i}", "input": "", "output": f"answer {i}"}
+    if kind == "kto":
+        return {"prompt": f"question {i}", "completion": f"answer {i}", "label": i % 2 == 0}
+    if kind == "preference":
+        return {"prompt": f"question {i}", "chosen": f"good {i}", "rejected": f"bad {i}"}
     return {"messages": [{"role": "user", "content": f"question {i}"},
                          {"role": "assistant", "content": f"answer {i}"}]}
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(odd=st.lists(ROW, min_size=1, max_size=8), kind=st.sampled_from(["alpaca", "messages"]),
+@given(odd=st.lists(ROW, min_size=1, max_size=8), kind=st.sampled_from(["alpaca", "messages", "kto", "preference"]),
        size=st.integers(300, 1500), data=st.data())
 def test_fast_and_row_by_row_agree(tmp_path: Path, odd: list, kind: str, size: int, data) -> None:
     # Long runs of one clean format (batches the fast path takes) with random rows dropped in
@@ -54,10 +69,15 @@ def test_fast_and_row_by_row_agree(tmp_path: Path, odd: list, kind: str, size: i
     # Rows of the same shape whose text may still hold a problem: they keep a batch uniform.
     # Mostly never blank, sometimes anything (blank, None, a number): both must agree.
     field = SOME_TEXT | SOME_TEXT | TEXT | st.none() | st.integers(-1000, 1000)
-    same = st.fixed_dictionaries({"instruction": field, "input": TEXT, "output": field}) \
-        if kind == "alpaca" else st.fixed_dictionaries({"messages": st.tuples(
+    same = {
+        "alpaca": st.fixed_dictionaries({"instruction": field, "input": TEXT, "output": field}),
+        "messages": st.fixed_dictionaries({"messages": st.tuples(
             st.fixed_dictionaries({"role": st.just("user"), "content": field}),
-            st.fixed_dictionaries({"role": st.just("assistant"), "content": field})).map(list)})
+            st.fixed_dictionaries({"role": st.just("assistant"), "content": field})).map(list)}),
+        "kto": st.fixed_dictionaries({"prompt": field, "completion": field,
+                                      "label": st.booleans() | field}),
+        "preference": st.fixed_dictionaries({"prompt": field, "chosen": field, "rejected": field | SHARE}),
+    }[kind]
     odd = odd + data.draw(st.lists(same, min_size=1, max_size=6))
     for row in odd:
         rows.insert(data.draw(st.integers(0, len(rows))), row)

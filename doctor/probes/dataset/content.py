@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any, Iterator
 
 from doctor.probes.dataset.hits import Hits
-from doctor.probes.dataset.schema import CHAT_FORMATS, MESSAGES, TEXT, RecordSchema
+from doctor.probes.dataset.schema import KTO_LABELS, MESSAGES, PREFERENCE, TEXT, RecordSchema
 
 FIELD_MISSING = "DATA-FIELD-MISSING"
 FIELD_NULL = "DATA-FIELD-NULL"
@@ -54,13 +54,12 @@ def field_column(raw: bytes, name: str) -> int | None:
     return len(raw[:at].decode("utf-8", "replace")) + 1
 
 
-def _is_blank(value: str) -> bool:
+def is_blank(value: str) -> bool:
     return not value or value.isspace()
 
 
 def check_fields(obj: dict[str, Any], schema: RecordSchema, line: int, raw: bytes, hits: Hits) -> None:
     """Required fields present, not null, of the right type, not empty."""
-    chat = schema.name in CHAT_FORMATS
     for name in schema.required:
         if name not in obj:
             hits.add(FIELD_MISSING, line, None, field=name, schema=schema.name)
@@ -68,17 +67,22 @@ def check_fields(obj: dict[str, Any], schema: RecordSchema, line: int, raw: byte
         value = obj[name]
         if value is None:
             hits.add(FIELD_NULL, line, field_column(raw, name), field=name, schema=schema.name)
-        elif chat:
+        elif name == schema.chat_field:
             if type(value) is not list:
                 hits.add(FIELD_TYPE, line, field_column(raw, name), field=name, schema=schema.name,
                          expected="a list of turns", found=type(value).__name__)
             elif not value:
                 hits.add(FIELD_EMPTY, line, field_column(raw, name), field=name, schema=schema.name)
+        elif name in KTO_LABELS:
+            # trl's KTOTrainer and LLaMA-Factory's kto_tag read it as a bool (desirable or not).
+            if type(value) is not bool:
+                hits.add(FIELD_TYPE, line, field_column(raw, name), field=name, schema=schema.name,
+                         expected="true or false", found=type(value).__name__)
         elif type(value) is str:
-            if _is_blank(value):
+            if is_blank(value):
                 hits.add(FIELD_EMPTY, line, field_column(raw, name), field=name, schema=schema.name)
         elif type(value) is list and schema.name != TEXT:
-            pass  # conversational prompt/completion and preference rows hold message lists
+            pass  # conversational prompt/completion rows hold message lists
         else:
             hits.add(FIELD_TYPE, line, field_column(raw, name), field=name, schema=schema.name,
                      expected="a string", found=type(value).__name__)
@@ -131,15 +135,26 @@ def check_text(obj: dict[str, Any], schema: RecordSchema, line: int, raw: bytes,
 
 
 def turns(obj: dict[str, Any], schema: RecordSchema) -> list[Any] | None:
-    value = obj.get("messages" if schema.name == MESSAGES else "conversations")
+    value = obj.get(schema.chat_field) if schema.chat_field else None
     return value if type(value) is list else None
 
 
 def turn_role_content(turn: Any) -> tuple[Any, Any]:
-    """(role, content) of one turn in either messages or ShareGPT spelling."""
+    """(role, content) of one turn in either messages or ShareGPT spelling. An assistant turn
+    that only calls tools has no content (OpenAI's format, which chat templates render): its
+    content reads as ""."""
     if "role" in turn or "content" in turn:
-        return turn.get("role"), turn.get("content")
-    return turn.get("from"), turn.get("value")
+        role, content = turn.get("role"), turn.get("content")
+    else:
+        role, content = turn.get("from"), turn.get("value")
+    if content is None and calls_tools(turn):
+        content = ""
+    return role, content
+
+
+def calls_tools(turn: dict[str, Any]) -> bool:
+    calls = turn.get("tool_calls")
+    return type(calls) is list and bool(calls)
 
 
 def content_text(content: Any) -> str | None:
@@ -193,10 +208,11 @@ def check_chat(obj: dict[str, Any], schema: RecordSchema, line: int, raw: bytes,
     convo = turns(obj, schema)
     if not convo:
         return
-    field = "messages" if schema.name == MESSAGES else "conversations"
+    field = schema.chat_field or ""
     col = field_column(raw, field)
     roles: list[str] = []
     texts: list[str] = []
+    tool_calls: set[int] = set()
     for index, turn in enumerate(convo):
         if type(turn) is not dict:
             hits.add(BAD_TURN, line, col, field=field, turn=index,
@@ -214,7 +230,10 @@ def check_chat(obj: dict[str, Any], schema: RecordSchema, line: int, raw: bytes,
             return
         roles.append(role)
         texts.append(text or "")
-    ranking = "chosen" in obj and "rejected" in obj
+        if calls_tools(turn):
+            tool_calls.add(index)
+    # Ranking rows keep only the prompt in the conversation; chosen/rejected hold the answers.
+    ranking = schema.name == PREFERENCE
     for entry_id, turn, detail in role_findings(schema.name, tuple(roles), ranking):
         if entry_id == ROLE_UNKNOWN:
             hits.add(ROLE_UNKNOWN, line, col, field=field, turn=turn, role=detail)
@@ -222,5 +241,6 @@ def check_chat(obj: dict[str, Any], schema: RecordSchema, line: int, raw: bytes,
         values = {"detail": detail} if detail else {}
         hits.add(entry_id, line, col, field=field, turn=turn, **values)
     for index, (role, text) in enumerate(zip(roles, texts)):
-        if ROLE_ALIASES.get(role.strip().lower()) in ("user", "assistant") and _is_blank(text):
+        if (ROLE_ALIASES.get(role.strip().lower()) in ("user", "assistant") and is_blank(text)
+                and index not in tool_calls):
             hits.add(EMPTY_TURN, line, col, field=field, turn=index, role=role)

@@ -5,7 +5,8 @@ from typing import Any
 
 from doctor.facts import FactCollector
 from doctor.findings import Evidence, Location, Observation
-from doctor.probes.dataset import scan
+from doctor.probes.dataset import content, preference, scan
+from doctor.probes.dataset.hits import Hit
 from doctor.probes.dataset.scan import ChunkResult
 from doctor.probes.dataset.schema import SHAREGPT
 from doctor.probes.dataset.tokens import percentile, recommend_max_seq_length
@@ -16,20 +17,50 @@ SCHEMA_SHAREGPT = "DATA-SCHEMA-SHAREGPT"
 FILE_EMPTY = "DATA-FILE-EMPTY"
 TOKEN_STATS = "DATA-TOKENS-STATS"
 
+# Problems of a row's format rather than its content: when every row of a file has the same
+# one, it is the file's problem, reported once with its count ({where} in their texts).
+FORMAT_IDS = frozenset({scan.SCHEMA_UNKNOWN, content.FIELD_MISSING, content.FIELD_NULL, content.FIELD_TYPE,
+                        content.SHAREGPT_ROLES, preference.PREF_UNPAIRED})
+# Values that differ between rows with the same format problem.
+_PER_ROW = frozenset({"turn"})
+
+
+def _where(hit: Hit) -> str:
+    return f"Line {hit.line}" + (f", column {hit.column}" if hit.column else "")
+
+
+def _every_row(entry_id: str, shown: list[Hit], total: int, result: ChunkResult) -> bool:
+    """The same format problem on every row of a file of two or more rows."""
+    if entry_id not in FORMAT_IDS or total < 2 or total != result.parsed:
+        return False
+    first = {k: v for k, v in shown[0].values.items() if k not in _PER_ROW}
+    return all({k: v for k, v in h.values.items() if k not in _PER_ROW} == first for h in shown)
+
 
 def observations(path: str, result: ChunkResult) -> list[Observation]:
     out: list[Observation] = []
     hits = result.hits
     for entry_id, shown in hits.shown.items():
-        for hit in sorted(shown, key=lambda h: (h.line or 0, h.column or 0)):
+        shown = sorted(shown, key=lambda h: (h.line or 0, h.column or 0))
+        total = hits.counts[entry_id]
+        if _every_row(entry_id, shown, total, result):
+            hit = shown[0]
+            lines = ", ".join(str(h.line) for h in shown[:3])
+            where = f"All {total} rows (first at lines {lines})"
+            out.append(Observation(entry_id, Location(path, hit.line, hit.column), {
+                "path": path, "line": hit.line, "column": hit.column, **hit.values, "where": where,
+                "count": total, "first_lines": [h.line for h in shown[:3]]}))
+            continue
+        for hit in shown:
             values = {"path": path, "line": hit.line, "column": hit.column, **hit.values}
+            if entry_id in FORMAT_IDS:
+                values["where"] = _where(hit)
             if hit.end_line is not None:
                 values["end_line"] = hit.end_line
             excerpt = values.pop("excerpt", None)
             evidence = (Evidence("line", f"{path}:{hit.line}", excerpt, path, hit.line),) if excerpt else ()
             out.append(Observation(entry_id, Location(path, hit.line, hit.column, hit.end_line), values,
                                    evidence))
-        total = hits.counts[entry_id]
         if total > len(shown):
             first = min((h.line for h in shown if h.line is not None), default=None)
             out.append(Observation(MORE_LINES, Location(path, first), {

@@ -17,11 +17,11 @@ from typing import Any, Callable, Iterable, Iterator
 import orjson
 
 from doctor.probes import limits
-from doctor.probes.dataset import content, prefilter, reader, syntax
+from doctor.probes.dataset import content, prefilter, preference, reader, syntax
 from doctor.probes.dataset.hits import Hits
 from doctor.probes.dataset.reader import ArrayElement, ArrayTrouble, OverlongLine, line_length
 from doctor.probes.dataset.rowmemory import RowMemory
-from doctor.probes.dataset.schema import CHAT_FORMATS, MESSAGES, RecordSchema, UNKNOWN, classify
+from doctor.probes.dataset.schema import CHAT_FORMATS, KTO_LABELS, MESSAGES, PREFERENCE, RecordSchema, UNKNOWN, classify
 from doctor.probes.dataset.tokens import TokenMeter, TokenStats
 from doctor.probes.limits import MAX_NESTING, nests_deeper
 
@@ -110,8 +110,11 @@ class _Checker:
         if name == UNKNOWN:
             hits.add(SCHEMA_UNKNOWN, line, 1, keys=", ".join(obj) or "(none)")
         else:
-            content.check_fields(obj, schema, line, raw, hits)
-            if name in CHAT_FORMATS:
+            if name == PREFERENCE:
+                preference.check_preference(obj, schema, line, raw, hits)
+            else:
+                content.check_fields(obj, schema, line, raw, hits)
+            if schema.chat_field is not None:
                 content.check_chat(obj, schema, line, raw, hits)
         if prefilter.suspect(raw):
             content.check_text(obj, schema, line, raw, hits)
@@ -209,6 +212,8 @@ def _same_clean_shape(objs: list[Any], first: dict[str, Any], schema: RecordSche
     try:
         if set(map(len, objs)) != {len(first)}:
             return False
+        if schema.name not in CHAT_FORMATS and schema.chat_field is not None:
+            return False   # ranking and KTO rows around a conversation: the row-by-row path
         if schema.name in CHAT_FORMATS:
             if not _clean_conversations(objs, schema):
                 return False
@@ -216,7 +221,10 @@ def _same_clean_shape(objs: list[Any], first: dict[str, Any], schema: RecordSche
             # str.strip returns a str unchanged when there is nothing to strip, "" when it is
             # blank, and raises TypeError on anything but a str: one pass checks both.
             for name in schema.required:
-                if not all(map(str.strip, map(itemgetter(name), objs))):
+                if name in KTO_LABELS:   # a bool, not text
+                    if not all(type(value) is bool for value in map(itemgetter(name), objs)):
+                        return False
+                elif not all(map(str.strip, map(itemgetter(name), objs))):
                     return False
         for name in schema.optional:
             if name in first:
@@ -236,8 +244,6 @@ def _clean_conversations(objs: list[dict[str, Any]], schema: RecordSchema) -> bo
     Done over all turns of all rows at once (C loops), and the role order once per distinct
     sequence of roles: a dataset repeats a handful of them."""
     messages = schema.name == MESSAGES
-    if any("chosen" in obj for obj in objs):
-        return False   # preference rows with a conversation prompt: the row-by-row path
     convos = list(map(itemgetter("messages" if messages else "conversations"), objs))
     if set(map(type, convos)) != {list} or not all(convos):
         return False

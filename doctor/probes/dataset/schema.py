@@ -3,7 +3,11 @@
 The formats are the ones Unsloth's docs and TRL accept
 (https://unsloth.ai/docs/basics/datasets-guide): raw text, Alpaca-style instruct,
 prompt/completion, conversational `messages`, ShareGPT `conversations`, and preference
-data. Classification looks only at the key set, so it is cached per key tuple.
+data (paired, and unpaired KTO). Classification looks only at the key set, so it is cached per
+key tuple. The order follows trl 1.15.0: preference keys first (trl/data_utils.py:180-188, the
+key sets apply_chat_template accepts), then "messages", then "prompt" before the text field
+(trl/trainer/sft_trainer.py:1320, 1370), whose default name is "text"
+(trl/trainer/sft_config.py:179): a row with "text" trains on it whatever else it holds.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ PROMPT_COMPLETION = "prompt-completion"
 MESSAGES = "messages"
 SHAREGPT = "sharegpt"
 PREFERENCE = "preference"
+KTO = "kto"
 UNKNOWN = "unknown"
 
 # For each format, the fields that must hold text, and fields that may be absent.
@@ -26,11 +31,16 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     MESSAGES: ("messages",),
     SHAREGPT: ("conversations",),
     PREFERENCE: ("chosen", "rejected"),
+    KTO: ("prompt", "completion", "label"),
     UNKNOWN: (),
 }
 OPTIONAL_TEXT: dict[str, tuple[str, ...]] = {ALPACA: ("input", "system"), PREFERENCE: ("prompt",)}
 
 CHAT_FORMATS = frozenset({MESSAGES, SHAREGPT})
+# Columns that hold a KTO row's desirable/undesirable flag: trl's "label", LLaMA-Factory's "kto_tag".
+KTO_LABELS = ("label", "kto_tag")
+# Where a conversation can sit; LLaMA-Factory keeps ranking and KTO prompts in them too.
+CHAT_FIELDS = ("messages", "conversations")
 
 
 @dataclass(frozen=True)
@@ -40,29 +50,36 @@ class RecordSchema:
     optional: tuple[str, ...]
     # Required fields this key set lacks (a record that is almost Alpaca, etc.).
     missing: tuple[str, ...] = ()
+    # The field holding a list of turns that check_chat reads, if any.
+    chat_field: str | None = None
 
 
 @lru_cache(maxsize=4096)
 def classify(keys: tuple[str, ...]) -> RecordSchema:
     """The format whose distinguishing keys this record has; partial matches keep the name."""
     ks = set(keys)
+    chat = next((f for f in CHAT_FIELDS if f in ks), None)
 
-    def make(name: str) -> RecordSchema:
-        req = REQUIRED[name]
-        return RecordSchema(name, req, OPTIONAL_TEXT.get(name, ()), tuple(f for f in req if f not in ks))
+    def make(name: str, required: tuple[str, ...] | None = None) -> RecordSchema:
+        req = REQUIRED[name] if required is None else required
+        return RecordSchema(name, req, OPTIONAL_TEXT.get(name, ()), tuple(f for f in req if f not in ks),
+                            chat if name in CHAT_FORMATS or chat in req or name == PREFERENCE else None)
 
-    if "messages" in ks:
-        return make(MESSAGES)
-    if "conversations" in ks:
-        return make(SHAREGPT)
     if "chosen" in ks or "rejected" in ks:
         return make(PREFERENCE)
-    if "instruction" in ks or ("input" in ks and "output" in ks):
-        return make(ALPACA)
+    label = next((f for f in KTO_LABELS if f in ks), None)
+    if label and chat:   # LLaMA-Factory's KTO rows: the answer is the conversation's last turn
+        return make(KTO, (chat, label))
+    if label and "completion" in ks:
+        return make(KTO, ("prompt", "completion", label))
+    if chat == "messages":
+        return make(MESSAGES)
+    if chat == "conversations":
+        return make(SHAREGPT)
     if "completion" in ks or ("prompt" in ks and "text" not in ks):
         return make(PROMPT_COMPLETION)
     if "text" in ks:
         return make(TEXT)
-    if "output" in ks:
+    if "instruction" in ks or "output" in ks:
         return make(ALPACA)
     return make(UNKNOWN)
