@@ -160,3 +160,16 @@ def test_double_bos_only_where_the_tokenizer_adds_one(tmp_path: Path) -> None:
                 if o.entry_id == "DATA-TEXT-DOUBLE-BOS"]
     assert double(llama_like) == [1]
     assert double(chatml) == []
+
+
+def test_a_response_marker_typed_with_backslash_n_is_the_marker(tmp_path: Path, tok_dir: Path) -> None:
+    """`--response-part '<|im_start|>assistant\\n'` as Unsloth's notebooks write it: in single
+    quotes the shell passes a backslash and an n; the marker ends in a newline."""
+    from tests.helpers.cli import run_cli
+
+    rows = [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}] * 3
+    path = write_rows(tmp_path / "d.jsonl", [dict(r, id=i) for i, r in enumerate(rows)])
+    r = run_cli("scan", "--data", str(path), "--tokenizer", str(tok_dir), "--max-seq-length", "512",
+                "--response-part", "<|im_start|>assistant\\n", "--format", "json")
+    ids = [f["id"] for f in json.loads(r.stdout)["findings"]]
+    assert "DATA-RESPONSE-MARKER-MISSING" not in ids, ids

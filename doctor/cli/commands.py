@@ -33,10 +33,19 @@ def cmd_scan(args: argparse.Namespace) -> int:
     report = api.scan(
         args.paths, named=named, env=args.env, python=args.python,
         deep=args.deep, smoke=args.smoke, timeout=args.timeout, tokenizer=args.tokenizer,
-        max_seq_length=args.max_seq_length, response_part=args.response_part, jobs=args.jobs,
+        max_seq_length=args.max_seq_length, response_part=typed_escapes(args.response_part), jobs=args.jobs,
         fix=args.fix, unsafe_fixes=args.unsafe_fixes, in_place=args.in_place,
         progress=sys.stderr.isatty() and args.format == "console", distributed=distributed, kb=kb)
     return emit(report, args)
+
+
+def typed_escapes(text: str | None) -> str | None:
+    """`--response-part '<|im_start|>assistant\\n'`, typed as Unsloth's notebooks write the
+    marker: the shell passes a backslash and an n, and the marker really ends in a newline.
+    Only \\n, \\t and \\r are read so; any other backslash stays as typed."""
+    if text is None or "\\" not in text:
+        return text
+    return text.replace("\\n", "\n").replace("\\t", "\t").replace("\\r", "\r")
 
 
 # --- explain and run -------------------------------------------------------------------
