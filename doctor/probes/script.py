@@ -8,6 +8,7 @@ each at its line and column. Some come with an edit a fix can apply.
 from __future__ import annotations
 
 import ast
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,8 @@ from doctor.probes.livecode import imports_module, live_module
 from doctor.probes.notebook import CellLine, file_place, read_notebook, string_places
 
 _PATCHED_BY_UNSLOTH = ("trl", "transformers", "peft")
+# The grammar is this interpreter's: a 3.12 f-string (quotes reused inside) fails on 3.11.
+_PYTHON = ".".join(map(str, sys.version_info[:2]))
 LR_CEILING = 5e-4   # the docs' range is 2e-4 .. 5e-6 for LoRA; above this is divergence territory
 
 
@@ -141,7 +144,7 @@ def scan_source(src: Source) -> list[Observation]:
             tree = ast.parse(src.text, filename=src.path)
     except SyntaxError as exc:
         return [Observation("SCRIPT-SYNTAX-ERROR", src.where(exc.lineno or 1, max((exc.offset or 1) - 1, 0), in_bytes=False),
-                            {"error": exc.msg, "line": exc.lineno})]
+                            {"error": exc.msg, "line": exc.lineno, "python": _PYTHON})]
     except (RecursionError, MemoryError) as exc:
         # CPython gives up on an expression nested too deeply to build (thousands of chained
         # operators or attributes): RecursionError, or MemoryError from its parser's stack.
