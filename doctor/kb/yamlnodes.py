@@ -34,8 +34,11 @@ class YamlSyntaxError(Exception):
 
 def load_with_marks(text: str) -> tuple[Any, dict[Path, Mark]]:
     """Parse one YAML document; return the data and a map from value path to position."""
+    marks: dict[Path, Mark] = {}
     try:
         node = yaml.compose(text, Loader=_Loader)
+        # building values can fail too: a tag without a constructor (`=` is yaml's "value" tag)
+        return (None if node is None else _convert(node, (), marks)), marks
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -43,10 +46,6 @@ def load_with_marks(text: str) -> tuple[Any, dict[Path, Mark]]:
         raise YamlSyntaxError(f"{exc.problem or exc.context}", line, col) from None
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(str(exc), None, None) from None
-    marks: dict[Path, Mark] = {}
-    if node is None:
-        return None, marks
-    return _convert(node, (), marks), marks
 
 
 def _convert(node: yaml.Node, path: Path, marks: dict[Path, Mark]) -> Any:
