@@ -67,6 +67,7 @@ def test_each_kind_of_folder_says_what_it_is_and_how_it_loads(tmp_path: Path) ->
     (gguf / "model-Q4_K_M.gguf").write_bytes(b"GGUF" + b"\0" * 60)
     result = scan_model(str(gguf))
     assert result.facts.get("model.kind") == "gguf" and "llama.cpp" in result.areas[0].detail
+    assert result.observations == []   # a GGUF file carries its own tokenizer
 
     empty = tmp_path / "empty"
     empty.mkdir()

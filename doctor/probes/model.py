@@ -112,7 +112,10 @@ def _scan(folder: str, caps: Caps) -> ProbeResult:
         obs += _remote_code(root, config, where, caps)
     if adapter is not None:
         obs += _adapter_checks(root, adapter, per_file, facts, caps)
-    if not any((root / n).exists() for n in TOKENIZER_FILES):
+    gguf_only = config is None and adapter is None and root.is_dir() and any(root.glob("*.gguf"))
+    if gguf_only:
+        pass   # a GGUF file carries its own tokenizer
+    elif not any((root / n).exists() for n in TOKENIZER_FILES):
         obs.append(Observation("MODEL-NO-TOKENIZER", where, {"kind": "adapter" if adapter and not config else "model"}))
     elif config is not None and tensors:
         obs += _tokenizer_fits(root, tensors, where, caps)
