@@ -90,3 +90,26 @@ def test_pickle_scan_is_bounded(in_tmp: Path) -> None:
     report = scan_file(in_tmp / "big.bin", max_opcodes=1_000)
     assert report.unchecked and "1,000 opcodes" in report.unchecked
     assert scan_file(in_tmp / "big.bin").unchecked is None
+
+
+def test_hostile_length_field_reads_only_the_budget(in_tmp: Path) -> None:
+    # BINUNICODE8 claiming 2**40 bytes, then 4 MiB of padding: only the budget is read
+    path = in_tmp / "model.bin"
+    path.write_bytes(b"\x80\x04\x8d" + (1 << 40).to_bytes(8, "little") + b"a" * (4 << 20))
+    report = scan_file(path, max_bytes=1 << 20)
+    assert report.unchecked is not None and report.imports == []
+
+
+def test_random_bytes_never_crash_the_scan(tmp_path: Path) -> None:
+    hypothesis = pytest.importorskip("hypothesis")
+    from hypothesis import strategies as st
+
+    @hypothesis.settings(max_examples=300, deadline=None)
+    @hypothesis.given(st.binary(max_size=200), st.sampled_from([b"", b"\x80\x02", b"\x80\x04", b"PK\x03\x04"]))
+    def scan(data: bytes, head: bytes) -> None:
+        path = tmp_path / "w.bin"
+        path.write_bytes(head + data)
+        report = scan_file(path)
+        assert isinstance(report.imports, list)
+
+    scan()

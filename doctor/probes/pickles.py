@@ -86,8 +86,33 @@ def scan_file(path: Path, max_bytes: int = MAX_BYTES, max_opcodes: int = MAX_OPC
         _scan_zip(path, report, max_bytes, max_opcodes)
     else:   # a plain pickle, or torch's legacy format: pickles from the first byte
         with open(path, "rb") as f:   # streamed: a multi-GB legacy file is read only up to its pickles
-            _scan_pickles(f, report, max_opcodes, LEGACY_PICKLES, max_bytes)
+            _scan_pickles(_Bounded(f, max_bytes), report, max_opcodes, LEGACY_PICKLES, max_bytes)
     return report
+
+
+class _Bounded(io.RawIOBase):
+    """A file that ends after `limit` bytes: a hostile length field (BINUNICODE8 claiming
+    exabytes, a protocol-0 line without a newline) makes genops read at most the budget."""
+
+    def __init__(self, f: BinaryIO, limit: int) -> None:
+        self.f, self.limit = f, limit
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        left = max(0, self.limit - self.f.tell())
+        return self.f.read(left if n is None or n < 0 else min(n, left))
+
+    def readline(self, size: int | None = -1) -> bytes:
+        left = max(0, self.limit - self.f.tell())
+        return self.f.readline(left if size is None or size < 0 else min(size, left))
+
+    def tell(self) -> int:
+        return self.f.tell()
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return self.f.seek(pos, whence)
 
 
 def _scan_zip(path: Path, report: PickleReport, max_bytes: int, max_opcodes: int) -> None:
