@@ -113,3 +113,17 @@ def test_random_bytes_never_crash_the_scan(tmp_path: Path) -> None:
         assert isinstance(report.imports, list)
 
     scan()
+
+
+def test_cli_scan_of_a_malicious_checkpoint_folder(in_tmp: Path) -> None:
+    """As a user runs it: the doctor's own process reports the import and nothing runs."""
+    from tests.helpers.cli import run_cli
+
+    torch = pytest.importorskip("torch")
+    torch.save({"weight": torch.zeros(2), "extra": Payload()}, in_tmp / "pytorch_model.bin")
+    r = run_cli("scan", "--model", str(in_tmp), "--format", "json", cwd=in_tmp)
+    data = json.loads(r.stdout)
+    found = {f["id"]: f for f in data["findings"]}
+    assert r.returncode == 1 and "MODEL-PICKLE-CODE" in found, r.stdout + r.stderr
+    assert f"{os.system.__module__}.system" in found["MODEL-PICKLE-CODE"]["title"]
+    assert not (in_tmp / "PWNED").exists()
