@@ -61,9 +61,22 @@ def rank_mismatches(config: dict[str, Any], shapes: dict[str, tuple[int, ...]], 
             continue
         if t.shape[axis] != r:
             out.append(Observation("MODEL-LORA-RANK-MISMATCH", where,
-                                   {"tensor": t.name, "shape": list(t.shape), "r": r,
+                                   {"tensor": t.name, "shape": shape_text(t.shape), "r": r,
                                     "expected": "[r, in]" if axis == 0 else "[out, r]"}))
-    return out
+    return first_of(out)
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def first_of(found: list[Observation]) -> list[Observation]:
+    """One observation for a whole adapter: the first tensor, and how many others share the
+    problem (an adapter for another base mismatches on every layer: hundreds of tensors)."""
+    if not found:
+        return []
+    first = found[0]
+    return [Observation(first.entry_id, first.location, {**first.values, "count": len(found)})]
 
 
 def local_base(config: dict[str, Any], adapter_folder: Path) -> Path | None:
@@ -93,7 +106,7 @@ def base_mismatches(shapes: dict[str, tuple[int, ...]], base: dict[str, tuple[in
                     modules_to_save: list[str], locate: Callable[[str], Location]) -> list[Observation]:
     """Each LoRA pair's in/out against the base weight's [out, in]; saved whole modules
     (modules_to_save) against the base's shape, where more rows means added tokens."""
-    out = []
+    out: list[Observation] = []
     for t in lora_tensors(shapes):
         found = _base_weight(base, t.module)
         if found is None or len(found[1]) < 2 or len(t.shape) < 2:
@@ -105,8 +118,9 @@ def base_mismatches(shapes: dict[str, tuple[int, ...]], base: dict[str, tuple[in
         want = {"lora_A": (1, cols), "lora_B": (0, rows), "lora_embedding_A": (1, rows), "lora_embedding_B": (0, cols)}[t.part]
         if t.shape[want[0]] != want[1]:
             out.append(Observation("MODEL-ADAPTER-BASE-MISMATCH", locate(t.name),
-                                   {"tensor": t.name, "shape": list(t.shape), "base_tensor": base_tensor,
-                                    "base_shape": list(base_shape), "base": base_name}))
+                                   {"tensor": t.name, "shape": shape_text(t.shape), "base_tensor": base_tensor,
+                                    "base_shape": shape_text(base_shape), "base": base_name}))
+    grown: list[Observation] = []
     saved = {name.removeprefix(PREFIX).removesuffix(".weight"): shape for name, shape in shapes.items()
              if name.endswith(".weight") and _LORA.match(name) is None}
     for module, shape in saved.items():
@@ -117,10 +131,10 @@ def base_mismatches(shapes: dict[str, tuple[int, ...]], base: dict[str, tuple[in
             continue
         base_tensor, base_shape = found
         if shape[0] > base_shape[0] and shape[1:] == base_shape[1:]:
-            out.append(Observation("MODEL-ADAPTER-EMBEDDINGS-GROWN", locate(PREFIX + module + ".weight"),
+            grown.append(Observation("MODEL-ADAPTER-EMBEDDINGS-GROWN", locate(PREFIX + module + ".weight"),
                                    {"module": module, "rows": shape[0], "base_rows": base_shape[0], "base": base_name}))
         elif shape != base_shape:
             out.append(Observation("MODEL-ADAPTER-BASE-MISMATCH", locate(PREFIX + module + ".weight"),
-                                   {"tensor": PREFIX + module + ".weight", "shape": list(shape), "base_tensor": base_tensor,
-                                    "base_shape": list(base_shape), "base": base_name}))
-    return out
+                                   {"tensor": PREFIX + module + ".weight", "shape": shape_text(shape),
+                                    "base_tensor": base_tensor, "base_shape": shape_text(base_shape), "base": base_name}))
+    return first_of(out) + grown
