@@ -145,3 +145,17 @@ def test_auto_map_pointing_at_a_missing_file(tmp_path: Path) -> None:
     assert ids(result) == ["MODEL-REMOTE-CODE"]
     remote = next(o for o in result.observations if o.entry_id == "MODEL-REMOTE-CODE")
     assert remote.values["files"] == "configuration_tiny.py, modeling_tiny.py"
+
+
+def test_adapter_for_a_deeper_model(tmp_path: Path) -> None:
+    shallow = tiny_llama(tmp_path / "shallow")
+    deep = tmp_path / "deep"
+    config = transformers.LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=4,
+                                      num_attention_heads=2, num_key_value_heads=2)
+    transformers.LlamaForCausalLM(config).save_pretrained(deep)
+    adapter = adapter_over(deep, tmp_path / "adapter")
+    edit_json(adapter / "adapter_config.json", base_model_name_or_path=str(shallow))
+    result = scan_model(str(adapter))
+    assert ids(result) == ["MODEL-ADAPTER-MODULE-MISSING"]
+    assert result.observations[0].values == {"module": "model.layers.2.self_attn.q_proj", "count": 4,
+                                             "base": str(shallow)}

@@ -107,9 +107,16 @@ def base_mismatches(shapes: dict[str, tuple[int, ...]], base: dict[str, tuple[in
     """Each LoRA pair's in/out against the base weight's [out, in]; saved whole modules
     (modules_to_save) against the base's shape, where more rows means added tokens."""
     out: list[Observation] = []
+    absent: list[str] = []
+    matched = 0
     for t in lora_tensors(shapes):
         found = _base_weight(base, t.module)
-        if found is None or len(found[1]) < 2 or len(t.shape) < 2:
+        if found is None:
+            if t.module not in absent:
+                absent.append(t.module)
+            continue
+        matched += 1
+        if len(found[1]) < 2 or len(t.shape) < 2:
             continue
         base_tensor, base_shape = found
         rows, cols = base_shape[0], base_shape[1]
@@ -137,4 +144,8 @@ def base_mismatches(shapes: dict[str, tuple[int, ...]], base: dict[str, tuple[in
             out.append(Observation("MODEL-ADAPTER-BASE-MISMATCH", locate(PREFIX + module + ".weight"),
                                    {"tensor": PREFIX + module + ".weight", "shape": shape_text(shape),
                                     "base_tensor": base_tensor, "base_shape": shape_text(base_shape), "base": base_name}))
-    return first_of(out) + grown
+    # Some modules found and others not: the adapter has layers the base lacks (a deeper model).
+    # None found is a naming this check does not know (a vision model's language_model prefix).
+    missing = [Observation("MODEL-ADAPTER-MODULE-MISSING", locate(PREFIX + absent[0]),
+                           {"module": absent[0], "count": len(absent), "base": base_name})] if absent and matched else []
+    return first_of(out) + missing + grown
