@@ -39,6 +39,7 @@ def test_malicious_plain_pickle_is_an_error_and_never_runs(in_tmp: Path, protoco
     (code,) = [o for o in result.observations if o.entry_id == "MODEL-PICKLE-CODE"]
     assert code.values == {"file": "pytorch_model.bin", "imports": f"{os.system.__module__}.system"}
     assert code.location.path.endswith("pytorch_model.bin")
+    assert "MODEL-PICKLE-WEIGHTS" not in ids(result)   # "re-save as safetensors" is no advice for this file
     assert not (in_tmp / "PWNED").exists()
 
 

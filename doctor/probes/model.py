@@ -121,9 +121,11 @@ def _scan(folder: str, caps: Caps) -> ProbeResult:
         obs += _tokenizer_fits(root, tensors, where, caps)
     pickled = sorted(p for p in root.iterdir() if p.suffix.lower() in pickles.PICKLE_SUFFIXES and p.is_file()) \
         if root.is_dir() else []
-    if not list(root.glob("*.safetensors")) and pickled:
+    scanned = _pickle_checks(pickled[:MAX_PICKLE_FILES])
+    dangerous = any(o.entry_id == "MODEL-PICKLE-CODE" for o in scanned)
+    if not list(root.glob("*.safetensors")) and pickled and not dangerous:   # re-saving is no advice for those
         obs.append(Observation("MODEL-PICKLE-WEIGHTS", where))
-    obs += _pickle_checks(pickled[:MAX_PICKLE_FILES])
+    obs += scanned
     kind, what, loader = classify(root, config, adapter, tensors, pickled)
     facts.set("model.kind", kind)
     facts.set("model.loader", loader)
