@@ -128,3 +128,18 @@ def test_cli_scan_of_a_malicious_checkpoint_folder(in_tmp: Path) -> None:
     assert r.returncode == 1 and "MODEL-PICKLE-CODE" in found, r.stdout + r.stderr
     assert f"{os.system.__module__}.system" in found["MODEL-PICKLE-CODE"]["title"]
     assert not (in_tmp / "PWNED").exists()
+
+
+def test_trainer_state_is_a_warning_and_library_functions_are_not(in_tmp: Path) -> None:
+    transformers = pytest.importorskip("transformers")
+    torch = pytest.importorskip("torch")
+    # what the Trainer writes beside a checkpoint's weights
+    torch.save(transformers.TrainingArguments(output_dir=str(in_tmp / "out"), report_to=[]), in_tmp / "training_args.bin")
+    (in_tmp / "model.safetensors").write_bytes(b"")   # only the pickle matters here
+    report = scan_file(in_tmp / "training_args.bin")
+    assert report.code == [] and "transformers.training_args.TrainingArguments" in report.library
+    found = {o.entry_id for o in scan_model(str(in_tmp)).observations}
+    assert "MODEL-PICKLE-OBJECTS" in found and "MODEL-PICKLE-CODE" not in found
+    # a function of the same library is not an object being rebuilt: it runs when loaded
+    (in_tmp / "x.pt").write_bytes(b"ctransformers.utils.hub\ncached_file\n(Vx\ntR.")
+    assert scan_file(in_tmp / "x.pt").code == ["transformers.utils.hub.cached_file"]

@@ -57,8 +57,16 @@ def is_tensor_import(name: str) -> bool:
     return (module in ("torch", "torch.cuda") and attr.endswith("Storage")) or (module == "torch" and attr in _TORCH_DTYPES)
 
 
+# numpy's random-state constructors (rng_state.pth): functions, but only these three.
+_NUMPY_RANDOM_CTORS = frozenset({"numpy.random._pickle.__randomstate_ctor", "numpy.random._pickle.__generator_ctor",
+                                 "numpy.random._pickle.__bit_generator_ctor"})
+
+
 def is_library_import(name: str) -> bool:
-    return name.startswith(_LIBRARY_PREFIXES)
+    """A class of a known library (TrainingArguments, IntervalStrategy): building one runs its
+    own code only. A function of the same libraries may be a gadget that runs anything."""
+    attr = name.rpartition(".")[2]
+    return name in _NUMPY_RANDOM_CTORS or (name.startswith(_LIBRARY_PREFIXES) and attr[:1].isupper())
 
 
 @dataclass
