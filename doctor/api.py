@@ -64,7 +64,7 @@ def scan(paths: Sequence[str | os.PathLike[str]] = (), *, data: Sequence[str] = 
          env: bool | None = None,
          python: str | None = None, deep: bool = False, smoke: bool = False, timeout: float = 120.0,
          tokenizer: str | None = None, max_seq_length: int | None = None, response_part: str | None = None,
-         jobs: int = 1, fix: bool = False, unsafe_fixes: bool = False, in_place: bool = False,
+         base: str | None = None, jobs: int = 1, fix: bool = False, unsafe_fixes: bool = False, in_place: bool = False,
          progress: bool = False, distributed: Any = None, kb: KnowledgeBase | None = None) -> Report:
     """Examine the environment and every target, as `unsloth-doctor scan` does.
 
@@ -80,6 +80,8 @@ def scan(paths: Sequence[str | os.PathLike[str]] = (), *, data: Sequence[str] = 
         by_kind.setdefault(kind, []).extend(given)
     targets = _gather_targets(paths, by_kind)
     _check_scan_options(tokenizer, max_seq_length, jobs, timeout, fix, unsafe_fixes, in_place)
+    if base:
+        _existing(base, "--base")
     if python:
         python = _interpreter(python)
     nothing_else = not (targets.items or targets.projects)
@@ -91,7 +93,7 @@ def scan(paths: Sequence[str | os.PathLike[str]] = (), *, data: Sequence[str] = 
         raise UsageError(f"nothing to examine: {', '.join(targets.projects) or 'no target given'} holds no file "
                          f"the doctor reads ({skipped} {'file' if skipped == 1 else 'files'} skipped)")
     opts = ScanOptions(deep=deep, smoke=smoke, fix=fix, unsafe_fixes=unsafe_fixes, in_place=in_place,
-                       tokenizer=tokenizer, max_seq_length=max_seq_length, response_part=response_part,
+                       tokenizer=tokenizer, max_seq_length=max_seq_length, response_part=response_part, base=base,
                        jobs=jobs, progress=progress, timeout=timeout, python=python, distributed=distributed)
     return run_scan(kb or load_knowledge(), targets, opts)
 

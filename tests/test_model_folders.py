@@ -159,3 +159,17 @@ def test_adapter_for_a_deeper_model(tmp_path: Path) -> None:
     assert ids(result) == ["MODEL-ADAPTER-MODULE-MISSING"]
     assert result.observations[0].values == {"module": "model.layers.2.self_attn.q_proj", "count": 4,
                                              "base": str(shallow)}
+
+
+def test_cli_base_option_checks_the_adapter_against_another_folder(tmp_path: Path) -> None:
+    from tests.helpers.cli import run_cli
+
+    small, wide = tiny_llama(tmp_path / "small", hidden=16), tiny_llama(tmp_path / "wide", hidden=32)
+    adapter = adapter_over(wide, tmp_path / "adapter")
+    clean = run_cli("scan", "--model", str(adapter), "--format", "json")
+    assert [f["id"] for f in json.loads(clean.stdout)["findings"]] == ["MODEL-NO-TOKENIZER"], clean.stderr
+    wrong = run_cli("scan", "--model", str(adapter), "--base", str(small), "--format", "json")
+    found = {f["id"] for f in json.loads(wrong.stdout)["findings"]}
+    assert wrong.returncode == 1 and "MODEL-ADAPTER-BASE-MISMATCH" in found
+    missing = run_cli("scan", "--model", str(adapter), "--base", str(tmp_path / "nowhere"))
+    assert missing.returncode != 0 and "--base" in missing.stderr

@@ -91,11 +91,13 @@ def _json(path: Path, obs: list[Observation], max_bytes: int = limits.MODEL_JSON
     return data
 
 
-def scan_model(folder: str) -> ProbeResult:
-    return _scan(folder, Caps())
+def scan_model(folder: str, base: str | None = None) -> ProbeResult:
+    """`base`: the base model folder to check an adapter against, instead of its
+    base_model_name_or_path."""
+    return _scan(folder, Caps(), base)
 
 
-def _scan(folder: str, caps: Caps) -> ProbeResult:
+def _scan(folder: str, caps: Caps, base: str | None = None) -> ProbeResult:
     root = Path(folder)
     obs: list[Observation] = []
     facts = FactCollector(f"model:{folder}")
@@ -111,7 +113,7 @@ def _scan(folder: str, caps: Caps) -> ProbeResult:
         obs += _config_checks(root, config, tensors, where, bad)
         obs += _remote_code(root, config, where, caps)
     if adapter is not None:
-        obs += _adapter_checks(root, adapter, per_file, facts, caps)
+        obs += _adapter_checks(root, adapter, per_file, facts, caps, base)
     gguf_only = config is None and adapter is None and root.is_dir() and any(root.glob("*.gguf"))
     if gguf_only:
         pass   # a GGUF file carries its own tokenizer
@@ -229,15 +231,16 @@ def _index_against_shards(index_file: Path, weight_map: dict[str, str], per_file
 
 
 def _adapter_checks(root: Path, adapter: dict[str, Any], per_file: dict[str, dict[str, Tensor]], facts: FactCollector,
-                    caps: Caps) -> list[Observation]:
+                    caps: Caps, given_base: str | None = None) -> list[Observation]:
     """LoRA shapes against r, and against the base model's weights when it is a local folder."""
     name = "adapter_model.safetensors"
     shapes = {n: t.shape for n, t in per_file.get(name, {}).items()}
     where = Location(str(root / name))
     out = adapters.rank_mismatches(adapter, shapes, where)
     facts.set("model.lora_r", adapter.get("r") if isinstance(adapter.get("r"), int) else None)
-    base = adapters.local_base(adapter, root)
-    facts.set("model.base", str(adapter.get("base_model_name_or_path") or "") or None)
+    base = Path(given_base) if given_base else adapters.local_base(adapter, root)
+    base_name = given_base or str(adapter.get("base_model_name_or_path"))
+    facts.set("model.base", given_base or str(adapter.get("base_model_name_or_path") or "") or None)
     facts.set("model.base_local", base is not None)
     if base is None or not shapes:
         return out
@@ -252,7 +255,7 @@ def _adapter_checks(root: Path, adapter: dict[str, Any], per_file: dict[str, dic
             continue   # the base's own scan reports it
     modules = adapter.get("modules_to_save") or []
     modules = [m for m in modules if isinstance(m, str)] if isinstance(modules, list) else []
-    return out + adapters.base_mismatches(shapes, base_shapes, str(adapter.get("base_model_name_or_path")), modules,
+    return out + adapters.base_mismatches(shapes, base_shapes, base_name, modules,
                                           lambda _tensor: where)
 
 
@@ -383,7 +386,7 @@ class ModelProbe(Probe):
 
     def run(self, target: Target, context: ProbeContext) -> ProbeResult:
         assert target.path is not None
-        return scan_model(target.path)
+        return scan_model(target.path, context.options.base)
 
 
 PROBE = ModelProbe()
