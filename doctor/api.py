@@ -71,7 +71,9 @@ def scan(paths: Sequence[str | os.PathLike[str]] = (), *, data: Sequence[str] = 
     `paths`: folders (searched for every kind of file a probe reads) or files (routed by their
     suffix). `data`/`scripts`/`configs`/`models`: one target each, of that kind; `named`: the
     same by probe name, for every registered probe ({"gguf": ["model.Q4_K_M.gguf"]}). `env`:
-    also the environment (default: when a folder is given or nothing else is)."""
+    also the environment (default: when a folder is given or nothing else is). `base`: the
+    base model folder LoRA adapters are checked against (default: each adapter's
+    base_model_name_or_path, when that is a local folder)."""
     from doctor.scanner import ScanOptions, run_scan
 
     by_kind: dict[str, list[str]] = {"dataset": list(data), "script": list(scripts), "config": list(configs),
