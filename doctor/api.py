@@ -64,14 +64,16 @@ def scan(paths: Sequence[str | os.PathLike[str]] = (), *, data: Sequence[str] = 
          env: bool | None = None,
          python: str | None = None, deep: bool = False, smoke: bool = False, timeout: float = 120.0,
          tokenizer: str | None = None, max_seq_length: int | None = None, response_part: str | None = None,
-         jobs: int = 1, fix: bool = False, unsafe_fixes: bool = False, in_place: bool = False,
+         base: str | None = None, jobs: int = 1, fix: bool = False, unsafe_fixes: bool = False, in_place: bool = False,
          progress: bool = False, distributed: Any = None, kb: KnowledgeBase | None = None) -> Report:
     """Examine the environment and every target, as `unsloth-doctor scan` does.
 
     `paths`: folders (searched for every kind of file a probe reads) or files (routed by their
     suffix). `data`/`scripts`/`configs`/`models`: one target each, of that kind; `named`: the
     same by probe name, for every registered probe ({"gguf": ["model.Q4_K_M.gguf"]}). `env`:
-    also the environment (default: when a folder is given or nothing else is)."""
+    also the environment (default: when a folder is given or nothing else is). `base`: the
+    base model folder LoRA adapters are checked against (default: each adapter's
+    base_model_name_or_path, when that is a local folder)."""
     from doctor.scanner import ScanOptions, run_scan
 
     by_kind: dict[str, list[str]] = {"dataset": list(data), "script": list(scripts), "config": list(configs),
@@ -80,6 +82,8 @@ def scan(paths: Sequence[str | os.PathLike[str]] = (), *, data: Sequence[str] = 
         by_kind.setdefault(kind, []).extend(given)
     targets = _gather_targets(paths, by_kind)
     _check_scan_options(tokenizer, max_seq_length, jobs, timeout, fix, unsafe_fixes, in_place)
+    if base:
+        _existing(base, "--base")
     if python:
         python = _interpreter(python)
     nothing_else = not (targets.items or targets.projects)
@@ -91,7 +95,7 @@ def scan(paths: Sequence[str | os.PathLike[str]] = (), *, data: Sequence[str] = 
         raise UsageError(f"nothing to examine: {', '.join(targets.projects) or 'no target given'} holds no file "
                          f"the doctor reads ({skipped} {'file' if skipped == 1 else 'files'} skipped)")
     opts = ScanOptions(deep=deep, smoke=smoke, fix=fix, unsafe_fixes=unsafe_fixes, in_place=in_place,
-                       tokenizer=tokenizer, max_seq_length=max_seq_length, response_part=response_part,
+                       tokenizer=tokenizer, max_seq_length=max_seq_length, response_part=response_part, base=base,
                        jobs=jobs, progress=progress, timeout=timeout, python=python, distributed=distributed)
     return run_scan(kb or load_knowledge(), targets, opts)
 

@@ -33,7 +33,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     report = api.scan(
         args.paths, named=named, env=args.env, python=args.python,
         deep=args.deep, smoke=args.smoke, timeout=args.timeout, tokenizer=args.tokenizer,
-        max_seq_length=args.max_seq_length, response_part=typed_escapes(args.response_part), jobs=args.jobs,
+        max_seq_length=args.max_seq_length, response_part=typed_escapes(args.response_part), base=args.base,
+        jobs=args.jobs,
         fix=args.fix, unsafe_fixes=args.unsafe_fixes, in_place=args.in_place,
         progress=sys.stderr.isatty() and args.format == "console", distributed=distributed, kb=kb)
     return emit(report, args)

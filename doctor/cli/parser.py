@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--max-seq-length", type=int, metavar="N", help="the max_seq_length you train with")
     d.add_argument("--response-part", metavar="TEXT", help="the response marker train_on_responses_only uses")
     d.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="processes for large files")
+    m = scan.add_argument_group("models")
+    m.add_argument("--base", metavar="DIR", help="the base model folder to check a LoRA adapter against "
+                                                 "(default: its base_model_name_or_path, when that is a local folder)")
     f = scan.add_argument_group("fixes")
     f.add_argument("--fix", action="store_true", help="apply safe fixes (repaired copies; originals untouched)")
     f.add_argument("--unsafe-fixes", action="store_true", help="also apply fixes that change content (with --fix)")

@@ -53,6 +53,7 @@ class ProbeOptions:
     tokenizer: str | None = None
     max_seq_length: int | None = None
     response_part: str | None = None
+    base: str | None = None             # the base model folder a LoRA adapter is checked against
     jobs: int = 1
     progress: bool = False
 
