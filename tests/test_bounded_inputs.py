@@ -4,17 +4,15 @@ little memory, instead of a hang, a multi-GB allocation or a probe crash."""
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from doctor.probes.config import scan_config
 from tests.helpers.cli import ROOT, run_cli
+from tests.helpers.deadline import deadline
 
 DEEP = 100_000   # levels of nesting in the hostile inputs
 
@@ -29,29 +27,6 @@ def located(result, entry_id: str) -> tuple[str, int, int]:
     loc = obs.location
     assert loc is not None and loc.path and loc.line and loc.column, obs
     return Path(loc.path).name, loc.line, loc.column
-
-
-class Overran(Exception):
-    pass
-
-
-@contextmanager
-def deadline(seconds: float) -> Iterator[None]:
-    """Fail, instead of hanging the suite, when the block runs past `seconds` (where the
-    platform has interval timers)."""
-    if not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def stop(signum: int, frame: object) -> None:
-        raise Overran(f"still running after {seconds} s")
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def billion_laughs(levels: int = 9, width: int = 9) -> str:

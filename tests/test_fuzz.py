@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,6 +15,7 @@ from hypothesis import strategies as st
 from doctor.probes import registry
 from doctor.probes.base import ProbeContext, Target
 from tests.helpers.cli import ROOT, run_cli
+from tests.helpers.deadline import deadline
 
 BOUND_S = 10.0   # a probe on a few KB that takes longer than this is a hang, not slowness
 
@@ -27,20 +25,6 @@ SEEDS: dict[str, list[Path]] = {
     ".py": [ROOT / "fixtures/demo/train.py", ROOT / "fixtures/distributed/ddp_train.py"],
     ".yaml": [ROOT / "fixtures/demo/config.yaml"],
 }
-
-
-@contextmanager
-def bounded(seconds: float) -> Iterator[None]:
-    """Fail (instead of hanging the suite) when the block runs past `seconds`."""
-    def expired(*_: object) -> None:
-        raise TimeoutError(f"ran past {seconds} s")
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def mutate(data: bytes, ops: list[tuple[int, int, bytes]]) -> bytes:
@@ -72,7 +56,7 @@ FILE_PROBES = [(p.name, suffix) for p in registry.probes() if p.suffixes for suf
 
 def run_file_probe(kb, probe_name: str, path: Path) -> None:
     probe = registry.get(probe_name)
-    with bounded(BOUND_S):
+    with deadline(BOUND_S):
         result = probe.run(Target(probe_name, str(path)), ProbeContext(kb))
     for obs in result.observations:
         assert obs.entry_id in kb, obs.entry_id     # every id it emits is a knowledge entry
@@ -124,7 +108,7 @@ def test_random_model_folders(knowledge_base, tmp_path_factory, config: bytes, i
     (folder / "model.safetensors.index.json").write_bytes(index)
     (folder / "model-00001-of-00001.safetensors").write_bytes(tensors)
     (folder / "tokenizer_config.json").write_bytes(config[::-1])
-    with bounded(BOUND_S):
+    with deadline(BOUND_S):
         result = registry.get("model").run(Target("model", str(folder)), ProbeContext(knowledge_base))
     assert all(o.entry_id in knowledge_base for o in result.observations)
 
@@ -139,7 +123,7 @@ def test_random_bytes_into_explain(knowledge_base, data: bytes) -> None:
 
     from doctor.explainer import diagnose_stream
 
-    with bounded(BOUND_S):
+    with deadline(BOUND_S):
         diagnose_stream(io.BytesIO(data), knowledge_base, facts={}, top=3)
 
 
@@ -151,7 +135,7 @@ def test_mutated_real_logs_into_explain(knowledge_base, pick: int, ops: list) ->
     from doctor.explainer import diagnose_stream
 
     data = mutate(_LOGS[pick % len(_LOGS)].read_bytes(), ops)
-    with bounded(BOUND_S):
+    with deadline(BOUND_S):
         diagnose_stream(io.BytesIO(data), knowledge_base, facts={}, top=3)
 
 
