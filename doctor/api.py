@@ -25,6 +25,7 @@ from doctor.kb.loader import default_knowledge_dir
 from doctor.results.explain import ExplainResult
 from doctor.results.report import Report
 from doctor.results.smoke import SmokeReport
+from doctor.results.words import counted
 
 __all__ = ["explain", "live_facts", "load_knowledge", "run", "scan", "smoke"]
 
@@ -44,7 +45,7 @@ def load_knowledge(extra_dirs: Iterable[str | os.PathLike[str]] = (), *, use_cac
     except KnowledgeError as exc:
         lines = "\n".join(f"  {p}" for p in exc.problems[:50])
         more = f"\n  ... and {len(exc.problems) - 50} more" if len(exc.problems) > 50 else ""
-        raise KnowledgeBroken(f"the knowledge base has {len(exc.problems)} problem(s):\n{lines}{more}") from None
+        raise KnowledgeBroken(f"the knowledge base has {counted(len(exc.problems), 'problem')}:\n{lines}{more}") from None
 
 
 def _existing(path: str | os.PathLike[str], what: str) -> Path:

@@ -8,7 +8,7 @@ from doctor.errors import UsageError
 from doctor.probes import registry
 from doctor.version import __version__
 
-FORMATS = ("console", "json", "sarif", "markdown")
+FORMATS = ("console", "concise", "json", "sarif", "markdown")
 
 
 class _Parser(argparse.ArgumentParser):
