@@ -226,7 +226,9 @@ def run(argv: Sequence[str], *, env: bool = True, top: int = 3, kb: KnowledgeBas
     def as_text(result: ExplainResult) -> None:
         from doctor.report.explain import render_text, wants_color
 
-        width = shutil.get_terminal_size((100, 24)).columns
+        # wrapped at a terminal's width; into a pipe or a file, never (None)
+        terminal = hasattr(err, "isatty") and err.isatty()
+        width = shutil.get_terminal_size((100, 24)).columns if terminal else None
         text = "\n" + render_text(result, color=wants_color(err), width=width)
         try:
             err.write(text.encode("utf-8", "replace"))

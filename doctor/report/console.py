@@ -14,6 +14,7 @@ from doctor.results.words import counted
 
 _MARK = {Severity.ERROR: ("✗", "bold red"), Severity.WARNING: ("!", "yellow"), Severity.INFO: ("•", "cyan")}
 _OK = ("✓", "green")
+_PIPE_WIDTH = 10_000
 # the first word of a file target's label, as a noun to count clean files by
 _NOUNS = {"Script": "script", "Config": "config", "Dataset": "dataset", "Model": "model folder", "GGUF": "GGUF file"}
 
@@ -25,8 +26,10 @@ def make_console(stream: IO[str], force_plain: bool = False) -> Any:
 
     terminal = hasattr(stream, "isatty") and stream.isatty()
     plain = force_plain or "NO_COLOR" in os.environ or not terminal
+    # not a terminal: wide enough that a table (the smoke test's) is never cut either
     return Console(file=stream, no_color=plain, highlight=False, soft_wrap=not terminal,
-                   force_terminal=None if terminal else False, emoji=False)
+                   force_terminal=None if terminal else False, emoji=False,
+                   width=None if terminal else _PIPE_WIDTH)
 
 
 def say(console: Any, markup: str, indent: int = 0) -> None:
