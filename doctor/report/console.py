@@ -37,10 +37,12 @@ def say(console: Any, markup: str, indent: int = 0) -> None:
     if console.soft_wrap:
         console.print(" " * indent + markup)
         return
-    from rich.padding import Padding
     from rich.text import Text
 
-    console.print(Padding(Text.from_markup(markup), (0, 0, 0, indent), expand=False))
+    # wrapped here rather than by a Padding, which fills every line with trailing spaces
+    for line in Text.from_markup(markup).wrap(console, max(console.width - indent, 20)):
+        line.rstrip()
+        console.print(Text(" " * indent) + line, soft_wrap=True)
 
 
 def render_console(report: Report, stream: IO[str], quiet: bool = False, verbose: bool = False) -> None:
