@@ -25,6 +25,7 @@ from doctor.kb.loader import default_knowledge_dir
 from doctor.results.explain import ExplainResult
 from doctor.results.report import Report
 from doctor.results.smoke import SmokeReport
+from doctor.results.words import counted
 
 __all__ = ["explain", "live_facts", "load_knowledge", "run", "scan", "smoke"]
 
@@ -44,7 +45,7 @@ def load_knowledge(extra_dirs: Iterable[str | os.PathLike[str]] = (), *, use_cac
     except KnowledgeError as exc:
         lines = "\n".join(f"  {p}" for p in exc.problems[:50])
         more = f"\n  ... and {len(exc.problems) - 50} more" if len(exc.problems) > 50 else ""
-        raise KnowledgeBroken(f"the knowledge base has {len(exc.problems)} problem(s):\n{lines}{more}") from None
+        raise KnowledgeBroken(f"the knowledge base has {counted(len(exc.problems), 'problem')}:\n{lines}{more}") from None
 
 
 def _existing(path: str | os.PathLike[str], what: str) -> Path:
@@ -229,7 +230,9 @@ def run(argv: Sequence[str], *, env: bool = True, top: int = 3, kb: KnowledgeBas
     def as_text(result: ExplainResult) -> None:
         from doctor.report.explain import render_text, wants_color
 
-        width = shutil.get_terminal_size((100, 24)).columns
+        # wrapped at a terminal's width; into a pipe or a file, never (None)
+        terminal = hasattr(err, "isatty") and err.isatty()
+        width = shutil.get_terminal_size((100, 24)).columns if terminal else None
         text = "\n" + render_text(result, color=wants_color(err), width=width)
         try:
             err.write(text.encode("utf-8", "replace"))

@@ -27,13 +27,16 @@ _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.\-]*)\}")
 
 
 def fill(template: str, *sources: Mapping[str, Any]) -> str:
-    """Fill `{name}` from the first source that has it; unknown names read '(unknown)'."""
+    """Fill `{name}` from the first source that has it; unknown names read '(unknown)', or
+    'unknown' where the template already puts the name in parentheses (never '((unknown))')."""
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
         for source in sources:
             if name in source and source[name] is not None:
                 return _show(source[name])
-        return "(unknown)"
+        start, end = match.span()
+        bracketed = template[start - 1:start] == "(" and template[end:end + 1] == ")"
+        return "unknown" if bracketed else "(unknown)"
     return _PLACEHOLDER.sub(value, template)
 
 

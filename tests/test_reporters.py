@@ -80,7 +80,7 @@ def test_console_is_plain_in_a_pipe_and_groups_by_area(tmp_path: Path) -> None:
     assert "[✗] PyTorch 2.13.0 (CPU build)" in text
     assert "[!] Dataset" in text
     assert "$ pip install torch" in text
-    assert "Doctor found 1 error(s), 1 warning(s), 1 note(s)." in text
+    assert "Doctor found 1 error, 1 warning, 1 note." in text
 
 
 @pytest.mark.parametrize("fail_on, code", [("error", 1), ("warning", 1), ("never", 0)])
@@ -173,6 +173,8 @@ def test_each_finding_goes_under_its_own_line_when_an_area_has_several(tmp_path:
     render_console(Report(command="scan", areas=areas, findings=findings), buf)
     text = buf.getvalue()
     assert "[✗] torch 2.13.0" in text and "[•] unsloth is not installed" in text
-    assert "[✗] Dataset a.jsonl" in text and "[✓] Dataset b.jsonl" in text
+    # a clean file is counted, not named
+    assert "[✗] Dataset a.jsonl (1 finding)" in text and "[✓] 1 dataset: nothing found" in text
+    assert "Dataset b.jsonl" not in text
     # the finding follows its own dataset's line, not the last dataset's
-    assert text.index("Dataset a.jsonl") < text.index("DATA-JSON-SINGLE-QUOTES") < text.index("Dataset b.jsonl")
+    assert text.index("Dataset a.jsonl") < text.index("DATA-JSON-SINGLE-QUOTES") < text.index("1 dataset")

@@ -10,6 +10,7 @@ from doctor.cli.output import check_output, emit
 from doctor.errors import EXIT_OK, EXIT_USAGE, UsageError
 from doctor.results.explain import ExplainResult
 from doctor.results.report import Report
+from doctor.results.words import counted
 
 
 # --- scan ------------------------------------------------------------------------------
@@ -172,7 +173,7 @@ def _kb_test(kb, args: argparse.Namespace) -> int:
     if skipped:
         missing = ", ".join(sorted({r.skipped for r in skipped if r.skipped}))
         extra = f", {len(skipped)} skipped (not installed: {missing})"
-    print(f"{passed} passed, {len(failed)} failed{extra} ({entries} entries, {len(kb)} in the knowledge base)")
+    print(f"{passed} passed, {len(failed)} failed{extra} ({counted(entries, 'entry')}, {len(kb)} in the knowledge base)")
     return 1 if failed else EXIT_OK
 
 
@@ -185,7 +186,7 @@ def cmd_undo(args: argparse.Namespace) -> int:
     if args.list:
         for tx in journal.transactions():
             files = len(tx["replaced"]) + len(tx["created"])
-            print(f"{tx['id']}  {tx['status']:<11}  {tx['label']}  ({files} file(s))")
+            print(f"{tx['id']}  {tx['status']:<11}  {tx['label']}  ({counted(files, 'file')})")
         return EXIT_OK
     try:
         lines = journal.undo_last(force=args.force)

@@ -85,6 +85,10 @@ def render(report: Report, fmt: str, stream: IO[str], args: argparse.Namespace) 
         from doctor.report.sarif import render_sarif
 
         stream.write(render_sarif(report))
+    elif fmt == "concise":
+        from doctor.report.concise import render_concise
+
+        stream.write(render_concise(report))
     elif fmt == "markdown":
         from doctor.report.markdown import render_markdown
 

@@ -8,7 +8,7 @@ from doctor.errors import UsageError
 from doctor.probes import registry
 from doctor.version import __version__
 
-FORMATS = ("console", "json", "sarif", "markdown")
+FORMATS = ("console", "concise", "json", "sarif", "markdown")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -22,8 +22,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of standard output")
     g.add_argument("--fail-on", choices=("error", "warning", "never"), default="error",
                    help="exit 1 when a finding is at or above this severity (default: error)")
-    g.add_argument("--quiet", "-q", action="store_true", help="show only areas with findings")
-    g.add_argument("--verbose", "-v", action="store_true", help="show evidence and references")
+    g.add_argument("--quiet", "-q", action="store_true", help="show only the findings: no clean lines, no explanations")
+    g.add_argument("--verbose", "-v", action="store_true", help="show every finding in full, with evidence and references, and every file")
 
 
 def build_parser() -> argparse.ArgumentParser:

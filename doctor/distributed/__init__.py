@@ -24,6 +24,7 @@ from doctor.distributed.script_split import scan_script_paths
 from doctor.facts import Facts
 from doctor.findings import AreaStatus, Observation
 from doctor.probes.base import ProbeResult
+from doctor.results.words import counted
 
 __all__ = ["DistributedOptions", "run_distributed_scan"]
 
@@ -122,8 +123,8 @@ def _report(env: ProbeResult, records: list[dict[str, Any]], allreduce: dict[str
                     *rank_only_observations(records, opts.kb),
                     *(allreduce_observations(allreduce) if allreduce else []), *scan_script_paths(opts.scripts)]
     areas = [*env.areas, AreaStatus("distributed",
-                                    f"Distributed: {summary['dist.world_size']} ranks on {summary['dist.hosts']} "
-                                    f"host(s) ({summary['dist.launcher']}), {summary['dist.ranks_with_gpu']} with a GPU",
+                                    f"Distributed: {counted(summary['dist.world_size'], 'rank')} on "
+                                    f"{counted(summary['dist.hosts'], 'host')} ({summary['dist.launcher']}), {summary['dist.ranks_with_gpu']} with a GPU",
                                     detail=summary["dist.host_names"])]
     if allreduce:
         areas.append(AreaStatus("distributed", f"All-reduce: {summary_line(allreduce)}"))

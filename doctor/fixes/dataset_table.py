@@ -18,6 +18,7 @@ import orjson
 from doctor.fixes.dataset_model import RepairOptions, RepairSummary
 from doctor.fixes.values import clean_value
 from doctor.probes.dataset import reader
+from doctor.results.words import counted
 
 PARQUET_BATCH_ROWS = 4096
 
@@ -80,7 +81,7 @@ def _repair_csv_rows(rows: Any, text: io.TextIOWrapper | None, rej: BinaryIO | N
             continue
         summary.input_rows += 1
         if len(record) != len(header):
-            _reject(rej, summary, start, f"{len(record)} fields, the header has {len(header)}; "
+            _reject(rej, summary, start, f"{counted(len(record), 'field')}, the header has {len(header)}; "
                     "a delimiter or quote inside a value is not quoted", "DATA-CSV-FIELD-COUNT", record)
             continue
         try:

@@ -32,6 +32,7 @@ from doctor.findings import AreaStatus, Evidence, Observation
 from doctor.probes.base import ProbeResult
 from doctor.probes.child_python import absolute_python
 from doctor.probes.system import run_bounded
+from doctor.results.words import counted
 
 MARK = "@@unsloth-doctor@@ "
 TAIL_LINES = 25
@@ -235,8 +236,8 @@ def _area(facts: Facts, obs: list[Observation]) -> AreaStatus:
         return AreaStatus("Deep check", "torch did not import")
     n = facts.get("deep.torch.device_count", 0)
     ok = sum(1 for k, v in facts.items() if k.endswith("_ok") and k.startswith("deep.gpu.") and v)
-    return AreaStatus("Deep check", f"torch {facts.get('deep.torch.version')}: {n} CUDA device(s), "
-                      f"{ok} GPU matmul(s) passed", detail=f"CPU {facts.get('deep.cpu.matmul_gflops', '?')} GFLOP/s")
+    return AreaStatus("Deep check", f"torch {facts.get('deep.torch.version')}: {counted(n, 'CUDA device')}, "
+                      f"{counted(ok, 'GPU matmul')} passed", detail=f"CPU {facts.get('deep.cpu.matmul_gflops', '?')} GFLOP/s")
 
 
 def run_deep_probe(kb: Any, timeout_s: float = 120, python: str = sys.executable,

@@ -175,7 +175,7 @@ def _areas(facts: Facts) -> list[AreaStatus]:
     names = ("unsloth", "unsloth_zoo", "transformers", "trl", "peft", "bitsandbytes")
     have = [f"{n} {g(f'pkg.{n}.version')}" for n in names if g(f"pkg.{n}.version")]
     stack = AreaStatus("packages", ", ".join(have) if g("pkg.unsloth.version") else
-                       "unsloth is not installed", detail=", ".join(have))
+                       "unsloth is not installed", detail="" if g("pkg.unsloth.version") else ", ".join(have))
     return [py, torch_line, gpu_line, stack]
 
 

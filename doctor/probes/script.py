@@ -305,9 +305,8 @@ def scan_script(path: str) -> ProbeResult:
     observations = scan_source(src)
     facts = FactCollector(f"script:{path}")
     facts.set(f"script.{Path(path).name}.findings", len(observations))
-    detail = "no folklore found" if not observations else f"{len(observations)} finding(s)"
     return ProbeResult(facts=facts.freeze(), observations=observations,
-                       areas=[AreaStatus("script", f"Script {path}", detail, path=path)])
+                       areas=[AreaStatus("script", f"Script {path}", path=path)])
 
 
 def _example(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:

@@ -21,12 +21,13 @@ def wants_color(stream: Any) -> bool:
     return bool(hasattr(stream, "isatty") and stream.isatty()) and "NO_COLOR" not in os.environ
 
 
-def render_text(result: ExplainResult, color: bool = False, width: int = 100) -> str:
+def render_text(result: ExplainResult, color: bool = False, width: int | None = 100) -> str:
+    """`width=None`: not wrapped at all (a pipe, a file), so a long path stays on one line."""
     from rich.console import Console
 
     buf = io.StringIO()
     console = Console(file=buf, force_terminal=color, no_color=not color, color_system="standard" if color else None,
-                      width=width, highlight=False, soft_wrap=False, emoji=False)
+                      width=width or 10_000, highlight=False, soft_wrap=width is None, emoji=False)
     render_console(result, console)
     return buf.getvalue()
 

@@ -21,6 +21,7 @@ from doctor.probes.dataset import jobs, observe, reader, scan
 from doctor.probes.dataset.jobs import split_ranges
 from doctor.probes.dataset.scan import ChunkResult, ScanSettings
 from doctor.probes.dataset.tokens import TokenizerProblem
+from doctor.results.words import counted
 
 __all__ = ["DatasetOptions", "scan_dataset", "split_ranges"]
 
@@ -174,12 +175,12 @@ def scan_dataset(path: str, options: DatasetOptions | None = None) -> ProbeResul
     except reader.MissingExtra as err:
         observations.append(Observation(NEEDS_EXTRA, Location(path), {"path": path, "detail": str(err)}))
         return ProbeResult(facts.freeze(), observations,
-                           [AreaStatus("dataset", f"Dataset {Path(path).name}", "not read", ran=False, path=path)])
+                           [AreaStatus("dataset", f"Dataset {path}", "not read", ran=False, path=path)])
     except (OSError, ValueError) as err:  # unreadable file, or pyarrow refusing a broken table
         observations.append(Observation(FILE_UNREADABLE, Location(path),
                                         {"path": path, "detail": f"{type(err).__name__}: {err}"}))
         return ProbeResult(facts.freeze(), observations,
-                           [AreaStatus("dataset", f"Dataset {Path(path).name}", "not read", ran=False, path=path)])
+                           [AreaStatus("dataset", f"Dataset {path}", "not read", ran=False, path=path)])
     observations.extend(observe.observations(path, result))
     observations.extend(observe.file_level(path, result, facts))
     dominant = result.schema_counts.most_common(1)[0][0] if result.schema_counts else "none"
@@ -193,8 +194,7 @@ def scan_dataset(path: str, options: DatasetOptions | None = None) -> ProbeResul
     facts.set("dataset.duplicates", result.hits.counts.get(scan.DUPLICATE, 0))
     facts.set("dataset.max_row_bytes", result.max_row_bytes)
     facts.set("dataset.problem_counts", dict(result.hits.counts))
-    problems = sum(result.hits.counts.values())
-    detail = (f"{result.rows} row{'s' if result.rows != 1 else ''}, {schema}"
-              + (f", {problems} problem{'s' if problems != 1 else ''}" if problems else ""))
-    area = AreaStatus("dataset", f"Dataset {Path(path).name}", detail, path=path)
+    # the count of findings is the console's, from the findings it shows under this line
+    detail = f"{counted(result.rows, 'row')}, {schema}"
+    area = AreaStatus("dataset", f"Dataset {path}", detail, path=path)
     return ProbeResult(facts.freeze(), observations, [area])
