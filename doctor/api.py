@@ -27,7 +27,7 @@ from doctor.results.report import Report
 from doctor.results.smoke import SmokeReport
 from doctor.results.words import counted
 
-__all__ = ["explain", "live_facts", "load_knowledge", "run", "scan", "smoke"]
+__all__ = ["explain", "live_facts", "load_knowledge", "project_config", "run", "scan", "smoke", "write_baseline"]
 
 
 def load_knowledge(extra_dirs: Iterable[str | os.PathLike[str]] = (), *, use_cache: bool = True) -> KnowledgeBase:
@@ -48,6 +48,27 @@ def load_knowledge(extra_dirs: Iterable[str | os.PathLike[str]] = (), *, use_cac
         raise KnowledgeBroken(f"the knowledge base has {counted(len(exc.problems), 'problem')}:\n{lines}{more}") from None
 
 
+def project_config(paths: Sequence[str | os.PathLike[str]] = (), config: Any = None) -> Any:
+    """The project configuration a scan of `paths` reads (`doctor.project.ProjectConfig`):
+    `config` itself when it is one, the file it names, none when it is False, else the nearest
+    .unsloth-doctor.toml or pyproject.toml with [tool.unsloth-doctor] above the first path
+    (or the current folder)."""
+    from doctor.project import ProjectConfig, find_config, load_config
+
+    if isinstance(config, ProjectConfig):
+        return config
+    if config is False:
+        return ProjectConfig()
+    if config not in (None, True):
+        return load_config(_existing(config, "--project-config"))
+    found = find_config(Path(paths[0]) if paths else Path.cwd())
+    return load_config(found) if found else ProjectConfig()
+
+
+def _same(a: str, b: str) -> bool:
+    return os.path.abspath(a) == os.path.abspath(b)
+
+
 def _existing(path: str | os.PathLike[str], what: str) -> Path:
     p = Path(path)
     if not p.exists():
@@ -66,7 +87,10 @@ def scan(paths: Sequence[str | os.PathLike[str]] = (), *, data: Sequence[str] = 
          python: str | None = None, deep: bool = False, smoke: bool = False, timeout: float = 120.0,
          tokenizer: str | None = None, max_seq_length: int | None = None, response_part: str | None = None,
          base: str | None = None, jobs: int = 1, fix: bool = False, unsafe_fixes: bool = False, in_place: bool = False,
-         progress: bool = False, distributed: Any = None, kb: KnowledgeBase | None = None) -> Report:
+         progress: bool = False, distributed: Any = None, kb: KnowledgeBase | None = None,
+         config: Any = None, select: Sequence[str] = (), ignore: Sequence[str] = (),
+         severity: Mapping[str, str] | None = None, baseline: str | os.PathLike[str] | bool | None = None,
+         kb_dirs: Sequence[str | os.PathLike[str]] = ()) -> Report:
     """Examine the environment and every target, as `unsloth-doctor scan` does.
 
     `paths`: folders (searched for every kind of file a probe reads) or files (routed by their
@@ -74,9 +98,33 @@ def scan(paths: Sequence[str | os.PathLike[str]] = (), *, data: Sequence[str] = 
     same by probe name, for every registered probe ({"gguf": ["model.Q4_K_M.gguf"]}). `env`:
     also the environment (default: when a folder is given or nothing else is). `base`: the
     base model folder LoRA adapters are checked against (default: each adapter's
-    base_model_name_or_path, when that is a local folder)."""
+    base_model_name_or_path, when that is a local folder).
+    `config`: the project configuration (see `project_config`); its targets are scanned when
+    none is given here, its `select`/`ignore`/`severity`/`kb`/`baseline` add to these.
+    `baseline`: a file written by `write_baseline`; findings in it are not reported (False:
+    not even the configuration's)."""
+    from doctor.project import parse_severities, resolve
     from doctor.scanner import ScanOptions, run_scan
+    from doctor.suppress import Policy
 
+    project = project_config(paths, config)
+    if not paths and not data and not scripts and not configs and not models and not any((named or {}).values()) \
+            and project.path:
+        if project.has_targets():   # `unsloth-doctor scan` in the project: what its configuration names
+            data, scripts, configs, models = ([resolve(project, p) for p in kind] for kind in
+                                              (project.data, project.scripts, project.configs, project.models))
+            env = project.env if env is None else env
+        else:
+            paths = [str(project.root)]
+    if tokenizer is None and project.tokenizer:
+        tokenizer = resolve(project, project.tokenizer)
+    if max_seq_length is None:
+        max_seq_length = project.max_seq_length
+    policy = Policy(select=[*project.select, *select], ignore=[*project.ignore, *ignore],
+                    severity={**project.severity, **parse_severities(dict(severity or {}), "severity")})
+    if baseline is None and project.baseline:
+        baseline = resolve(project, project.baseline)
+    baseline_file = str(_existing(baseline, "--baseline")) if baseline not in (None, False, True) else None
     by_kind: dict[str, list[str]] = {"dataset": list(data), "script": list(scripts), "config": list(configs),
                                      "model": list(models)}
     for kind, given in (named or {}).items():
@@ -95,10 +143,28 @@ def scan(paths: Sequence[str | os.PathLike[str]] = (), *, data: Sequence[str] = 
         skipped = sum(targets.skipped.values())
         raise UsageError(f"nothing to examine: {', '.join(targets.projects) or 'no target given'} holds no file "
                          f"the doctor reads ({skipped} {'file' if skipped == 1 else 'files'} skipped)")
+    if baseline_file:   # a baseline under another name is still no dataset
+        targets.items = [t for t in targets.items if t.path is None or not _same(t.path, baseline_file)]
     opts = ScanOptions(deep=deep, smoke=smoke, fix=fix, unsafe_fixes=unsafe_fixes, in_place=in_place,
                        tokenizer=tokenizer, max_seq_length=max_seq_length, response_part=response_part, base=base,
-                       jobs=jobs, progress=progress, timeout=timeout, python=python, distributed=distributed)
-    return run_scan(kb or load_knowledge(), targets, opts)
+                       jobs=jobs, progress=progress, timeout=timeout, python=python, distributed=distributed,
+                       policy=policy, baseline=baseline_file, extra=list(project.problems))
+    if kb is None:
+        kb = load_knowledge(extra_dirs=[*(resolve(project, k) for k in project.kb), *kb_dirs])
+    return run_scan(kb, targets, opts)
+
+
+def write_baseline(output: str | os.PathLike[str], paths: Sequence[str | os.PathLike[str]] = (),
+                   **scan_options: Any) -> tuple[Report, int]:
+    """Scan as `scan` does (ignoring any baseline) and write the findings to `output`, so a
+    later `scan(baseline=output)` reports only new ones. Returns the report and the count."""
+    from doctor.baseline import write_baseline as write
+
+    report = scan(paths, **{**scan_options, "baseline": False})
+    target = Path(output)
+    if not target.parent.is_dir():
+        raise UsageError(f"--output: folder {target.parent} does not exist")
+    return report, write(report.findings, target)
 
 
 def _gather_targets(paths: Sequence[str | os.PathLike[str]], named: Mapping[str, Sequence[str]]) -> Any:

@@ -18,6 +18,7 @@ from doctor.probes.base import Probe, ProbeContext, ProbeOptions, ProbeResult, T
 from doctor.findings import Location, Observation
 from doctor.probes.guard import guarded
 from doctor.results.report import FixOutcome, Report
+from doctor.suppress import LineReader, Policy, apply_policy, drop_commented
 from doctor.targets import Targets, project_anchor
 
 if TYPE_CHECKING:
@@ -34,6 +35,9 @@ class ScanOptions(ProbeOptions):
     unsafe_fixes: bool = False
     in_place: bool = False
     distributed: ProbeResult | None = None   # scan --distributed: what every rank gathered
+    policy: Policy | None = None             # the project's select/ignore/severity
+    baseline: str | None = None              # a baseline file: its findings are not reported
+    extra: list[Observation] = dataclasses.field(default_factory=list)   # the configuration's own
 
 
 def options_for(cls: type, opts: Any) -> Any:
@@ -64,7 +68,7 @@ def probe_all(kb: KnowledgeBase, targets: Targets, opts: ScanOptions) -> ProbeRe
 def run_scan(kb: KnowledgeBase, targets: Targets, opts: ScanOptions) -> Report:
     result = probe_all(kb, targets, opts).merge(nothing_found(targets))
     facts = result.facts
-    findings = evaluate(kb, facts) + findings_from_observations(kb, result.observations, facts)
+    findings = evaluate(kb, facts) + findings_from_observations(kb, [*opts.extra, *result.observations], facts)
     report = Report(command="scan", findings=findings, areas=result.areas, facts=dict(facts),
                     targets=targets.names(), anchor_file=project_anchor(targets),
                     headings=registry.headings(), skipped=dict(targets.skipped))
@@ -75,7 +79,26 @@ def run_scan(kb: KnowledgeBase, targets: Targets, opts: ScanOptions) -> Report:
             add_smoke(report, kb, facts, opts)
     except Exception as exc:  # a bug of ours: keep what was found for the crash report
         raise PartialReport(report) from exc
+    select_findings(report, opts)
     return report
+
+
+def select_findings(report: Report, opts: ScanOptions) -> None:
+    """Apply the project's wishes once the findings exist (they have locations): comments on
+    their lines, select/ignore/severity, then the baseline."""
+    reader = LineReader()
+    report.findings, commented = drop_commented(report.findings, reader)
+    if opts.policy is not None:
+        report.findings = apply_policy(report.findings, opts.policy)
+    if commented:
+        report.notes.append(f"{commented} finding(s) silenced by '# unsloth-doctor: ignore' comments.")
+    if opts.baseline:
+        from pathlib import Path
+
+        from doctor.baseline import drop_baselined
+
+        report.findings, known = drop_baselined(report.findings, Path(opts.baseline))
+        report.notes.append(f"{known} finding(s) already in the baseline {opts.baseline} were not reported.")
 
 
 def nothing_found(targets: Targets) -> ProbeResult:

@@ -24,7 +24,7 @@ from doctor.textmatch import compile_pattern
 
 # Modules other than probes whose `EXAMPLES` run knowledge examples; probes declare theirs.
 _OTHER_EXAMPLE_MODULES = ("doctor.probes.guard", "doctor.scanner", "doctor.training.rules", "doctor.smoketest.runner",
-                          "doctor.distributed.examples")
+                          "doctor.distributed.examples", "doctor.project")
 
 
 @lru_cache(maxsize=1)

@@ -17,6 +17,8 @@ from doctor.probes.base import Target, is_generated
 _SKIP_DIRS = {".git", ".venv", "venv", "env", "__pycache__", "node_modules", ".mypy_cache", ".pytest_cache",
               ".ipynb_checkpoints", "site-packages", ".unsloth-doctor-backup", "unsloth_compiled_cache", "wandb"}
 _MAX_DEPTH = 4
+# the doctor's own files: a baseline is JSON, but no dataset
+_OWN_FILES = {".unsloth-doctor-baseline.json"}
 
 
 @dataclass
@@ -55,6 +57,9 @@ def discover_project(root: Path) -> Targets:
             found.add(owner.name, str(here))
             continue
         for name in sorted(files):
+            if name in _OWN_FILES:
+                found.skipped["unsloth-doctor's own baseline"] += 1
+                continue
             if is_generated(name):
                 found.skipped["repaired copy or rejects file"] += 1
                 continue

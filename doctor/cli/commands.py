@@ -16,11 +16,9 @@ from doctor.results.words import counted
 # --- scan ------------------------------------------------------------------------------
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from doctor.probes import registry
-
     check_output(args)
-    named = {p.name: getattr(args, f"target_{p.name}", []) for p in registry.probes() if p.option}
-    kb = api.load_knowledge()
+    project = api.project_config(args.paths, False if args.no_config else args.project_config)
+    kb = api.load_knowledge(extra_dirs=project_kb(project, args))
     distributed = None
     if args.distributed:
         from doctor.distributed import DistributedOptions, run_distributed_scan
@@ -28,17 +26,51 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
         with sigterm_ends_at_once():   # the launcher's SIGTERM must not wait for a collective to end
             distributed = run_distributed_scan(DistributedOptions(timeout_s=args.timeout, kb=kb,
-                                                                  scripts=list(named.get("script", []))))
+                                                                  scripts=list(named_targets(args).get("script", []))))
         if distributed is None:
             return EXIT_OK   # not rank 0: rank 0 reports for the whole job
-    report = api.scan(
-        args.paths, named=named, env=args.env, python=args.python,
-        deep=args.deep, smoke=args.smoke, timeout=args.timeout, tokenizer=args.tokenizer,
-        max_seq_length=args.max_seq_length, response_part=typed_escapes(args.response_part), base=args.base,
-        jobs=args.jobs,
-        fix=args.fix, unsafe_fixes=args.unsafe_fixes, in_place=args.in_place,
-        progress=sys.stderr.isatty() and args.format == "console", distributed=distributed, kb=kb)
+    report = api.scan(args.paths, **scan_arguments(args, project, kb), baseline=args.baseline,
+                      progress=sys.stderr.isatty() and args.format == "console", distributed=distributed)
     return emit(report, args)
+
+
+def named_targets(args: argparse.Namespace) -> dict[str, list[str]]:
+    from doctor.probes import registry
+
+    return {p.name: getattr(args, f"target_{p.name}", []) for p in registry.probes() if p.option}
+
+
+def project_kb(project: object, args: argparse.Namespace) -> list[str]:
+    from doctor.project import resolve
+
+    return [*(resolve(project, k) for k in getattr(project, "kb", [])), *args.kb]   # type: ignore[arg-type]
+
+
+def _ids(values: list[str]) -> list[str]:
+    return [i.strip() for value in values for i in value.split(",") if i.strip()]
+
+
+def scan_arguments(args: argparse.Namespace, project: object, kb: object) -> dict[str, object]:
+    """The API arguments that `scan` and `baseline` share."""
+    return dict(named=named_targets(args), env=args.env, python=args.python, deep=args.deep, smoke=args.smoke,
+                timeout=args.timeout, tokenizer=args.tokenizer, max_seq_length=args.max_seq_length,
+                response_part=typed_escapes(args.response_part), base=args.base, jobs=args.jobs, fix=args.fix,
+                unsafe_fixes=args.unsafe_fixes, in_place=args.in_place, kb=kb, config=project,
+                select=_ids(args.select), ignore=_ids(args.ignore))
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    project = api.project_config(args.paths, False if args.no_config else args.project_config)
+    kb = api.load_knowledge(extra_dirs=project_kb(project, args))
+    report, count = api.write_baseline(args.output, args.paths, **scan_arguments(args, project, kb))
+    unchecked = len(report.unchecked)
+    print(f"Wrote {count} finding(s) to {args.output}; 'unsloth-doctor scan --baseline {args.output}' "
+          "reports only findings not in it.")
+    if unchecked:   # a baseline can't hold what was never examined: say so, and fail
+        print(f"unsloth-doctor: {unchecked} target(s) could not be examined; they are not in the baseline",
+              file=sys.stderr)
+        return 1
+    return EXIT_OK
 
 
 def typed_escapes(text: str | None) -> str | None:

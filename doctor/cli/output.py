@@ -40,6 +40,12 @@ def emit(report: Report, args: argparse.Namespace) -> int:
             return max(exit_code(report, args.fail_on), EXIT_USAGE)
     else:
         render(report, args.format, sys.stdout, args)
+    if args.format == "console" and os.environ.get("GITHUB_ACTIONS") == "true":
+        from doctor.report.annotations import render_annotations
+
+        # on standard output even with --output: the runner reads its workflow commands there
+        sys.stdout.write(render_annotations(report))
+        sys.stdout.flush()
     return exit_code(report, args.fail_on)
 
 

@@ -26,38 +26,62 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--verbose", "-v", action="store_true", help="show every finding in full, with evidence and references, and every file")
 
 
+def _scan_options(p: argparse.ArgumentParser) -> None:
+    """What to scan and how: shared by `scan` and `baseline`."""
+    p.add_argument("paths", nargs="*", metavar="PATH", help="project folders or files to scan")
+    for probe in registry.probes():
+        if probe.option:
+            p.add_argument(probe.option, dest=f"target_{probe.name}", action="append", default=[],
+                           metavar="DIR" if probe.folder else "PATH", help=probe.option_help)
+    p.add_argument("--env", dest="env", action="store_true", default=None, help="also scan the environment")
+    p.add_argument("--no-env", dest="env", action="store_false", help="skip the environment")
+    p.add_argument("--python", metavar="PATH", help="examine the environment of this interpreter (the one you train with)")
+    p.add_argument("--deep", action="store_true", help="import torch/unsloth in a child process and run real GPU ops")
+    p.add_argument("--smoke", action="store_true", help="also run the tiny real training step (see 'smoke')")
+    p.add_argument("--timeout", type=float, default=120.0, metavar="S", help="limit for --deep/--smoke child processes")
+    p.add_argument("--distributed", action="store_true",
+                   help="run on every rank under torchrun/accelerate/srun; rank 0 reports for the job")
+    d = p.add_argument_group("datasets")
+    d.add_argument("--tokenizer", metavar="DIR", help="a local tokenizer or model folder, to measure tokens")
+    d.add_argument("--max-seq-length", type=int, metavar="N", help="the max_seq_length you train with")
+    d.add_argument("--response-part", metavar="TEXT", help="the response marker train_on_responses_only uses")
+    d.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="processes for large files")
+    m = p.add_argument_group("models")
+    m.add_argument("--base", metavar="DIR", help="the base model folder to check a LoRA adapter against "
+                                                 "(default: its base_model_name_or_path, when that is a local folder)")
+    f = p.add_argument_group("fixes")
+    f.add_argument("--fix", action="store_true", help="apply safe fixes (repaired copies; originals untouched)")
+    f.add_argument("--unsafe-fixes", action="store_true", help="also apply fixes that change content (with --fix)")
+    f.add_argument("--in-place", action="store_true", help="with --fix: replace the input, keeping a backup")
+    c = p.add_argument_group("project")
+    c.add_argument("--project-config", metavar="FILE",
+                   help="read this configuration (default: the nearest .unsloth-doctor.toml or pyproject.toml "
+                        "with [tool.unsloth-doctor])")
+    c.add_argument("--no-config", action="store_true", help="read no project configuration")
+    c.add_argument("--kb", metavar="DIR", action="append", default=[],
+                   help="also load knowledge entries from DIR (validated like the bundled ones)")
+    c.add_argument("--select", metavar="IDS", action="append", default=[],
+                   help="report only rules whose id starts with one of these (comma-separated)")
+    c.add_argument("--ignore", metavar="IDS", action="append", default=[],
+                   help="don't report rules whose id starts with one of these (comma-separated)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="unsloth-doctor", description="Diagnose and repair Unsloth fine-tuning setups.")
     parser.add_argument("--version", action="version", version=f"unsloth-doctor {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     scan = sub.add_parser("scan", help="check the environment, datasets and scripts before training")
-    scan.add_argument("paths", nargs="*", metavar="PATH", help="project folders or files to scan")
-    for probe in registry.probes():
-        if probe.option:
-            scan.add_argument(probe.option, dest=f"target_{probe.name}", action="append", default=[],
-                              metavar="DIR" if probe.folder else "PATH", help=probe.option_help)
-    scan.add_argument("--env", dest="env", action="store_true", default=None, help="also scan the environment")
-    scan.add_argument("--no-env", dest="env", action="store_false", help="skip the environment")
-    scan.add_argument("--python", metavar="PATH", help="examine the environment of this interpreter (the one you train with)")
-    scan.add_argument("--deep", action="store_true", help="import torch/unsloth in a child process and run real GPU ops")
-    scan.add_argument("--smoke", action="store_true", help="also run the tiny real training step (see 'smoke')")
-    scan.add_argument("--timeout", type=float, default=120.0, metavar="S", help="limit for --deep/--smoke child processes")
-    scan.add_argument("--distributed", action="store_true",
-                      help="run on every rank under torchrun/accelerate/srun; rank 0 reports for the job")
-    d = scan.add_argument_group("datasets")
-    d.add_argument("--tokenizer", metavar="DIR", help="a local tokenizer or model folder, to measure tokens")
-    d.add_argument("--max-seq-length", type=int, metavar="N", help="the max_seq_length you train with")
-    d.add_argument("--response-part", metavar="TEXT", help="the response marker train_on_responses_only uses")
-    d.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="processes for large files")
-    m = scan.add_argument_group("models")
-    m.add_argument("--base", metavar="DIR", help="the base model folder to check a LoRA adapter against "
-                                                 "(default: its base_model_name_or_path, when that is a local folder)")
-    f = scan.add_argument_group("fixes")
-    f.add_argument("--fix", action="store_true", help="apply safe fixes (repaired copies; originals untouched)")
-    f.add_argument("--unsafe-fixes", action="store_true", help="also apply fixes that change content (with --fix)")
-    f.add_argument("--in-place", action="store_true", help="with --fix: replace the input, keeping a backup")
+    _scan_options(scan)
+    scan.add_argument("--baseline", metavar="FILE",
+                      help="don't report findings recorded in FILE (written by 'unsloth-doctor baseline')")
     _common(scan)
+
+    baseline = sub.add_parser("baseline", help="record today's findings, so that scan --baseline reports only new ones")
+    _scan_options(baseline)
+    baseline.add_argument("--output", "-o", metavar="FILE", default=".unsloth-doctor-baseline.json",
+                          help="where to write it (default: .unsloth-doctor-baseline.json)")
+
 
     explain = sub.add_parser("explain", help="explain a traceback or log: root cause and fix")
     explain.add_argument("file", nargs="?", default="-", metavar="FILE", help="a log file, or - for standard input")
