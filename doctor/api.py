@@ -108,14 +108,9 @@ def scan(paths: Sequence[str | os.PathLike[str]] = (), *, data: Sequence[str] = 
     from doctor.suppress import Policy
 
     project = project_config(paths, config)
-    if not paths and not data and not scripts and not configs and not models and not any((named or {}).values()) \
-            and project.path:
-        if project.has_targets():   # `unsloth-doctor scan` in the project: what its configuration names
-            data, scripts, configs, models = ([resolve(project, p) for p in kind] for kind in
-                                              (project.data, project.scripts, project.configs, project.models))
-            env = project.env if env is None else env
-        else:
-            paths = [str(project.root)]
+    nothing_named = not (paths or data or scripts or configs or models or any((named or {}).values()))
+    if nothing_named and project.path:
+        paths, (data, scripts, configs, models), env = _project_targets(project, env)
     if tokenizer is None and project.tokenizer:
         tokenizer = resolve(project, project.tokenizer)
     if max_seq_length is None:
@@ -152,6 +147,17 @@ def scan(paths: Sequence[str | os.PathLike[str]] = (), *, data: Sequence[str] = 
     if kb is None:
         kb = load_knowledge(extra_dirs=[*(resolve(project, k) for k in project.kb), *kb_dirs])
     return run_scan(kb, targets, opts)
+
+
+def _project_targets(project: Any, env: bool | None) -> tuple[list[str], tuple[list[str], ...], bool | None]:
+    """`unsloth-doctor scan` in a project: what its configuration names, else its folder."""
+    from doctor.project import resolve
+
+    if not project.has_targets():
+        return [str(project.root)], ([], [], [], []), env
+    kinds = tuple([resolve(project, p) for p in kind]
+                  for kind in (project.data, project.scripts, project.configs, project.models))
+    return [], kinds, project.env if env is None else env
 
 
 def write_baseline(output: str | os.PathLike[str], paths: Sequence[str | os.PathLike[str]] = (),
