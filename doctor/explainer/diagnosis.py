@@ -22,7 +22,7 @@ from doctor.explainer import banner, oom
 from doctor.explainer.fallback import classify_unmatched
 from doctor.explainer.parse import parse_stream, parse_text
 from doctor.findings import Evidence, Fix
-from doctor.results.explain import Diagnosis, ExplainResult, Frame, ParsedLog
+from doctor.results.explain import Diagnosis, ExplainResult, Frame, ParsedLog, RaiseSite
 
 FINAL_PULL, CHAIN_PULL, ELSEWHERE, CONFIRMED_PULL, RULED_OUT = 0.40, 0.15, 0.85, 0.30, 0.40
 CAUSE_STEP = 0.1   # a cause that `explains:` a matched effect ranks this far above it
@@ -58,6 +58,7 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
         diagnoses = [d for d in diagnoses if d.confidence >= FAINT]
     diagnoses = diagnoses[:max(0, top)]
     notes = []
+    sites = [] if diagnoses and diagnoses[0].confidence >= STRONG else _raise_sites(log, notes)
     if log.dropped_lines:
         notes.append(f"Read {log.total_lines} lines; kept {len(log.lines)} that look like errors, "
                      "tracebacks or build output, plus the head and the tail.")
@@ -71,7 +72,27 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
         run_summary=banner.describe(log.run) if log.run is not None else None,
         oom_summary=oom.summary(log.oom) if log.oom is not None else None,
         oom_advice=list(oom.advice(log.oom, log.run)) if log.oom is not None else [],
+        raise_sites=sites,
     )
+
+
+def _raise_sites(log: ParsedLog, notes: list[str]) -> list[RaiseSite]:
+    """Where the library's own source raises or prints the message (no entry knows it)."""
+    from doctor.explainer.raiseindex import find_sites
+
+    final = log.final
+    if final is not None and final.message:
+        messages = [(final.type, final.message)]
+    else:   # no error line: a warning or a print may be what the user asks about
+        tail = [line.text for line in log.lines[-20:] if line.text.strip() and not line.text.startswith("```")]
+        # each line alone (a warning among other output), then the tail as one message
+        messages = [("", text) for text in reversed(tail)] + [("", " ".join(tail[-6:]))]
+    reported = log.run.unsloth_version if log.run is not None else None
+    try:
+        return find_sites(messages, reported)
+    except (OSError, ValueError, EOFError) as exc:   # a damaged index must not hide the rest
+        notes.append(f"Could not read the raise-site index ({type(exc).__name__}: {exc}).")
+        return []
 
 
 def _promote_causes(diagnoses: list[Diagnosis], kb: Any) -> list[Diagnosis]:
