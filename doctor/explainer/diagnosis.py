@@ -89,7 +89,11 @@ def _raise_sites(log: ParsedLog, notes: list[str]) -> list[RaiseSite]:
         messages = [("", text) for text in reversed(tail)] + [("", " ".join(tail[-6:]))]
     reported = log.run.unsloth_version if log.run is not None else None
     try:
-        return find_sites(messages, reported)
+        sites, total = find_sites(messages, reported)
+        if total > len(sites):
+            notes.append(f"The same message is raised in {total} places of the source; "
+                         f"the {len(sites)} closest are shown.")
+        return sites
     except (OSError, ValueError, EOFError) as exc:   # a damaged index must not hide the rest
         notes.append(f"Could not read the raise-site index ({type(exc).__name__}: {exc}).")
         return []

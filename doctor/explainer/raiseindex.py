@@ -211,11 +211,12 @@ def to_result(item: _Compiled, reported_version: str | None) -> RaiseSite:
 
 
 def find_sites(messages: list[tuple[str, str]], reported_version: str | None,
-               index: RaiseIndex | None = None, top: int = 3) -> list[RaiseSite]:
-    """The sites of the first (exception type, message) pair that any template fits."""
+               index: RaiseIndex | None = None, top: int = 3) -> tuple[list[RaiseSite], int]:
+    """The sites of the first (exception type, message) pair that any template fits, and how
+    many sites fit it in all (vendored code repeats one message in many files)."""
     index = index if index is not None else default_index()
     for exc_type, message in messages:
         found = index.match(message, exc_type)
         if found:
-            return [to_result(item, reported_version) for _, item in found[:top]]
-    return []
+            return [to_result(item, reported_version) for _, item in found[:top]], len(found)
+    return [], 0
