@@ -137,3 +137,39 @@ def test_an_untyped_quoted_line_is_the_final_error_but_prose_is_not():
     assert parse_text("`Unsloth: Your model needs to be saved first`").final.message == \
         "Unsloth: Your model needs to be saved first"
     assert parse_text("it just hangs at step 0, any idea?").final is None
+
+
+def test_the_json_with_raise_sites_fits_the_schema(knowledge_base):
+    import jsonschema
+
+    from doctor.report.explain_schema import EXPLAIN_SCHEMA
+
+    data = explain_to_dict(diagnose(REAL[0][0], knowledge_base))
+    assert data["raise_sites"][0]["condition"]
+    jsonschema.validate(data, EXPLAIN_SCHEMA)
+
+
+def test_one_message_raised_in_many_places_says_so(knowledge_base):
+    text = "`ValueError: Cannot pass both `state_v_first` and the deprecated `transpose_state_layout`.`"
+    result = diagnose(text, knowledge_base)
+    assert len(result.raise_sites) == 3
+    assert any("raised in" in n and "places" in n for n in result.notes)
+
+
+def test_kb_index_writes_the_index(tmp_path):
+    import subprocess
+    import sys
+
+    from doctor.explainer.raisesites import dist_version
+
+    root = raiseindex.installed_root("unsloth")
+    if root is None or dist_version(root, "unsloth") != "2026.10.9":
+        pytest.skip("needs unsloth 2026.10.9 installed: the version of the shipped index")
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-m", "doctor", "kb", "index", "--output", str(tmp_path)],
+                         cwd=root, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    built = raiseindex.load(tmp_path / "unsloth-2026.10.9.json.gz")
+    shipped = raiseindex.load(raiseindex.SHIPPED / "unsloth-2026.10.9.json.gz")
+    assert built == shipped    # the shipped index is what the command makes from this source
