@@ -21,10 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from doctor.explainer.diagnosis import diagnose  # noqa: E402
-from doctor.explainer.raiseindex import PACKAGES, installed_root  # noqa: E402
+from doctor.explainer.raiseindex import installed_root  # noqa: E402
 from doctor.explainer.raisesites import HOLE, build_package  # noqa: E402
 from doctor.kb import load_knowledge  # noqa: E402
 
+PACKAGES = ("unsloth", "unsloth_zoo")   # Unsloth's own raise statements (the index also has trl and peft)
 VALUES = ["q4_k_m", "model.layers.3.self_attn.q_proj", "4096", "/content/outputs/checkpoint-60",
           "bfloat16", "Qwen2ForCausalLM", "unsloth/Llama-3.2-1B-Instruct", "cuda:0", "2.8.0", "None",
           "['input_ids', 'labels']", "lora_dropout", "32768", "True", "gemma3"]

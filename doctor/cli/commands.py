@@ -154,7 +154,7 @@ def cmd_kb(args: argparse.Namespace) -> int:
 
 
 def _kb_index(args: argparse.Namespace) -> int:
-    """Read unsloth's and unsloth_zoo's source (never import them) into the raise-site index."""
+    """Read unsloth's, unsloth_zoo's, trl's and peft's source (never import them) into the raise-site index."""
     import time
     from pathlib import Path
 
@@ -174,7 +174,7 @@ def _kb_index(args: argparse.Namespace) -> int:
         print(f"{package} {index.version}: {len(index.sites)} sites in {time.perf_counter() - start:.1f} s "
               f"-> {path} ({path.stat().st_size // 1024} KiB)")
     if not built:
-        raise UsageError("neither unsloth nor unsloth_zoo is installed in this Python")
+        raise UsageError(f"none of {', '.join(raiseindex.PACKAGES)} is installed in this Python")
     return EXIT_OK
 
 
