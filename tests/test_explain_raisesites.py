@@ -173,3 +173,12 @@ def test_kb_index_writes_the_index(tmp_path):
     built = raiseindex.load(tmp_path / "unsloth-2026.10.9.json.gz")
     shipped = raiseindex.load(raiseindex.SHIPPED / "unsloth-2026.10.9.json.gz")
     assert built == shipped    # the shipped index is what the command makes from this source
+
+
+def test_info_lines_of_a_log_are_not_taken_for_the_error(knowledge_base):
+    root = Path(__file__).resolve().parents[1]
+    cut = (root / "fixtures" / "logs" / "truncated.log").read_text()
+    assert "Unsloth: Will use up to" in cut                      # printed by unsloth/save.py
+    assert diagnose(cut, knowledge_base).raise_sites == []      # but the error was cut off
+    warning = "Unsloth: Will use up to 12.5 out of 31.35 RAM for saving.\n"
+    assert diagnose(warning, knowledge_base).raise_sites[0].file == "unsloth/save.py"

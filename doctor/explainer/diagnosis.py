@@ -28,6 +28,7 @@ FINAL_PULL, CHAIN_PULL, ELSEWHERE, CONFIRMED_PULL, RULED_OUT = 0.40, 0.15, 0.85,
 CAUSE_STEP = 0.1   # a cause that `explains:` a matched effect ranks this far above it
 ECHO = 0.6   # a match only on a launcher's echo of the failure (torchrun's ChildFailedError)
 STRONG, FAINT = 0.5, 0.2   # next to a strong diagnosis, faint ones are noise
+SHORT_PASTE = 5   # an untyped paste up to this many lines may be one message (a warning)
 WEAK = 0.35                # below this no diagnosis is claimed; the best are shown as leads
 
 
@@ -81,12 +82,16 @@ def _raise_sites(log: ParsedLog, notes: list[str]) -> list[RaiseSite]:
     from doctor.explainer.raiseindex import find_sites
 
     final = log.final
-    if final is not None and final.message:
+    tail = [line.text for line in log.lines[-20:] if line.text.strip() and not line.text.startswith("```")]
+    if final is not None:
+        if not final.message:
+            return []   # a traceback cut before its error line: the lines above are not the error
         messages = [(final.type, final.message)]
-    else:   # no error line: a warning or a print may be what the user asks about
-        tail = [line.text for line in log.lines[-20:] if line.text.strip() and not line.text.startswith("```")]
-        # each line alone (a warning among other output), then the tail as one message
-        messages = [("", text) for text in reversed(tail)] + [("", " ".join(tail[-6:]))]
+    elif len(tail) <= SHORT_PASTE:
+        # a pasted warning or message without a type: each line, then the lines as one
+        messages = [("", text) for text in reversed(tail)] + [("", " ".join(tail))]
+    else:
+        return []   # a long log with no error: its info lines are not what went wrong
     reported = log.run.unsloth_version if log.run is not None else None
     try:
         sites, total = find_sites(messages, reported)
