@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
@@ -66,14 +67,10 @@ def message_template(node: ast.expr | None) -> str | None:
 
 
 def _percent_holes(text: str) -> str:
-    import re
-
     return re.sub(r"%(?:\([^)]*\))?[-+ #0]*\d*(?:\.\d+)?[sdrifgxXeEc]", HOLE, text).replace("%%", "%")
 
 
 def _format_holes(text: str) -> str:
-    import re
-
     text = re.sub(r"(?<!\{)\{[^{}]*\}(?!\})", HOLE, text)
     return text.replace("{{", "{").replace("}}", "}")
 
