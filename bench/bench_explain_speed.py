@@ -23,6 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ROOT / "fixtures" / "logs" / "plain_oom.log"
+# no knowledge entry knows it: explain loads the raise-site index to say where it is raised
+UNKNOWN = ROOT / "fixtures" / "logs" / "unknown_raise_site.log"
 
 STREAM_CODE = (
     "import sys\n"
@@ -108,7 +110,10 @@ def main() -> int:
     print(row("explain   python -m doctor explain --format json", *small))
     with_env = median_run(cli + [str(SMALL), "--format", "json"], args.repeat)
     print(row("explain   ... with the live environment probe", *with_env))
-    for label, m in (("--no-env", small), ("default, with the environment", with_env)):
+    sites = median_run(cli + [str(UNKNOWN), "--format", "json", "--no-env"], args.repeat)
+    print(row(f"explain   unknown error, raise-site index ({UNKNOWN.stat().st_size} B)", *sites))
+    for label, m in (("--no-env", small), ("default, with the environment", with_env),
+                     ("--no-env, raise-site index loaded", sites)):
         print(f"  {label}: ratio {m[0] / base[0]:.1f}x the interpreter's start-up (wall); target < 0.300 s: "
               f"wall {'PASS' if m[0] < 0.3 else 'FAIL'}, cpu {'PASS' if m[1] < 0.3 else 'FAIL'}")
 

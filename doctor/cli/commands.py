@@ -159,7 +159,9 @@ def cmd_kb(args: argparse.Namespace) -> int:
             print(json.dumps(json_schema(area_names()), indent=2))
         return EXIT_OK
     if action is None:
-        raise UsageError("kb needs an action: list, show, test or schema")
+        raise UsageError("kb needs an action: list, show, test, index or schema")
+    if action == "index":
+        return _kb_index(args)
     kb = api.load_knowledge()
     if action == "list":
         from doctor.kb.schema import CATEGORIES
@@ -183,6 +185,31 @@ def cmd_kb(args: argparse.Namespace) -> int:
         print(yaml.safe_dump([dict(entry.raw)], sort_keys=False, allow_unicode=True, width=100), end="")
         return EXIT_OK
     return _kb_test(kb, args)
+
+
+def _kb_index(args: argparse.Namespace) -> int:
+    """Read unsloth's, unsloth_zoo's, trl's and peft's source (never import them) into the raise-site index."""
+    import time
+    from pathlib import Path
+
+    from doctor.explainer import raiseindex
+
+    folder = Path(args.output) if args.output else raiseindex.SHIPPED
+    built = 0
+    for package in raiseindex.PACKAGES:
+        root = raiseindex.installed_root(package)
+        if root is None:
+            print(f"{package}: not installed here, skipped")
+            continue
+        start = time.perf_counter()
+        index = raiseindex.build_index(root, package)
+        path = raiseindex.write(index, folder)
+        built += 1
+        print(f"{package} {index.version}: {len(index.sites)} sites in {time.perf_counter() - start:.1f} s "
+              f"-> {path} ({path.stat().st_size // 1024} KiB)")
+    if not built:
+        raise UsageError(f"none of {', '.join(raiseindex.PACKAGES)} is installed in this Python")
+    return EXIT_OK
 
 
 def _kb_test(kb, args: argparse.Namespace) -> int:

@@ -8,7 +8,9 @@ Results are `doctor.results.explain` types; `doctor.report` renders them.
 
 The pipeline: prefilter (which lines) -> clean (ANSI, quotes, rank prefixes, progress bars)
 -> parse (chains, frames, ranks, build errors, OOM numbers, aborts) -> diagnosis (engine
-matches weighed by position and live facts, or an honest no-match).
+matches weighed by position and live facts, or an honest no-match) -> raise sites (where
+unsloth, unsloth_zoo, trl or peft raise a message no entry knows: raisesites reads their
+source with ast, raiseindex loads the index and matches).
 Names resolve lazily so `import doctor.explainer` costs nothing until one is used.
 """
 from __future__ import annotations

@@ -22,12 +22,13 @@ from doctor.explainer import banner, oom
 from doctor.explainer.fallback import classify_unmatched
 from doctor.explainer.parse import parse_stream, parse_text
 from doctor.findings import Evidence, Fix
-from doctor.results.explain import Diagnosis, ExplainResult, Frame, ParsedLog
+from doctor.results.explain import Diagnosis, ExplainResult, Frame, ParsedLog, RaiseSite
 
 FINAL_PULL, CHAIN_PULL, ELSEWHERE, CONFIRMED_PULL, RULED_OUT = 0.40, 0.15, 0.85, 0.30, 0.40
 CAUSE_STEP = 0.1   # a cause that `explains:` a matched effect ranks this far above it
 ECHO = 0.6   # a match only on a launcher's echo of the failure (torchrun's ChildFailedError)
 STRONG, FAINT = 0.5, 0.2   # next to a strong diagnosis, faint ones are noise
+SHORT_PASTE = 5   # an untyped paste up to this many lines may be one message (a warning)
 WEAK = 0.35                # below this no diagnosis is claimed; the best are shown as leads
 
 
@@ -58,6 +59,7 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
         diagnoses = [d for d in diagnoses if d.confidence >= FAINT]
     diagnoses = diagnoses[:max(0, top)]
     notes = []
+    sites = [] if diagnoses and diagnoses[0].confidence >= STRONG else _raise_sites(log, notes)
     if log.dropped_lines:
         notes.append(f"Read {log.total_lines} lines; kept {len(log.lines)} that look like errors, "
                      "tracebacks or build output, plus the head and the tail.")
@@ -71,7 +73,35 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
         run_summary=banner.describe(log.run) if log.run is not None else None,
         oom_summary=oom.summary(log.oom) if log.oom is not None else None,
         oom_advice=list(oom.advice(log.oom, log.run)) if log.oom is not None else [],
+        raise_sites=sites,
     )
+
+
+def _raise_sites(log: ParsedLog, notes: list[str]) -> list[RaiseSite]:
+    """Where the library's own source raises or prints the message (no entry knows it)."""
+    from doctor.explainer.raiseindex import find_sites
+
+    final = log.final
+    tail = [line.text for line in log.lines[-20:] if line.text.strip() and not line.text.startswith("```")]
+    if final is not None:
+        if not final.message:
+            return []   # a traceback cut before its error line: the lines above are not the error
+        messages = [(final.type, final.message)]
+    elif len(tail) <= SHORT_PASTE:
+        # a pasted warning or message without a type: each line, then the lines as one
+        messages = [("", text) for text in reversed(tail)] + [("", " ".join(tail))]
+    else:
+        return []   # a long log with no error: its info lines are not what went wrong
+    reported = log.run.unsloth_version if log.run is not None else None
+    try:
+        sites, total = find_sites(messages, reported)
+        if total > len(sites):
+            notes.append(f"The same message is raised in {total} places of the source; "
+                         f"the {len(sites)} closest are shown.")
+        return sites
+    except (OSError, ValueError, EOFError) as exc:   # a damaged index must not hide the rest
+        notes.append(f"Could not read the raise-site index ({type(exc).__name__}: {exc}).")
+        return []
 
 
 def _promote_causes(diagnoses: list[Diagnosis], kb: Any) -> list[Diagnosis]:

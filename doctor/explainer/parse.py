@@ -102,12 +102,44 @@ def _first_line(chain: Chain) -> int:
 
 def _bare_error(lines: list[LogLine]) -> list[Chain]:
     """No traceback at all: people often paste just the last line. Take the last line that
-    reads like `SomeError: message` as a chain of one, without frames."""
+    reads like `SomeError: message` (also in backticks, quotes or `<class 'X'>: message`)
+    as a chain of one, without frames; a paste of one line is its message even untyped."""
     for line in reversed(lines):
-        found = _is_exception_line(line.text)
+        found = _is_exception_line(line.text) or _is_exception_line(unwrap(line.text))
         if found is not None:
             return [Chain((ExceptionInfo(found[0], found[1], (), line.no, (line.no,), line.rank),))]
+    # An untyped line counts only when the user quoted it (backticks, quotes, a fence): a
+    # bare sentence ("it hangs at step 0") is a question, not the error.
+    content = [line for line in lines if line.text.strip() and not _FENCE.search(line.text)]
+    if len(content) == 1:
+        only = content[0]
+        message = unwrap(only.text)
+        quoted = message != only.text.strip() or len(content) < len([x for x in lines if x.text.strip()])
+        if quoted and len(message) >= 8 and not match_frame(only.text):
+            return [Chain((ExceptionInfo("", message, (), only.no, (only.no,), only.rank),))]
     return []
+
+
+_FENCE = re2.compile(r"^\s*(?:```|~~~)[\w+-]*\s*$")
+_CLASS_FORM = re2.compile(r"^<class '([A-Za-z_][\w.]*)'>:?\s*(.*)$")
+_WRAPPERS = ("```", "``", "`", '"""', "'''", '"', "'")
+
+
+def unwrap(text: str) -> str:
+    """One pasted line without what chat and Markdown put around it: backticks, quotes,
+    a `<class 'TypeError'>:` prefix (how `print(type(e), e)` shows it) becomes `TypeError:`."""
+    s = text.strip()
+    changed = True
+    while changed and len(s) > 1:
+        changed = False
+        for w in _WRAPPERS:
+            if len(s) > 2 * len(w) and s.startswith(w) and s.endswith(w):
+                s, changed = s[len(w):-len(w)].strip(), True
+                break
+    m = _CLASS_FORM.search(s)
+    if m:
+        s = f"{m.group(1)}: {m.group(2)}".rstrip()
+    return s
 
 
 def _is_exception_line(text: str) -> tuple[str, str] | None:

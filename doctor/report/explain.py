@@ -42,7 +42,7 @@ def render_console(result: ExplainResult, console: Any) -> None:
     else:
         where = f" (line {final.log_line})" if final.log_line else ""
         rank = f" on rank {final.rank}" if final.rank is not None else ""
-        console.print(f"[bold red]{e(final.type)}[/]{e(rank)}{e(where)}: {e(_short(final.message))}")
+        console.print(f"[bold red]{e(final.type or 'Error')}[/]{e(rank)}{e(where)}: {e(_short(final.message))}")
         if final.truncated:
             console.print("[yellow]The paste ends before the error line; this is the last traceback seen.[/]")
     if log.primary and len(log.primary.exceptions) > 1:
@@ -59,6 +59,16 @@ def render_console(result: ExplainResult, console: Any) -> None:
                           + (f"  [dim](line {frame.log_line})[/]" if frame.log_line else ""))
             if frame.code:
                 console.print(f"  {'':<10} [dim]{e(frame.code)}[/]")
+    if result.raise_sites:
+        console.print("\n[bold]Raised in the source[/] (the message, found in the library's code)")
+        for r in result.raise_sites:
+            kind = f"{r.kind} {r.exc_type}".strip()
+            console.print(f"  [cyan]{e(r.package)} {e(r.version)}[/] {e(r.where())}  [dim]\\[{e(r.category)} · {e(kind)}][/]")
+            if r.condition:
+                console.print(f"    [dim]when:[/] {e(_short(r.condition, 200))}")
+            console.print(f"    [dim]message:[/] {e(_short(r.template, 200))}")
+            if r.version_note:
+                console.print(f"    [yellow]{e(r.version_note)}[/]")
     run = result.run_summary
     if run:
         console.print(f"\n[bold]Run[/] {e(run)}")
@@ -148,7 +158,7 @@ def render_markdown(result: ExplainResult, diagnoses: bool = True) -> str:
     if final is None:
         out.append("No Python traceback found in the text.")
     else:
-        out.append(f"**{final.type}**" + (f" (line {final.log_line})" if final.log_line else "")
+        out.append(f"**{final.type or 'Error'}**" + (f" (line {final.log_line})" if final.log_line else "")
                    + f": {_short(final.message)}")
     if log.primary and len(log.primary.exceptions) > 1:
         out += ["", "### Exception chain", ""]
@@ -158,6 +168,14 @@ def render_markdown(result: ExplainResult, diagnoses: bool = True) -> str:
         out += ["", "### Where", ""]
         out += [f"- {label}: `{f.where()}`" + (f" — `{f.code}`" if f.code else "")
                 for label, f in _label_frames(result.key_frames)]
+    if result.raise_sites:
+        out += ["", "### Raised in the source", ""]
+        for r in result.raise_sites:
+            kind = f"{r.kind} {r.exc_type}".strip()
+            out.append(f"- `{r.where()}` ({r.package} {r.version}; {r.category}; {kind})"
+                       + (f" when `{_short(r.condition, 200)}`" if r.condition else ""))
+            if r.version_note:
+                out.append(f"  - _{r.version_note}_")
     if result.run_summary:
         out += ["", f"**Run:** {result.run_summary}"]
     if result.oom_summary:
@@ -211,7 +229,7 @@ def _exc_line(exc: ExceptionInfo) -> str:
     where = f" (line {exc.log_line})" if exc.log_line else ""
     rank = f" [rank {exc.rank}]" if exc.rank is not None else ""
     msg = _short(exc.message, 160)
-    return f"{exc.type}{rank}{where}" + (f": {msg}" if msg else "")
+    return f"{exc.type or 'Error'}{rank}{where}" + (f": {msg}" if msg else "")
 
 
 def _short(text: str, limit: int = _MESSAGE_CHARS) -> str:

@@ -53,6 +53,20 @@ _DIAGNOSIS = {
     },
 }
 
+_RAISE_SITE = {
+    "type": "object",
+    "required": ["package", "version", "file", "line", "function", "kind", "exc_type", "template",
+                 "condition", "category", "version_note"],
+    "properties": {
+        "package": {"type": "string"}, "version": {"type": "string"}, "file": {"type": "string"},
+        "line": {"type": "integer"}, "function": {"type": "string"},
+        "kind": {"enum": ["raise", "warn", "log", "print"]}, "exc_type": {"type": "string"},
+        "template": {"type": "string"}, "condition": {"type": "string"},
+        "category": {"enum": ["saving/GGUF", "kernels", "vision", "RL", "tokenizer", "dataset", "other"]},
+        "version_note": _STR_OR_NULL,
+    },
+}
+
 EXPLAIN_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "unsloth-doctor explain result",
@@ -88,5 +102,7 @@ EXPLAIN_SCHEMA: dict[str, Any] = {
         "env_checked": {"type": "boolean"},
         "lines": {"type": "object", "required": ["total", "kept", "dropped"]},
         "notes": {"type": "array", "items": {"type": "string"}},
+        "raise_sites": {"type": "array", "items": _RAISE_SITE,
+                        "description": "Where the library's source raises or prints the message."},
     },
 }

@@ -87,6 +87,7 @@ def explain_to_dict(result: ExplainResult) -> dict[str, Any]:
         "env_checked": result.env_checked,
         "lines": {"total": log.total_lines, "kept": len(log.lines), "dropped": log.dropped_lines},
         "notes": list(result.notes),
+        **({"raise_sites": [r._asdict() for r in result.raise_sites]} if result.raise_sites else {}),
     }
 
 

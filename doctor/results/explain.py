@@ -181,6 +181,25 @@ class Diagnosis:
     def confidence(self) -> float:
         return self.finding.confidence or 0.0
 
+class RaiseSite(NamedTuple):
+    """Where in the library's own source a pasted message is raised or printed."""
+
+    package: str             # "unsloth", "unsloth_zoo"
+    version: str             # of the source the index was read from
+    file: str                # relative to site-packages: "unsloth/save.py"
+    line: int
+    function: str            # qualified: "FastLlamaModel.from_pretrained"
+    kind: str                # raise | warn | log | print
+    exc_type: str            # the raised class or warning category; "" for log/print
+    template: str            # the message, "…" where the source fills in a value
+    condition: str           # the `if` test that guards it ("" when none)
+    category: str            # from where it is raised: saving/GGUF, kernels, vision, RL, ...
+    version_note: str | None = None  # the log's Unsloth version differs from the index's
+
+    def where(self) -> str:
+        return f"{self.file}:{self.line} in {self.function}"
+
+
 @dataclass
 class ExplainResult:
     log: ParsedLog
@@ -192,6 +211,7 @@ class ExplainResult:
     run_summary: str | None = None                 # the banners in one line
     oom_summary: str | None = None                 # the OOM message's numbers in one line
     oom_advice: list[str] = field(default_factory=list)
+    raise_sites: list[RaiseSite] = field(default_factory=list)  # the message, found in the source
 
     @property
     def findings(self) -> list[Finding]:

@@ -1,0 +1,225 @@
+"""The raise-site index: load it (shipped, cached, or built from the installed source on first
+use) and find where a pasted message comes from.
+
+Which index: the installed package's version when one is on sys.path (the shipped file if it
+is that version, else one built once and cached under the state dir); otherwise the newest
+shipped index, so explain works on a machine without Unsloth.
+Matching is a substring test on each template's longest literal fragment, then the
+template's regex (RE2, linear time) on the few that pass.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Iterable, NamedTuple
+
+import re2
+
+from doctor.explainer.raisesites import HOLE, SiteRecord, build_package, dist_version, literal_chars
+from doctor.results.explain import RaiseSite
+
+# In order of preference when one message fits sites of several (Unsloth patches trl and
+# peft and often repeats their messages). transformers is left out: 7,000 sites, 10 s to build.
+PACKAGES = ("unsloth", "unsloth_zoo", "trl", "peft")
+SHIPPED = Path(__file__).resolve().parent / "index"
+FORMAT = 1
+MAX_MESSAGE = 2000    # a longer "message" is a log, not one message
+MIN_SHARE = 0.3       # the template's literal text must be this share of the message...
+ENOUGH_LITERAL = 40   # ...unless it is this long on its own (a message with long paths in it)
+_WS = re.compile(r"\s+")
+
+
+class PackageIndex(NamedTuple):
+    package: str
+    version: str
+    sites: list[SiteRecord]
+
+
+def dump(index: PackageIndex) -> bytes:
+    doc = {"format": FORMAT, "package": index.package, "version": index.version,
+           "sites": [list(s) for s in index.sites]}
+    raw = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return gzip.compress(raw, compresslevel=9, mtime=0)   # mtime 0: the same source, the same bytes
+
+
+def load(path: Path) -> PackageIndex:
+    doc = json.loads(gzip.decompress(path.read_bytes()))
+    return PackageIndex(doc["package"], doc["version"], [SiteRecord(*s) for s in doc["sites"]])
+
+
+def file_name(package: str, version: str) -> str:
+    return f"{package}-{version}.json.gz"
+
+
+def installed_root(package: str) -> Path | None:
+    """The site-packages folder that holds `package`, found without importing it."""
+    for entry in sys.path:
+        root = Path(entry or ".")
+        if (root / package / "__init__.py").is_file():
+            return root
+    return None
+
+
+def cache_dir() -> Path:
+    from doctor.paths import state_dir
+
+    return state_dir() / "raise-index"
+
+
+def build_index(root: Path, package: str) -> PackageIndex:
+    return PackageIndex(package, dist_version(root, package) or "unknown", build_package(root, package))
+
+
+def write(index: PackageIndex, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / file_name(index.package, index.version)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_bytes(dump(index))
+    os.replace(tmp, path)
+    return path
+
+
+def newest_shipped(package: str) -> Path | None:
+    found = sorted(SHIPPED.glob(f"{package}-*.json.gz"), key=lambda p: _version_key(p.name))
+    return found[-1] if found else None
+
+
+def _version_key(name: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", name.split("-", 1)[-1]))
+
+
+def package_index(package: str, use_installed: bool = True) -> PackageIndex | None:
+    root = installed_root(package) if use_installed else None
+    version = dist_version(root, package) if root is not None else None
+    if version is not None:
+        for folder in (SHIPPED, cache_dir()):
+            path = folder / file_name(package, version)
+            if path.is_file():
+                try:
+                    return load(path)
+                except (OSError, ValueError, EOFError, KeyError, TypeError):
+                    pass   # a damaged cache is rebuilt below
+        index = build_index(root, package)   # first use of this version: read its source once
+        try:
+            write(index, cache_dir())
+        except OSError:
+            pass   # a read-only state dir: use it uncached
+        return index
+    path = newest_shipped(package)
+    return load(path) if path is not None else None
+
+
+# --- matching ------------------------------------------------------------------------------
+
+def normalize(text: str) -> str:
+    return _WS.sub(" ", text).strip()
+
+
+class _Compiled(NamedTuple):
+    package: str
+    version: str
+    site: SiteRecord
+    fragment: str
+    literal: int
+    regex: str
+
+
+class RaiseIndex:
+    def __init__(self, indexes: Iterable[PackageIndex]) -> None:
+        self.indexes = list(indexes)
+        self._items: list[_Compiled] = []
+        for idx in self.indexes:
+            for site in idx.sites:
+                parts = [normalize(p) for p in site.template.split(HOLE)]
+                fragment = max(parts, key=len)
+                if not fragment:
+                    continue
+                regex = ".*?".join(re.escape(p) for p in parts)
+                self._items.append(_Compiled(idx.package, idx.version, site, fragment,
+                                             literal_chars(normalize(site.template.replace(HOLE, ""))),
+                                             regex))
+        self._regex: dict[int, object] = {}
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def version_of(self, package: str) -> str | None:
+        return next((i.version for i in self.indexes if i.package == package), None)
+
+    def match(self, message: str, exc_type: str = "") -> list[tuple[int, _Compiled]]:
+        """Sites whose template fits the message, best first (score, site)."""
+        text = normalize(message)[:MAX_MESSAGE]
+        if len(text) < 8:
+            return []
+        short = exc_type.rsplit(".", 1)[-1]
+        found = []
+        for i, item in enumerate(self._items):
+            if item.fragment not in text:
+                continue
+            if item.literal < MIN_SHARE * len(text) and item.literal < ENOUGH_LITERAL:
+                continue
+            pattern = self._regex.get(i)
+            if pattern is None:
+                pattern = self._regex[i] = re2.compile(item.regex)
+            if pattern.search(text) is None:   # type: ignore[attr-defined]
+                continue
+            score = item.literal + (1000 if short and item.site.exc_type.rsplit(".", 1)[-1] == short else 0)
+            found.append((score, item))
+        found.sort(key=lambda x: (-x[0], _RANK.get(x[1].package, len(_RANK)), x[1].site.file, x[1].site.line))
+        return found
+
+
+_RANK = {p: i for i, p in enumerate(PACKAGES)}
+_LOADED: RaiseIndex | None = None
+
+
+def default_index() -> RaiseIndex:
+    global _LOADED
+    if _LOADED is None:
+        _LOADED = RaiseIndex(i for p in PACKAGES if (i := package_index(p)) is not None)
+    return _LOADED
+
+
+def category(file: str) -> str:
+    """What part of the library raises it, from where it is raised."""
+    f = file.lower()
+    base = f.rsplit("/", 1)[-1]
+    if "save" in base or "gguf" in f or "llama_cpp" in f:
+        return "saving/GGUF"
+    if "/kernels/" in f:
+        return "kernels"
+    if "vision" in f:
+        return "vision"
+    if "grpo" in f or base.startswith("rl") or "/rl/" in f or "rl_" in base:
+        return "RL"
+    if "tokenizer" in f:
+        return "tokenizer"
+    if "dataset" in f:
+        return "dataset"
+    return "other"
+
+
+def to_result(item: _Compiled, reported_version: str | None) -> RaiseSite:
+    s = item.site
+    note = None
+    if reported_version and item.package == "unsloth" and reported_version != item.version:
+        note = (f"your log reports Unsloth {reported_version}; this was read from Unsloth {item.version}'s "
+                "source, so the line may have moved or the message changed")
+    return RaiseSite(item.package, item.version, s.file, s.line, s.function, s.kind, s.exc_type,
+                     s.template.replace(HOLE, "…"), s.condition, category(s.file), note)
+
+
+def find_sites(messages: list[tuple[str, str]], reported_version: str | None,
+               index: RaiseIndex | None = None, top: int = 3) -> tuple[list[RaiseSite], int]:
+    """The sites of the first (exception type, message) pair that any template fits, and how
+    many sites fit it in all (vendored code repeats one message in many files)."""
+    index = index if index is not None else default_index()
+    for exc_type, message in messages:
+        found = index.match(message, exc_type)
+        if found:
+            return [to_result(item, reported_version) for _, item in found[:top]], len(found)
+    return [], 0

@@ -1,0 +1,211 @@
+"""Read a library's source (never import it) for every place that raises or prints a message.
+
+`sites_from_source(source, file)` is pure: it walks one module's AST and returns a record per
+`raise X("...")`, `warnings.warn("...")`, `logger.warning("...")` and `print("...")` whose
+message has enough literal text to be recognised later. A message is kept as a template:
+literal parts, and a HOLE where an f-string, `%` or `.format()` puts a value in.
+`build_package(root, package)` is the thin edge that walks a package's files.
+"""
+from __future__ import annotations
+
+import ast
+import os
+import re
+from pathlib import Path
+from typing import Iterator, NamedTuple
+
+HOLE = "\x00"          # a value filled in at run time; never in real source text
+MIN_LITERAL = 16       # fewer literal characters than this would match too much
+MIN_FRAGMENT = 8       # the longest literal run must be at least this long to index by it
+_LOG_METHODS = {"warning", "warn", "error", "critical", "exception", "info"}
+
+
+class SiteRecord(NamedTuple):
+    file: str            # relative to site-packages
+    line: int
+    function: str        # qualified: "Class.method.<inner>", "<module>" at top level
+    kind: str            # raise | warn | log | print
+    exc_type: str        # the raised class or the warning category; "" for log/print
+    template: str        # the message, HOLE where a value goes
+    condition: str       # source of the nearest enclosing `if` test ("not (...)" in its else)
+
+
+def literal_chars(template: str) -> int:
+    return len(template.replace(HOLE, "").strip())
+
+
+def longest_fragment(template: str) -> str:
+    return max(template.split(HOLE), key=len).strip()
+
+
+def message_template(node: ast.expr | None) -> str | None:
+    """The message an expression builds, with HOLEs for run-time values; None if unknown."""
+    if node is None:
+        return None
+    if isinstance(node, ast.Constant):
+        return node.value if isinstance(node.value, str) else None
+    if isinstance(node, ast.JoinedStr):
+        parts = []
+        for v in node.values:
+            if isinstance(v, ast.Constant) and isinstance(v.value, str):
+                parts.append(v.value)
+            else:
+                parts.append(HOLE)
+        return "".join(parts)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = message_template(node.left), message_template(node.right)
+        if left is None and right is None:
+            return None
+        return (left if left is not None else HOLE) + (right if right is not None else HOLE)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
+        left = message_template(node.left)
+        return None if left is None else _percent_holes(left)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format":
+        base = message_template(node.func.value)
+        return None if base is None else _format_holes(base)
+    return None
+
+
+def _percent_holes(text: str) -> str:
+    return re.sub(r"%(?:\([^)]*\))?[-+ #0]*\d*(?:\.\d+)?[sdrifgxXeEc]", HOLE, text).replace("%%", "%")
+
+
+def _format_holes(text: str) -> str:
+    text = re.sub(r"(?<!\{)\{[^{}]*\}(?!\})", HOLE, text)
+    return text.replace("{{", "{").replace("}}", "}")
+
+
+def _dotted(node: ast.expr) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr}" if base else node.attr
+    if isinstance(node, ast.Call):
+        return _dotted(node.func)
+    return ""
+
+
+class _Walker(ast.NodeVisitor):
+    def __init__(self, source: str, file: str) -> None:
+        self.source = source
+        self.lines = source.encode("utf-8").splitlines(keepends=True)   # offsets are UTF-8 bytes
+        self.file = file
+        self.scope: list[str] = []
+        self.guards: list[str] = []
+        self.out: list[SiteRecord] = []
+
+    # scopes: the qualified function name
+    def _scoped(self, node: ast.AST, name: str) -> None:
+        self.scope.append(name)
+        saved, self.guards = self.guards, []   # a guard outside the def does not guard its body
+        self.generic_visit(node)
+        self.guards = saved
+        self.scope.pop()
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        self._scoped(node, node.name)
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> None:
+        self._scoped(node, node.name)
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self._scoped(node, node.name)
+
+    def visit_If(self, node: ast.If) -> None:
+        test = " ".join(self._segment(node.test).split())
+        self.visit(node.test)
+        self.guards.append(test)
+        for stmt in node.body:
+            self.visit(stmt)
+        self.guards[-1] = f"not ({test})"
+        for stmt in node.orelse:
+            self.visit(stmt)
+        self.guards.pop()
+
+    def _segment(self, node: ast.expr) -> str:
+        """`ast.get_source_segment` without its split of the whole file on every call
+        (quadratic on a 5,000-line module)."""
+        first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
+        if last >= len(self.lines):
+            return ""
+        if first == last:
+            text = self.lines[first][node.col_offset:node.end_col_offset]
+        else:
+            text = b"".join([self.lines[first][node.col_offset:], *self.lines[first + 1:last],
+                             self.lines[last][:node.end_col_offset]])
+        return text.decode("utf-8", "replace")
+
+    def visit_Raise(self, node: ast.Raise) -> None:
+        exc = node.exc
+        if isinstance(exc, ast.Call) and exc.args:
+            self._add(node, "raise", _dotted(exc.func), message_template(exc.args[0]))
+        self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        name = _dotted(node.func)
+        if node.args:
+            if name in ("warnings.warn", "warn"):
+                category = _dotted(node.args[1]) if len(node.args) > 1 else next(
+                    (_dotted(k.value) for k in node.keywords if k.arg == "category"), "UserWarning")
+                self._add(node, "warn", category or "UserWarning", message_template(node.args[0]))
+            elif name == "print":
+                self._add(node, "print", "", message_template(node.args[0]))
+            elif isinstance(node.func, ast.Attribute) and node.func.attr in _LOG_METHODS \
+                    and "log" in _dotted(node.func.value).lower():
+                self._add(node, "log", "", message_template(node.args[0]))
+        self.generic_visit(node)
+
+    def _add(self, node: ast.AST, kind: str, exc_type: str, template: str | None) -> None:
+        if any("mlx" in g.lower() for g in self.guards):
+            return   # an MLX-only branch
+        if template is None or literal_chars(template) < MIN_LITERAL \
+                or len(longest_fragment(template)) < MIN_FRAGMENT:
+            return
+        self.out.append(SiteRecord(self.file, getattr(node, "lineno", 0), ".".join(self.scope) or "<module>",
+                                   kind, exc_type, template, self.guards[-1] if self.guards else ""))
+
+
+def sites_from_source(source: str, file: str) -> list[SiteRecord]:
+    """Every message site of one module's source; [] when it does not parse."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    walker = _Walker(source, file)
+    walker.visit(tree)
+    return walker.out
+
+
+def is_mlx(relpath: str) -> bool:
+    """Apple MLX code paths never run on the CUDA setups the doctor diagnoses."""
+    parts = relpath.replace(os.sep, "/").split("/")
+    return any(p == "mlx" or "_mlx" in p or p.startswith("mlx_") for p in parts)
+
+
+def package_files(site_packages: Path, package: str) -> Iterator[Path]:
+    root = site_packages / package
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(site_packages).as_posix()
+        if not is_mlx(rel) and "__pycache__" not in rel:
+            yield path
+
+
+def dist_version(site_packages: Path, package: str) -> str | None:
+    """The installed version, from the dist-info METADATA (no import)."""
+    for meta in sorted(site_packages.glob(f"{package}-*.dist-info/METADATA")):
+        with open(meta, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("Version:"):
+                    return line.split(":", 1)[1].strip()
+                if not line.strip():
+                    break
+    return None
+
+
+def build_package(site_packages: Path, package: str) -> list[SiteRecord]:
+    out: list[SiteRecord] = []
+    for path in package_files(site_packages, package):
+        rel = path.relative_to(site_packages).as_posix()
+        out += sites_from_source(path.read_text(encoding="utf-8", errors="replace"), rel)
+    return out

@@ -1,0 +1,184 @@
+"""The raise-site index: read from source with ast, shipped inside the package, and used by
+explain to say where a pasted message is raised when no knowledge entry knows it."""
+from __future__ import annotations
+
+import gzip
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from doctor.explainer import raiseindex
+from doctor.explainer.diagnosis import diagnose
+from doctor.explainer.parse import parse_text
+from doctor.explainer.raisesites import HOLE, sites_from_source
+from doctor.report.explain import render_markdown, render_text
+from doctor.report.jsonout import explain_to_dict
+
+SOURCE = textwrap.dedent('''
+    import warnings, logging
+    logger = logging.getLogger(__name__)
+
+    class Saver:
+        def save(self, method, path):
+            if method not in ("lora", "merged_16bit"):
+                raise ValueError(f"Unsloth: save_method={method!r} is not supported for {path}.")
+            else:
+                warnings.warn("Unsloth: saving a merged model takes a while", RuntimeWarning)
+
+            def inner(n):
+                if n > 3 and path:
+                    logger.warning("Unsloth: too many shards (%d) for one file" % n)
+                print("Unsloth: done " + path + " in the end, all is well")
+            return inner
+
+    raise RuntimeError("short")
+    if _IS_MLX:
+        raise ImportError("Unsloth: MLX support needs the mlx extra installed")
+''')
+
+
+def test_records_from_source_snippets():
+    sites = {s.line: s for s in sites_from_source(SOURCE, "pkg/save.py")}
+    r = sites[8]
+    assert (r.kind, r.exc_type, r.function, r.file) == ("raise", "ValueError", "Saver.save", "pkg/save.py")
+    assert r.template == f"Unsloth: save_method={HOLE} is not supported for {HOLE}."
+    assert r.condition == 'method not in ("lora", "merged_16bit")'
+    w = sites[10]
+    assert (w.kind, w.exc_type, w.condition) == ("warn", "RuntimeWarning", 'not (method not in ("lora", "merged_16bit"))')
+    log = sites[14]
+    assert (log.kind, log.function, log.condition) == ("log", "Saver.save.inner", "n > 3 and path")
+    assert log.template == f"Unsloth: too many shards ({HOLE}) for one file"
+    p = sites[15]
+    assert (p.kind, p.condition) == ("print", "")   # the def's own body: no if around it
+    assert p.template == f"Unsloth: done {HOLE} in the end, all is well"
+    assert 18 not in sites          # too little literal text to recognise
+    assert 20 not in sites          # an MLX-only branch
+
+
+def test_a_template_is_a_regex_with_holes():
+    site = sites_from_source(SOURCE, "pkg/save.py")[0]
+    index = raiseindex.RaiseIndex([raiseindex.PackageIndex("pkg", "1.0", [site])])
+    hit = index.match("Unsloth: save_method='q4_k_m' is not supported for /tmp/out (really).", "ValueError")
+    assert hit and hit[0][1].site.line == 8
+    assert index.match("Unsloth: save_method='q4_k_m' is supported for /tmp/out.") == []
+
+
+def test_the_shipped_index_is_small_and_readable():
+    files = sorted(raiseindex.SHIPPED.glob("*.json.gz"))
+    assert {f.name.split("-")[0] for f in files} >= {"unsloth", "unsloth_zoo"}
+    assert sum(f.stat().st_size for f in files) < 1024 * 1024
+    doc = json.loads(gzip.decompress(files[0].read_bytes()))
+    assert doc["format"] == raiseindex.FORMAT and len(doc["sites"]) > 500
+    assert not any("/mlx/" in s[0] for s in doc["sites"])
+
+
+# Real raise statements of unsloth 2026.10.9, pasted as users paste them.
+REAL = [
+    ("`RuntimeError: Unsloth: save_method='fp8_dynamic' is not a supported compressed export. "
+     "Supported compressed-tensors export methods: fp8, w4a16`", "unsloth/save.py", "saving/GGUF"),
+    ("RuntimeError: Quantization failed - output file /content/model/unsloth.Q4_K_M.gguf not created",
+     "unsloth/save.py", "saving/GGUF"),
+    ('"Cannot load unsloth/Qwen2.5-VL-7B-Instruct as text-only; use FastVisionModel"',
+     "unsloth/models/_utils.py", "other"),
+]
+
+
+@pytest.mark.parametrize("paste,file,category", REAL)
+def test_a_real_unsloth_message_is_diagnosed_with_its_file(paste, file, category, knowledge_base):
+    result = diagnose(paste, knowledge_base)
+    assert result.log.final is not None
+    assert result.raise_sites, paste
+    site = result.raise_sites[0]
+    assert (site.file, site.category, site.package) == (file, category, "unsloth")
+    assert file in render_text(result) and file in render_markdown(result)
+    assert explain_to_dict(result)["raise_sites"][0]["file"] == file
+
+
+def test_a_version_other_than_the_index_is_said(knowledge_base):
+    text = ("==((====))==  Unsloth 2025.3.1: Fast Llama patching. Transformers: 4.48.0.\n"
+            "RuntimeError: Quantization failed - output file out.Q2_K_L.gguf not created\n")
+    site = diagnose(text, knowledge_base).raise_sites[0]
+    assert site.version_note and "2025.3.1" in site.version_note
+
+
+def test_without_unsloth_installed_the_shipped_index_answers():
+    index = raiseindex.package_index("unsloth", use_installed=False)
+    assert index is not None and index.version == "2026.10.9"
+
+
+def test_another_installed_version_is_built_once_and_cached(tmp_path, monkeypatch):
+    root = tmp_path / "site"
+    (root / "unsloth").mkdir(parents=True)
+    (root / "unsloth" / "__init__.py").write_text(
+        'def f(x):\n    if x:\n        raise ValueError(f"Unsloth: {x} is a very bad value here")\n')
+    (root / "unsloth-0.0.1.dist-info").mkdir()
+    (root / "unsloth-0.0.1.dist-info" / "METADATA").write_text("Name: unsloth\nVersion: 0.0.1\n\n")
+    monkeypatch.syspath_prepend(str(root))
+    index = raiseindex.package_index("unsloth")
+    assert index.version == "0.0.1" and index.sites[0].condition == "x"
+    assert (raiseindex.cache_dir() / "unsloth-0.0.1.json.gz").is_file()
+
+
+@pytest.mark.parametrize("paste", [
+    "<class 'TypeError'>: forward() got an unexpected keyword argument 'num_items_in_batch'",
+    "`TypeError: forward() got an unexpected keyword argument 'num_items_in_batch'`",
+    "```\nTypeError: forward() got an unexpected keyword argument 'num_items_in_batch'\n```",
+    "'TypeError: forward() got an unexpected keyword argument 'num_items_in_batch''",
+])
+def test_one_line_pastes_are_the_final_error(paste):
+    final = parse_text(paste).final
+    assert final is not None and final.type == "TypeError"
+    assert final.message == "forward() got an unexpected keyword argument 'num_items_in_batch'"
+
+
+def test_an_untyped_quoted_line_is_the_final_error_but_prose_is_not():
+    assert parse_text("`Unsloth: Your model needs to be saved first`").final.message == \
+        "Unsloth: Your model needs to be saved first"
+    assert parse_text("it just hangs at step 0, any idea?").final is None
+
+
+def test_the_json_with_raise_sites_fits_the_schema(knowledge_base):
+    import jsonschema
+
+    from doctor.report.explain_schema import EXPLAIN_SCHEMA
+
+    data = explain_to_dict(diagnose(REAL[0][0], knowledge_base))
+    assert data["raise_sites"][0]["condition"]
+    jsonschema.validate(data, EXPLAIN_SCHEMA)
+
+
+def test_one_message_raised_in_many_places_says_so(knowledge_base):
+    text = "`ValueError: Cannot pass both `state_v_first` and the deprecated `transpose_state_layout`.`"
+    result = diagnose(text, knowledge_base)
+    assert len(result.raise_sites) == 3
+    assert any("raised in" in n and "places" in n for n in result.notes)
+
+
+def test_kb_index_writes_the_index(tmp_path):
+    import subprocess
+    import sys
+
+    from doctor.explainer.raisesites import dist_version
+
+    root = raiseindex.installed_root("unsloth")
+    if root is None or dist_version(root, "unsloth") != "2026.10.9":
+        pytest.skip("needs unsloth 2026.10.9 installed: the version of the shipped index")
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-m", "doctor", "kb", "index", "--output", str(tmp_path)],
+                         cwd=root, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    built = raiseindex.load(tmp_path / "unsloth-2026.10.9.json.gz")
+    shipped = raiseindex.load(raiseindex.SHIPPED / "unsloth-2026.10.9.json.gz")
+    assert built == shipped    # the shipped index is what the command makes from this source
+
+
+def test_info_lines_of_a_log_are_not_taken_for_the_error(knowledge_base):
+    root = Path(__file__).resolve().parents[1]
+    cut = (root / "fixtures" / "logs" / "truncated.log").read_text()
+    assert "Unsloth: Will use up to" in cut                      # printed by unsloth/save.py
+    assert diagnose(cut, knowledge_base).raise_sites == []      # but the error was cut off
+    warning = "Unsloth: Will use up to 12.5 out of 31.35 RAM for saving.\n"
+    assert diagnose(warning, knowledge_base).raise_sites[0].file == "unsloth/save.py"
