@@ -17,6 +17,7 @@ from doctor.probes import registry
 from doctor.probes.base import Probe, ProbeContext, ProbeOptions, ProbeResult, Target
 from doctor.findings import Location, Observation
 from doctor.probes.guard import guarded
+from doctor.results.words import counted
 from doctor.results.report import FixOutcome, Report
 from doctor.suppress import LineReader, Policy, apply_policy, drop_commented
 from doctor.targets import Targets, project_anchor
@@ -91,14 +92,14 @@ def select_findings(report: Report, opts: ScanOptions) -> None:
     if opts.policy is not None:
         report.findings = apply_policy(report.findings, opts.policy)
     if commented:
-        report.notes.append(f"{commented} finding(s) silenced by '# unsloth-doctor: ignore' comments.")
+        report.notes.append(f"{counted(commented, 'finding')} silenced by '# unsloth-doctor: ignore' comments.")
     if opts.baseline:
         from pathlib import Path
 
         from doctor.baseline import drop_baselined
 
         report.findings, known = drop_baselined(report.findings, Path(opts.baseline))
-        report.notes.append(f"{known} finding(s) already in the baseline {opts.baseline} were not reported.")
+        report.notes.append(f"{counted(known, 'finding')} already in the baseline {opts.baseline} not reported.")
 
 
 def nothing_found(targets: Targets) -> ProbeResult:

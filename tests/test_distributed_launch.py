@@ -100,7 +100,7 @@ def test_a_rank_with_another_package_version_is_named(shadow_dir: Path) -> None:
 def test_console_report_under_torchrun_names_the_job() -> None:
     done = torchrun("-m", "doctor", "scan", "--distributed", "--script", "fixtures/distributed/ddp_train.py")
     assert "Traceback" not in done.stdout
-    assert "Distributed: 2 ranks on 1 host(s) (torchrun)" in done.stdout
+    assert "Distributed: 2 ranks on 1 host (torchrun)" in done.stdout
     assert "All-reduce: result checked, 2 ranks" in done.stdout
     assert "DIST-DEVICE-MAP-FIXED" in done.stdout and done.returncode == 1
 

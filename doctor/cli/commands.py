@@ -64,10 +64,10 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     kb = api.load_knowledge(extra_dirs=project_kb(project, args))
     report, count = api.write_baseline(args.output, args.paths, **scan_arguments(args, project, kb))
     unchecked = len(report.unchecked)
-    print(f"Wrote {count} finding(s) to {args.output}; 'unsloth-doctor scan --baseline {args.output}' "
+    print(f"Wrote {counted(count, 'finding')} to {args.output}; 'unsloth-doctor scan --baseline {args.output}' "
           "reports only findings not in it.")
     if unchecked:   # a baseline can't hold what was never examined: say so, and fail
-        print(f"unsloth-doctor: {unchecked} target(s) could not be examined; they are not in the baseline",
+        print(f"unsloth-doctor: {counted(unchecked, 'target')} could not be examined; they are not in the baseline",
               file=sys.stderr)
         return 1
     return EXIT_OK

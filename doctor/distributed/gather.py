@@ -42,7 +42,7 @@ def runtime_facts(torch: Any, local_rank: int) -> dict[str, Any]:
     if not available:
         return out
     if local_rank >= count:
-        out["cuda_error"] = f"LOCAL_RANK {local_rank} but only {count} CUDA device(s) visible"
+        out["cuda_error"] = f"LOCAL_RANK {local_rank} but only {count} CUDA {'device' if count == 1 else 'devices'} visible"
         return out
     torch.cuda.set_device(local_rank)
     props = torch.cuda.get_device_properties(local_rank)

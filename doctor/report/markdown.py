@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from doctor.version import __version__
+from doctor.results.words import counted
 from doctor.results.report import Report
 from doctor.report.redact import redact
 
@@ -17,7 +18,8 @@ def render_markdown(report: Report) -> str:
         lines.append("")
     counts = report.counts()
     unchecked = f", {len(report.unchecked)} not checked" if report.unchecked else ""
-    lines.append(f"**{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} note(s){unchecked}**")
+    totals = ", ".join(counted(counts[k], w) for k, w in (("error", "error"), ("warning", "warning"), ("info", "note")))
+    lines.append(f"**{totals}{unchecked}**")
     if report.skipped:
         lines.append("Skipped: " + "; ".join(f"{n} ({why})" for why, n in sorted(report.skipped.items())))
     lines.append("")
