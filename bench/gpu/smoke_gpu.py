@@ -19,6 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from rich.console import Console  # noqa: E402
 
+from doctor.api import load_knowledge  # noqa: E402
+from doctor.report.jsonout import smoke_to_dict  # noqa: E402
 from doctor.report.smoke import render_console  # noqa: E402
 from doctor.smoketest.runner import SmokeOptions, run_smoke  # noqa: E402
 
@@ -26,9 +28,9 @@ from doctor.smoketest.runner import SmokeOptions, run_smoke  # noqa: E402
 def main(out: Path, label: str) -> int:
     out.mkdir(parents=True, exist_ok=True)
     keep = Path(tempfile.mkdtemp(prefix="smoke-keep-"))
-    report = run_smoke(SmokeOptions(timeout=480, keep=str(keep)))
+    report = run_smoke(SmokeOptions(timeout=480, keep=str(keep)), load_knowledge())
     wall = time.perf_counter() - START
-    data = report.to_dict()
+    data = smoke_to_dict(report)
     data["wall_seconds_command"] = round(wall, 2)
     data["log_tail"] = report.log_tail
     (out / f"smoke-{label}.json").write_text(json.dumps(data, indent=2, default=str))
