@@ -16,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from doctor.api import load_knowledge  # noqa: E402
 from doctor.smoketest.runner import SmokeOptions, child_env, run_smoke  # noqa: E402
 
 
@@ -31,7 +32,7 @@ def main() -> int:
     ap.add_argument("--python", default=sys.executable)
     args = ap.parse_args()
     baseline = bare_import(args.python)
-    report = run_smoke(SmokeOptions(python=args.python, timeout=600))
+    report = run_smoke(SmokeOptions(python=args.python, timeout=600), load_knowledge())
     if not report.ok:
         print("smoke failed:", [(s.name, s.detail) for s in report.stages if not s.ok])
         return 1
