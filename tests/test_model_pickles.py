@@ -69,7 +69,7 @@ def test_real_state_dict_is_clean_in_both_torch_formats(in_tmp: Path) -> None:
     torch.save(state, in_tmp / "legacy.pt", _use_new_zipfile_serialization=False)
     for name in ("pytorch_model.bin", "legacy.pt"):
         report = scan_file(in_tmp / name)
-        assert report.code == [] and report.library == [] and report.unchecked is None, name
+        assert report.code == [] and report.known_classes == [] and report.unchecked is None, name
         assert "torch._utils._rebuild_tensor_v2" in report.imports
     # no safetensors: the note that suggests them, and nothing worse
     assert ids(scan_model(str(in_tmp))) == ["MODEL-NO-TOKENIZER", "MODEL-PICKLE-WEIGHTS"]
@@ -137,7 +137,7 @@ def test_trainer_state_is_a_warning_and_library_functions_are_not(in_tmp: Path) 
     torch.save(transformers.TrainingArguments(output_dir=str(in_tmp / "out"), report_to=[]), in_tmp / "training_args.bin")
     (in_tmp / "model.safetensors").write_bytes(b"")   # only the pickle matters here
     report = scan_file(in_tmp / "training_args.bin")
-    assert report.code == [] and "transformers.training_args.TrainingArguments" in report.library
+    assert report.code == [] and "transformers.training_args.TrainingArguments" in report.known_classes
     found = {o.entry_id for o in scan_model(str(in_tmp)).observations}
     assert "MODEL-PICKLE-OBJECTS" in found and "MODEL-PICKLE-CODE" not in found
     # a function of the same library is not an object being rebuilt: it runs when loaded

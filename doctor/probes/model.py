@@ -301,9 +301,9 @@ def _pickle_checks(files: list[Path]) -> list[Observation]:
         code = report.code + (["an import whose name is computed while unpickling"] if report.unresolved else [])
         if code:
             out.append(Observation("MODEL-PICKLE-CODE", Location(str(path)), {"file": path.name, "imports": ", ".join(code)}))
-        if report.library:
+        if report.known_classes:
             out.append(Observation("MODEL-PICKLE-OBJECTS", Location(str(path)),
-                                   {"file": path.name, "imports": ", ".join(report.library[:SHOWN * 2])}))
+                                   {"file": path.name, "imports": ", ".join(report.known_classes[:SHOWN * 2])}))
         if report.unchecked:
             out.append(Observation("MODEL-PICKLE-UNCHECKED", Location(str(path)), {"file": path.name, "reason": report.unchecked}))
     return out

@@ -82,7 +82,7 @@ class PickleReport:
         return [n for n in self.imports if not is_tensor_import(n) and not is_library_import(n)]
 
     @property
-    def library(self) -> list[str]:
+    def known_classes(self) -> list[str]:
         return [n for n in self.imports if is_library_import(n)]
 
 
