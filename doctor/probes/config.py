@@ -5,7 +5,6 @@ Only files that look like training configs are examined: at least two known keys
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -84,9 +83,8 @@ def _load(path: str, text: str | None, max_bytes: int, max_nodes: int) -> tuple[
         else:
             limits.check_size(text, max_bytes)
         if path.endswith(".json"):
-            limits.check_json_nesting(text)
             try:
-                return json.loads(text), {}
+                return limits.load_json(text), {}   # one parse: the depth check's
             except ValueError as exc:
                 return Observation("CONFIG-SYNTAX", Location(path, getattr(exc, "lineno", None),
                                                              getattr(exc, "colno", None)), {"error": str(exc)})

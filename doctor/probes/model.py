@@ -72,8 +72,7 @@ def _json(path: Path, obs: list[Observation], max_bytes: int = limits.MODEL_JSON
     observation that says why) when it cannot be read as one."""
     try:
         text = limits.read_text(path, max_bytes)
-        limits.check_json_nesting(text)
-        data = json.loads(text)
+        data = limits.load_json(text)   # one parse: the depth check\'s
     except limits.Refusal as refused:
         entry = "MODEL-FILE-TOO-LARGE" if refused.kind == limits.TOO_LARGE else "MODEL-JSON-TOO-DEEP"
         obs.append(Observation(entry, Location(str(path), refused.line, refused.column), {"file": path.name, **refused.values}))

@@ -19,7 +19,6 @@ under 90% of the GPU's memory, leaving room for fragmentation.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -116,8 +115,7 @@ def read_folder(folder: Path) -> tuple[dict[str, Any], dict[str, tuple[str, tupl
 
     try:
         text = limits.read_text(cfg_path, limits.MODEL_JSON_MAX_BYTES)
-        limits.check_json_nesting(text)
-        config = json.loads(text)
+        config = limits.load_json(text)   # one parse: the depth check\'s
     except limits.Refusal as exc:
         raise EstimateError(f"config.json is refused ({exc.kind} at line {exc.line})") from None
     except (OSError, ValueError, RecursionError) as exc:

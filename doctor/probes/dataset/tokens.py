@@ -63,8 +63,7 @@ def _read_json_object(file: Path) -> dict[str, Any]:
     """A JSON object of the tokenizer folder, bounded in size and nesting."""
     text = _read_file(file)
     try:
-        limits.check_json_nesting(text)
-        data = json.loads(text)
+        data = limits.load_json(text)   # one parse: the depth check\'s
     except limits.Refusal as refused:
         raise TokenizerProblem(f"{file}: not read: it nests more than {refused.values['limit']} levels deep "
                                f"(line {refused.line}, column {refused.column})",
