@@ -121,17 +121,39 @@ def apply_fixes(report: Report, kb: KnowledgeBase, targets: Targets, opts: ScanO
     with Journal().transaction(f"scan --fix {' '.join(targets.projects or targets.names())}") as tx:
         outcomes = apply_script_fixes(scripts, opts, tx)
         dataset_outcomes = apply_dataset_fixes(data, opts, tx)
-    if outcomes:
-        # report what is left after the fixes, as a re-run would; only the scripts changed
-        context = ProbeContext(kb, options_for(ProbeOptions, opts))
-        after = ProbeResult()
-        for path in scripts:
-            after = after.merge(run_probe(registry.get("script"), Target("script", path), context))
-        report.findings = [f for f in report.findings if f.area != "script"] + \
-            findings_from_observations(kb, after.observations, report.facts)
-        report.areas = [a for a in report.areas if a.area != "script"] + after.areas
+        model_outcomes = apply_model_fixes(targets.of("model"), opts, tx)
+    if any(o.applied for o in model_outcomes):
+        refresh_area(report, kb, opts, "model", [Target("model", p) for p in targets.of("model")])
+    if outcomes:   # the scripts changed: report what is left of them
+        refresh_area(report, kb, opts, "script", [Target("script", p) for p in scripts])
+    report.fixes += outcomes + dataset_outcomes + model_outcomes
+
+
+def refresh_area(report: Report, kb: KnowledgeBase, opts: ScanOptions, area: str, targets: list[Target]) -> None:
+    """Report what is left of `area` after its fixes, as a re-run would."""
+    context = ProbeContext(kb, options_for(ProbeOptions, opts))
+    after = ProbeResult()
+    for target in targets:
+        after = after.merge(run_probe(registry.get(target.probe), target, context))
+    report.findings = [f for f in report.findings if f.area != area] + \
+        findings_from_observations(kb, after.observations, report.facts)
+    report.areas = [a for a in report.areas if a.area != area] + after.areas
+    if "'unsloth-doctor undo' restores the files as they were." not in report.notes:
         report.notes.append("'unsloth-doctor undo' restores the files as they were.")
-    report.fixes += outcomes + dataset_outcomes
+
+
+def apply_model_fixes(paths: list[str], opts: ScanOptions, tx: Transaction) -> list[FixOutcome]:
+    from doctor.fixes.model import repair_model
+    from doctor.probes.model import scan_model
+
+    outcomes: list[FixOutcome] = []
+    for path in paths:
+        try:
+            outcomes += repair_model(path, lambda p=path: scan_model(p, opts.base).observations, opts.unsafe_fixes,
+                                     tx, python=opts.python, timeout=max(opts.timeout, 600))
+        except OSError as exc:
+            outcomes.append(_not_written(path, exc))
+    return outcomes
 
 
 def apply_script_fixes(paths: list[str], opts: ScanOptions, tx: Transaction | None = None) -> list[FixOutcome]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from doctor.facts import FactCollector
-from doctor.findings import AreaStatus, Location, Observation
+from doctor.findings import AreaStatus, Fix, Location, Observation, Safety
 from doctor.probes import adapters, limits, model_arch, model_repairs, model_shape, model_tokenizer, pickles
 from doctor.probes.base import Probe, ProbeContext, ProbeResult, Target
 
@@ -170,7 +170,9 @@ def _scan(folder: str, caps: Caps, base: str | None = None) -> ProbeResult:
     scanned = _pickle_checks(pickled[:MAX_PICKLE_FILES])
     dangerous = any(o.entry_id == "MODEL-PICKLE-CODE" for o in scanned)
     if not list(root.glob("*.safetensors")) and pickled and not dangerous:   # re-saving is no advice for those
-        obs.append(Observation("MODEL-PICKLE-WEIGHTS", where))
+        obs.append(Observation("MODEL-PICKLE-WEIGHTS", where, fixes=(Fix(
+            "Convert the pickle weights to safetensors in a child process with torch.load(weights_only=True); "
+            "the pickle files are kept.", Safety.UNSAFE, "model"),)))
     obs += scanned
     kind, what, loader = classify(root, config, adapter, tensors, pickled)
     facts.set("model.kind", kind)
@@ -264,13 +266,20 @@ def _index_against_shards(index_file: Path, weight_map: dict[str, str], per_file
         if shard not in per_file:
             continue   # missing or unreadable: reported on its own
         stale = sorted(names - per_file[shard].keys())
-        if stale:
-            out.append(Observation("MODEL-INDEX-STALE", at(stale[0]),
-                                   {"shard": shard, "count": len(stale), "tensors": ", ".join(stale[:SHOWN])}, fixes=fix))
+        # held by another shard the index names: transformers 5.x still finds those
+        misplaced = [n for n in stale if any(n in per_file.get(other, {}) for other in listed if other != shard)]
+        lost = [n for n in stale if n not in misplaced]
+        if lost:
+            out.append(Observation("MODEL-INDEX-STALE", at(lost[0]),
+                                   {"shard": shard, "count": len(lost), "tensors": ", ".join(lost[:SHOWN])}, fixes=fix))
+        if misplaced:
+            out.append(Observation("MODEL-INDEX-MISPLACED", at(misplaced[0]),
+                                   {"shard": shard, "count": len(misplaced), "tensors": ", ".join(misplaced[:SHOWN])},
+                                   fixes=fix))
     for file, found in sorted(per_file.items()):
         if file.startswith("adapter_model"):
             continue
-        extra = sorted(found.keys() - listed.get(file, set()))
+        extra = sorted(found.keys() - weight_map.keys())   # mapped to another shard: MISPLACED says it
         if extra:
             out.append(Observation("MODEL-INDEX-UNLISTED", Location(str(index_file), 1, 1),
                                    {"file": file, "count": len(extra), "tensors": ", ".join(extra[:SHOWN]),
