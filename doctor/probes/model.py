@@ -498,6 +498,12 @@ def _example(text: str, options: dict[str, Any], kb: Any = None) -> list[Observa
         return _scan(str(Path(tmp) / str(options.get("folder", ""))), caps).observations
 
 
+def _deep_example(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:
+    from doctor.probes.model_deep import output_example
+
+    return output_example(text, options, kb)
+
+
 class ModelProbe(Probe):
     """Saved model and adapter folders, from config.json and safetensors headers (no weights)."""
 
@@ -505,7 +511,7 @@ class ModelProbe(Probe):
     headings = {"model": "Model"}
     folder = True
     option, option_help = "--model", "a saved model or adapter folder"
-    examples = {"model.folder": _example}
+    examples = {"model.folder": _example, "model.deep_output": _deep_example}
 
     def claims_folder(self, path: Path, files: list[str]) -> bool:
         # a merged model (config.json beside safetensors shards) or a LoRA adapter
@@ -514,7 +520,13 @@ class ModelProbe(Probe):
 
     def run(self, target: Target, context: ProbeContext) -> ProbeResult:
         assert target.path is not None
-        return scan_model(target.path, context.options.base)
+        result = scan_model(target.path, context.options.base)
+        if context.options.deep:   # load it for real, in a child process
+            from doctor.probes.model_deep import request, run_model_deep
+
+            req = request(target.path, result.facts, result.observations, context.options.base)
+            result = result.merge(run_model_deep(req, context.options.timeout, context.options.python))
+        return result
 
 
 PROBE = ModelProbe()
