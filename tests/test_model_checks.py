@@ -172,3 +172,15 @@ def test_adapter_with_added_tokens_but_no_saved_embeddings(tmp_path: Path) -> No
     result = scan_model(str(adapter), base=str(base))
     assert "MODEL-ADAPTER-VOCAB-UNSAVED" in ids(result)
     assert one(result, "MODEL-ADAPTER-VOCAB-UNSAVED").values["tokens"] == grown
+
+
+def test_clone_without_git_lfs_names_every_pointer_and_checks_the_rest(tmp_path: Path) -> None:
+    folder = llama(tmp_path / "m")
+    real = (folder / "model.safetensors").stat().st_size
+    (folder / "model.safetensors").write_text(f"version https://git-lfs.github.com/spec/v1\noid sha256:ea50e39b\nsize {real}\n")
+    (folder / "tokenizer.json").write_text("version https://git-lfs.github.com/spec/v1\noid sha256:a3\nsize 6204808\n")
+    edit_json(folder / "generation_config.json", eos_token_id=1)
+    result = scan_model(str(folder))
+    pointers = sorted(o.values["file"] for o in result.observations if o.entry_id == "MODEL-LFS-POINTER")
+    assert pointers == ["model.safetensors", "tokenizer.json"]
+    assert "MODEL-SAFETENSORS-BROKEN" not in ids(result) and "MODEL-TOKENIZER-UNLOADABLE" not in ids(result)

@@ -13,6 +13,7 @@ from doctor.facts import FactCollector
 from doctor.findings import AreaStatus, Fix, Location, Observation, Safety
 from doctor.probes import adapters, limits, model_arch, model_repairs, model_shape, model_tokenizer, pickles
 from doctor.probes.base import Probe, ProbeContext, ProbeResult, Target
+from doctor.probes.gguf import LFS_POINTER
 
 MAX_HEADER = 100 * 1024 * 1024  # the safetensors format caps its JSON header at 100 MB
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tiktoken.model")
@@ -169,7 +170,8 @@ def _scan(folder: str, caps: Caps, base: str | None = None) -> ProbeResult:
         if root.is_dir() else []
     scanned = _pickle_checks(pickled[:MAX_PICKLE_FILES])
     dangerous = any(o.entry_id == "MODEL-PICKLE-CODE" for o in scanned)
-    if not list(root.glob("*.safetensors")) and pickled and not dangerous:   # re-saving is no advice for those
+    downloaded = [p for p in pickled if lfs_pointer(p) is None]
+    if not list(root.glob("*.safetensors")) and downloaded and not dangerous:   # re-saving is no advice for those
         obs.append(Observation("MODEL-PICKLE-WEIGHTS", where, fixes=(Fix(
             "Convert the pickle weights to safetensors in a child process with torch.load(weights_only=True); "
             "the pickle files are kept.", Safety.UNSAFE, "model"),)))
@@ -229,6 +231,11 @@ def _all_tensors(root: Path, obs: list[Observation], caps: Caps) -> tuple[dict[s
                 obs.append(Observation("MODEL-SHARD-MISSING", Location(str(index_file), 1, 1), {"shard": shard}))
                 bad = True
     for file in sorted(root.glob("*.safetensors")):
+        pointer = lfs_pointer(file)
+        if pointer is not None:
+            obs.append(Observation("MODEL-LFS-POINTER", Location(str(file), 1, 1), {"file": file.name, "size": pointer}))
+            bad = True
+            continue
         try:
             found, _ = read_safetensors_header(file)
             tensors.update(found)
@@ -374,10 +381,30 @@ def _remote_code(root: Path, config: dict[str, Any], where: Location, caps: Caps
     return out
 
 
+def lfs_pointer(path: Path) -> str | None:
+    """The size a Git LFS pointer file declares for the real file ("?" if none), or None when
+    `path` is not such a pointer (a clone without git-lfs leaves these ~130-byte texts)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return None
+    if not head.startswith(LFS_POINTER):
+        return None
+    for line in head.decode("latin-1").splitlines():
+        if line.startswith("size ") and line[5:].strip().isdigit():
+            return f"{int(line[5:]) / 1e9:.2f} GB" if int(line[5:]) >= 10**8 else f"{int(line[5:])} bytes"
+    return "?"
+
+
 def _pickle_checks(files: list[Path]) -> list[Observation]:
     """Each pickle's imports, read from its opcodes; it is never unpickled."""
     out: list[Observation] = []
     for path in files:
+        pointer = lfs_pointer(path)
+        if pointer is not None:
+            out.append(Observation("MODEL-LFS-POINTER", Location(str(path), 1, 1), {"file": path.name, "size": pointer}))
+            continue
         try:
             report = pickles.scan_file(path)
         except OSError as exc:
@@ -444,7 +471,10 @@ def _tokenizer_checks(root: Path, config: dict[str, Any] | None, adapter: dict[s
     out: list[Observation] = []
     tok = root / "tokenizer.json"
     ids: dict[str, int] = {}
-    if tok.exists():
+    pointers = [p for p in (tok, root / "tokenizer.model") if p.exists() and lfs_pointer(p) is not None]
+    out += [Observation("MODEL-LFS-POINTER", Location(str(p), 1, 1), {"file": p.name, "size": lfs_pointer(p)})
+            for p in pointers]
+    if tok.exists() and tok not in pointers:
         error = model_tokenizer.load_check(tok)
         if error:
             out.append(Observation("MODEL-TOKENIZER-UNLOADABLE", Location(str(tok), 1, 1), {"error": error}))
