@@ -20,12 +20,12 @@ from typing import Callable
 from doctor.findings import Fix, Observation, Safety
 from doctor.fixes.apply import allowed
 from doctor.fixes.journal import Transaction
+from doctor.probes.model import TRAINER_STATE
 from doctor.results.report import FixOutcome
 
 Rescan = Callable[[], list[Observation]]
 MAX_ROUNDS = 20
 CONVERT = "MODEL-PICKLE-WEIGHTS"
-TRAINER_STATE = ("optimizer", "scheduler", "rng_state", "scaler", "training_args")   # a checkpoint-N's, not weights
 _SHARD = re.compile(r"^pytorch_model(?P<rest>(-\d+-of-\d+)?)\.bin$")
 
 CHILD = r"""
@@ -118,7 +118,7 @@ def convert_pickles(root: Path, tx: Transaction, python: str, timeout: float) ->
     stay (transformers prefers the safetensors files once they exist)."""
     written: list[str] = []
     sources = sorted(p for p in root.iterdir() if _SHARD.match(p.name) or (
-        p.suffix in (".pt", ".pth", ".ckpt") and not p.stem.startswith(TRAINER_STATE)))
+        p.suffix in (".pt", ".pth", ".ckpt") and not p.name.startswith(TRAINER_STATE)))
     for src in sources:
         dst = root / safetensors_name(src.name)
         tmp = root / f".{dst.name}.{os.getpid()}.tmp"

@@ -19,6 +19,7 @@ MAX_HEADER = 100 * 1024 * 1024  # the safetensors format caps its JSON header at
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tiktoken.model")
 MAX_PICKLE_FILES = 64   # pickle files scanned per folder (a checkpoint folder has a handful)
 SHOWN = 3               # tensor names quoted in one observation
+TRAINER_STATE = ("optimizer", "scheduler", "rng_state", "scaler", "training_args")   # a checkpoint-N's, not weights
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,8 @@ def _scan(folder: str, caps: Caps, base: str | None = None) -> ProbeResult:
         if root.is_dir() else []
     scanned = _pickle_checks(pickled[:MAX_PICKLE_FILES])
     dangerous = any(o.entry_id == "MODEL-PICKLE-CODE" for o in scanned)
-    downloaded = [p for p in pickled if lfs_pointer(p) is None]
+    # weights, not a checkpoint-N's trainer state (optimizer.pt, rng_state.pth, training_args.bin)
+    downloaded = [p for p in pickled if lfs_pointer(p) is None and not p.name.startswith(TRAINER_STATE)]
     if not list(root.glob("*.safetensors")) and downloaded and not dangerous:   # re-saving is no advice for those
         obs.append(Observation("MODEL-PICKLE-WEIGHTS", where, fixes=(Fix(
             "Convert the pickle weights to safetensors in a child process with torch.load(weights_only=True); "
