@@ -8,6 +8,7 @@ an adapter whose base is not a local folder. The area line says why.
 """
 from __future__ import annotations
 
+import ast
 import json
 import os
 import sys
@@ -53,13 +54,24 @@ def request(folder: str, facts: Any, observations: list[Observation], base: str 
     return DeepRequest(folder, adapter, base, kind, reason)
 
 
+def child_source() -> str:
+    """deep_child.py's step reporting (its MARK, emit and step: one marker protocol for both
+    children, read by deep.split_output) followed by model_deep_child.py."""
+    shared = Path(__file__).with_name("deep_child.py").read_text(encoding="utf-8")
+    wanted = [node for node in ast.parse(shared).body
+              if (isinstance(node, ast.FunctionDef) and node.name in ("emit", "step"))
+              or (isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "MARK" for t in node.targets))]
+    parts = ["import json, sys, time, traceback, warnings"] + [ast.get_source_segment(shared, n) or "" for n in wanted]
+    return "\n\n".join(parts) + "\n\n" + Path(__file__).with_name("model_deep_child.py").read_text(encoding="utf-8")
+
+
 def run_model_deep(req: DeepRequest, timeout_s: float, python: str | None = None) -> ProbeResult:
     fc = FactCollector(f"model --deep:{req.folder}")
     if req.skip_reason:
         fc.set("model.deep.ran", False)
         return ProbeResult(facts=fc.freeze(), areas=[AreaStatus("model", f"Deep load {req.folder}",
                                                                 f"not loaded: {req.skip_reason}", path=req.folder)])
-    source = (Path(__file__).with_name("model_deep_child.py")).read_text(encoding="utf-8")
+    source = child_source()
     env = {**os.environ, "UNSLOTH_DOCTOR_MODEL_DEEP": json.dumps(
         {"folder": str(Path(req.folder).resolve()), "adapter": req.adapter,
          "base": str(Path(req.base).resolve()) if req.base else None})}

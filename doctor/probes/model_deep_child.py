@@ -2,38 +2,16 @@
 (an adapter with PEFT over its base) and report exactly which keys were missing, unexpected
 or of another shape; then stream every safetensors tensor, one at a time, for NaN and Inf.
 
-Runs in the examined interpreter as `python -c <this source>`, importing nothing from
-`doctor`; its arguments come as JSON in UNSLOTH_DOCTOR_MODEL_DEEP. Never passes
-trust_remote_code: the parent does not start it for folders that need it.
+Runs in the examined interpreter as `python -c <source>`, importing nothing from `doctor`:
+the source is `scan --deep`'s step reporting (MARK, emit, step of deep_child.py) followed by
+this file (model_deep.child_source). Its arguments come as JSON in UNSLOTH_DOCTOR_MODEL_DEEP.
+Never passes trust_remote_code: the parent does not start it for folders that need it.
 """
 import glob
 import json
 import os
-import sys
-import time
-import traceback
 
-MARK = "@@unsloth-doctor@@ "
-
-
-def emit(record):
-    sys.stdout.write(MARK + json.dumps(record, default=str) + "\n")
-    sys.stdout.flush()
-
-
-def step(name, fn):
-    emit({"step": name, "status": "start"})
-    t0 = time.perf_counter()
-    try:
-        data = fn() or {}
-        emit({"step": name, "status": "ok", "seconds": round(time.perf_counter() - t0, 3), "data": data})
-        return data
-    except BaseException as exc:
-        tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
-        emit({"step": name, "status": "error", "seconds": round(time.perf_counter() - t0, 3),
-              "error": "%s: %s" % (type(exc).__name__, str(exc).strip()[:2000]), "traceback": "".join(tb[-4:])})
-        return None
-
+# MARK, emit(record) and step(name, fn) are prepended from deep_child.py (model_deep.child_source).
 
 def _names(keys):
     return sorted(str(k[0]) if isinstance(k, tuple) else str(k) for k in keys)
