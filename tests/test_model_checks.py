@@ -184,3 +184,13 @@ def test_clone_without_git_lfs_names_every_pointer_and_checks_the_rest(tmp_path:
     pointers = sorted(o.values["file"] for o in result.observations if o.entry_id == "MODEL-LFS-POINTER")
     assert pointers == ["model.safetensors", "tokenizer.json"]
     assert "MODEL-SAFETENSORS-BROKEN" not in ids(result) and "MODEL-TOKENIZER-UNLOADABLE" not in ids(result)
+
+
+def test_without_generation_config_the_eos_of_config_json_counts(tmp_path: Path) -> None:
+    folder = llama(tmp_path / "m")
+    (folder / "generation_config.json").unlink()
+    edit_json(folder / "config.json", eos_token_id=1)   # falcon-40b's first release: eos 2 vs tokenizer's 11
+    result = scan_model(str(folder))
+    assert ids(result) == ["MODEL-EOS-MISMATCH"]
+    assert one(result, "MODEL-EOS-MISMATCH").values["source"] == "config.json"
+    assert transformers.GenerationConfig.from_model_config(transformers.AutoConfig.from_pretrained(folder)).eos_token_id == 1

@@ -67,7 +67,7 @@ def test_stale_index_rebuilt_from_the_shard_headers(tmp_path: Path) -> None:
     index_path.write_text(json.dumps(index, indent=2))
     assert load_in_child(folder)["missing_keys"] == last   # transformers 5.x: random weights
     _, found, _ = doctor(tmp_path, "--model", str(folder))
-    assert found == ["MODEL-INDEX-MISPLACED", "MODEL-INDEX-UNLISTED"]
+    assert found == ["MODEL-INDEX-MISPLACED", "MODEL-INDEX-SHARD-UNNAMED"]
     _, found, _ = doctor(tmp_path, "--model", str(folder), "--fix")
     assert found == []
     rebuilt = json.loads(index_path.read_text())["weight_map"]

@@ -179,6 +179,9 @@ def _scan(folder: str, caps: Caps, base: str | None = None) -> ProbeResult:
             "the pickle files are kept.", Safety.UNSAFE, "model"),)))
     obs += scanned
     kind, what, loader = classify(root, config, adapter, tensors, pickled)
+    if kind == "unknown" and config is not None and any(o.entry_id == "MODEL-LFS-POINTER" for o in obs):
+        kind, what = "lfs-pointers", "model whose weight files are Git LFS pointers (not downloaded)"
+        loader = "nothing yet: fetch the weights first (git lfs pull)"
     facts.set("model.kind", kind)
     facts.set("model.loader", loader)
     facts.set("model.pickle_files", len(pickled))
@@ -289,11 +292,10 @@ def _index_against_shards(index_file: Path, weight_map: dict[str, str], per_file
         if file.startswith("adapter_model"):
             continue
         extra = sorted(found.keys() - weight_map.keys())   # mapped to another shard: MISPLACED says it
-        if extra:
-            out.append(Observation("MODEL-INDEX-UNLISTED", Location(str(index_file), 1, 1),
-                                   {"file": file, "count": len(extra), "tensors": ", ".join(extra[:SHOWN]),
-                                    "listed": "listed in the index" if file in listed else "not named in the index at all"},
-                                   fixes=fix))
+        if extra:   # a shard the index never names is not even opened: its tensors are missing
+            out.append(Observation("MODEL-INDEX-UNLISTED" if file in listed else "MODEL-INDEX-SHARD-UNNAMED",
+                                   Location(str(index_file), 1, 1),
+                                   {"file": file, "count": len(extra), "tensors": ", ".join(extra[:SHOWN])}, fixes=fix))
     return out
 
 
@@ -493,6 +495,8 @@ def _tokenizer_checks(root: Path, config: dict[str, Any] | None, adapter: dict[s
     tok_config = (_json(tok_config_path, out, caps.tokenizer_bytes) if tok_config_path.exists() else None) or {}
     gen_path = root / "generation_config.json"
     generation = _json(gen_path, out, caps.json_bytes) if gen_path.exists() else None
+    if generation is None and config is not None and "eos_token_id" in config:
+        gen_path, generation = root / "config.json", config   # GenerationConfig.from_model_config
     chat_name = model_tokenizer.looks_like_chat_model(root, config, adapter)
     if chat_name and not model_tokenizer.has_chat_template(root, tok_config):
         out.append(Observation("MODEL-NO-CHAT-TEMPLATE", Location(str(tok_config_path if tok_config_path.exists() else root)),

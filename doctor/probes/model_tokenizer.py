@@ -92,7 +92,8 @@ def special_token_checks(root: Path, tok_config: dict[str, Any], tok_ids: dict[s
         out.append(Observation("MODEL-NO-EOS", at_tok))
     if eos is not None and gen_eos and eos in tok_ids and tok_ids[eos] not in gen_eos:
         out.append(Observation("MODEL-EOS-MISMATCH", at_gen, {
-            "eos": eos, "eos_id": tok_ids[eos], "generation_eos": ", ".join(map(str, gen_eos))}))
+            "eos": eos, "eos_id": tok_ids[eos], "generation_eos": ", ".join(map(str, gen_eos)),
+            "source": Path(at_gen.path).name}))
     pad = special(tok_config, "pad_token")
     if pad is not None and tok_ids and pad not in tok_ids:
         out.append(Observation("MODEL-SPECIAL-TOKEN-UNKNOWN", at_tok, {"key": "pad_token", "token": pad}))
