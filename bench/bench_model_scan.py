@@ -1,15 +1,18 @@
 """A header-only `scan --model` of a large sharded model, against transformers loading the same
 folder on the meta device, in one run.
 
-    python bench/bench_model_scan.py [--gb 13.5] [--layers 32] [--repeat 3] [--keep DIR]
+    python bench/bench_model_scan.py [--gb 13.5] [--layers 32] [--repeat 3] [--keep DIR] [--tokenizer DIR]
 
 The folder is a Llama-2-7B-shaped checkpoint (bf16, hidden 4096, 32 layers, vocab 32000,
 untied lm_head: 13.5 GB) written as real safetensors shards whose headers are complete and
 whose data are sparse (seek to the size): the disk holds a few MB. `--gb` scales the layer
-count to reach at least that size. Both sides run in a fresh child process, so each time
+count to reach at least that size. `--tokenizer DIR` copies a real tokenizer (tokenizer.json,
+tokenizer_config.json, special_tokens_map.json) into the folder and sizes the embedding to it. Both sides run in a fresh child process, so each time
 includes its imports and each peak RSS (ru_maxrss of the child) is its own:
 
-- doctor:   `scan_model(DIR)` (config.json, every shard header, the index, tokenizer files);
+- doctor:   `scan_model(DIR)` (config.json, every shard header, the index, tokenizer files; its
+  peak RSS is the larger of its own and its children's: tokenizer.json is loaded by
+  `tokenizers` in a child process);
 - baseline: `AutoModelForCausalLM.from_pretrained(DIR, device_map="meta")` (transformers reads
   the same headers and builds the model without allocating weights).
 
@@ -37,7 +40,8 @@ from doctor.probes.model import scan_model
 result = scan_model(sys.argv[1])
 dt = time.perf_counter() - t0
 ids = sorted(o.entry_id for o in result.observations)
-print(f"RESULT {dt:.4f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss} {result.facts.get('model.tensors')} {','.join(ids) or '-'}")
+rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+print(f"RESULT {dt:.4f} {rss} {result.facts.get('model.tensors')} {','.join(ids) or '-'}")
 """
 
 BASELINE = """
@@ -86,8 +90,8 @@ def write_sparse_shard(path: Path, tensors: dict[str, list[int]]) -> int:
     return offset
 
 
-def build(folder: Path, layers: int, shard_bytes: int = 5 * 10**9) -> int:
-    tensors = llama_tensors(layers)
+def build(folder: Path, layers: int, shard_bytes: int = 5 * 10**9, vocab: int = 32000) -> int:
+    tensors = llama_tensors(layers, vocab=vocab)
     shards: list[dict[str, list[int]]] = [{}]
     size = 0
     for name, shape in tensors.items():
@@ -107,7 +111,7 @@ def build(folder: Path, layers: int, shard_bytes: int = 5 * 10**9) -> int:
     (folder / "model.safetensors.index.json").write_text(json.dumps(
         {"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2))
     (folder / "config.json").write_text(json.dumps({
-        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 32000, "hidden_size": 4096,
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": vocab, "hidden_size": 4096,
         "intermediate_size": 11008, "num_hidden_layers": layers, "num_attention_heads": 32,
         "num_key_value_heads": 32, "max_position_embeddings": 4096, "rms_norm_eps": 1e-5,
         "tie_word_embeddings": False, "torch_dtype": "bfloat16", "bos_token_id": 1, "eos_token_id": 2}, indent=2))
@@ -130,13 +134,25 @@ def main() -> int:
     parser.add_argument("--layers", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", help="build the folder here and keep it")
+    parser.add_argument("--tokenizer", help="a folder whose tokenizer files are copied in")
     args = parser.parse_args()
     per_layer = 2 * (4 * 4096 * 4096 + 3 * 4096 * 11008)
     layers = max(args.layers, int((args.gb * 1e9 - 2 * 2 * 32000 * 4096) / per_layer) + 1)
     with tempfile.TemporaryDirectory(prefix="model-bench-") as tmp:
         folder = Path(args.keep) if args.keep else Path(tmp) / "llama-sparse"
         folder.mkdir(parents=True, exist_ok=True)
-        total = build(folder, layers)
+        vocab = 32000
+        if args.tokenizer:
+            import shutil
+
+            for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+                if (Path(args.tokenizer) / name).is_file():
+                    shutil.copy(Path(args.tokenizer) / name, folder / name)
+            data = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+            ids = list(data["model"]["vocab"].values()) + [t["id"] for t in data.get("added_tokens", [])]
+            vocab = -(-(max(ids) + 1) // 64) * 64   # padded to a multiple of 64, as trainers do
+            print(f"tokenizer: {(folder / 'tokenizer.json').stat().st_size / 1e6:.1f} MB, {max(ids) + 1} tokens")
+        total = build(folder, layers, vocab=vocab)
         on_disk = sum(os.stat(p).st_blocks * 512 for p in folder.iterdir())
         shards = len(list(folder.glob("*.safetensors")))
         print(f"folder: {layers} layers, {shards} shards, {total / 1e9:.2f} GB of tensors, {on_disk / 1e6:.1f} MB on disk")

@@ -38,18 +38,38 @@ def token_ids(data: dict[str, Any]) -> dict[str, int]:
     return out
 
 
-def load_check(path: Path) -> str | None:
-    """The error `tokenizers` raises loading tokenizer.json, or None when it loads (or the
-    library is not installed here)."""
+# Loaded in a child: a 150k-token tokenizer takes tens of MB the header scan should not hold.
+_LOAD = """import sys
+try:
+    from tokenizers import Tokenizer
+except ImportError:
+    sys.exit(0)   # not installed there: nothing to say
+try:
+    Tokenizer.from_file(sys.argv[1])
+except Exception as exc:
+    print(str(exc).strip() or type(exc).__name__)
+    sys.exit(3)
+"""
+LOAD_TIMEOUT_S = 30.0
+
+
+def load_check(path: Path, python: str | None = None) -> str | None:
+    """The error `tokenizers` raises loading tokenizer.json (in a child process of `python`),
+    or None when it loads, or when the library is not installed there."""
+    import sys
+
+    from doctor.probes.system import run_bounded
+
     try:
-        from tokenizers import Tokenizer
-    except ImportError:
+        done = run_bounded([python or sys.executable, "-c", _LOAD, str(path)], LOAD_TIMEOUT_S, merge_stderr=True)
+    except OSError:
         return None
-    try:
-        Tokenizer.from_file(str(path))
-    except Exception as exc:   # the library's own message is the finding
-        return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-    return None
+    if done.timed_out:
+        return f"loading it took longer than {LOAD_TIMEOUT_S:.0f} s"
+    if done.returncode == 0:
+        return None
+    lines = [line for line in done.stdout.strip().splitlines() if line.strip()]
+    return (lines[-1] if lines else f"exit code {done.returncode}")[:300]
 
 
 def special(config: dict[str, Any], key: str) -> str | None:
