@@ -194,3 +194,11 @@ def test_without_generation_config_the_eos_of_config_json_counts(tmp_path: Path)
     assert ids(result) == ["MODEL-EOS-MISMATCH"]
     assert one(result, "MODEL-EOS-MISMATCH").values["source"] == "config.json"
     assert transformers.GenerationConfig.from_model_config(transformers.AutoConfig.from_pretrained(folder)).eos_token_id == 1
+
+
+def test_attribute_map_aliases_count_as_given(tmp_path: Path) -> None:
+    arch = model_arch.architecture("gpt2", model_arch.installed_transformers())
+    assert arch.aliases["num_hidden_layers"] == "n_layer"
+    # config.json may set n_layer through its alias, as GPT2Config(num_hidden_layers=2) saves it
+    assert arch.given({"num_hidden_layers": 2}, "n_layer") == "num_hidden_layers"
+    assert transformers.GPT2Config.from_dict({"num_hidden_layers": 2}).n_layer == 2

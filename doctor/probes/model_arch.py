@@ -9,6 +9,7 @@ Handles both shapes of config class: transformers 5 (`@strict` dataclass fields,
 from __future__ import annotations
 
 import ast
+import dataclasses
 import functools
 import importlib.util
 import json
@@ -27,7 +28,7 @@ SHAPE_FIELDS = frozenset({
     "ffn_dim", "moe_intermediate_size", "num_experts", "num_local_experts", "tie_word_embeddings",
 })
 _BASES = ("PreTrainedConfig", "PretrainedConfig")
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,13 @@ class Architecture:
     source: str                    # "transformers/models/llama/configuration_llama.py:47"
     defaults: dict[str, Any]       # field -> default ("?" when not a literal)
     lines: dict[str, int]          # field -> line of its declaration
+    aliases: dict[str, str] = dataclasses.field(default_factory=dict)   # attribute_map: name -> field
+
+    def given(self, config: dict[str, Any], field_name: str) -> str | None:
+        """The key of config.json that sets `field_name` (itself or an attribute_map alias)."""
+        if field_name in config:
+            return field_name
+        return next((alias for alias, target in self.aliases.items() if target == field_name and alias in config), None)
 
 
 @dataclass(frozen=True)
@@ -120,6 +128,17 @@ def _module_names(tf: Transformers) -> dict[str, str]:
     return out
 
 
+def _aliases(cls: ast.ClassDef) -> dict[str, str]:
+    """The class's attribute_map literal ({"hidden_size": "n_embd"}: hidden_size sets n_embd)."""
+    for stmt in cls.body:
+        target = stmt.target if isinstance(stmt, ast.AnnAssign) else stmt.targets[0] if isinstance(stmt, ast.Assign) else None
+        if isinstance(target, ast.Name) and target.id == "attribute_map":
+            value = _literal(stmt.value)
+            if isinstance(value, dict):
+                return {str(k): str(v) for k, v in value.items()}
+    return {}
+
+
 def _class_fields(tree: ast.Module, cls: ast.ClassDef) -> tuple[dict[str, Any], dict[str, int]]:
     defaults: dict[str, Any] = {}
     lines: dict[str, int] = {}
@@ -179,7 +198,7 @@ def _architecture(tf: Transformers, model_type: str) -> Architecture | None:
         return None
     defaults, lines = _fields_of(tf, file, tree, cls)
     return Architecture(model_type, class_name, f"transformers/models/{module}/configuration_{module}.py:{cls.lineno}",
-                        defaults, lines)
+                        defaults, lines, _aliases(cls))
 
 
 def _cache_file(tf: Transformers) -> Path:

@@ -55,7 +55,7 @@ def architecture_checks(config: dict[str, Any], tensor_shapes: dict[str, tuple[i
     if arch is None:
         return [], None
     out: list[Observation] = []
-    missing = sorted(k for k in model_arch.SHAPE_FIELDS if k in arch.defaults and k not in config
+    missing = sorted(k for k in model_arch.SHAPE_FIELDS if k in arch.defaults and arch.given(config, k) is None
                      and k != "tie_word_embeddings" and arch.defaults[k] not in (None, "?"))
     if missing:
         out.append(Observation("MODEL-CONFIG-KEY-DEFAULTED", at("model_type"), {
@@ -69,8 +69,9 @@ def architecture_checks(config: dict[str, Any], tensor_shapes: dict[str, tuple[i
 def effective(config: dict[str, Any], arch: model_arch.Architecture | None, keys: tuple[str, ...]) -> tuple[str, Any] | None:
     """(key, value) transformers will use for the first of `keys` the architecture declares."""
     for key in keys:
-        if key in config:
-            return key, config[key]
+        given = arch.given(config, key) if arch is not None else (key if key in config else None)
+        if given is not None:
+            return given, config[given]
         if arch is not None and key in arch.defaults:
             return key, arch.defaults[key]
     return None
