@@ -202,3 +202,19 @@ def test_attribute_map_aliases_count_as_given(tmp_path: Path) -> None:
     # config.json may set n_layer through its alias, as GPT2Config(num_hidden_layers=2) saves it
     assert arch.given({"num_hidden_layers": 2}, "n_layer") == "num_hidden_layers"
     assert transformers.GPT2Config.from_dict({"num_hidden_layers": 2}).n_layer == 2
+
+
+def test_adapter_of_another_architecture_targets_no_module_of_the_base(tmp_path: Path) -> None:
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    gpt2 = transformers.GPT2LMHeadModel(transformers.GPT2Config(n_embd=32, n_layer=2, n_head=2, vocab_size=64))
+    adapter = tmp_path / "adapter"
+    get_peft_model(gpt2, LoraConfig(r=4, target_modules=["c_attn"])).save_pretrained(adapter)
+    base = llama(tmp_path / "base")
+    result = scan_model(str(adapter), base=str(base))
+    assert one(result, "MODEL-ADAPTER-TARGETS-ABSENT").values["targets"] == "c_attn"
+    with pytest.raises(Exception, match="not found in the base model"):
+        PeftModel.from_pretrained(transformers.LlamaForCausalLM.from_pretrained(base), adapter)
+    own = tmp_path / "gpt2"
+    transformers.GPT2LMHeadModel(gpt2.config).save_pretrained(own)
+    assert "MODEL-ADAPTER-TARGETS-ABSENT" not in ids(scan_model(str(adapter), base=str(own)))

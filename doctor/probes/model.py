@@ -325,8 +325,26 @@ def _adapter_checks(root: Path, adapter: dict[str, Any], per_file: dict[str, dic
     modules = adapter.get("modules_to_save") or []
     modules = [m for m in modules if isinstance(m, str)] if isinstance(modules, list) else []
     out += _vocabulary_grown(root, shapes, base_shapes, base_name, caps)
+    out += _targets_absent(root, adapter, base_shapes, base_name)
     return out + adapters.base_mismatches(shapes, base_shapes, base_name, modules,
                                           lambda _tensor: where)
+
+
+def _targets_absent(root: Path, adapter: dict[str, Any], base_shapes: dict[str, tuple[int, ...]],
+                    base_name: str) -> list[Observation]:
+    """PEFT matches each target_modules name against the base's module names (equal, or ending
+    with "." + name); when none matches, loading raises NoMatchingPeftModuleError."""
+    targets = adapter.get("target_modules")
+    if not isinstance(targets, list) or not targets or not base_shapes or not all(isinstance(t, str) for t in targets):
+        return []   # a regex string, "all-linear", or nothing to compare with
+    modules: set[str] = set()
+    for name in base_shapes:
+        parts = name.split(".")[:-1]   # the module of a parameter, and every module above it
+        modules.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    if any(m == t or m.endswith("." + t) for t in targets for m in modules):
+        return []
+    return [Observation("MODEL-ADAPTER-TARGETS-ABSENT", Location(str(root / "adapter_config.json"), 1, 1),
+                        {"targets": ", ".join(targets), "base": base_name})]
 
 
 def _vocabulary_grown(root: Path, shapes: dict[str, tuple[int, ...]], base_shapes: dict[str, tuple[int, ...]],
