@@ -257,11 +257,20 @@ def sets_environ(tree: ast.Module, name: str, value: str) -> bool:
     return False
 
 
+def _loaded_model(call: ast.Call) -> str | None:
+    """The model a from_pretrained call loads, as code (a name or a literal), to compare calls."""
+    node = call.args[0] if call.args else _kw(call, "model_name") or _kw(call, "pretrained_model_name_or_path")
+    return ast.dump(node) if node is not None else None
+
+
 def _call_checks(src: Source, tree: ast.Module) -> list[Observation]:
     out: list[Observation] = []
     loads_4bit = False
     uses_unsloth = imports_module(tree, "unsloth")   # the code's imports, not a comment's words
     fused_dropout_off = sets_environ(tree, "UNSLOTH_FUSED_LORA_DROPOUT", "0")
+    # what Unsloth's loaders load is a base model: if it needs remote code, so do its processors
+    base_models = {_loaded_model(c) for c in _calls(tree)
+                   if _name(c.func).endswith("from_pretrained") and "Fast" in _name(c.func)} - {None}
     for call in _calls(tree):
         name = _name(call.func)
         tail = name.rsplit(".", 1)[-1]
@@ -272,7 +281,8 @@ def _call_checks(src: Source, tree: ast.Module) -> list[Observation]:
             loads_4bit = loads_4bit or flag is None or _const(flag) is True
         if name.endswith("set_default_dtype") and call.args and _name(call.args[0]).endswith("bfloat16"):
             out.append(Observation("SCRIPT-SET-DEFAULT-DTYPE-BF16", where()))
-        if tail == "from_pretrained" and _const(_kw(call, "trust_remote_code")) is True and "Auto" in name:
+        if tail == "from_pretrained" and _const(_kw(call, "trust_remote_code")) is True and "Auto" in name \
+                and _loaded_model(call) not in base_models:
             out.append(Observation("SCRIPT-TRUST-REMOTE-CODE", where(), {"call": name}))
         lr = _const(_kw(call, "learning_rate"))
         if isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > LR_CEILING:
