@@ -111,6 +111,14 @@ def check_config(cfg: ConfigFile) -> list[Observation]:
     return out
 
 
+def config_observations(path: str) -> list[Observation]:
+    """What the probe observes in the config at `path` (what --fix re-checks after each edit)."""
+    cfg = read_config(path)
+    if isinstance(cfg, Observation):
+        return [cfg]
+    return check_config(cfg) if cfg.kind.vocabulary else []
+
+
 def scan_config(path: str) -> ProbeResult:
     cfg = read_config(path)
     if isinstance(cfg, Observation):
@@ -137,7 +145,7 @@ def _example(text: str, options: dict[str, Any], kb: Any = None) -> list[Observa
     cfg = read_config(options.get("name", "config.yaml"), text, **bounds)
     if isinstance(cfg, Observation):
         return [cfg]
-    return check_config(cfg) if cfg.kind.vocabulary else []
+    return check_config(cfg) if cfg.kind.vocabulary else []   # not config_observations: the text is given
 
 
 class ConfigProbe(Probe):

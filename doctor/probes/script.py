@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from doctor.facts import FactCollector
-from doctor.findings import AreaStatus, FileEdit, Fix, Location, Observation, Safety
+from doctor.findings import AreaStatus, Fix, Location, Observation, Safety
 from doctor.probes import limits
 from doctor.probes.base import Probe, ProbeContext, ProbeResult, Target
+from doctor.probes.codeedit import code_edit, keyword_fix
 from doctor.probes.livecode import imports_module, live_module
 from doctor.probes.notebook import CellLine, file_place, read_notebook, string_places
 
@@ -216,14 +217,15 @@ def _import_checks(src: Source, tree: ast.Module) -> list[Observation]:
 
 
 def _import_order_fix(src: Source, first_import: ast.stmt) -> tuple[Fix, ...]:
-    if src.path.endswith(".ipynb"):
-        return ()
     lines = src.text.splitlines(keepends=True)
     at = first_import.lineno - 1
     indent = lines[at][: len(lines[at]) - len(lines[at].lstrip())]
     new = [*lines[:at], f"{indent}import unsloth  # first, so Unsloth can patch trl/transformers/peft\n", *lines[at:]]
-    return (Fix("Import unsloth before trl, transformers and peft", Safety.SAFE, "edit",
-                edits=(FileEdit.rewrite(src.path, src.text, "".join(new), "move `import unsloth` first"),)),)
+    text = "Import unsloth before trl, transformers and peft"
+    if src.places:
+        text += " (then restart the kernel and run the notebook again)"
+    edit = code_edit(src, "".join(new), "move `import unsloth` first")
+    return (Fix(text, Safety.SAFE, "edit", edits=(edit,)),) if edit else ()
 
 
 class _Lazy:
@@ -296,14 +298,18 @@ def _call_checks(src: Source, tree: ast.Module) -> list[Observation]:
             # UNSLOTH_FUSED_LORA_DROPOUT=0; a bias other than "none" always turns them off.
             dropout = _const(_kw(call, "lora_dropout"))
             if isinstance(dropout, (int, float)) and dropout and fused_dropout_off:
-                out.append(Observation("SCRIPT-LORA-DROPOUT", where(), {"dropout": dropout}))
+                out.append(Observation("SCRIPT-LORA-DROPOUT", where(), {"dropout": dropout}, fixes=keyword_fix(
+                    src, _kw(call, "lora_dropout").lineno, "lora_dropout", 0, "Set lora_dropout=0", Safety.UNSAFE)))
             bias = _const(_kw(call, "bias"))
             if isinstance(bias, str) and bias != "none" and uses_unsloth:
-                out.append(Observation("SCRIPT-LORA-BIAS", where(), {"bias": bias}))
+                out.append(Observation("SCRIPT-LORA-BIAS", where(), {"bias": bias}, fixes=keyword_fix(
+                    src, _kw(call, "bias").lineno, "bias", "none", 'Set bias="none"', Safety.UNSAFE)))
         if _const(_kw(call, "ddp_find_unused_parameters")) is False:
             out.append(Observation("SCRIPT-DDP-FIND-UNUSED", where()))
         if _const(_kw(call, "save_method")) == "merged_4bit":
-            out.append(Observation("SCRIPT-MERGED-4BIT", where()))
+            out.append(Observation("SCRIPT-MERGED-4BIT", where(), fixes=keyword_fix(
+                src, _kw(call, "save_method").lineno, "save_method", "merged_16bit",
+                'Save with save_method="merged_16bit"', Safety.UNSAFE)))
         if tail == "merge_and_unload":
             out.append(Observation("SCRIPT-MERGE-AND-UNLOAD", where()))
     # merge_and_unload is only a problem on a 4-bit model: decide once every load is seen
