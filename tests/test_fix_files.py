@@ -166,3 +166,24 @@ def test_without_libcst_a_script_fix_says_what_to_install(tmp_path: Path) -> Non
             "print(o.fixes[0].safety.value, o.fixes[0].edits, o.fixes[0].text)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert out.stdout.startswith("manual () ") and "unsloth-doctor[fix]" in out.stdout
+
+
+def test_save_method_typos_are_fixed_safely_in_scripts_and_configs(tmp_path: Path) -> None:
+    script = tmp_path / "save.py"
+    original = 'model.save_pretrained_merged("out", tokenizer, save_method = "merged16bit")  # for GGUF\n'
+    script.write_text(original)
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("model_name: unsloth/x\nmax_seq_length: 2048\nsave_method: 'merged-16bit'   # export\n")
+    journal = Journal(tmp_path / "journal")
+    assert [a.entry_id for a in apply_fixes([str(script)], rescan_script, False, "t", journal=journal)] == \
+        ["SCRIPT-SAVE-METHOD-UNKNOWN"]
+    assert script.read_text() == original.replace("merged16bit", "merged_16bit")
+    assert [a.entry_id for a in apply_fixes([str(cfg)], config_observations, False, "t", journal=journal)] == \
+        ["CONFIG-SAVE-METHOD-UNKNOWN"]
+    assert cfg.read_text().endswith("save_method: 'merged_16bit'   # export\n")
+
+
+def test_a_save_method_with_no_clear_meaning_gets_no_edit(tmp_path: Path) -> None:
+    for value in ("merged_8bit", "merged_4bits"):   # no 8-bit merge; merged_4bit itself is refused
+        (obs,) = scan_source(read_source("s.py", f"model.save_pretrained_merged('o', t, save_method='{value}')\n"))
+        assert obs.entry_id == "SCRIPT-SAVE-METHOD-UNKNOWN" and obs.fixes == ()

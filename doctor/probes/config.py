@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 from doctor.facts import FactCollector
 from doctor.findings import AreaStatus, Location, Observation, Safety
-from doctor.probes import configedit, configvocab, limits
+from doctor.probes import configedit, configvocab, limits, savemethod
 from doctor.probes.configfile import ConfigFile
 from doctor.probes.jsonmarks import value_spans
 from doctor.probes.base import Probe, ProbeContext, ProbeResult, Target
@@ -106,8 +106,15 @@ def check_config(cfg: ConfigFile) -> list[Observation]:
     alpha = value("lora_alpha")
     if lora and isinstance(r, int) and isinstance(alpha, (int, float)) and r > 0 and alpha / r < 1:
         out.append(Observation("CONFIG-LORA-ALPHA-LOW", at("lora_alpha"), {"r": r, "alpha": alpha, "scale": alpha / r}))
-    if value("save_method") == "merged_4bit":
+    method = value("save_method")
+    if method == "merged_4bit":
         out.append(Observation("CONFIG-MERGED-4BIT", at("save_method")))
+    elif savemethod.unknown(method):
+        meant = savemethod.intended(method)
+        fixes = configedit.set_value(cfg, "save_method", meant, f'Set save_method to "{meant}"') \
+            if meant and meant != "merged_4bit" else ()
+        out.append(Observation("CONFIG-SAVE-METHOD-UNKNOWN", at("save_method"),
+                               {"save_method": method, "meant": meant or "-"}, fixes=fixes))
     return out
 
 

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 from doctor.facts import FactCollector
 from doctor.findings import AreaStatus, Fix, Location, Observation, Safety
-from doctor.probes import limits
+from doctor.probes import limits, savemethod
 from doctor.probes.base import Probe, ProbeContext, ProbeResult, Target
 from doctor.probes.codeedit import code_edit, keyword_fix
 from doctor.probes.livecode import imports_module, live_module
@@ -310,6 +310,13 @@ def _call_checks(src: Source, tree: ast.Module) -> list[Observation]:
             out.append(Observation("SCRIPT-MERGED-4BIT", where(), fixes=keyword_fix(
                 src, _kw(call, "save_method").lineno, "save_method", "merged_16bit",
                 'Save with save_method="merged_16bit"', Safety.UNSAFE)))
+        method = _const(_kw(call, "save_method"))
+        if "merged" in tail and savemethod.unknown(method):   # save_pretrained_merged, push_to_hub_merged
+            meant = savemethod.intended(method)
+            fixes = keyword_fix(src, _kw(call, "save_method").lineno, "save_method", meant,
+                                f'Set save_method="{meant}"') if meant and meant != "merged_4bit" else ()
+            out.append(Observation("SCRIPT-SAVE-METHOD-UNKNOWN", where(), {"save_method": method, "meant": meant or "-"},
+                                   fixes=fixes))
         if tail == "merge_and_unload":
             out.append(Observation("SCRIPT-MERGE-AND-UNLOAD", where()))
     # merge_and_unload is only a problem on a 4-bit model: decide once every load is seen
