@@ -2,8 +2,8 @@
 
     python bench/bench_configs.py FOLDER [FOLDER ...]
 
-Every .yaml/.yml file and every .json file the probe takes in a folder scan (a training
-config or another tool's) is read. Prints one line per file (its vocabulary or the other
+Every .yaml/.yml file and every .json file a folder scan takes as a config, or skips naming
+the other tool it belongs to, is read. Prints one line per file (its vocabulary or the other
 tool it belongs to, error/warning/note counts, time), every finding with its place, the
 totals, and the time per file against a named baseline measured in the same run: PyYAML's
 `yaml.safe_load` (C loader when present) or `json.loads` of the same text, which is what
@@ -39,7 +39,8 @@ def baseline(path: Path) -> None:
 
 
 def configs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and PROBE.finds(p))
+    """The files a folder scan takes as configs, and those it skips naming their tool."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and (PROBE.finds(p) or PROBE.skip_reason(p)))
 
 
 def only_the_value_changes(path: Path) -> bool | None:

@@ -108,10 +108,25 @@ def test_json_values_deep_inside_are_placed(tmp_path: Path) -> None:
     assert cfg.places[("lora", "alpha", 1, "k")].line == 2
 
 
-def test_a_folder_takes_deepspeed_json_but_not_package_json(tmp_path: Path) -> None:
+def test_a_folder_scan_names_other_tools_configs_as_skipped(tmp_path: Path) -> None:
     (tmp_path / "ds_z3_config.json").write_text((REAL / "llama-factory/deepspeed_ds_z3_config.json").read_text())
+    (tmp_path / "fsdp.yaml").write_text((REAL / "llama-factory/accelerate_fsdp_config.yaml").read_text())
     (tmp_path / "package.json").write_text('{"name": "x", "version": "1.0.0"}')
+    (tmp_path / "training_args.json").write_text('{"output_dir": "o", "optim": "adamw_8bit", "logging_steps": 1}')
+    (tmp_path / "sft.yaml").write_text((REAL / "llama-factory/train_lora_qwen3_lora_sft.yaml").read_text())
     (tmp_path / "data.json").write_text('[{"text": "a"}]')
     found = discover_project(tmp_path)
-    assert found.of("config") == [str(tmp_path / "ds_z3_config.json")]
+    assert found.of("config") == [str(tmp_path / "sft.yaml"), str(tmp_path / "training_args.json")]
     assert found.of("dataset") == [str(tmp_path / "data.json")]
+    assert found.skipped == {"DeepSpeed config: not a training config": 1,
+                             "accelerate config: not a training config": 1,
+                             "a YAML or JSON file without training settings": 1}   # package.json
+
+
+def test_the_console_says_what_was_skipped(tmp_path: Path) -> None:
+    from tests.helpers.cli import run_cli
+
+    (tmp_path / "ds_z3_config.json").write_text((REAL / "llama-factory/deepspeed_ds_z3_config.json").read_text())
+    (tmp_path / "sft.yaml").write_text((REAL / "llama-factory/train_lora_qwen3_lora_sft.yaml").read_text())
+    out = run_cli("scan", "--no-env", str(tmp_path)).stdout
+    assert "Skipped: 1 file (DeepSpeed config: not a training config)." in out

@@ -167,11 +167,19 @@ class ConfigProbe(Probe):
     not_found_reason = "a YAML or JSON file without training settings"
 
     def finds(self, path: Path) -> bool:
-        # .json is also every package's, editor's and model's file: in a folder, only JSON
-        # whose keys name a training vocabulary or another tool's config is taken
+        # In a folder, another tool's config (DeepSpeed, accelerate...) is skipped and counted
+        # under its name; .json is also every package's, editor's and model's file, so only
+        # JSON whose keys name a training vocabulary is taken
         if not self.claims_file(path):
             return False
-        return path.suffix.lower() != ".json" or _recognised_json(path)
+        kind = _kind_of(path)
+        if kind is not None and kind.other:
+            return False
+        return path.suffix.lower() != ".json" or (kind is not None and kind.vocabulary is not None)
+
+    def skip_reason(self, path: Path) -> str | None:
+        kind = _kind_of(path)
+        return f"{kind.other}: not a training config" if kind is not None and kind.other else None
 
     def run(self, target: Target, context: ProbeContext) -> ProbeResult:
         assert target.path is not None
@@ -181,14 +189,15 @@ class ConfigProbe(Probe):
 _FIND_MAX_BYTES = 1 << 20   # a training config is a few KB: larger JSON is data
 
 
-def _recognised_json(path: Path) -> bool:
+def _kind_of(path: Path) -> configvocab.Recognised | None:
+    """What the small config at `path` is; None when it cannot be read as one."""
     try:
         if path.stat().st_size > _FIND_MAX_BYTES:
-            return False
-        kind = configvocab.recognise(limits.load_json(path.read_text(encoding="utf-8", errors="replace")))
-    except (OSError, ValueError, limits.Refusal):
-        return False
-    return kind.vocabulary is not None or kind.other is not None
+            return None
+        cfg = read_config(str(path))
+    except OSError:
+        return None
+    return None if isinstance(cfg, Observation) else cfg.kind
 
 
 PROBE = ConfigProbe()
