@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
+
 from doctor.fixes.apply import apply_fixes
 from doctor.fixes.journal import Journal
 from doctor.probes.codeedit import code_edit
@@ -124,6 +126,7 @@ def test_official_notebook_import_order_fix_touches_one_cell_and_undo_restores(t
     old_lines, new_lines = original.decode().splitlines(), nb.read_text().splitlines()
     assert len(new_lines) == len(old_lines) + 1 and set(old_lines) <= set(new_lines)
     assert "SCRIPT-IMPORT-ORDER" not in [o.entry_id for o in rescan_script(str(nb))]
+    nbformat.validate(nbformat.reads(nb.read_text(), as_version=nbformat.NO_CONVERT))   # Jupyter's own schema
     assert run_cli("undo", env=env).returncode == 0 and nb.read_bytes() == original
 
 
@@ -132,9 +135,9 @@ def test_notebook_keyword_fix_beside_magics_keeps_the_notebook_valid(tmp_path: P
              ("markdown", "# Save"),
              ("code", "!ls outputs\nif True:\n    !echo saving\n"
                       "    model.save_pretrained_merged('out', tok, save_method = 'merged_4bit')\n")]
-    nb = {"cells": [{"cell_type": k, "metadata": {}, "source": s.splitlines(keepends=True),
+    nb = {"cells": [{"cell_type": k, "id": f"c{i}", "metadata": {}, "source": s.splitlines(keepends=True),
                      **({"outputs": [{"output_type": "stream", "name": "stdout", "text": ["ok\n"]}],
-                         "execution_count": 3} if k == "code" else {})} for k, s in cells],
+                         "execution_count": 3} if k == "code" else {})} for i, (k, s) in enumerate(cells)],
           "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     path = tmp_path / "save.ipynb"
     path.write_text(json.dumps(nb, indent=1))
@@ -145,6 +148,7 @@ def test_notebook_keyword_fix_beside_magics_keeps_the_notebook_valid(tmp_path: P
     assert after["cells"][2]["source"][-1] == "    model.save_pretrained_merged('out', tok, save_method = 'merged_16bit')\n"
     assert after["cells"][2]["outputs"] == nb["cells"][2]["outputs"] and after["cells"][:2] == nb["cells"][:2]
     assert rescan_script(str(path)) == []
+    nbformat.validate(nbformat.reads(path.read_text(), as_version=nbformat.NO_CONVERT))
 
 
 def test_a_change_to_a_magic_line_is_not_carried_back(tmp_path: Path) -> None:

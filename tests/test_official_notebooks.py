@@ -38,9 +38,13 @@ def test_official_notebooks_give_only_the_findings_checked_true(name: str) -> No
     assert found == EXPECTED[name]
 
 
-def test_every_vendored_notebook_is_listed_and_licensed() -> None:
+def test_every_vendored_notebook_is_listed_licensed_and_valid() -> None:
+    import nbformat
+
     assert {p.name for p in OFFICIAL.glob("*.ipynb")} == set(EXPECTED)
     assert "LESSER GENERAL PUBLIC LICENSE" in (OFFICIAL / "LICENSE").read_text()
+    for path in OFFICIAL.glob("*.ipynb"):   # stripping the outputs kept them notebooks
+        nbformat.validate(nbformat.read(str(path), as_version=nbformat.NO_CONVERT))
 
 
 @pytest.mark.parametrize("name", ["follows_notebook_sft.py", "follows_notebook_grpo.py"])
