@@ -44,7 +44,16 @@ def test_every_vendored_notebook_is_listed_licensed_and_valid() -> None:
     assert {p.name for p in OFFICIAL.glob("*.ipynb")} == set(EXPECTED)
     assert "LESSER GENERAL PUBLIC LICENSE" in (OFFICIAL / "LICENSE").read_text()
     for path in OFFICIAL.glob("*.ipynb"):   # stripping the outputs kept them notebooks
-        nbformat.validate(nbformat.read(str(path), as_version=nbformat.NO_CONVERT))
+        notebook = nbformat.read(str(path), as_version=nbformat.NO_CONVERT)
+        if path.name in INVALID_UPSTREAM:
+            assert not nbformat.validator.isvalid(notebook)
+        else:
+            nbformat.validate(notebook)
+
+
+# Invalid in the repository itself (checked on the unstripped file): cell ids, which
+# nbformat 4.5 introduced, in a notebook that says it is 4.4. Jupyter opens it all the same.
+INVALID_UPSTREAM = {"Qwen3_(14B)-Reasoning-Conversational.ipynb"}
 
 
 @pytest.mark.parametrize("name", ["follows_notebook_sft.py", "follows_notebook_grpo.py"])
