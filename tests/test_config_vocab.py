@@ -130,3 +130,22 @@ def test_the_console_says_what_was_skipped(tmp_path: Path) -> None:
     (tmp_path / "sft.yaml").write_text((REAL / "llama-factory/train_lora_qwen3_lora_sft.yaml").read_text())
     out = run_cli("scan", "--no-env", str(tmp_path)).stdout
     assert "Skipped: 1 file (DeepSpeed config: not a training config)." in out
+
+
+@pytest.mark.parametrize("data, kind", [
+    ({"services": {"trainer": {"image": "unsloth/unsloth"}}, "version": "3"}, "docker-compose file"),
+    ({True: "push", "jobs": {"test": {"runs-on": "ubuntu-latest"}}}, "GitHub workflow"),   # YAML 1.1's `on:`
+    ({"apiVersion": "batch/v1", "kind": "Job"}, "Kubernetes manifest"),
+    ({"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 16}, "model config (config.json)"),
+    ({"peft_type": "LORA", "r": 16, "target_modules": ["q_proj"]}, "LoRA adapter config (adapter_config.json)"),
+    ({"train_micro_batch_size_per_gpu": "auto", "bf16": {"enabled": "auto"}}, "DeepSpeed config"),
+    ({"stage": "sft", "finetuning_type": "lora", "per_device_train_batch_size": 2, "output_dir": "o"}, "llama-factory"),
+    ({"base_model": "x", "datasets": [{"path": "d", "type": "alpaca"}], "num_epochs": 1}, "axolotl"),
+    ({"output_dir": "o", "optim": "adamw_8bit", "logging_steps": 1, "max_length": 1024}, "trl"),
+    ({"model_name": "unsloth/x", "max_seq_length": 2048, "r": 16, "output_dir": "o"}, "unsloth"),
+    ({"learning_rate": 2e-4, "lora_r": 16}, "unsloth"),   # two keys of Unsloth's arguments: ours
+    ({"<|start|>": "start token", "<|end|>": "end token"}, None),
+])
+def test_vocabularies_and_other_tools_are_told_apart(data: dict, kind: str | None) -> None:
+    found = recognise(data)
+    assert (found.vocabulary or found.other) == kind

@@ -160,7 +160,7 @@ VOCABULARY: dict[str, dict[str, Convert]] = {
               "micro_batch_size": _same("per_device_train_batch_size"), "optimizer": _same("optimizer"),
               "num_epochs": _same("num_train_epochs"), "lora_r": _same("lora_r"), "adapter": _adapter,
               "lora_target_modules": _same("target_modules"), "lora_target_linear": _linear,
-              "dataset_text_field": _same("dataset_text_field")},
+              "dataset_text_field": _same("dataset_text_field"), "chat_template": _same("chat_template")},
     LLAMA_FACTORY: {**_COMMON, "model_name_or_path": _same("model_name"), "model": _same("model_name"),
                     "cutoff_len": _same("max_seq_length"), "lora_rank": _same("lora_r"), "r": _same("lora_r"),
                     "lora_target": _lora_target, "target_modules": _lora_target, "quantization_bit": _bits(4),
@@ -168,7 +168,7 @@ VOCABULARY: dict[str, dict[str, Convert]] = {
                     "micro_batch_size": _same("per_device_train_batch_size"),
                     "num_train_epochs": _same("num_train_epochs"), "pure_bf16": _pure_bf16,
                     "disable_gradient_checkpointing": _not("gradient_checkpointing"), "use_unsloth": _same("use_unsloth"),
-                    "stage": _same("stage"), "use_muon": _muon},
+                    "stage": _same("stage"), "use_muon": _muon, "template": _same("chat_template")},
 }
 _EIGHT_BIT = _bits(8)
 
