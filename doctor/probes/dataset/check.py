@@ -119,6 +119,13 @@ def _scan_file(path: str, kind: str, options: DatasetOptions, settings: ScanSett
                 extra.append(Observation(RECORDS_UNDER_KEY, Location(path, 1, 1), {
                     "path": path, "line": 1, "key": key, "count": len(rows)}))
             return scan.scan_rows(rows, settings, 1)
+        lenient = scan.scan_lenient_object(path, settings)
+        if lenient is not None:
+            result, key, count = lenient
+            if key is not None:
+                extra.append(Observation(RECORDS_UNDER_KEY, Location(path, 1, 1), {
+                    "path": path, "line": 1, "key": key, "count": count}))
+            return result
     if first == b"[":
         if kind == "jsonl":
             extra.append(Observation(ARRAY_AS_JSONL, Location(path, 1, 1), {"path": path, "line": 1}))
