@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any, Iterator
 
 from doctor.probes.dataset.hits import Hits
-from doctor.probes.dataset.schema import KTO_LABELS, MESSAGES, PREFERENCE, TEXT, RecordSchema
+from doctor.probes.dataset.schema import KTO_LABELS, MESSAGES, PREFERENCE, SHAREGPT, TEXT, UNKNOWN, RecordSchema
 
 FIELD_MISSING = "DATA-FIELD-MISSING"
 FIELD_NULL = "DATA-FIELD-NULL"
@@ -20,6 +20,10 @@ CONTROL_CHARS = "DATA-TEXT-CONTROL-CHARS"
 REPLACEMENT_CHAR = "DATA-TEXT-REPLACEMENT-CHAR"
 MOJIBAKE = "DATA-TEXT-MOJIBAKE"
 CRLF = "DATA-TEXT-CRLF"
+PLACEHOLDER = "DATA-TEXT-PLACEHOLDER"
+LF_PARTS = "DATA-LF-CONTENT-PARTS"
+LF_IMAGE_MARKERS = "DATA-LF-IMAGE-MARKERS"
+SHAREGPT_UNMAPPED = "DATA-SHAREGPT-UNMAPPED-ROLE"
 TEMPLATE_TOKENS = "DATA-CHAT-TEMPLATE-TOKENS"
 SHAREGPT_ROLES = "DATA-CHAT-SHAREGPT-ROLES"
 ROLE_UNKNOWN = "DATA-CHAT-ROLE-UNKNOWN"
@@ -38,7 +42,70 @@ ROLE_ALIASES: dict[str, str] = {
 TOOL_ROLES = frozenset({"tool", "function", "ipython", "observation", "function_call", "developer"})
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_MOJIBAKE = re.compile(r"[ÃÂ][\u0080-\u00bf]|â€|[\u0080-\u009f]")
+# Characters a UTF-8 continuation byte (0x80-0xBF) becomes when decoded as Windows-1252 or
+# Latin-1: U+0080-U+00BF, and the 27 Windows-1252 characters that replace 0x80-0x9F.
+_CONTINUATION_CHARS = ("\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
+                       "\u2013\u2014\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a"
+                       "\u20ac\u2122")
+# A UTF-8 lead byte (0xC2-0xF4) as Windows-1252/Latin-1, then continuation bytes: the shape
+# every mis-decoded non-ASCII character takes (é -> Ã©, ’ -> â€™, 中 -> ä¸­, я -> Ñ).
+_MOJIBAKE_RUN = re.compile(f"[\u00c2-\u00f4][{_CONTINUATION_CHARS}]+")
+# Which characters a lead byte's mis-decoding yields, by sequence length, where they are
+# plausible text: rules out "ß“" (U+07D3) and other chance pairs of real Latin-1 text.
+_PLAUSIBLE = ((0x80, 0x590), (0x5D0, 0x700), (0x800, 0xD800), (0xE000, 0xFFFE), (0x10000, 0x110000))
+# C1 controls: Windows-1252 text (’ = 0x92) decoded as Latin-1.
+_C1 = re.compile("[\u0080-\u009f]")
+
+
+def _as_cp1252_byte(ch: str) -> int:
+    try:
+        return ch.encode("cp1252")[0]
+    except UnicodeEncodeError:
+        return ord(ch)   # U+0080-U+00FF: Latin-1 (cp1252 leaves 0x81, 0x8D, 0x8F, 0x90, 0x9D undefined)
+
+
+def mojibake_at(text: str) -> tuple[int, int] | None:
+    """(start, end) of the first run of characters that is UTF-8 read as Windows-1252 or
+    Latin-1: its bytes in that code page decode as UTF-8 to one plausible character."""
+    for m in _MOJIBAKE_RUN.finditer(text):
+        run = m.group()
+        lead = ord(run[0])
+        size = 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+        if len(run) < size:
+            continue
+        try:
+            decoded = bytes(map(_as_cp1252_byte, run[:size])).decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if any(lo <= ord(decoded) < hi for lo, hi in _PLAUSIBLE):
+            return m.start(), m.start() + size
+    at = text.find("â€")   # ” is â€ and 0x9D, a byte Windows-1252 leaves undefined (often dropped)
+    if at >= 0:
+        return at, at + 2
+    m = _C1.search(text)
+    return (m.start(), m.end()) if m else None
+
+
+# {{ name }} (Jinja, Mustache, LLaMA-Factory's identity data) and {name} (str.format): a prompt
+# template's slot that nobody filled. Not {0}, not {} (positional), not LaTeX (\frac{ab}{cd},
+# x^{abc}), not a Python dict or set literal ({name: 1}), not a JSON object ({"a": 1}).
+_DOUBLE = re.compile(r"\{\{\s*([A-Za-z_][\w.]*)\s*\}\}")
+# A slot's name is a word of two letters or more, maybe snake_case: not {x_n} (a sequence).
+_SINGLE = re.compile(r"(?<![\\\w$^_{}%#@'\"])\{([A-Za-z][A-Za-z0-9]+(?:_[A-Za-z0-9]+)*)\}(?![}'\"])")
+# Text that is or quotes code, templates or math: braces there are its syntax, not a slot.
+_CODE = re.compile(r"^\s*\w+\s*=\s*['\"\[{\d]|```|\{%|</?[A-Za-z][\w-]*[ />]|\bdef |=>|;\s*$|\breturn\b|\bfunction\b|\bprint\(|"
+                   r"\.format\(|\bf[\"']|\$|\\[A-Za-z]+\{|\bconst |\blet |\bvar |::|\w\.\w+\(|"
+                   r"\bfor \w+ in\b", re.M)
+
+
+def placeholder_at(text: str) -> str | None:
+    """An unfilled template slot in training text ({{name}} or {name}), if there is one."""
+    if "{" not in text:
+        return None
+    m = _DOUBLE.search(text) or _SINGLE.search(text)
+    if m is None or _CODE.search(text):
+        return None
+    return m.group()
 TEMPLATE_TOKEN = re.compile(
     r"<\|(?:im_start|im_end|eot_id|eom_id|start_header_id|end_header_id|begin_of_text|end_of_text"
     r"|endoftext|user|assistant|system|end|start|channel|message|return)\|>"
@@ -110,22 +177,32 @@ def iter_texts(value: Any, path: str) -> Iterator[tuple[str, str]]:
             stack.extend(reversed([(f"{path}[{index}]", item) for index, item in enumerate(value)]))
 
 
+# Columns that hold no training text: tool schemas, media paths, ids, metadata.
+NOT_TRAINING_TEXT = frozenset({"tools", "images", "videos", "audios", "image", "id", "source", "url",
+                               "category", "metadata", "meta", "tags"})
+
+
 def check_text(obj: dict[str, Any], schema: RecordSchema, line: int, raw: bytes, hits: Hits) -> None:
-    """Control characters, mojibake, CR line ends, and pasted chat-template tokens."""
+    """Control characters, mojibake, CR line ends, pasted chat-template tokens, and unfilled
+    template slots."""
     template_ok = schema.name == TEXT  # pre-rendered text is supposed to hold template tokens
     for path, text in iter_texts(obj, ""):
         top = path.split(".", 1)[0].split("[", 1)[0]
         col = field_column(raw, top)
+        if schema.name != UNKNOWN and top not in NOT_TRAINING_TEXT and ".function." not in path:
+            slot = placeholder_at(text)
+            if slot:
+                hits.add(PLACEHOLDER, line, col, field=path, placeholder=slot)
         m = _CONTROL.search(text)
         if m:
             hits.add(CONTROL_CHARS, line, col, field=path, char=f"U+{ord(m.group()):04X}",
                      count=len(_CONTROL.findall(text)))
         if "\ufffd" in text:
             hits.add(REPLACEMENT_CHAR, line, col, field=path, count=text.count("\ufffd"))
-        m = _MOJIBAKE.search(text)
-        if m:
-            start = max(0, m.start() - 12)
-            hits.add(MOJIBAKE, line, col, field=path, sample=text[start:m.end() + 12])
+        at = mojibake_at(text) if text.isascii() is False else None
+        if at:
+            start = max(0, at[0] - 12)
+            hits.add(MOJIBAKE, line, col, field=path, sample=text[start:at[1] + 12])
         if "\r" in text:
             hits.add(CRLF, line, col, field=path)
         if not template_ok:
@@ -162,8 +239,30 @@ def content_text(content: Any) -> str | None:
     if type(content) is str:
         return content
     if type(content) is list:
-        return "".join(p.get("text", "") for p in content if type(p) is dict and type(p.get("text")) is str)
+        return "".join(part_text(p) for p in content)
     return None
+
+
+def part_text(part: Any) -> str:
+    """The text of one content part: trl's {"type": "text", "text": ...}, or LLaMA-Factory v1's
+    {"type": "text" | "reasoning" | "tool_call", "value": ...}."""
+    if type(part) is not dict:
+        return ""
+    text = part.get("text")
+    if type(text) is str:
+        return text
+    value = part.get("value")
+    return value if type(value) is str and part.get("type") in LF_TEXT_PARTS else ""
+
+
+# LLaMA-Factory v1 parts that hold text under "value" (its media parts hold a path there).
+LF_TEXT_PARTS = frozenset({"text", "reasoning", "tool_call"})
+
+
+def lf_value_parts(content: Any) -> bool:
+    """Content parts in LLaMA-Factory v1's spelling ("value", no "text")."""
+    return type(content) is list and any(
+        type(p) is dict and "value" in p and "text" not in p for p in content)
 
 
 @lru_cache(maxsize=4096)
@@ -213,6 +312,7 @@ def check_chat(obj: dict[str, Any], schema: RecordSchema, line: int, raw: bytes,
     roles: list[str] = []
     texts: list[str] = []
     tool_calls: set[int] = set()
+    lf_parts = False
     for index, turn in enumerate(convo):
         if type(turn) is not dict:
             hits.add(BAD_TURN, line, col, field=field, turn=index,
@@ -232,6 +332,18 @@ def check_chat(obj: dict[str, Any], schema: RecordSchema, line: int, raw: bytes,
         texts.append(text or "")
         if calls_tools(turn):
             tool_calls.add(index)
+        if lf_value_parts(content):
+            lf_parts = True
+    if lf_parts:
+        hits.add(LF_PARTS, line, col, field=field)
+    if schema.name == SHAREGPT:
+        unmapped = sorted({r for r in roles if r.strip().lower() not in ROLE_ALIASES})
+        if unmapped:
+            hits.add(SHAREGPT_UNMAPPED, line, col, field=field, roles=", ".join(unmapped))
+    if "images" in obj and any("<image>" in text for text in texts):
+        images = obj["images"]
+        hits.add(LF_IMAGE_MARKERS, line, col, field=field, markers=sum(t.count("<image>") for t in texts),
+                 images=len(images) if type(images) is list else 1)
     # Ranking rows keep only the prompt in the conversation; chosen/rejected hold the answers.
     ranking = schema.name == PREFERENCE
     for entry_id, turn, detail in role_findings(schema.name, tuple(roles), ranking):

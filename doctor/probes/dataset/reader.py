@@ -206,11 +206,21 @@ def records_of_object(obj: Any) -> tuple[str | None, list[Any]] | None:
     if type(obj) is not dict:
         return None
     lists = [(len(v), k) for k, v in obj.items()
-             if type(v) is list and v and all(type(x) is dict for x in v)]
+             if type(v) is list and v and all(type(x) is dict for x in v) and not _is_conversation(k, v)]
     if lists:
         key = max(lists)[1]
         return key, obj[key]
     return None, [obj]
+
+
+_TURN_KEYS = ({"role", "content"}, {"from", "value"})
+
+
+def _is_conversation(key: str, items: list[Any]) -> bool:
+    """A list of turns under "messages"/"conversations": the object is one conversation (one
+    record), not a list of records."""
+    return key in ("messages", "conversations") and all(
+        any(keys <= x.keys() for keys in _TURN_KEYS) for x in items[:100])
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,8 @@ class ChunkResult:
     hits: Hits = field(default_factory=Hits)
     schema_counts: Counter[str] = field(default_factory=Counter)
     schema_first: dict[str, list[int]] = field(default_factory=dict)
+    schema_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)   # per format: the
+    # columns that decided it, on the first row in that format
     seen: RowMemory = field(default_factory=lambda: RowMemory(DUPLICATE_MEMORY_ROWS))
     tokens: TokenStats | None = None
     max_row_bytes: int = 0
@@ -105,6 +107,8 @@ class _Checker:
         schema = self.schema_of(obj)
         name = schema.name
         r.schema_counts[name] += 1
+        if name not in r.schema_columns:
+            r.schema_columns[name] = schema.decided_by
         if r.schema_counts[name] <= FIRST_LINES_PER_SCHEMA:
             r.schema_first.setdefault(name, []).append(line)
         if name == UNKNOWN:
@@ -166,6 +170,7 @@ class _Checker:
         r.max_row_bytes = max(r.max_row_bytes, longest)
         count = r.schema_counts[schema.name]
         r.schema_counts[schema.name] = count + len(rows)
+        r.schema_columns.setdefault(schema.name, schema.decided_by)
         if count < FIRST_LINES_PER_SCHEMA:
             firsts = r.schema_first.setdefault(schema.name, [])
             firsts.extend(range(first_line, first_line + FIRST_LINES_PER_SCHEMA - count)[:len(rows)])
@@ -260,6 +265,10 @@ def _clean_conversations(objs: list[dict[str, Any]], schema: RecordSchema) -> bo
     sequences = set(map(tuple, map(partial(map, role), convos)))
     if any(r.__class__ is not str for sequence in sequences for r in sequence):
         return False
+    if not messages and any(r not in content.ROLE_ALIASES for sequence in sequences for r in sequence):
+        return False   # a role standardize_sharegpt cannot map: said once per row, row by row
+    if "images" in objs[0]:
+        return False   # <image> markers are counted row by row
     findings = content.role_findings
     return not any(findings(schema.name, sequence) for sequence in sequences)
 
