@@ -103,3 +103,15 @@ def test_the_report_names_the_columns_that_decided_the_format(tmp_path: Path) ->
         result = scan_dataset(str(write(tmp_path, [row], f"d{index}.jsonl")))
         assert result.areas[0].detail == f"1 row, {detail}"
         assert result.facts["dataset.schema_columns"]
+
+
+def test_media_markers_must_match_the_media_column(tmp_path: Path) -> None:
+    rows = [{"messages": [{"role": "user", "content": "<image><image>Compare."}, {"role": "assistant", "content": "Same."}],
+             "images": ["1.jpg"]},
+            {"messages": [{"role": "user", "content": "<video>What happens?"}, {"role": "assistant", "content": "A goal."}],
+             "videos": ["1.mp4"]},
+            {"messages": [{"role": "user", "content": "Listen.<audio>"}, {"role": "assistant", "content": "Rain."}],
+             "audios": []}]
+    found = [(o.entry_id, o.location.line) for o in scan_dataset(str(write(tmp_path, rows))).observations]
+    assert ("DATA-LF-MEDIA-COUNT", 1) in found and ("DATA-LF-MEDIA-COUNT", 3) in found
+    assert ("DATA-LF-MEDIA-COUNT", 2) not in found

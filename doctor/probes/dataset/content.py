@@ -23,6 +23,7 @@ CRLF = "DATA-TEXT-CRLF"
 PLACEHOLDER = "DATA-TEXT-PLACEHOLDER"
 LF_PARTS = "DATA-LF-CONTENT-PARTS"
 LF_IMAGE_MARKERS = "DATA-LF-IMAGE-MARKERS"
+LF_MEDIA_COUNT = "DATA-LF-MEDIA-COUNT"
 SHAREGPT_UNMAPPED = "DATA-SHAREGPT-UNMAPPED-ROLE"
 TEMPLATE_TOKENS = "DATA-CHAT-TEMPLATE-TOKENS"
 SHAREGPT_ROLES = "DATA-CHAT-SHAREGPT-ROLES"
@@ -302,6 +303,31 @@ def role_findings(schema_name: str, roles: tuple[str, ...], answered_elsewhere: 
     return tuple(out)
 
 
+# LLaMA-Factory's media columns and the marker each item stands for in the text
+# (src/llamafactory/data/mm_plugin.py:189-216 _validate_messages).
+MEDIA_MARKERS = (("images", "<image>"), ("videos", "<video>"), ("audios", "<audio>"))
+
+
+def check_media_markers(obj: dict[str, Any], texts: list[str], line: int, col: int | None, field: str,
+                        hits: Hits) -> None:
+    """<image>/<video>/<audio> markers with a media column: LLaMA-Factory's multimodal rows,
+    whose marker count must equal the column's item count."""
+    seen = False
+    for column, marker in MEDIA_MARKERS:
+        if column not in obj:
+            continue
+        markers = sum(text.count(marker) for text in texts)
+        items = obj[column]
+        count = len(items) if type(items) is list else int(items is not None)
+        if markers:
+            seen = True
+        if markers and markers != count:
+            hits.add(LF_MEDIA_COUNT, line, col, field=field, media=column, marker=marker,
+                     markers=markers, items=count)
+    if seen:
+        hits.add(LF_IMAGE_MARKERS, line, col, field=field)
+
+
 def check_chat(obj: dict[str, Any], schema: RecordSchema, line: int, raw: bytes, hits: Hits) -> None:
     """Shape, role names and order, and content of the turns of one conversation."""
     convo = turns(obj, schema)
@@ -340,10 +366,7 @@ def check_chat(obj: dict[str, Any], schema: RecordSchema, line: int, raw: bytes,
         unmapped = sorted({r for r in roles if r.strip().lower() not in ROLE_ALIASES})
         if unmapped:
             hits.add(SHAREGPT_UNMAPPED, line, col, field=field, roles=", ".join(unmapped))
-    if "images" in obj and any("<image>" in text for text in texts):
-        images = obj["images"]
-        hits.add(LF_IMAGE_MARKERS, line, col, field=field, markers=sum(t.count("<image>") for t in texts),
-                 images=len(images) if type(images) is list else 1)
+    check_media_markers(obj, texts, line, col, field, hits)
     # Ranking rows keep only the prompt in the conversation; chosen/rejected hold the answers.
     ranking = schema.name == PREFERENCE
     for entry_id, turn, detail in role_findings(schema.name, tuple(roles), ranking):

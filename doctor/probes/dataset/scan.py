@@ -267,8 +267,8 @@ def _clean_conversations(objs: list[dict[str, Any]], schema: RecordSchema) -> bo
         return False
     if not messages and any(r not in content.ROLE_ALIASES for sequence in sequences for r in sequence):
         return False   # a role standardize_sharegpt cannot map: said once per row, row by row
-    if "images" in objs[0]:
-        return False   # <image> markers are counted row by row
+    if any(column in objs[0] for column, _ in content.MEDIA_MARKERS):
+        return False   # <image>/<video>/<audio> markers are counted row by row
     findings = content.role_findings
     return not any(findings(schema.name, sequence) for sequence in sequences)
 
