@@ -137,3 +137,15 @@ def test_a_format_problem_on_some_rows_stays_per_row(tmp_path: Path) -> None:
     unknown = [o for o in scan(write(tmp_path, rows)).observations if o.entry_id == "DATA-SCHEMA-UNKNOWN"]
     assert [o.location.line for o in unknown] == [1, 2]
     assert unknown[0].values["where"] == "Line 1, column 1"
+
+
+def test_a_tool_result_right_after_a_user_turn_is_out_of_order(tmp_path: Path) -> None:
+    rows = [{"messages": [{"role": "user", "content": "Time?"}, {"role": "tool", "content": "12:00"},
+                          {"role": "assistant", "content": "Noon."}]},
+            {"conversations": [{"from": "human", "value": "Time?"}, {"from": "observation", "value": "12:00"},
+                               {"from": "gpt", "value": "Noon."}]},
+            {"messages": [{"role": "developer", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+                          {"role": "assistant", "content": "Hello."}]}]
+    found = [(o.entry_id, o.location.line, o.values.get("turn")) for o in scan(write(tmp_path, rows)).observations
+             if o.entry_id == "DATA-CHAT-NOT-ALTERNATING"]
+    assert found == [("DATA-CHAT-NOT-ALTERNATING", 1, 1), ("DATA-CHAT-NOT-ALTERNATING", 2, 1)]

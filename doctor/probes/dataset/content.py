@@ -41,6 +41,8 @@ ROLE_ALIASES: dict[str, str] = {
 }
 # Roles chat templates accept besides the three above (tool calling).
 TOOL_ROLES = frozenset({"tool", "function", "ipython", "observation", "function_call", "developer"})
+# Of those, the ones that hold a tool's result (OpenAI's legacy "function" role is a result too).
+TOOL_RESULT_ROLES = frozenset({"tool", "function", "ipython", "observation"})
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Characters a UTF-8 continuation byte (0x80-0xBF) becomes when decoded as Windows-1252 or
@@ -296,9 +298,14 @@ def role_findings(schema_name: str, roles: tuple[str, ...], answered_elsewhere: 
         # A tool turn (a call, or its result) between two assistant turns is how tool use
         # reads, and chat templates accept it: only turns with nothing between them count.
         turns = [(i, "tool" if r in TOOL_ROLES else r) for i, r in enumerate(mapped_roles) if r != "system"]
-        for (_, before), (index, after) in zip(turns, turns[1:]):
+        for (before_at, before), (index, after) in zip(turns, turns[1:]):
             if before == after and after != "tool":
                 out.append((NOT_ALTERNATING, index, f"two {after} turns in a row"))
+                break
+            if before == "user" and mapped_roles[index] in TOOL_RESULT_ROLES:
+                # A tool's result answers a call: an assistant turn (or a function_call) comes first.
+                out.append((NOT_ALTERNATING, index, f"a tool result ({roles[index]}) right after a user turn, "
+                                                    "with no tool call before it"))
                 break
     return tuple(out)
 
