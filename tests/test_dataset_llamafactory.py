@@ -94,11 +94,11 @@ def test_a_json_object_holding_one_conversation_is_one_row(tmp_path: Path) -> No
 
 
 def test_the_report_names_the_columns_that_decided_the_format(tmp_path: Path) -> None:
-    cases = [({"instruction": "a", "input": "", "output": "b", "id": 1}, "alpaca (by instruction, input, output)"),
-             ({"input": "a", "output": "b", "text": "a b"}, "text (by text)"),
-             ({"prompt": "a", "chosen": "b", "rejected": "c"}, "preference (by prompt, chosen, rejected)"),
+    cases = [({"instruction": "a", "input": "", "output": "b", "id": 1}, "alpaca by instruction/input/output"),
+             ({"input": "a", "output": "b", "text": "a b"}, "text by text"),
+             ({"prompt": "a", "chosen": "b", "rejected": "c"}, "preference by prompt/chosen/rejected"),
              ({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]},
-              "messages (by messages)")]
+              "messages by messages")]
     for index, (row, detail) in enumerate(cases):
         result = scan_dataset(str(write(tmp_path, [row], f"d{index}.jsonl")))
         assert result.areas[0].detail == f"1 row, {detail}"

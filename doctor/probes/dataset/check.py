@@ -204,7 +204,7 @@ def scan_dataset(path: str, options: DatasetOptions | None = None) -> ProbeResul
     # the count of findings is the console's, from the findings it shows under this line
     facts.set("dataset.schema_columns", {name: list(cols) for name, cols in result.schema_columns.items()})
     columns = result.schema_columns.get(dominant, ())
-    detail = f"{counted(result.rows, 'row')}, {schema}" + (f" (by {', '.join(columns)})"
+    detail = f"{counted(result.rows, 'row')}, {schema}" + (f" by {'/'.join(columns)}"
                                                             if columns and schema != "mixed" else "")
     area = AreaStatus("dataset", f"Dataset {path}", detail, path=path)
     return ProbeResult(facts.freeze(), observations, [area])

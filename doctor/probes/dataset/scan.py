@@ -41,6 +41,7 @@ MULTILINE_MAX_BYTES = 4 << 20
 # a row, so memory stays bounded whatever the file's size (reported as a fact when reached).
 DUPLICATE_MEMORY_ROWS = 500_000
 FIRST_LINES_PER_SCHEMA = 3
+LENIENT_OBJECT_MAX_BYTES = 16 << 20
 
 
 @dataclass
@@ -528,7 +529,10 @@ def scan_lenient_object(path: str, settings: ScanSettings) -> tuple[ChunkResult,
     """A .json file holding one object that strict parsers refuse (a trailing comma, a
     comment, single quotes...): each mistake at its line and column, then its records, read
     as the lenient parser meant them. None when even that parser cannot read one object
-    (JSON Lines, or a broken file: the caller reads it line by line)."""
+    (JSON Lines, or a broken file: the caller reads it line by line), or past
+    LENIENT_OBJECT_MAX_BYTES (the lenient parser is pure Python, a few MB/s)."""
+    if os.path.getsize(path) > LENIENT_OBJECT_MAX_BYTES:
+        return None
     with open(path, "rb") as f:
         data = f.read()
     try:
