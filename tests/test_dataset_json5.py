@@ -69,3 +69,16 @@ def test_jsonl_rows_report_each_json5_ism_at_its_column(tmp_path: Path) -> None:
     path.write_text('{"text": "a",}\n{"text": \'b\'}\n{"text": "c"} // note\n')
     assert located(path) == [("DATA-JSON-TRAILING-COMMA", 1, 13), ("DATA-JSON-SINGLE-QUOTES", 2, 10),
                              ("DATA-JSON-COMMENT", 3, 15)]
+
+
+def test_the_repair_reads_past_a_comma_after_the_last_element(tmp_path: Path) -> None:
+    from doctor.fixes.dataset import RepairOptions, repair_dataset
+
+    path = tmp_path / "data.json"
+    path.write_text('[\n  {"text": "a"},\n  {"text": "b"},\n]\n')
+    summary = repair_dataset(str(path), RepairOptions(journal_root=str(tmp_path / "j")))
+    assert summary.balanced and summary.input_rows == 2
+    assert summary.actions["comma after the array's last element dropped"] == 1
+    fixed = tmp_path / "data.json.fixed.jsonl"
+    assert [json.loads(line) for line in fixed.read_text().splitlines()] == [{"text": "a"}, {"text": "b"}]
+    assert scan_dataset(str(fixed)).observations == []

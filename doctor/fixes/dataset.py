@@ -208,7 +208,10 @@ def _write_all(path: str, out_file: BinaryIO | None, rej_file: BinaryIO | None, 
     rewritten = is_array or under_key is not None   # every row of such a file is rewritten
     for rec in _records(path, under_key, is_array):
         if isinstance(rec, reader.ArrayTrouble):
-            summary.actions[f"array problem noted: {rec.detail} (line {rec.line})"] += 1
+            if rec.entry == reader.TRAILING_COMMA:   # JSON Lines has no place for it
+                summary.actions["comma after the array's last element dropped"] += 1
+            else:
+                summary.actions[f"array problem noted: {rec.detail} (line {rec.line})"] += 1
             continue
         if rec.blank:
             summary.blank_lines += 1

@@ -202,7 +202,7 @@ def check_text(obj: dict[str, Any], schema: RecordSchema, line: int, raw: bytes,
                      count=len(_CONTROL.findall(text)))
         if "\ufffd" in text:
             hits.add(REPLACEMENT_CHAR, line, col, field=path, count=text.count("\ufffd"))
-        at = mojibake_at(text) if text.isascii() is False else None
+        at = None if text.isascii() else mojibake_at(text)
         if at:
             start = max(0, at[0] - 12)
             hits.add(MOJIBAKE, line, col, field=path, sample=text[start:at[1] + 12])
