@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from doctor.probes.dataset import DatasetOptions, scan_dataset
-from doctor.probes.dataset.content import mojibake_at, placeholder_at
+from doctor.probes.dataset.textchecks import mojibake_at, placeholder_at
 
 # UTF-8 text decoded as Windows-1252 (the common case) and as Latin-1 (C1 controls survive).
 GARBLED = ["the cafÃ© opens", "she doesnâ€™t know", "ä¸­æ–‡ text", "ÐŸÑ€Ð¸Ð²ÐµÑ‚", "ðŸ˜€ smile",

@@ -10,6 +10,8 @@ from functools import lru_cache
 from typing import Any, Iterator
 
 from doctor.probes.dataset.hits import Hits
+from doctor.probes.dataset.llamafactory import LF_PARTS, check_media_markers, lf_value_parts, part_text
+from doctor.probes.dataset.textchecks import mojibake_at, placeholder_at
 from doctor.probes.dataset.schema import KTO_LABELS, MESSAGES, PREFERENCE, SHAREGPT, TEXT, UNKNOWN, RecordSchema
 
 FIELD_MISSING = "DATA-FIELD-MISSING"
@@ -21,9 +23,6 @@ REPLACEMENT_CHAR = "DATA-TEXT-REPLACEMENT-CHAR"
 MOJIBAKE = "DATA-TEXT-MOJIBAKE"
 CRLF = "DATA-TEXT-CRLF"
 PLACEHOLDER = "DATA-TEXT-PLACEHOLDER"
-LF_PARTS = "DATA-LF-CONTENT-PARTS"
-LF_IMAGE_MARKERS = "DATA-LF-IMAGE-MARKERS"
-LF_MEDIA_COUNT = "DATA-LF-MEDIA-COUNT"
 SHAREGPT_UNMAPPED = "DATA-SHAREGPT-UNMAPPED-ROLE"
 TEMPLATE_TOKENS = "DATA-CHAT-TEMPLATE-TOKENS"
 SHAREGPT_ROLES = "DATA-CHAT-SHAREGPT-ROLES"
@@ -45,70 +44,6 @@ TOOL_ROLES = frozenset({"tool", "function", "ipython", "observation", "function_
 TOOL_RESULT_ROLES = frozenset({"tool", "function", "ipython", "observation"})
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-# Characters a UTF-8 continuation byte (0x80-0xBF) becomes when decoded as Windows-1252 or
-# Latin-1: U+0080-U+00BF, and the 27 Windows-1252 characters that replace 0x80-0x9F.
-_CONTINUATION_CHARS = ("\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
-                       "\u2013\u2014\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a"
-                       "\u20ac\u2122")
-# A UTF-8 lead byte (0xC2-0xF4) as Windows-1252/Latin-1, then continuation bytes: the shape
-# every mis-decoded non-ASCII character takes (é -> Ã©, ’ -> â€™, 中 -> ä¸­, я -> Ñ).
-_MOJIBAKE_RUN = re.compile(f"[\u00c2-\u00f4][{_CONTINUATION_CHARS}]+")
-# Which characters a lead byte's mis-decoding yields, by sequence length, where they are
-# plausible text: rules out "ß“" (U+07D3) and other chance pairs of real Latin-1 text.
-_PLAUSIBLE = ((0x80, 0x590), (0x5D0, 0x700), (0x800, 0xD800), (0xE000, 0xFFFE), (0x10000, 0x110000))
-# C1 controls: Windows-1252 text (’ = 0x92) decoded as Latin-1.
-_C1 = re.compile("[\u0080-\u009f]")
-
-
-def _as_cp1252_byte(ch: str) -> int:
-    try:
-        return ch.encode("cp1252")[0]
-    except UnicodeEncodeError:
-        return ord(ch)   # U+0080-U+00FF: Latin-1 (cp1252 leaves 0x81, 0x8D, 0x8F, 0x90, 0x9D undefined)
-
-
-def mojibake_at(text: str) -> tuple[int, int] | None:
-    """(start, end) of the first run of characters that is UTF-8 read as Windows-1252 or
-    Latin-1: its bytes in that code page decode as UTF-8 to one plausible character."""
-    for m in _MOJIBAKE_RUN.finditer(text):
-        run = m.group()
-        lead = ord(run[0])
-        size = 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
-        if len(run) < size:
-            continue
-        try:
-            decoded = bytes(map(_as_cp1252_byte, run[:size])).decode("utf-8")
-        except UnicodeDecodeError:
-            continue
-        if any(lo <= ord(decoded) < hi for lo, hi in _PLAUSIBLE):
-            return m.start(), m.start() + size
-    at = text.find("â€")   # ” is â€ and 0x9D, a byte Windows-1252 leaves undefined (often dropped)
-    if at >= 0:
-        return at, at + 2
-    m = _C1.search(text)
-    return (m.start(), m.end()) if m else None
-
-
-# {{ name }} (Jinja, Mustache, LLaMA-Factory's identity data) and {name} (str.format): a prompt
-# template's slot that nobody filled. Not {0}, not {} (positional), not LaTeX (\frac{ab}{cd},
-# x^{abc}), not a Python dict or set literal ({name: 1}), not a JSON object ({"a": 1}).
-_DOUBLE = re.compile(r"\{\{\s*([A-Za-z_][\w.]*)\s*\}\}")
-# A slot's name is a word of two letters or more, maybe snake_case: not {x_n} (a sequence).
-_SINGLE = re.compile(r"(?<![\\\w$^_{}%#@'\"])\{([A-Za-z][A-Za-z0-9]+(?:_[A-Za-z0-9]+)*)\}(?![}'\"])")
-# Text that is or quotes code, templates or math: braces there are its syntax, not a slot.
-_CODE = re.compile(r"^\s*\w+\s*=\s*['\"\[{\d]|```|\{%|</?[A-Za-z][\w-]*[ />]|\bdef |=>|;\s*$|\breturn\b|\bfunction\b|\bprint\(|"
-                   r"\.format\(|\bf[\"']|\$|\\[A-Za-z]+\{|\bconst |\blet |\bvar |::|\w\.\w+\(|"
-                   r"\bfor \w+ in\b", re.M)
-
-
-def placeholder_at(text: str) -> str | None:
-    """An unfilled template slot in training text ({{name}} or {name}), if there is one."""
-    if "{" not in text:
-        return None
-    m = _DOUBLE.search(text) or _SINGLE.search(text)
-    if m is None or _CODE.search(text):
-        return None
-    return m.group()
 TEMPLATE_TOKEN = re.compile(
     r"<\|(?:im_start|im_end|eot_id|eom_id|start_header_id|end_header_id|begin_of_text|end_of_text"
     r"|endoftext|user|assistant|system|end|start|channel|message|return)\|>"
@@ -246,28 +181,6 @@ def content_text(content: Any) -> str | None:
     return None
 
 
-def part_text(part: Any) -> str:
-    """The text of one content part: trl's {"type": "text", "text": ...}, or LLaMA-Factory v1's
-    {"type": "text" | "reasoning" | "tool_call", "value": ...}."""
-    if type(part) is not dict:
-        return ""
-    text = part.get("text")
-    if type(text) is str:
-        return text
-    value = part.get("value")
-    return value if type(value) is str and part.get("type") in LF_TEXT_PARTS else ""
-
-
-# LLaMA-Factory v1 parts that hold text under "value" (its media parts hold a path there).
-LF_TEXT_PARTS = frozenset({"text", "reasoning", "tool_call"})
-
-
-def lf_value_parts(content: Any) -> bool:
-    """Content parts in LLaMA-Factory v1's spelling ("value", no "text")."""
-    return type(content) is list and any(
-        type(p) is dict and "value" in p and "text" not in p for p in content)
-
-
 @lru_cache(maxsize=4096)
 def role_findings(schema_name: str, roles: tuple[str, ...], answered_elsewhere: bool = False
                   ) -> tuple[tuple[str, int | None, str], ...]:
@@ -308,31 +221,6 @@ def role_findings(schema_name: str, roles: tuple[str, ...], answered_elsewhere: 
                                                     "with no tool call before it"))
                 break
     return tuple(out)
-
-
-# LLaMA-Factory's media columns and the marker each item stands for in the text
-# (src/llamafactory/data/mm_plugin.py:189-216 _validate_messages).
-MEDIA_MARKERS = (("images", "<image>"), ("videos", "<video>"), ("audios", "<audio>"))
-
-
-def check_media_markers(obj: dict[str, Any], texts: list[str], line: int, col: int | None, field: str,
-                        hits: Hits) -> None:
-    """<image>/<video>/<audio> markers with a media column: LLaMA-Factory's multimodal rows,
-    whose marker count must equal the column's item count."""
-    seen = False
-    for column, marker in MEDIA_MARKERS:
-        if column not in obj:
-            continue
-        markers = sum(text.count(marker) for text in texts)
-        items = obj[column]
-        count = len(items) if type(items) is list else int(items is not None)
-        if markers:
-            seen = True
-        if markers and markers != count:
-            hits.add(LF_MEDIA_COUNT, line, col, field=field, media=column, marker=marker,
-                     markers=markers, items=count)
-    if seen:
-        hits.add(LF_IMAGE_MARKERS, line, col, field=field)
 
 
 def check_chat(obj: dict[str, Any], schema: RecordSchema, line: int, raw: bytes, hits: Hits) -> None:

@@ -5,7 +5,7 @@ from typing import Any
 
 from doctor.facts import FactCollector
 from doctor.findings import Evidence, Location, Observation
-from doctor.probes.dataset import content, preference, scan
+from doctor.probes.dataset import content, llamafactory, preference, scan
 from doctor.probes.dataset.hits import Hit
 from doctor.probes.dataset.scan import ChunkResult
 from doctor.probes.dataset.schema import LF_PREFERENCE, SHAREGPT
@@ -28,7 +28,7 @@ FORMAT_IDS = frozenset({scan.SCHEMA_UNKNOWN, content.FIELD_MISSING, content.FIEL
 # Problems of content that come from how the file was made (a template never filled in, an end
 # token pasted into every answer): reported once with their count, a placeholder whenever it
 # is on two rows or more, a pasted token when on half the rows or more.
-ALWAYS_ONCE_IDS = frozenset({content.PLACEHOLDER, content.LF_PARTS, content.LF_IMAGE_MARKERS,
+ALWAYS_ONCE_IDS = frozenset({content.PLACEHOLDER, llamafactory.LF_PARTS, llamafactory.LF_IMAGE_MARKERS,
                              content.SHAREGPT_UNMAPPED})
 MOSTLY_IDS = ALWAYS_ONCE_IDS | {content.TEMPLATE_TOKENS}
 # Values that differ between rows with the same format problem.

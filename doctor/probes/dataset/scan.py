@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Iterator
 import orjson
 
 from doctor.probes import limits
-from doctor.probes.dataset import content, prefilter, preference, reader, syntax
+from doctor.probes.dataset import content, llamafactory, prefilter, preference, reader, syntax
 from doctor.probes.dataset.hits import Hits
 from doctor.probes.dataset.reader import ArrayElement, ArrayTrouble, OverlongLine, line_length
 from doctor.probes.dataset.rowmemory import RowMemory
@@ -268,7 +268,7 @@ def _clean_conversations(objs: list[dict[str, Any]], schema: RecordSchema) -> bo
         return False
     if not messages and any(r not in content.ROLE_ALIASES for sequence in sequences for r in sequence):
         return False   # a role standardize_sharegpt cannot map: said once per row, row by row
-    if any(column in objs[0] for column, _ in content.MEDIA_MARKERS):
+    if any(column in objs[0] for column, _ in llamafactory.MEDIA_MARKERS):
         return False   # <image>/<video>/<audio> markers are counted row by row
     findings = content.role_findings
     return not any(findings(schema.name, sequence) for sequence in sequences)
