@@ -117,29 +117,30 @@ def apply_fixes(report: Report, kb: KnowledgeBase, targets: Targets, opts: ScanO
     """Every safe fix of the run, in one journal transaction: one `undo` reverts them all."""
     from doctor.fixes.journal import Journal
 
-    scripts, data = targets.of("script"), targets.of("dataset")
+    scripts, data, configs = targets.of("script"), targets.of("dataset"), targets.of("config")
     with Journal().transaction(f"scan --fix {' '.join(targets.projects or targets.names())}") as tx:
-        outcomes = apply_script_fixes(scripts, opts, tx)
+        outcomes = apply_script_fixes(scripts, opts, tx) + apply_config_fixes(configs, opts, tx)
         dataset_outcomes = apply_dataset_fixes(data, opts, tx)
         model_outcomes = apply_model_fixes(targets.of("model"), opts, tx)
+    changed = [Target("script", p) for p in scripts] + [Target("config", p) for p in configs] if outcomes else []
     if any(o.applied for o in model_outcomes):
-        refresh_area(report, kb, opts, "model", [Target("model", p) for p in targets.of("model")])
-    if outcomes:   # the scripts changed: report what is left of them
-        refresh_area(report, kb, opts, "script", [Target("script", p) for p in scripts])
+        changed += [Target("model", p) for p in targets.of("model")]
+    if changed:   # report what is left of the changed areas, as a re-run would
+        refresh_areas(report, kb, opts, changed)
     report.fixes += outcomes + dataset_outcomes + model_outcomes
 
 
-def refresh_area(report: Report, kb: KnowledgeBase, opts: ScanOptions, area: str, targets: list[Target]) -> None:
-    """Report what is left of `area` after its fixes, as a re-run would."""
+def refresh_areas(report: Report, kb: KnowledgeBase, opts: ScanOptions, targets: list[Target]) -> None:
+    """Probe `targets` again after their fixes; their areas' findings and status lines are replaced."""
+    areas = {registry.get(t.probe).area for t in targets}
     context = ProbeContext(kb, options_for(ProbeOptions, opts))
     after = ProbeResult()
     for target in targets:
         after = after.merge(run_probe(registry.get(target.probe), target, context))
-    report.findings = [f for f in report.findings if f.area != area] + \
+    report.findings = [f for f in report.findings if f.area not in areas] + \
         findings_from_observations(kb, after.observations, report.facts)
-    report.areas = [a for a in report.areas if a.area != area] + after.areas
-    if "'unsloth-doctor undo' restores the files as they were." not in report.notes:
-        report.notes.append("'unsloth-doctor undo' restores the files as they were.")
+    report.areas = [a for a in report.areas if a.area not in areas] + after.areas
+    report.notes.append("'unsloth-doctor undo' restores the files as they were.")
 
 
 def apply_model_fixes(paths: list[str], opts: ScanOptions, tx: Transaction) -> list[FixOutcome]:
@@ -159,14 +160,26 @@ def apply_model_fixes(paths: list[str], opts: ScanOptions, tx: Transaction) -> l
 def apply_script_fixes(paths: list[str], opts: ScanOptions, tx: Transaction | None = None) -> list[FixOutcome]:
     if not paths:
         return []
-    from doctor.fixes.apply import apply_fixes as apply_edits
     from doctor.probes.script import read_source, scan_source
 
+    return _apply_edits(paths, lambda p: scan_source(read_source(p)), opts, tx)
+
+
+def apply_config_fixes(paths: list[str], opts: ScanOptions, tx: Transaction | None = None) -> list[FixOutcome]:
+    if not paths:
+        return []
+    from doctor.probes.config import config_observations
+
+    return _apply_edits(paths, config_observations, opts, tx)
+
+
+def _apply_edits(paths: list[str], rescan: Any, opts: ScanOptions, tx: Transaction | None) -> list[FixOutcome]:
+    from doctor.fixes.apply import apply_fixes as apply_edits
+
     outcomes: list[FixOutcome] = []
-    for path in paths:   # one script that cannot be written does not stop the others
+    for path in paths:   # one file that cannot be written does not stop the others
         try:
-            outcomes += apply_edits([path], lambda p: scan_source(read_source(p)), opts.unsafe_fixes,
-                                    f"scan --fix {path}", tx=tx)
+            outcomes += apply_edits([path], rescan, opts.unsafe_fixes, f"scan --fix {path}", tx=tx)
         except OSError as exc:
             outcomes.append(_not_written(path, exc))
     return outcomes
