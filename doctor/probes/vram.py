@@ -329,3 +329,20 @@ def run_from_settings(values: Mapping[str, Any]) -> RunSettings:
         gradient_checkpointing=gc if gc in ("unsloth", True, False) else base.gradient_checkpointing,
         targets=tuple(targets) if isinstance(targets, (list, tuple)) and targets else base.targets,
     )
+
+
+def certainly_over(est: VramEstimate, memory_mib: float) -> bool:
+    """Over the GPU's memory even at the band's low end, with the loss chunked smallest.
+
+    Unsloth sizes the loss's chunks from the free memory (half of it, at most 4 GiB), so the
+    logits term shrinks on a full GPU; what remains must fit regardless.
+    """
+    # Weights, trainable parameters and optimizer state are counted from the shapes; the band
+    # is the uncertainty of the activations and the overhead, so only those are discounted.
+    counted = est.weights_mib + est.trainable_mib + est.optimizer_mib
+    return counted + (est.activations_mib + est.overhead_mib) * (1 - est.band) > memory_mib
+
+
+def likely_over(est: VramEstimate, memory_mib: float, headroom: float = 0.9) -> bool:
+    """The estimate's middle is over what the GPU offers after fragmentation."""
+    return est.total_mib - est.logits_mib > headroom * memory_mib
