@@ -77,7 +77,7 @@ def test_parameter_count_from_a_model_name(name, expected):
 
 def test_each_setting_moves_the_estimate_the_way_unsloth_does():
     shape = vram.shape_from_params(8_000_000_000)
-    base = vram.RunSettings(batch=2, seq=2048, load_in_4bit=True)
+    base = vram.RunSettings(batch=2, seq=2048, load_in_4bit=True, optimizer="adamw_8bit")
     e = vram.estimate(shape, base)
     sixteen = vram.estimate(shape, vram.RunSettings(batch=2, seq=2048))
     assert e.weights_mib < sixteen.weights_mib / 2.5   # embeddings and lm_head stay 16-bit
@@ -145,3 +145,45 @@ def test_recorded_gpu_runs_fall_inside_the_stated_band():
     _, errors = vram_table.table(data)
     assert len(errors) >= 12            # 3 widths x 2 sequence lengths x (16-bit, 4-bit)
     assert all(abs(e) <= vram.BAND for e in errors), errors
+
+
+# ---------------------------------------------------------------- in a scan
+from doctor.findings import Location  # noqa: E402
+from doctor.probes import runmemory  # noqa: E402
+
+
+def test_a_config_scan_gives_the_runs_estimate_at_the_model_line(tmp_path, knowledge_base):
+    from doctor import api
+
+    cfg = tmp_path / "qlora.yml"
+    cfg.write_text("base_model: NousResearch/Meta-Llama-3-8B\nadapter: qlora\nload_in_4bit: true\n"
+                   "sequence_len: 4096\nmicro_batch_size: 2\nlora_r: 32\nlora_alpha: 64\nlearning_rate: 0.0002\n"
+                   "optimizer: paged_adamw_8bit\ngradient_checkpointing: true\n")
+    report = api.scan([], configs=[str(cfg)], env=False)
+    (f,) = [f for f in report.findings if f.id == "RUN-VRAM-ESTIMATE"]
+    assert f.location.line == 1 and "4-bit LoRA r=32" in f.title and "2 × 4096" in f.title
+
+
+def _facts(settings: dict) -> dict:
+    facts, _ = runmemory.estimate_run(settings, Location("train.yml", 3, 5))
+    return facts
+
+
+@pytest.mark.parametrize("memory,expected", [(81559, []), (19456, ["RUN-VRAM-TIGHT"]), (16384, ["RUN-VRAM-WONT-FIT"])])
+def test_the_verdict_against_the_gpu(memory, expected):
+    facts = _facts({"model_name": "unsloth/Meta-Llama-3.1-8B-Instruct", "max_seq_length": 2048})   # 16-bit
+    got = runmemory.memory_observations({**facts, runmemory.MEMORY_FACT: memory})
+    assert [o.entry_id for o in got] == expected
+    assert all(o.location.path == "train.yml" and o.location.line == 3 for o in got)
+
+
+def test_a_prequantized_checkpoint_is_counted_in_4bit():
+    facts = _facts({"model_name": "unsloth/Meta-Llama-3.1-8B-Instruct-bnb-4bit", "max_seq_length": 2048})
+    (fact,) = facts.values()
+    assert fact["kind"].startswith("4-bit")
+    assert runmemory.memory_observations({**facts, runmemory.MEMORY_FACT: 16384}) == []
+
+
+def test_no_gpu_or_no_size_means_no_verdict():
+    assert runmemory.memory_observations(_facts({"model_name": "meta-llama/Llama-3.1-70B"})) == []
+    assert _facts({"model_name": "./outputs/checkpoint-60"}) == {}

@@ -45,7 +45,10 @@ ACT_H = 34.0          # bytes per token per layer per hidden unit, no checkpoint
 ACT_I = 6.0           # bytes per token per layer per MLP unit, no checkpointing
 OVERHEAD_MIB = 700.0  # CUDA context + workspaces, measured alone
 BAND = 0.25           # the calibration's largest relative error, rounded up
-BAND_FROM_NAME = 0.40 # shape guessed from a parameter count
+BAND_FROM_NAME = 0.40 # shape guessed from a parameter count: activations follow the guessed widths
+# Names round the size, mostly down ("14B" is 14.7e9 for Qwen2.5-14B, "7B" 7.6e9 for Qwen2.5-7B),
+# sometimes up ("Llama-2-7b" is 6.7e9): the counted parts may be 5% lower or 15% higher.
+COUNT_LOW_FROM_NAME, COUNT_HIGH_FROM_NAME = 0.05, 0.15
 
 OPTIMIZER_STATE_BYTES = {
     "adamw": 8.0, "adam": 8.0, "adamw_torch": 8.0, "adamw_torch_fused": 8.0, "adamw_hf": 8.0,
@@ -79,7 +82,9 @@ class ModelShape:
 
 @dataclass(frozen=True)
 class RunSettings:
-    batch: int = 2
+    # Defaults are Unsloth's: its trainer configs default to batch 4 and adamw_8bit
+    # (unsloth/models/rl.py:3313,3318), its loaders to max_seq_length 2048.
+    batch: int = 4
     seq: int = 2048
     rank: int = 16
     load_in_4bit: bool = False
@@ -99,21 +104,31 @@ class VramEstimate:
     logits_mib: float
     overhead_mib: float
     trainable_params: int
-    band: float
+    band: float                   # relative error of activations, logits and overhead
+    count_low: float = 0.0        # relative error of the counted parts (a size read from a name)
+    count_high: float = 0.0
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
+    def counted_mib(self) -> float:
+        """Weights, trainable parameters and optimizer state: counted from the shapes."""
+        return self.weights_mib + self.trainable_mib + self.optimizer_mib
+
+    @property
+    def uncertain_mib(self) -> float:
+        return self.activations_mib + self.logits_mib + self.overhead_mib
+
+    @property
     def total_mib(self) -> float:
-        return (self.weights_mib + self.trainable_mib + self.optimizer_mib + self.activations_mib
-                + self.logits_mib + self.overhead_mib)
+        return self.counted_mib + self.uncertain_mib
 
     @property
     def low_mib(self) -> float:
-        return self.total_mib * (1 - self.band)
+        return self.counted_mib * (1 - self.count_low) + self.uncertain_mib * (1 - self.band)
 
     @property
     def high_mib(self) -> float:
-        return self.total_mib * (1 + self.band)
+        return self.counted_mib * (1 + self.count_high) + self.uncertain_mib * (1 + self.band)
 
     def parts(self) -> list[tuple[str, float]]:
         return [("weights", self.weights_mib), ("trainable + gradients", self.trainable_mib),
@@ -263,10 +278,12 @@ def estimate(shape: ModelShape, run: RunSettings) -> VramEstimate:
     else:   # "unsloth": layer inputs offloaded to the CPU; one layer in flight
         activations = 2 * tokens * shape.hidden * 2 + per_layer
     logits = min(tokens * shape.vocab * CE_BYTES_PER_LOGIT, CE_CAP_BYTES)
-    band = BAND if "name" not in shape.source else BAND_FROM_NAME
+    guessed = "name" in shape.source
     return VramEstimate(weights_mib=weights / MIB, trainable_mib=trainable / MIB, optimizer_mib=optimizer / MIB,
                         activations_mib=activations / MIB, logits_mib=logits / MIB, overhead_mib=OVERHEAD_MIB,
-                        trainable_params=trainable_params, band=band, notes=tuple(notes))
+                        trainable_params=trainable_params, band=BAND_FROM_NAME if guessed else BAND,
+                        count_low=COUNT_LOW_FROM_NAME if guessed else 0.0,
+                        count_high=COUNT_HIGH_FROM_NAME if guessed else 0.0, notes=tuple(notes))
 
 
 def with_batch(run: RunSettings, batch: int | None = None, seq: int | None = None) -> RunSettings:
@@ -279,7 +296,7 @@ def _mib(v: float) -> str:
 
 def describe(est: VramEstimate, memory_mib: float | None = None) -> str:
     parts = " + ".join(f"{name} {_mib(v)}" for name, v in est.parts() if v >= 0.5)
-    text = f"{parts} = {_mib(est.total_mib)} (±{est.band:.0%}: {_mib(est.low_mib)} to {_mib(est.high_mib)})"
+    text = f"{parts} = {_mib(est.total_mib)} ({_mib(est.low_mib)} to {_mib(est.high_mib)})"
     if memory_mib:
         text += f", against {_mib(memory_mib)} on the GPU"
     return text
@@ -309,8 +326,11 @@ def run_from_settings(values: Mapping[str, Any]) -> RunSettings:
     """A RunSettings from literal settings (script keywords or config keys); defaults elsewhere."""
     base = RunSettings()
     quant = values.get("quantization_bit")
-    adapter = str(values.get("adapter") or "").lower()
-    full = bool(values.get("full_finetuning")) or str(values.get("finetuning_type") or "").lower() == "full"
+    # axolotl's `adapter`, LLaMA-Factory's `finetuning_type`, and the neutral `finetuning` of
+    # doctor/probes/configvocab.py that both map onto
+    adapter = str(values.get("adapter") or values.get("finetuning") or "").lower()
+    full = (bool(values.get("full_finetuning")) or adapter == "full"
+            or str(values.get("finetuning_type") or "").lower() == "full")
     targets = _first(values, _KEYS["targets"])
     if isinstance(targets, str):
         targets = PROJECTIONS if targets.strip().lower() in ("all", "all-linear", "all_linear") else tuple(
@@ -331,18 +351,25 @@ def run_from_settings(values: Mapping[str, Any]) -> RunSettings:
     )
 
 
-def certainly_over(est: VramEstimate, memory_mib: float) -> bool:
-    """Over the GPU's memory even at the band's low end, with the loss chunked smallest.
+def floor_mib(est: VramEstimate) -> float:
+    """The least the run can need: the band's low end, with the loss chunked smallest.
 
     Unsloth sizes the loss's chunks from the free memory (half of it, at most 4 GiB), so the
-    logits term shrinks on a full GPU; what remains must fit regardless.
+    logits term shrinks on a full GPU.
     """
-    # Weights, trainable parameters and optimizer state are counted from the shapes; the band
-    # is the uncertainty of the activations and the overhead, so only those are discounted.
-    counted = est.weights_mib + est.trainable_mib + est.optimizer_mib
-    return counted + (est.activations_mib + est.overhead_mib) * (1 - est.band) > memory_mib
+    return est.low_mib - est.logits_mib * (1 - est.band)
+
+
+def middle_mib(est: VramEstimate) -> float:
+    """The estimate without the loss's chunks, which adapt to the memory left."""
+    return est.total_mib - est.logits_mib
+
+
+def certainly_over(est: VramEstimate, memory_mib: float) -> bool:
+    """Over the GPU's memory even at the band's low end."""
+    return floor_mib(est) > memory_mib
 
 
 def likely_over(est: VramEstimate, memory_mib: float, headroom: float = 0.9) -> bool:
     """The estimate's middle is over what the GPU offers after fragmentation."""
-    return est.total_mib - est.logits_mib > headroom * memory_mib
+    return middle_mib(est) > headroom * memory_mib
