@@ -13,7 +13,7 @@ from doctor.engine import evaluate, findings_from_observations
 from doctor.errors import PartialReport
 from doctor.facts import Facts
 from doctor.kb import KnowledgeBase
-from doctor.probes import registry
+from doctor.probes import registry, runmemory
 from doctor.probes.base import Probe, ProbeContext, ProbeOptions, ProbeResult, Target
 from doctor.findings import Location, Observation
 from doctor.probes.guard import guarded
@@ -69,7 +69,10 @@ def probe_all(kb: KnowledgeBase, targets: Targets, opts: ScanOptions) -> ProbeRe
 def run_scan(kb: KnowledgeBase, targets: Targets, opts: ScanOptions) -> Report:
     result = probe_all(kb, targets, opts).merge(nothing_found(targets))
     facts = result.facts
-    findings = evaluate(kb, facts) + findings_from_observations(kb, [*opts.extra, *result.observations], facts)
+    # checks that need two targets of the scan (a run's settings and the GPU) read the merged facts
+    across = runmemory.memory_observations(facts)
+    findings = evaluate(kb, facts) + findings_from_observations(kb, [*opts.extra, *result.observations, *across],
+                                                                facts)
     report = Report(command="scan", findings=findings, areas=result.areas, facts=dict(facts),
                     targets=targets.names(), anchor_file=project_anchor(targets),
                     headings=registry.headings(), skipped=dict(targets.skipped))
