@@ -47,7 +47,7 @@ def grid(quick: bool) -> list[dict]:
             runs.append({"width": w, "seq": s, "load_in_4bit": False, "gc": "unsloth", "optim": "adamw_8bit"})
             runs.append({"width": w, "seq": s, "load_in_4bit": True, "gc": "unsloth", "optim": "adamw_8bit"})
             runs.append({"width": w, "seq": s, "load_in_4bit": False, "gc": False, "optim": "adamw_8bit"})
-    if not quick:   # full fine-tuning, where the optimizer state is most of the memory
+    if not quick and os.environ.get("VRAM_FULL", "1") == "1":   # full fine-tuning: optimizer state dominates
         for w in WIDTHS[:2]:
             for s in SEQS:
                 runs.append({"width": w, "seq": s, "load_in_4bit": False, "gc": "unsloth", "optim": "adamw_8bit",
