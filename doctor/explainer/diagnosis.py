@@ -21,6 +21,7 @@ from typing import IO, Any, Mapping
 from doctor.explainer import banner, oom
 from doctor.explainer.fallback import classify_unmatched
 from doctor.explainer.parse import parse_stream, parse_text
+from doctor.explainer.structural import diagnose_structure
 from doctor.findings import Evidence, Fix
 from doctor.results.explain import Diagnosis, ExplainResult, Frame, ParsedLog, RaiseSite
 
@@ -52,6 +53,7 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
     hot, warm = _important_lines(log)
     echo = _echo_lines(log)
     weighed = _promote_causes([_weigh(m, log, hot, warm, echo, facts) for m in matches], kb)
+    weighed += diagnose_structure(log) if log.lines else []
     # At equal confidence (both at 100%), a cause goes before the error it explains.
     ranked = sorted(weighed, key=lambda d: (-d.confidence, not d.explains))
     diagnoses = _distinct(ranked)
@@ -59,7 +61,13 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
         diagnoses = [d for d in diagnoses if d.confidence >= FAINT]
     diagnoses = diagnoses[:max(0, top)]
     notes = []
-    sites = [] if diagnoses and diagnoses[0].confidence >= STRONG else _raise_sites(log, notes)
+    sites = _raise_sites(log, notes)
+    cut = log.final is not None and not log.final.message
+    if diagnoses and (cut or diagnoses[0].confidence >= STRONG):
+        # an entry that answers strongly says more than where the message is raised, and a
+        # cut traceback's frame is a weaker lead than any entry that matched the log
+        cap = max(0.0, diagnoses[0].confidence - 0.01)
+        sites = [s._replace(confidence=min(s.confidence, cap)) for s in sites]
     if log.dropped_lines:
         notes.append(f"Read {log.total_lines} lines; kept {len(log.lines)} that look like errors, "
                      "tracebacks or build output, plus the head and the tail.")
@@ -84,8 +92,12 @@ def _raise_sites(log: ParsedLog, notes: list[str]) -> list[RaiseSite]:
     final = log.final
     tail = [line.text for line in log.lines[-20:] if line.text.strip() and not line.text.startswith("```")]
     if final is not None:
-        if not final.message:
-            return []   # a traceback cut before its error line: the lines above are not the error
+        if not final.message:   # cut before its error line: the innermost frame is the lead
+            from doctor.explainer.cutframes import cut_traceback_sites
+
+            sites, note = cut_traceback_sites(final)
+            notes.extend([note] if note else [])
+            return sites
         messages = [(final.type, final.message)]
     elif len(tail) <= SHORT_PASTE:
         # a pasted warning or message without a type: each line, then the lines as one

@@ -143,6 +143,7 @@ class RaiseIndex:
                                              literal_chars(normalize(site.template.replace(HOLE, ""))),
                                              regex))
         self._regex: dict[int, object] = {}
+        self._words: dict[str, list[int]] | None = None   # word -> items, built on first fuzzy use
 
     def __len__(self) -> int:
         return len(self._items)
@@ -171,6 +172,42 @@ class RaiseIndex:
             found.append((score, item))
         found.sort(key=lambda x: (-x[0], _RANK.get(x[1].package, len(_RANK)), x[1].site.file, x[1].site.line))
         return found
+
+
+    def similar(self, message: str) -> list[tuple[float, _Compiled]]:
+        """Sites whose wording mostly reappears in the message although no template fits it:
+        the message of another release (reworded, or lengthened since). F1 over words."""
+        mine = set(_words_of(message))
+        if len(mine) < 3:
+            return []
+        if self._words is None:
+            self._words = {}
+            for i, item in enumerate(self._items):
+                for w in set(_words_of(item.site.template)):
+                    self._words.setdefault(w, []).append(i)
+        common: dict[int, int] = {}
+        for w in mine:
+            for i in self._words.get(w, ()):
+                common[i] = common.get(i, 0) + 1
+        out = []
+        for i, c in common.items():
+            if c < SIMILAR_MIN_WORDS:
+                continue
+            theirs = len(set(_words_of(self._items[i].site.template)))
+            f1 = 2 * c / (theirs + len(mine))
+            if f1 >= SIMILAR_F1:
+                out.append((f1, self._items[i]))
+        out.sort(key=lambda x: (-x[0], _RANK.get(x[1].package, len(_RANK)), x[1].site.file, x[1].site.line))
+        return out
+
+
+SIMILAR_MIN_WORDS, SIMILAR_F1 = 4, 0.5
+_STOP = {"this", "that", "with", "from", "have", "your", "will", "been", "were", "when", "which", "please",
+         "does", "into", "they", "them", "then", "than", "should", "would", "could", "there", "their"}
+
+
+def _words_of(text: str) -> list[str]:
+    return [w for w in re.findall(r"[a-z_]{4,}", text.lower()) if w not in _STOP]
 
 
 _RANK = {p: i for i, p in enumerate(PACKAGES)}
@@ -203,14 +240,31 @@ def category(file: str) -> str:
     return "other"
 
 
-def to_result(item: _Compiled, reported_version: str | None) -> RaiseSite:
+def confidence(item: _Compiled, message: str, exc_type: str, rivals: int) -> float:
+    """How surely the message is this site's: the share of the message its literal text
+    covers, the exception type agreeing, and how many other files raise the same text."""
+    share = min(1.0, item.literal / max(1, len(normalize(message))))
+    score = 0.3 + 0.6 * share
+    short = exc_type.rsplit(".", 1)[-1]
+    if short and item.site.exc_type.rsplit(".", 1)[-1] == short:
+        score += 0.05
+    if rivals > 1:   # vendored copies: the message is right, which file is a guess
+        score *= 0.8
+    return round(min(0.95, score), 2)
+
+
+def to_result(item: _Compiled, reported_version: str | None, conf: float = 0.0,
+              reworded: bool = False) -> RaiseSite:
     s = item.site
     note = None
+    if reworded:
+        note = (f"the pasted message is worded differently from this {item.package} {item.version} "
+                "message (most of its words agree): it likely comes from another release of the same code")
     if reported_version and item.package == "unsloth" and reported_version != item.version:
         note = (f"your log reports Unsloth {reported_version}; this was read from Unsloth {item.version}'s "
                 "source, so the line may have moved or the message changed")
     return RaiseSite(item.package, item.version, s.file, s.line, s.function, s.kind, s.exc_type,
-                     s.template.replace(HOLE, "…"), s.condition, category(s.file), note)
+                     s.template.replace(HOLE, "…"), s.condition, category(s.file), note, conf)
 
 
 def find_sites(messages: list[tuple[str, str]], reported_version: str | None,
@@ -221,5 +275,19 @@ def find_sites(messages: list[tuple[str, str]], reported_version: str | None,
     for exc_type, message in messages:
         found = index.match(message, exc_type)
         if found:
-            return [to_result(item, reported_version) for _, item in found[:top]], len(found)
+            best = found[0][0]
+            rivals = len({item.site.file for score, item in found if score == best})
+            return [to_result(item, reported_version, round(confidence(item, message, exc_type, rivals) - 0.05 * i, 2))
+                    for i, (_, item) in enumerate(found[:top])], len(found)
+    for exc_type, message in messages[:1]:   # the wording of another release: a weaker lead
+        near = index.similar(message)
+        if near:
+            return [to_result(item, reported_version, round(0.25 + 0.4 * f1 - 0.05 * i, 2), reworded=True)
+                    for i, (f1, item) in enumerate(near[:top])], len(near)
     return [], 0
+
+
+def sites_in(index: RaiseIndex, file: str, function: str) -> list[_Compiled]:
+    """The indexed sites of one function (by its short name) in one file."""
+    short = function.rsplit(".", 1)[-1]
+    return [i for i in index._items if i.site.file == file and i.site.function.rsplit(".", 1)[-1] == short]
