@@ -167,7 +167,8 @@ def test_kb_index_writes_the_index(tmp_path):
         pytest.skip("needs unsloth 2026.10.9 installed: the version of the shipped index")
 
     root = Path(__file__).resolve().parents[1]
-    out = subprocess.run([sys.executable, "-m", "doctor", "kb", "index", "--output", str(tmp_path)],
+    out = subprocess.run([sys.executable, "-m", "doctor", "kb", "index", "--output", str(tmp_path),
+                          "--package", "unsloth", "--package", "unsloth_zoo"],
                          cwd=root, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     built = raiseindex.load(tmp_path / "unsloth-2026.10.9.json.gz")
@@ -184,3 +185,16 @@ def test_info_lines_of_a_log_are_not_taken_for_the_error(knowledge_base):
     assert all(r.confidence <= 0.5 for r in sites)
     warning = "Unsloth: Will use up to 12.5 out of 31.35 RAM for saving.\n"
     assert diagnose(warning, knowledge_base).raise_sites[0].file == "unsloth/save.py"
+
+
+def test_a_transformers_message_is_found_in_the_second_tier(knowledge_base):
+    paste = ("ValueError: The model did not return a loss from the inputs, only the following keys: "
+             "logits. For reference, the inputs it received are input_ids,attention_mask.")
+    sites = diagnose(paste, knowledge_base).raise_sites
+    assert sites and sites[0].file == "transformers/trainer.py" and sites[0].package == "transformers"
+
+
+def test_the_second_tier_is_never_built_on_first_use(monkeypatch):
+    monkeypatch.setattr(raiseindex, "build_index", lambda *a: pytest.fail("transformers was read at run time"))
+    index = raiseindex.package_index("transformers")
+    assert index is not None and index.package == "transformers" and len(index.sites) > 5000

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 
-from doctor.explainer.raiseindex import PACKAGES, RaiseIndex, default_index, sites_in, to_result
+from doctor.explainer.raiseindex import (ALL_PACKAGES, PACKAGES, RaiseIndex, default_index,
+                                         second_tier_index, sites_in, to_result)
 from doctor.results.explain import ExceptionInfo, RaiseSite
 
 LEAD = 0.5
@@ -26,9 +27,10 @@ def cut_traceback_sites(final: ExceptionInfo, index: RaiseIndex | None = None) -
         return [], None
     frame = final.frames[-1]
     rel = relative_file(frame.file)
-    if rel is None or frame.package not in PACKAGES:
+    if rel is None or frame.package not in ALL_PACKAGES:
         return [], None
-    index = index if index is not None else default_index()
+    if index is None:
+        index = default_index() if frame.package in PACKAGES else second_tier_index()
     version = index.version_of(frame.package) or "?"
     found = sites_in(index, rel, frame.function)
     note = (f"The traceback stops inside {frame.package}'s `{frame.function}` ({rel}) before its error "

@@ -61,7 +61,10 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
         diagnoses = [d for d in diagnoses if d.confidence >= FAINT]
     diagnoses = diagnoses[:max(0, top)]
     notes = []
-    sites = _raise_sites(log, notes)
+    strong = bool(diagnoses) and diagnoses[0].confidence >= STRONG
+    # Under a strong entry the source is still named for a short paste (one message: where is
+    # it raised?); a whole log with a strong entry does not pay for loading the index.
+    sites = _raise_sites(log, notes) if not strong or log.total_lines <= SHORT_PASTE else []
     cut = log.final is not None and not log.final.message
     if diagnoses and (cut or diagnoses[0].confidence >= STRONG):
         # an entry that answers strongly says more than where the message is raised, and a

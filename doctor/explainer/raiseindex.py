@@ -23,8 +23,13 @@ from doctor.explainer.raisesites import HOLE, SiteRecord, build_package, dist_ve
 from doctor.results.explain import RaiseSite
 
 # In order of preference when one message fits sites of several (Unsloth patches trl and
-# peft and often repeats their messages). transformers is left out: 7,000 sites, 10 s to build.
+# peft and often repeats their messages).
 PACKAGES = ("unsloth", "unsloth_zoo", "trl", "peft")
+# Consulted only when no site of PACKAGES fits, and never built on first use: transformers
+# has 7,000+ sites and takes 10-30 s to read; a version without a shipped or cached index
+# uses the newest shipped one (`unsloth-doctor kb index` builds the installed one).
+SECOND_TIER = ("transformers", "bitsandbytes")
+ALL_PACKAGES = PACKAGES + SECOND_TIER
 SHIPPED = Path(__file__).resolve().parent / "index"
 FORMAT = 1
 MAX_MESSAGE = 2000    # a longer "message" is a log, not one message
@@ -93,6 +98,8 @@ def _version_key(name: str) -> tuple[int, ...]:
 
 
 def package_index(package: str, use_installed: bool = True) -> PackageIndex | None:
+    if package in SECOND_TIER:
+        return _second_tier_index(package)
     root = installed_root(package) if use_installed else None
     version = dist_version(root, package) if root is not None else None
     if version is not None:
@@ -113,6 +120,20 @@ def package_index(package: str, use_installed: bool = True) -> PackageIndex | No
     return load(path) if path is not None else None
 
 
+def _second_tier_index(package: str) -> PackageIndex | None:
+    root = installed_root(package)
+    version = dist_version(root, package) if root is not None else None
+    candidates = [folder / file_name(package, version) for folder in (SHIPPED, cache_dir())] if version else []
+    fallback = newest_shipped(package)
+    for path in [*candidates, *([fallback] if fallback else [])]:
+        if path.is_file():
+            try:
+                return load(path)
+            except (OSError, ValueError, EOFError, KeyError, TypeError):
+                continue
+    return None
+
+
 # --- matching ------------------------------------------------------------------------------
 
 def normalize(text: str) -> str:
@@ -124,8 +145,14 @@ class _Compiled(NamedTuple):
     version: str
     site: SiteRecord
     fragment: str
-    literal: int
-    regex: str
+
+    @property
+    def literal(self) -> int:
+        return literal_chars(normalize(self.site.template.replace(HOLE, "")))
+
+    @property
+    def regex(self) -> str:
+        return ".*?".join(re.escape(normalize(p)) for p in self.site.template.split(HOLE))
 
 
 class RaiseIndex:
@@ -133,15 +160,10 @@ class RaiseIndex:
         self.indexes = list(indexes)
         self._items: list[_Compiled] = []
         for idx in self.indexes:
-            for site in idx.sites:
-                parts = [normalize(p) for p in site.template.split(HOLE)]
-                fragment = max(parts, key=len)
-                if not fragment:
-                    continue
-                regex = ".*?".join(re.escape(p) for p in parts)
-                self._items.append(_Compiled(idx.package, idx.version, site, fragment,
-                                             literal_chars(normalize(site.template.replace(HOLE, ""))),
-                                             regex))
+            for site in idx.sites:   # only the fragment now; literal and regex when it is found
+                fragment = normalize(max(site.template.split(HOLE), key=len))
+                if fragment:
+                    self._items.append(_Compiled(idx.package, idx.version, site, fragment))
         self._regex: dict[int, object] = {}
         self._words: dict[str, list[int]] | None = None   # word -> items, built on first fuzzy use
 
@@ -161,14 +183,15 @@ class RaiseIndex:
         for i, item in enumerate(self._items):
             if item.fragment not in text:
                 continue
-            if item.literal < MIN_SHARE * len(text) and item.literal < ENOUGH_LITERAL:
+            literal = item.literal
+            if literal < MIN_SHARE * len(text) and literal < ENOUGH_LITERAL:
                 continue
             pattern = self._regex.get(i)
             if pattern is None:
                 pattern = self._regex[i] = re2.compile(item.regex)
             if pattern.search(text) is None:   # type: ignore[attr-defined]
                 continue
-            score = item.literal + (1000 if short and item.site.exc_type.rsplit(".", 1)[-1] == short else 0)
+            score = literal + (1000 if short and item.site.exc_type.rsplit(".", 1)[-1] == short else 0)
             found.append((score, item))
         found.sort(key=lambda x: (-x[0], _RANK.get(x[1].package, len(_RANK)), x[1].site.file, x[1].site.line))
         return found
@@ -210,8 +233,9 @@ def _words_of(text: str) -> list[str]:
     return [w for w in re.findall(r"[a-z_]{4,}", text.lower()) if w not in _STOP]
 
 
-_RANK = {p: i for i, p in enumerate(PACKAGES)}
+_RANK = {p: i for i, p in enumerate(ALL_PACKAGES)}
 _LOADED: RaiseIndex | None = None
+_SECOND: RaiseIndex | None = None
 
 
 def default_index() -> RaiseIndex:
@@ -219,6 +243,13 @@ def default_index() -> RaiseIndex:
     if _LOADED is None:
         _LOADED = RaiseIndex(i for p in PACKAGES if (i := package_index(p)) is not None)
     return _LOADED
+
+
+def second_tier_index() -> RaiseIndex:
+    global _SECOND
+    if _SECOND is None:
+        _SECOND = RaiseIndex(i for p in SECOND_TIER if (i := package_index(p)) is not None)
+    return _SECOND
 
 
 def category(file: str) -> str:
@@ -271,15 +302,25 @@ def find_sites(messages: list[tuple[str, str]], reported_version: str | None,
                index: RaiseIndex | None = None, top: int = 3) -> tuple[list[RaiseSite], int]:
     """The sites of the first (exception type, message) pair that any template fits, and how
     many sites fit it in all (vendored code repeats one message in many files)."""
-    index = index if index is not None else default_index()
-    for exc_type, message in messages:
+    tiers = [index] if index is not None else [default_index(), second_tier_index()]
+    for fuzzy in (False, True):   # an exact template anywhere beats a reworded one
+        for tier in tiers:
+            sites, total = _find_in(tier, messages, reported_version, top, fuzzy)
+            if sites:
+                return sites, total
+    return [], 0
+
+
+def _find_in(index: RaiseIndex, messages: list[tuple[str, str]], reported_version: str | None,
+             top: int, fuzzy: bool) -> tuple[list[RaiseSite], int]:
+    for exc_type, message in ([] if fuzzy else messages):
         found = index.match(message, exc_type)
         if found:
             best = found[0][0]
             rivals = len({item.site.file for score, item in found if score == best})
             return [to_result(item, reported_version, round(confidence(item, message, exc_type, rivals) - 0.05 * i, 2))
                     for i, (_, item) in enumerate(found[:top])], len(found)
-    for exc_type, message in messages[:1]:   # the wording of another release: a weaker lead
+    for exc_type, message in (messages[:1] if fuzzy else []):   # another release's wording: weaker
         near = index.similar(message)
         if near:
             return [to_result(item, reported_version, round(0.25 + 0.4 * f1 - 0.05 * i, 2), reworded=True)
