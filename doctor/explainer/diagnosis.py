@@ -66,7 +66,7 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
     # it raised?); a whole log with a strong entry does not pay for loading the index.
     sites = _raise_sites(log, notes) if not strong or log.total_lines <= SHORT_PASTE else []
     cut = log.final is not None and not log.final.message
-    if diagnoses and (cut or diagnoses[0].confidence >= STRONG):
+    if diagnoses and ((cut and diagnoses[0].confidence >= WEAK) or strong):
         # an entry that answers strongly says more than where the message is raised, and a
         # cut traceback's frame is a weaker lead than any entry that matched the log
         cap = max(0.0, diagnoses[0].confidence - 0.01)
