@@ -159,3 +159,17 @@ def test_labels_are_ranked_by_confidence_across_entries_and_sites(knowledge_base
     labels = ranked_labels(r)
     assert labels and labels[0][0] == "RT-GGUF-QUANTIZE-FAILED"
     assert [c for _, c in labels] == sorted((c for _, c in labels), reverse=True)
+
+
+@needs
+def test_an_issue_title_with_the_error_inside_is_matched_by_its_typed_part(knowledge_base):
+    title = "[Bug] RuntimeError: Unsloth: `gemma-3-finetune` does not exist? - in Gemma3_(270M).ipynb colab"
+    sites = diagnose(title, knowledge_base).raise_sites
+    assert sites and sites[0].file == "unsloth_zoo/llama_cpp.py"
+
+
+@needs
+def test_a_title_cut_at_its_length_limit_still_finds_the_message(knowledge_base):
+    # unsloth_zoo/hf_utils.py: "Unsloth: No config file found - are you sure the `model_name` is correct?..."
+    sites = diagnose("#immediate issue# Unsloth: No config file found", knowledge_base).raise_sites
+    assert sites and sites[0].file == "unsloth_zoo/hf_utils.py" and sites[0].confidence < 0.85

@@ -15,6 +15,7 @@ Ranking, on top of the engine's pattern score s (0..1):
 """
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import IO, Any, Mapping
 
@@ -103,8 +104,10 @@ def _raise_sites(log: ParsedLog, notes: list[str]) -> list[RaiseSite]:
             return sites
         messages = [(final.type, final.message)]
     elif len(tail) <= SHORT_PASTE:
-        # a pasted warning or message without a type: each line, then the lines as one
-        messages = [("", text) for text in reversed(tail)] + [("", " ".join(tail))]
+        # a pasted warning or message without a type (or an issue title with one inside):
+        # each line, then the lines as one
+        messages = [m for text in reversed(tail) for m in _typed_inside(text)]
+        messages += [("", text) for text in reversed(tail)] + [("", " ".join(tail))]
     else:
         return []   # a long log with no error: its info lines are not what went wrong
     reported = log.run.unsloth_version if log.run is not None else None
@@ -117,6 +120,16 @@ def _raise_sites(log: ParsedLog, notes: list[str]) -> list[RaiseSite]:
     except (OSError, ValueError, EOFError) as exc:   # a damaged index must not hide the rest
         notes.append(f"Could not read the raise-site index ({type(exc).__name__}: {exc}).")
         return []
+
+
+_TYPED_INSIDE = re.compile(r"(?<![A-Za-z.])((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Warning))\s*:\s*(\S.*)")
+
+
+def _typed_inside(text: str) -> list[tuple[str, str]]:
+    """`[Bug] RuntimeError: Unsloth: ...` -> [("RuntimeError", "Unsloth: ...")]: a title or a
+    sentence with the error inside it."""
+    m = _TYPED_INSIDE.search(text)
+    return [(m.group(1), m.group(2).strip())] if m and m.start() > 0 else []
 
 
 def _promote_causes(diagnoses: list[Diagnosis], kb: Any) -> list[Diagnosis]:

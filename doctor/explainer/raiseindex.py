@@ -166,6 +166,7 @@ class RaiseIndex:
                     self._items.append(_Compiled(idx.package, idx.version, site, fragment))
         self._regex: dict[int, object] = {}
         self._words: dict[str, list[int]] | None = None   # word -> items, built on first fuzzy use
+        self._heads: list[tuple[str, _Compiled]] | None = None   # built on first cut_short use
 
     def __len__(self) -> int:
         return len(self._items)
@@ -197,6 +198,23 @@ class RaiseIndex:
         return found
 
 
+    def cut_short(self, message: str) -> list[tuple[float, _Compiled]]:
+        """Sites whose message starts with what was pasted, the paste stopping early (an issue
+        title cut at its length limit): (share of the paste covered, site)."""
+        text = normalize(message)[:MAX_MESSAGE].rstrip(" .…")
+        if self._heads is None:   # each site's opening literal words, once
+            self._heads = [(normalize(item.site.template.split(HOLE, 1)[0]), item) for item in self._items]
+            self._heads = [(h, item) for h, item in self._heads if len(h) >= CUT_MIN]
+        out = []
+        for head, item in self._heads:
+            if head[:CUT_MIN] not in text:
+                continue
+            rest = text[text.find(head[:CUT_MIN]):]
+            if head.startswith(rest) and len(rest) >= CUT_MIN and len(rest) >= MIN_SHARE * len(text):
+                out.append((len(rest) / max(1, len(text)), item))
+        out.sort(key=lambda x: (-x[0], _RANK.get(x[1].package, len(_RANK)), x[1].site.file, x[1].site.line))
+        return out
+
     def similar(self, message: str) -> list[tuple[float, _Compiled]]:
         """Sites whose wording mostly reappears in the message although no template fits it:
         the message of another release (reworded, or lengthened since). F1 over words."""
@@ -225,6 +243,7 @@ class RaiseIndex:
 
 
 SIMILAR_MIN_WORDS, SIMILAR_F1 = 4, 0.5
+CUT_MIN = 20   # a cut message must keep this many characters of the site's opening words
 _STOP = {"this", "that", "with", "from", "have", "your", "will", "been", "were", "when", "which", "please",
          "does", "into", "they", "them", "then", "than", "should", "would", "could", "there", "their"}
 
@@ -320,6 +339,11 @@ def _find_in(index: RaiseIndex, messages: list[tuple[str, str]], reported_versio
             rivals = len({item.site.file for score, item in found if score == best})
             return [to_result(item, reported_version, round(confidence(item, message, exc_type, rivals) - 0.05 * i, 2))
                     for i, (_, item) in enumerate(found[:top])], len(found)
+    for exc_type, message in ([] if fuzzy else messages):   # a message cut short (a title)
+        cut = index.cut_short(message)
+        if cut:
+            return [to_result(item, reported_version, round(0.3 + 0.5 * share - 0.05 * i, 2))
+                    for i, (share, item) in enumerate(cut[:top])], len(cut)
     for exc_type, message in (messages[:1] if fuzzy else []):   # another release's wording: weaker
         near = index.similar(message)
         if near:

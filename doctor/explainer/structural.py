@@ -38,7 +38,7 @@ _OBJECT_ATTR = re.compile(r"'(?P<cls>\w+)' object has no attribute '(?P<name>\w+
 _KWARG = re.compile(r"(?P<callee>[\w.]*\w)\(\) got an unexpected keyword argument '(?P<arg>\w+)'")
 _POSITIONAL = re.compile(r"(?P<callee>[\w.]*\w)\(\) takes (?P<want>\d+) positional arguments? "
                          r"but (?P<got>\d+) (?:were|was) given")
-_KEY_ERROR = re.compile(r"\b(?P<type>KeyError|IndexError)\b:? ?(?P<key>'[^']*'|[^\s]*)")
+_KEY_ERROR = re.compile(r"(?<![A-Za-z])(?P<type>KeyError|IndexError)\b:? ?(?P<key>'[^']*'|[^\s]*)")
 
 
 class Shape(NamedTuple):
