@@ -32,6 +32,7 @@ ECHO = 0.6   # a match only on a launcher's echo of the failure (torchrun's Chil
 STRONG, FAINT = 0.5, 0.2   # next to a strong diagnosis, faint ones are noise
 SHORT_PASTE = 5   # an untyped paste up to this many lines may be one message (a warning)
 WEAK = 0.35                # below this no diagnosis is claimed; the best are shown as leads
+LEAD_FLOOR = 0.25          # an entry this weak still outranks a cut traceback's frame lead
 
 
 def diagnose(text: str, kb: Any, facts: Mapping[str, Any] | None = None, top: int = 3) -> ExplainResult:
@@ -67,7 +68,7 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
     # it raised?); a whole log with a strong entry does not pay for loading the index.
     sites = _raise_sites(log, notes) if not strong or log.total_lines <= SHORT_PASTE else []
     cut = log.final is not None and not log.final.message
-    if diagnoses and ((cut and diagnoses[0].confidence >= WEAK) or strong):
+    if diagnoses and ((cut and diagnoses[0].confidence >= LEAD_FLOOR) or strong):
         # an entry that answers strongly says more than where the message is raised, and a
         # cut traceback's frame is a weaker lead than any entry that matched the log
         cap = max(0.0, diagnoses[0].confidence - 0.01)

@@ -298,8 +298,8 @@ def confidence(item: _Compiled, message: str, exc_type: str, rivals: int) -> flo
     short = exc_type.rsplit(".", 1)[-1]
     if short and item.site.exc_type.rsplit(".", 1)[-1] == short:
         score += 0.05
-    if rivals > 1:   # vendored copies: the message is right, which file is a guess
-        score *= 0.8
+    if rivals > 1:   # vendored copies: the message is right, which file is a guess among them
+        score /= 1 + 0.25 * (rivals - 1)
     return round(min(0.95, score), 2)
 
 
