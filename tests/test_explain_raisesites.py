@@ -198,3 +198,11 @@ def test_the_second_tier_is_never_built_on_first_use(monkeypatch):
     monkeypatch.setattr(raiseindex, "build_index", lambda *a: pytest.fail("transformers was read at run time"))
     index = raiseindex.package_index("transformers")
     assert index is not None and index.package == "transformers" and len(index.sites) > 5000
+
+
+def test_the_second_tier_is_not_loaded_when_the_first_answers(knowledge_base, monkeypatch):
+    monkeypatch.setattr(raiseindex, "_SECOND", None)
+    monkeypatch.setattr(raiseindex, "second_tier_index", lambda: pytest.fail("transformers index loaded"))
+    sites = diagnose("RuntimeError: Quantization failed - output file /x/unsloth.Q2_K_L.gguf not created",
+                     knowledge_base).raise_sites
+    assert sites and sites[0].file == "unsloth/save.py"

@@ -321,10 +321,10 @@ def find_sites(messages: list[tuple[str, str]], reported_version: str | None,
                index: RaiseIndex | None = None, top: int = 3) -> tuple[list[RaiseSite], int]:
     """The sites of the first (exception type, message) pair that any template fits, and how
     many sites fit it in all (vendored code repeats one message in many files)."""
-    tiers = [index] if index is not None else [default_index(), second_tier_index()]
+    tiers = [lambda: index] if index is not None else [default_index, second_tier_index]
     for fuzzy in (False, True):   # an exact template anywhere beats a reworded one
-        for tier in tiers:
-            sites, total = _find_in(tier, messages, reported_version, top, fuzzy)
+        for tier in tiers:        # the second tier is loaded only when the first has nothing
+            sites, total = _find_in(tier(), messages, reported_version, top, fuzzy)
             if sites:
                 return sites, total
     return [], 0
