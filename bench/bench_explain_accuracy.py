@@ -84,6 +84,7 @@ def baseline_last_line(kb) -> Ranker:
 def evaluate(cases: list[tuple[str, dict]], rank: Ranker, strict: bool) -> dict:
     top1 = top3 = 0
     misses, scored = [], []
+    kinds: dict[str, list[int]] = {}
     elapsed = 0.0
     for name, case in cases:
         ok = {case["expected"]} if strict else {case["expected"], *case.get("also_acceptable", [])}
@@ -95,10 +96,18 @@ def evaluate(cases: list[tuple[str, dict]], rank: Ranker, strict: bool) -> dict:
         top1 += right
         top3 += bool(ok & set(labels[:3]))
         scored.append((ranked[0][1] if ranked else None, right))
+        kind = kinds.setdefault(_kind(case["expected"]), [0, 0, 0])
+        kind[0] += right
+        kind[1] += bool(ok & set(labels[:3]))
+        kind[2] += 1
         if not right:
             misses.append((name, case["expected"], ranked[:3]))
     return {"n": len(cases), "top1": top1, "top3": top3, "misses": misses, "scored": scored,
-            "ms": 1000 * elapsed / max(1, len(cases))}
+            "ms": 1000 * elapsed / max(1, len(cases)), "kinds": kinds}
+
+
+def _kind(label: str) -> str:
+    return "knowledge entry" if label.startswith("RT-") else "structural" if label.startswith("ST-") else "raise site"
 
 
 def calibration(scored: list[tuple[float | None, bool]]) -> list[str]:
@@ -146,6 +155,8 @@ def main() -> int:
             n = r["n"]
             print(f"  {label:45s} top-1 {r['top1']:3d}/{n} = {100 * r['top1'] / n:5.1f}%   "
                   f"top-3 {r['top3']:3d}/{n} = {100 * r['top3'] / n:5.1f}%   {r['ms']:6.2f} ms/case")
+        print("  explain by label kind: " + ", ".join(
+            f"{k} top-1 {v[0]}/{v[2]}, top-3 {v[1]}/{v[2]}" for k, v in sorted(results[0]["kinds"].items())))
         print("  calibration of explain's top-1 confidence:")
         print("\n".join(calibration(results[0]["scored"])))
         if (split == "dev" and args.verbose) or (split == "test" and args.show_test_misses):

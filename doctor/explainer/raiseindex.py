@@ -36,6 +36,7 @@ MAX_MESSAGE = 2000    # a longer "message" is a log, not one message
 MIN_SHARE = 0.3       # the template's literal text must be this share of the message...
 ENOUGH_LITERAL = 40   # ...unless it is this long on its own (a message with long paths in it)
 _WS = re.compile(r"\s+")
+_BRACED = re.compile(r"\{[A-Za-z_][\w.]*\}")
 
 
 class PackageIndex(NamedTuple):
@@ -161,6 +162,8 @@ class RaiseIndex:
         self._items: list[_Compiled] = []
         for idx in self.indexes:
             for site in idx.sites:   # only the fragment now; literal and regex when it is found
+                if "{" in site.template:   # `{name}` left in code that is generated, then run
+                    site = site._replace(template=_BRACED.sub(HOLE, site.template))
                 fragment = normalize(max(site.template.split(HOLE), key=len))
                 if fragment:
                     self._items.append(_Compiled(idx.package, idx.version, site, fragment))
