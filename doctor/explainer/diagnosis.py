@@ -32,7 +32,7 @@ ECHO = 0.6   # a match only on a launcher's echo of the failure (torchrun's Chil
 STRONG, FAINT = 0.5, 0.2   # next to a strong diagnosis, faint ones are noise
 SHORT_PASTE = 5   # an untyped paste up to this many lines may be one message (a warning)
 WEAK = 0.35                # below this no diagnosis is claimed; the best are shown as leads
-LEAD_FLOOR = 0.25          # an entry this weak still outranks a cut traceback's frame lead
+LEAD_FLOOR = 0.3           # an entry this weak still outranks a cut traceback's frame lead
 
 
 def diagnose(text: str, kb: Any, facts: Mapping[str, Any] | None = None, top: int = 3) -> ExplainResult:

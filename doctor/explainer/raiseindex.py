@@ -246,6 +246,7 @@ class RaiseIndex:
 
 
 SIMILAR_MIN_WORDS, SIMILAR_F1 = 4, 0.5
+SHORT_LITERAL = 30   # a template with less literal text than this is weak evidence of its site
 CUT_MIN = 20   # a cut message must keep this many characters of the site's opening words
 _STOP = {"this", "that", "with", "from", "have", "your", "will", "been", "were", "when", "which", "please",
          "does", "into", "they", "them", "then", "than", "should", "would", "could", "there", "their"}
@@ -296,8 +297,11 @@ def category(file: str) -> str:
 def confidence(item: _Compiled, message: str, exc_type: str, rivals: int) -> float:
     """How surely the message is this site's: the share of the message its literal text
     covers, the exception type agreeing, and how many other files raise the same text."""
-    share = min(1.0, item.literal / max(1, len(normalize(message))))
+    literal = item.literal
+    share = min(1.0, literal / max(1, len(normalize(message))))
     score = 0.3 + 0.6 * share
+    if literal < SHORT_LITERAL:   # "'…' object has no attribute '…'": fits many messages
+        score -= 0.15
     short = exc_type.rsplit(".", 1)[-1]
     if short and item.site.exc_type.rsplit(".", 1)[-1] == short:
         score += 0.05

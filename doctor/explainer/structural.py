@@ -28,6 +28,8 @@ _BUILTIN_TYPES = {"NoneType", "list", "dict", "str", "tuple", "int", "float", "b
 _DATASET_KEYS = {"text", "messages", "conversations", "conversation", "instruction", "input", "output",
                  "prompt", "completion", "chosen", "rejected", "content", "role", "from", "value",
                  "question", "answer", "response", "label", "labels", "images", "image"}
+_LIBRARY_CLASS = re.compile(r"(ForCausalLM|ForConditionalGeneration|Model|Trainer|Config|Tokenizer(Fast)?|"
+                            r"Processor|Collator)$")
 _DATASET_WHERE = re.compile(r"arrow_dataset\.py|datasets[/\\]|formatting_(?:prompts_)?func|\.map\(|"
                             r"apply_chat_template|_prepare_dataset|\btokenize\b|aligner\.py|"
                             r"standardize_sharegpt|to_sharegpt|data_utils\.py", re.I)
@@ -149,7 +151,15 @@ def _object_attr(text: str, log: ParsedLog) -> Shape | None:
     cls, name = m.group("cls"), m.group("name")
     found = pkgsource.where_defined(name)
     if not found:
-        return None
+        if not _LIBRARY_CLASS.search(cls):
+            return None
+        scanned = ", ".join(p for p in pkgsource.SCANNED if pkgsource.version(p)) or "none installed here"
+        return Shape("ST-OBJECT-ATTR", f"`{cls}` has no `{name}`",
+                     f"`{name}` is not an attribute of `{cls}`, and no installed package that patches models "
+                     f"defines it ({scanned}): it is set at run time by a step that did not run, or by "
+                     "another version of the library that adds it.", LEAD,
+                     (Fix(text="Install the library versions the code was written for, and run the step that "
+                               f"adds `{name}` (for example the loader of the library that patches the model)."),))
     package, file = found[0]
     others = ", ".join(f for _, f in found[1:3])
     message = (f"`{name}` is not part of `{cls}`; it is provided by {package} ({file}"
