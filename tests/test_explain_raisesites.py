@@ -2,6 +2,10 @@
 explain to say where a pasted message is raised when no knowledge entry knows it."""
 from __future__ import annotations
 
+import os
+import subprocess
+from datetime import date
+
 import gzip
 import json
 import textwrap
@@ -206,3 +210,34 @@ def test_the_second_tier_is_not_loaded_when_the_first_answers(knowledge_base, mo
     sites = diagnose("RuntimeError: Quantization failed - output file /x/unsloth.Q2_K_L.gguf not created",
                      knowledge_base).raise_sites
     assert sites and sites[0].file == "unsloth/save.py"
+
+
+def test_a_message_of_an_older_release_is_found_in_the_history_and_says_so(knowledge_base):
+    paste = "RuntimeError: Unsloth: `unsloth/llama-3-8b-bnb-4bit` is not a full model or a PEFT model."
+    sites = diagnose(paste, knowledge_base).raise_sites
+    assert sites and sites[0].file == "unsloth/models/loader.py" and sites[0].version.startswith("git ")
+    assert "older unsloth" in (sites[0].version_note or "")
+
+
+def test_the_history_builder_reads_each_snapshot_from_git(tmp_path):
+    from scripts.build_history_index import sites_at, snapshots
+
+    repo = tmp_path / "repo"
+    (repo / "unsloth").mkdir(parents=True)
+
+    def commit(message: str, when: str) -> None:
+        (repo / "unsloth" / "save.py").write_text(f"def save():\n    raise RuntimeError('{message}')\n")
+        env = {"GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when, "HOME": str(tmp_path),
+               "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+               "GIT_COMMITTER_EMAIL": "t@t", "PATH": os.environ["PATH"]}
+        subprocess.run(["git", "add", "-A"], cwd=repo, check=True, env=env)
+        subprocess.run(["git", "commit", "-qm", message], cwd=repo, check=True, env=env)
+
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    commit("Unsloth: the old wording of this failure", "2024-02-10T12:00:00")
+    commit("Unsloth: the new wording of this failure", "2024-05-10T12:00:00")
+    git_dir = str(repo / ".git")
+    snaps = snapshots(git_dir, date(2024, 3, 1), 3)
+    assert [when for _, when in snaps] == ["2024-02-10", "2024-05-10"]
+    old = sites_at(git_dir, snaps[0][0], "unsloth")
+    assert [(s.file, s.template) for s in old] == [("unsloth/save.py", "Unsloth: the old wording of this failure")]

@@ -31,6 +31,9 @@ PACKAGES = ("unsloth", "unsloth_zoo", "trl", "peft")
 SECOND_TIER = ("transformers", "bitsandbytes")
 ALL_PACKAGES = PACKAGES + SECOND_TIER
 SHIPPED = Path(__file__).resolve().parent / "index"
+# Messages of older Unsloth releases that the current source no longer has, one small index
+# per monthly snapshot of the git history (scripts/build_history_index.py): the last tier.
+HISTORY = SHIPPED / "history"
 FORMAT = 1
 MAX_MESSAGE = 2000    # a longer "message" is a log, not one message
 MIN_SHARE = 0.3       # the template's literal text must be this share of the message...
@@ -259,6 +262,7 @@ def _words_of(text: str) -> list[str]:
 _RANK = {p: i for i, p in enumerate(ALL_PACKAGES)}
 _LOADED: RaiseIndex | None = None
 _SECOND: RaiseIndex | None = None
+_HISTORY: RaiseIndex | None = None
 
 
 def default_index() -> RaiseIndex:
@@ -266,6 +270,19 @@ def default_index() -> RaiseIndex:
     if _LOADED is None:
         _LOADED = RaiseIndex(i for p in PACKAGES if (i := package_index(p)) is not None)
     return _LOADED
+
+
+def history_index() -> RaiseIndex:
+    global _HISTORY
+    if _HISTORY is None:
+        indexes = []
+        for path in sorted(HISTORY.glob("*.json.gz")):
+            try:
+                indexes.append(load(path))
+            except (OSError, ValueError, EOFError, KeyError, TypeError):
+                continue   # one damaged snapshot must not hide the others
+        _HISTORY = RaiseIndex(reversed(indexes))   # newest snapshot first
+    return _HISTORY
 
 
 def second_tier_index() -> RaiseIndex:
@@ -314,10 +331,13 @@ def to_result(item: _Compiled, reported_version: str | None, conf: float = 0.0,
               reworded: bool = False) -> RaiseSite:
     s = item.site
     note = None
+    if item.version.startswith("git "):
+        note = (f"this message is from an older {item.package} ({item.version}); the installed release "
+                "words it differently or no longer raises it - updating may already fix the error")
     if reworded:
         note = (f"the pasted message is worded differently from this {item.package} {item.version} "
                 "message (most of its words agree): it likely comes from another release of the same code")
-    if reported_version and item.package == "unsloth" and reported_version != item.version:
+    elif reported_version and item.package == "unsloth" and reported_version != item.version:
         note = (f"your log reports Unsloth {reported_version}; this was read from Unsloth {item.version}'s "
                 "source, so the line may have moved or the message changed")
     return RaiseSite(item.package, item.version, s.file, s.line, s.function, s.kind, s.exc_type,
@@ -328,7 +348,7 @@ def find_sites(messages: list[tuple[str, str]], reported_version: str | None,
                index: RaiseIndex | None = None, top: int = 3) -> tuple[list[RaiseSite], int]:
     """The sites of the first (exception type, message) pair that any template fits, and how
     many sites fit it in all (vendored code repeats one message in many files)."""
-    tiers = [lambda: index] if index is not None else [default_index, second_tier_index]
+    tiers = [lambda: index] if index is not None else [default_index, second_tier_index, history_index]
     for fuzzy in (False, True):   # an exact template anywhere beats a reworded one
         for tier in tiers:        # the second tier is loaded only when the first has nothing
             sites, total = _find_in(tier(), messages, reported_version, top, fuzzy)
@@ -344,7 +364,9 @@ def _find_in(index: RaiseIndex, messages: list[tuple[str, str]], reported_versio
         if found:
             best = found[0][0]
             rivals = len({item.site.file for score, item in found if score == best})
-            return [to_result(item, reported_version, round(confidence(item, message, exc_type, rivals) - 0.05 * i, 2))
+            old = 0.9 if found[0][1].version.startswith("git ") else 1.0   # an older release's message
+            return [to_result(item, reported_version,
+                              round(old * confidence(item, message, exc_type, rivals) - 0.05 * i, 2))
                     for i, (_, item) in enumerate(found[:top])], len(found)
     for exc_type, message in ([] if fuzzy else messages):   # a message cut short (a title)
         cut = index.cut_short(message)
