@@ -85,6 +85,7 @@ def evaluate(cases: list[tuple[str, dict]], rank: Ranker, strict: bool) -> dict:
     top1 = top3 = 0
     misses, scored = [], []
     kinds: dict[str, list[int]] = {}
+    audited = 0
     elapsed = 0.0
     for name, case in cases:
         ok = {case["expected"]} if strict else {case["expected"], *case.get("also_acceptable", [])}
@@ -102,8 +103,25 @@ def evaluate(cases: list[tuple[str, dict]], rank: Ranker, strict: bool) -> dict:
         kind[2] += 1
         if not right:
             misses.append((name, case["expected"], ranked[:3]))
+            if labels and labels[0].startswith("RT-") and entry_names_the_error(labels[0], case["text"]):
+                audited += 1
     return {"n": len(cases), "top1": top1, "top3": top3, "misses": misses, "scored": scored,
-            "ms": 1000 * elapsed / max(1, len(cases)), "kinds": kinds}
+            "ms": 1000 * elapsed / max(1, len(cases)), "kinds": kinds, "audited": audited}
+
+
+_KB = None
+
+
+def entry_names_the_error(entry_id: str, text: str) -> bool:
+    """The entry's own symptom (weight >= 0.75) matches the error line of the text: the case's
+    label and an entry that says more about the same message disagree (a label to review)."""
+    from doctor.explainer.parse import parse_text
+
+    entry = _KB.get(entry_id) if _KB is not None else None
+    final = parse_text(text).final
+    line = f"{final.type}: {final.message}" if final is not None and final.message else text.strip().splitlines()[-1]
+    return entry is not None and any(compile_pattern(sym.pattern).search(line)
+                                     for sym in entry.symptoms if sym.weight >= 0.75)
 
 
 def _kind(label: str) -> str:
@@ -137,7 +155,8 @@ def main() -> int:
                     help="list the test misses too (read them, never tune on them)")
     args = ap.parse_args()
 
-    kb = load_knowledge()
+    global _KB
+    kb = _KB = load_knowledge()
     cases, test_names = load_cases()
     splits = {"dev": [c for c in cases if c[0] not in test_names],
               "test": [c for c in cases if c[0] in test_names]}
@@ -155,6 +174,8 @@ def main() -> int:
             n = r["n"]
             print(f"  {label:45s} top-1 {r['top1']:3d}/{n} = {100 * r['top1'] / n:5.1f}%   "
                   f"top-3 {r['top3']:3d}/{n} = {100 * r['top3'] / n:5.1f}%   {r['ms']:6.2f} ms/case")
+        print(f"  top-1 misses where the top-1 is a knowledge entry whose own symptom names the error line "
+              f"(label and entry disagree on who says more): {results[0]['audited']}")
         print("  explain by label kind: " + ", ".join(
             f"{k} top-1 {v[0]}/{v[2]}, top-3 {v[1]}/{v[2]}" for k, v in sorted(results[0]["kinds"].items())))
         print("  calibration of explain's top-1 confidence:")
