@@ -105,33 +105,35 @@ def _upgrade_fix(*packages: str) -> Fix:
                kind="command", command=f"pip install --upgrade {names}")
 
 
-def _import_name(text: str, log: ParsedLog) -> Shape | None:
-    m = _IMPORT.search(text)
+def _missing_name(text: str, log: ParsedLog, pattern: re.Pattern[str], shape_id: str, title: str,
+                  explain: str) -> Shape | None:
+    """A name that one package looks up in another and does not find: a version mismatch.
+    `title` and `explain` are formatted with name, module, package and by (the importer)."""
+    m = pattern.search(text)
     if not m:
         return None
     name, module = m.group("name"), m.group("module")
     package = pkgsource.top_package(module)
     importer = _importer(log)
     by = f" ({importer})" if importer and importer != package else ""
-    message = (f"`{name}` cannot be imported from `{module}`: the code importing it{by} was written for another "
-               f"{package} version than the one it found (the name was added later, or removed or moved since). "
-               f"{_definition_note(module, name)}{_requirement_note(importer, package)}")
-    return Shape("ST-IMPORT-NAME", f"Version mismatch: `{name}` cannot be imported from `{module}`",
-                 message.strip(), SURE, (_upgrade_fix(importer or "", package),))
+    fields = {"name": name, "module": module, "package": package, "by": by}
+    message = (f"{explain.format(**fields)} {_definition_note(module, name)}"
+               f"{_requirement_note(importer, package)}")
+    return Shape(shape_id, title.format(**fields), message.strip(), SURE, (_upgrade_fix(importer or "", package),))
+
+
+def _import_name(text: str, log: ParsedLog) -> Shape | None:
+    return _missing_name(
+        text, log, _IMPORT, "ST-IMPORT-NAME", "Version mismatch: `{name}` cannot be imported from `{module}`",
+        "`{name}` cannot be imported from `{module}`: the code importing it{by} was written for another "
+        "{package} version than the one it found (the name was added later, or removed or moved since).")
 
 
 def _module_attr(text: str, log: ParsedLog) -> Shape | None:
-    m = _MODULE_ATTR.search(text)
-    if not m:
-        return None
-    name, module = m.group("name"), m.group("module")
-    package = pkgsource.top_package(module)
-    importer = _importer(log)
-    message = (f"`{module}` has no `{name}` in the {package} the code ran with: code written for another "
-               f"{package} version uses it (an older {package} lacks new names; a newer one drops old "
-               f"ones). {_definition_note(module, name)}{_requirement_note(importer, package)}")
-    return Shape("ST-MODULE-ATTR", f"Version mismatch: `{module}.{name}` does not exist", message.strip(),
-                 SURE, (_upgrade_fix(importer or "", package),))
+    return _missing_name(
+        text, log, _MODULE_ATTR, "ST-MODULE-ATTR", "Version mismatch: `{module}.{name}` does not exist",
+        "`{module}` has no `{name}` in the {package} the code ran with: code written for another {package} "
+        "version{by} uses it (an older {package} lacks new names; a newer one drops old ones).")
 
 
 def _definition_note(module: str, name: str) -> str:
