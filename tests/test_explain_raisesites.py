@@ -241,3 +241,12 @@ def test_the_history_builder_reads_each_snapshot_from_git(tmp_path):
     assert [when for _, when in snaps] == ["2024-02-10", "2024-05-10"]
     old = sites_at(git_dir, snaps[0][0], "unsloth")
     assert [(s.file, s.template) for s in old] == [("unsloth/save.py", "Unsloth: the old wording of this failure")]
+
+
+def test_backticks_added_or_lost_in_a_paste_do_not_matter(knowledge_base):
+    # trl raises "... `padding_free=True` without packing, `max_length` is not enforced ..."
+    paste = ("ValueError: When padding_free=True without packing, max_length is not enforced. Either enable "
+             "packing (e.g., packing=True, packing_strategy='bfd'), provide already truncated inputs, or set "
+             "max_length=None.")
+    sites = diagnose(paste, knowledge_base).raise_sites
+    assert sites and sites[0].file == "trl/trainer/sft_trainer.py"

@@ -141,7 +141,8 @@ def _second_tier_index(package: str) -> PackageIndex | None:
 # --- matching ------------------------------------------------------------------------------
 
 def normalize(text: str) -> str:
-    return _WS.sub(" ", text).strip()
+    """Whitespace collapsed and backticks dropped: pastes add and lose them freely."""
+    return _WS.sub(" ", text.replace("`", "")).strip()
 
 
 class _Compiled(NamedTuple):
