@@ -26,8 +26,7 @@ SMALL = ROOT / "fixtures" / "logs" / "plain_oom.log"
 # no knowledge entry knows it: explain loads the raise-site index to say where it is raised
 UNKNOWN = ROOT / "fixtures" / "logs" / "unknown_raise_site.log"
 # raised by transformers: the first tier has no site, so the second (transformers) is loaded too
-SECOND_TIER_PASTE = ("ValueError: The model did not return a loss from the inputs, only the following keys: "
-                     "logits. For reference, the inputs it received are input_ids,attention_mask.\n")
+SECOND_TIER_PASTE = "ValueError: `torch_empty_cache_steps` must be an integer bigger than 0, got -1.\n"
 
 STREAM_CODE = (
     "import sys\n"
