@@ -248,3 +248,10 @@ def test_backticks_added_or_lost_in_a_paste_do_not_matter(knowledge_base):
              "losses. Got 2 weights for 3 loss types.")
     sites = diagnose(paste, knowledge_base).raise_sites
     assert sites and sites[0].file == "trl/trainer/dpo_config.py"
+
+
+def test_the_first_line_of_a_multi_line_message_is_enough(knowledge_base):
+    # an old loader message of several lines, quoted by an issue title with its first line only
+    sites = diagnose("NotImplementedError: Unsloth: unsloth/gemma-2-9b-bnb-4bit not supported yet!",
+                     knowledge_base).raise_sites
+    assert sites and sites[0].file == "unsloth/models/loader.py"

@@ -174,6 +174,7 @@ class RaiseIndex:
         self._regex: dict[int, object] = {}
         self._words: dict[str, list[int]] | None = None   # word -> items, built on first fuzzy use
         self._heads: list[tuple[str, _Compiled]] | None = None   # built on first cut_short use
+        self._first_lines: list[tuple[str, str, int, _Compiled]] | None = None   # likewise
 
     def __len__(self) -> int:
         return len(self._items)
@@ -219,6 +220,19 @@ class RaiseIndex:
             rest = text[text.find(head[:CUT_MIN]):]
             if head.startswith(rest) and len(rest) >= CUT_MIN and len(rest) >= MIN_SHARE * len(text):
                 out.append((len(rest) / max(1, len(text)), item))
+        if self._first_lines is None:   # multi-line messages, by their first line (a title quotes only it)
+            self._first_lines = []
+            for item in self._items:
+                if "\n" in item.site.template.strip():
+                    first = item.site.template.strip().split("\n", 1)[0]
+                    parts = [normalize(x) for x in first.split(HOLE)]
+                    literal = sum(len(x) for x in parts)
+                    if literal >= CUT_MIN:
+                        self._first_lines.append((max(parts, key=len), ".*?".join(re.escape(x) for x in parts),
+                                                  literal, item))
+        for fragment, regex, literal, item in self._first_lines:
+            if fragment in text and literal >= MIN_SHARE * len(text) and re2.compile(regex).search(text):
+                out.append((literal / max(1, len(text)), item))
         out.sort(key=lambda x: (-x[0], _RANK.get(x[1].package, len(_RANK)), x[1].site.file, x[1].site.line))
         return out
 
