@@ -86,6 +86,7 @@ def evaluate(cases: list[tuple[str, dict]], rank: Ranker, strict: bool) -> dict:
     misses, scored = [], []
     kinds: dict[str, list[int]] = {}
     audited = 0
+    disputed: list[float] = []   # confidences of those misses
     elapsed = 0.0
     for name, case in cases:
         ok = {case["expected"]} if strict else {case["expected"], *case.get("also_acceptable", [])}
@@ -105,8 +106,10 @@ def evaluate(cases: list[tuple[str, dict]], rank: Ranker, strict: bool) -> dict:
             misses.append((name, case["expected"], ranked[:3]))
             if labels and labels[0].startswith("RT-") and entry_names_the_error(labels[0], case["text"]):
                 audited += 1
+                disputed.append(ranked[0][1])
     return {"n": len(cases), "top1": top1, "top3": top3, "misses": misses, "scored": scored,
-            "ms": 1000 * elapsed / max(1, len(cases)), "kinds": kinds, "audited": audited}
+            "ms": 1000 * elapsed / max(1, len(cases)), "kinds": kinds, "audited": audited,
+            "disputed": disputed}
 
 
 _KB = None
@@ -128,7 +131,7 @@ def _kind(label: str) -> str:
     return "knowledge entry" if label.startswith("RT-") else "structural" if label.startswith("ST-") else "raise site"
 
 
-def calibration(scored: list[tuple[float | None, bool]]) -> list[str]:
+def calibration(scored: list[tuple[float | None, bool]], disputed: list[float]) -> list[str]:
     rows = []
     none = sum(1 for c, _ in scored if c is None)
     for lo, hi in zip(BINS, BINS[1:]):
@@ -144,6 +147,12 @@ def calibration(scored: list[tuple[float | None, bool]]) -> list[str]:
     if right and wrong:
         rows.append(f"    mean top-1 confidence: right {sum(right) / len(right):.2f}, "
                     f"wrong {sum(wrong) / len(wrong):.2f}")
+        rest = list(wrong)
+        for c in disputed:
+            rest.remove(c)
+        if disputed and rest:
+            rows.append(f"    (wrong, leaving out the {len(disputed)} label/entry disagreements: "
+                        f"{sum(rest) / len(rest):.2f})")
     return rows
 
 
@@ -179,7 +188,7 @@ def main() -> int:
         print("  explain by label kind: " + ", ".join(
             f"{k} top-1 {v[0]}/{v[2]}, top-3 {v[1]}/{v[2]}" for k, v in sorted(results[0]["kinds"].items())))
         print("  calibration of explain's top-1 confidence:")
-        print("\n".join(calibration(results[0]["scored"])))
+        print("\n".join(calibration(results[0]["scored"], results[0]["disputed"])))
         if (split == "dev" and args.verbose) or (split == "test" and args.show_test_misses):
             print(f"  misses (case: expected -> got top 3):")
             for name, expected, got in results[0]["misses"]:
