@@ -255,3 +255,20 @@ def test_the_first_line_of_a_multi_line_message_is_enough(knowledge_base):
     sites = diagnose("NotImplementedError: Unsloth: unsloth/gemma-2-9b-bnb-4bit not supported yet!",
                      knowledge_base).raise_sites
     assert sites and sites[0].file == "unsloth/models/loader.py"
+
+
+def test_an_installed_bitsandbytes_is_read_on_first_use_as_the_second_tier(tmp_path, monkeypatch, knowledge_base):
+    root = tmp_path / "site"
+    (root / "bitsandbytes").mkdir(parents=True)
+    (root / "bitsandbytes" / "__init__.py").write_text("")
+    (root / "bitsandbytes" / "functional.py").write_text(
+        "def quantize_blockwise(A):\n    if A.dtype not in (1, 2):\n"
+        '        raise ValueError(f"Blockwise quantization only supports 16/32-bit floats, but got {A.dtype}")\n')
+    (root / "bitsandbytes-0.0.1.dist-info").mkdir()
+    (root / "bitsandbytes-0.0.1.dist-info" / "METADATA").write_text("Name: bitsandbytes\nVersion: 0.0.1\n\n")
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.setattr(raiseindex, "_SECOND", None)
+    sites = diagnose("ValueError: Blockwise quantization only supports 16/32-bit floats, but got torch.uint8",
+                     knowledge_base).raise_sites
+    assert sites and (sites[0].file, sites[0].version) == ("bitsandbytes/functional.py", "0.0.1")
+    assert (raiseindex.cache_dir() / "bitsandbytes-0.0.1.json.gz").is_file()

@@ -25,10 +25,11 @@ from doctor.results.explain import RaiseSite
 # In order of preference when one message fits sites of several (Unsloth patches trl and
 # peft and often repeats their messages).
 PACKAGES = ("unsloth", "unsloth_zoo", "trl", "peft")
-# Consulted only when no site of PACKAGES fits, and never built on first use: transformers
-# has 7,000+ sites and takes 10-30 s to read; a version without a shipped or cached index
-# uses the newest shipped one (`unsloth-doctor kb index` builds the installed one).
+# Consulted only when no site of PACKAGES fits. bitsandbytes is small and built on first use
+# like the first tier; transformers never is: 7,000+ sites take 10-30 s to read, so a version
+# without a shipped or cached index uses the newest shipped one (`kb index` builds it).
 SECOND_TIER = ("transformers", "bitsandbytes")
+NEVER_BUILT = ("transformers",)
 ALL_PACKAGES = PACKAGES + SECOND_TIER
 SHIPPED = Path(__file__).resolve().parent / "index"
 # Messages of older Unsloth releases that the current source no longer has, one small index
@@ -102,7 +103,7 @@ def _version_key(name: str) -> tuple[int, ...]:
 
 
 def package_index(package: str, use_installed: bool = True) -> PackageIndex | None:
-    if package in SECOND_TIER:
+    if package in NEVER_BUILT:
         return _second_tier_index(package)
     root = installed_root(package) if use_installed else None
     version = dist_version(root, package) if root is not None else None
