@@ -188,7 +188,8 @@ def cmd_kb(args: argparse.Namespace) -> int:
 
 
 def _kb_index(args: argparse.Namespace) -> int:
-    """Read unsloth's, unsloth_zoo's, trl's and peft's source (never import them) into the raise-site index."""
+    """Read unsloth's, unsloth_zoo's, trl's, peft's, transformers' and bitsandbytes' source (never
+    import them) into the raise-site index."""
     import time
     from pathlib import Path
 
@@ -196,7 +197,11 @@ def _kb_index(args: argparse.Namespace) -> int:
 
     folder = Path(args.output) if args.output else raiseindex.SHIPPED
     built = 0
-    for package in raiseindex.PACKAGES:
+    wanted = getattr(args, "package", None) or raiseindex.ALL_PACKAGES
+    unknown = [p for p in wanted if p not in raiseindex.ALL_PACKAGES]
+    if unknown:
+        raise UsageError(f"--package {unknown[0]}: not one of {', '.join(raiseindex.ALL_PACKAGES)}")
+    for package in wanted:
         root = raiseindex.installed_root(package)
         if root is None:
             print(f"{package}: not installed here, skipped")
@@ -208,7 +213,7 @@ def _kb_index(args: argparse.Namespace) -> int:
         print(f"{package} {index.version}: {len(index.sites)} sites in {time.perf_counter() - start:.1f} s "
               f"-> {path} ({path.stat().st_size // 1024} KiB)")
     if not built:
-        raise UsageError(f"none of {', '.join(raiseindex.PACKAGES)} is installed in this Python")
+        raise UsageError(f"none of {', '.join(raiseindex.ALL_PACKAGES)} is installed in this Python")
     return EXIT_OK
 
 

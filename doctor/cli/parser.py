@@ -115,7 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     kb_test = kb_sub.add_parser("test", help="check every entry against its own examples")
     kb_test.add_argument("id", nargs="?")
     kb_test.add_argument("--quiet", "-q", action="store_true")
-    kb_index = kb_sub.add_parser("index", help="rebuild the raise-site index from the installed unsloth, unsloth_zoo, trl and peft source")
+    kb_index = kb_sub.add_parser("index", help="rebuild the raise-site index from the installed unsloth, unsloth_zoo, trl, peft, transformers and bitsandbytes source")
+    kb_index.add_argument("--package", action="append", metavar="NAME",
+                          help="only this package (repeatable; default: all that are installed)")
     kb_index.add_argument("--output", metavar="DIR",
                           help="folder to write into (default: the index shipped inside the package)")
     kb_schema = kb_sub.add_parser("schema", help="print the JSON Schema of knowledge entries")

@@ -66,7 +66,8 @@ def render_console(result: ExplainResult, console: Any) -> None:
             console.print(f"  [cyan]{e(r.package)} {e(r.version)}[/] {e(r.where())}  [dim]\\[{e(r.category)} · {e(kind)}][/]")
             if r.condition:
                 console.print(f"    [dim]when:[/] {e(_short(r.condition, 200))}")
-            console.print(f"    [dim]message:[/] {e(_short(r.template, 200))}")
+            if r.template:   # a "frame" site (a cut traceback) has no message
+                console.print(f"    [dim]message:[/] {e(_short(r.template, 200))}")
             if r.version_note:
                 console.print(f"    [yellow]{e(r.version_note)}[/]")
     run = result.run_summary
