@@ -9,6 +9,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from doctor import progress
 from doctor.engine import evaluate, findings_from_observations
 from doctor.errors import PartialReport
 from doctor.facts import Facts
@@ -62,11 +63,18 @@ def probe_all(kb: KnowledgeBase, targets: Targets, opts: ScanOptions) -> ProbeRe
         else:
             chosen = [Target(probe.name)] if targets.env else []
         for target in chosen:
-            result = result.merge(run_probe(probe, target, context))
+            with progress.stage(f"checking {probe.label}" + (f" {target.path}" if target.path else "")):
+                result = result.merge(run_probe(probe, target, context))
     return result
 
 
 def run_scan(kb: KnowledgeBase, targets: Targets, opts: ScanOptions) -> Report:
+    # on a terminal, a sign of life for every step that may take a while; nothing in a pipe
+    with progress.session(opts.progress):
+        return _run_scan(kb, targets, opts)
+
+
+def _run_scan(kb: KnowledgeBase, targets: Targets, opts: ScanOptions) -> Report:
     result = probe_all(kb, targets, opts).merge(nothing_found(targets))
     facts = result.facts
     findings = evaluate(kb, facts) + findings_from_observations(kb, [*opts.extra, *result.observations], facts)

@@ -30,8 +30,15 @@ def cmd_scan(args: argparse.Namespace) -> int:
         if distributed is None:
             return EXIT_OK   # not rank 0: rank 0 reports for the whole job
     report = api.scan(args.paths, **scan_arguments(args, project, kb), baseline=args.baseline,
-                      progress=sys.stderr.isatty() and args.format == "console", distributed=distributed)
+                      progress=shows_progress(args), distributed=distributed)
     return emit(report, args)
+
+
+def shows_progress(args: argparse.Namespace) -> bool:
+    """Progress only for a person at a terminal: never into a pipe or a machine format."""
+    from doctor import progress
+
+    return progress.watched() and args.format == "console"
 
 
 def named_targets(args: argparse.Namespace) -> dict[str, list[str]]:
@@ -132,10 +139,13 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     from doctor.engine import findings_from_observations
 
     check_output(args)
+    from doctor import progress
+
     kb = api.load_knowledge()
-    smoke = api.smoke(model=args.model, max_seq_length=args.max_seq_length, batch_size=args.batch_size,
-                      steps=args.steps, force=args.force, timeout=args.timeout, python=args.python,
-                      keep=args.keep, kb=kb)
+    with progress.session(shows_progress(args)):
+        smoke = api.smoke(model=args.model, max_seq_length=args.max_seq_length, batch_size=args.batch_size,
+                          steps=args.steps, force=args.force, timeout=args.timeout, python=args.python,
+                          keep=args.keep, kb=kb)
     report = Report(command="smoke", findings=findings_from_observations(kb, smoke.observations),
                     smoke=smoke, facts=dict(smoke.facts))
     code = emit(report, args)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from doctor import progress
 from doctor.errors import UsageError
 from doctor.findings import Location, Observation
 from doctor.interrupts import deferred, end_process_group
@@ -139,7 +140,7 @@ def run_child(spec: dict[str, Any], work: Path, python: str | None, timeout: flo
                 proc = subprocess.Popen([python, "-m", "doctor.smoketest.child", str(spec_path), str(result_path)],
                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                         cwd=str(work), env=child_env(), start_new_session=True)
-            code = proc.wait(timeout=timeout)
+            code = _wait_showing_stages(proc, log_path, timeout)
         except subprocess.TimeoutExpired:
             pass
         finally:
@@ -147,6 +148,33 @@ def run_child(spec: dict[str, Any], work: Path, python: str | None, timeout: flo
                 end_process_group(proc)
     seconds = time.perf_counter() - start
     return code, log_path.read_text(encoding="utf-8", errors="replace"), read_events(result_path), seconds
+
+
+def _wait_showing_stages(proc: subprocess.Popen[bytes], log_path: Path, timeout: float) -> int:
+    """proc.wait(timeout), naming on a terminal the stage the child has started."""
+    if not progress.active():
+        return proc.wait(timeout=timeout)
+    deadline = time.monotonic() + timeout
+    with progress.stage("smoke test: starting the child process") as rename:
+        while True:
+            try:
+                return proc.wait(timeout=max(0.0, min(0.25, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                if time.monotonic() >= deadline:
+                    raise
+            stage = last_started_stage(_log_tail(log_path))
+            if stage:
+                rename(f"smoke test: {stage.replace('_', ' ')}")
+
+
+def _log_tail(path: Path, size: int = 64 << 10) -> str:
+    """The end of the child's log, where its latest stage marker is (Unsloth prints a lot before)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, 2) - size))
+            return f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
 
 
 def map_warnings(report: SmokeReport, log: str, kb: Any) -> None:
