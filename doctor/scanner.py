@@ -16,7 +16,7 @@ from doctor.facts import Facts
 from doctor.kb import KnowledgeBase
 from doctor.probes import registry
 from doctor.probes.base import Probe, ProbeContext, ProbeOptions, ProbeResult, Target
-from doctor.findings import Location, Observation
+from doctor.findings import Finding, Location, Observation
 from doctor.probes.guard import guarded
 from doctor.results.words import counted
 from doctor.results.report import FixOutcome, Report
@@ -78,6 +78,7 @@ def _run_scan(kb: KnowledgeBase, targets: Targets, opts: ScanOptions) -> Report:
     result = probe_all(kb, targets, opts).merge(nothing_found(targets))
     facts = result.facts
     findings = evaluate(kb, facts) + findings_from_observations(kb, [*opts.extra, *result.observations], facts)
+    findings = fit_commands(findings, facts)
     report = Report(command="scan", findings=findings, areas=result.areas, facts=dict(facts),
                     targets=targets.names(), anchor_file=project_anchor(targets),
                     headings=registry.headings(), skipped=dict(targets.skipped))
@@ -89,7 +90,30 @@ def _run_scan(kb: KnowledgeBase, targets: Targets, opts: ScanOptions) -> Report:
     except Exception as exc:  # a bug of ours: keep what was found for the crash report
         raise PartialReport(report) from exc
     select_findings(report, opts)
+    report.lead += lead_lines(report.findings)
     return report
+
+
+# Findings that change how the rest of the report reads: said on its first line.
+LEAD_IDS = ("ENV-DOCTOR-OWN-PYTHON",)
+
+
+def lead_lines(findings: list[Finding]) -> list[str]:
+    lines = []
+    for finding in findings:
+        if finding.id in LEAD_IDS:
+            command = next((fix.command for fix in finding.fixes if fix.command), None)
+            lines.append(f"{finding.title}; check that one: {command}" if command else finding.title)
+    return lines
+
+
+def fit_commands(findings: list[Finding], facts: Any) -> list[Finding]:
+    """Install commands as they must be typed on the scanned machine (see doctor.fixes.commands)."""
+    import sys
+
+    from doctor.fixes.commands import Machine, doctor_source, fit_findings
+
+    return fit_findings(findings, Machine.from_facts(facts, sys.executable, doctor_source()))
 
 
 def select_findings(report: Report, opts: ScanOptions) -> None:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from doctor.facts import FactCollector, Facts
-from doctor.findings import Evidence, Location, Observation
+from doctor.findings import Evidence, Fix, Location, Observation
 from doctor.probes.system import PythonInfo, SystemView
 
 # Packages whose declared requirements we check: the Unsloth stack and the native builds
@@ -278,15 +278,19 @@ def _missing_observation(decl: Declared, missing: list[tuple[int, str, str]]) ->
     plain = [req for _, name, req in missing if dist_key(name) not in TORCH_PINNED]
     pinned = [name for _, name, _ in missing if dist_key(name) in TORCH_PINNED]
     note = (f"{' and '.join(pinned)} must be built for the installed torch: install "
-            f"{'them' if len(pinned) > 1 else 'it'} from torch's own index (uv pip install "
-            f"{' '.join(pinned)} --torch-backend=auto), not with a plain pip install.") if pinned else ""
+            f"{'them' if len(pinned) > 1 else 'it'} from torch's own index, not with a plain pip install.") \
+        if pinned else ""
+    # uv's form; shown as this machine needs it (pip and torch's index for the GPU or the CPU)
+    fixes = (Fix(f"Install {' and '.join(pinned)} built for the installed torch.", kind="command",
+                 command=f"uv pip install {' '.join(pinned)} --torch-backend=auto"),) if pinned else ()
     return Observation(
         "ENV-REQUIREMENT-MISSING", Location(decl.path, missing[0][0], 1),
         values={"package": decl.package, "package_version": decl.version, "missing_count": len(missing),
                 "missing": ", ".join(name for _, name, _ in missing),
                 "dependencies": [name for _, name, _ in missing],
-                "install_args": " ".join(f'"{req}"' for req in plain) or "(nothing else)",
+                "install_args": " ".join(f'"{req}"' for req in plain),
                 "pinned_note": note},
+        fixes=fixes,
         evidence=tuple(Evidence("line", f"Requires-Dist: {req}", None, decl.path, line) for line, _, req in missing))
 
 

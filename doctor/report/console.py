@@ -61,6 +61,8 @@ def write_report(report: Report, console: Any, quiet: bool = False, verbose: boo
     and every file named. --quiet: only the lines with findings, without explanations."""
     from rich.markup import escape
 
+    for line in report.lead:
+        say(console, f"[bold cyan]→ {escape(line)}[/]")
     per_line, by_area = assign_findings(report.areas, report.findings)
     clean = [i for i, (s, found) in enumerate(zip(report.areas, per_line))
              if s.ran and s.path is not None and not found]
