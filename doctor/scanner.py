@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 
 NOTHING_FOUND = "DOCTOR-NOTHING-FOUND"
+COPY_UNLOADABLE = "DATA-REPAIRED-COPY-UNLOADABLE"
 
 
 @dataclass
@@ -126,8 +127,6 @@ def select_findings(report: Report, opts: ScanOptions) -> None:
     if commented:
         report.notes.append(f"{counted(commented, 'finding')} silenced by '# unsloth-doctor: ignore' comments.")
     if opts.baseline:
-        from pathlib import Path
-
         from doctor.baseline import drop_baselined
 
         report.findings, known = drop_baselined(report.findings, Path(opts.baseline))
@@ -146,24 +145,68 @@ def nothing_found(targets: Targets) -> ProbeResult:
 
 
 def apply_fixes(report: Report, kb: KnowledgeBase, targets: Targets, opts: ScanOptions) -> None:
-    """Every safe fix of the run, in one journal transaction: one `undo` reverts them all."""
+    """Every safe fix of the run, in one journal transaction: one `undo` reverts them all.
+    What is left is re-checked on the files as they are now (the edited scripts, the repaired
+    dataset copies), and each repaired copy is loaded as training will read it."""
     from doctor.fixes.journal import Journal
 
     scripts, data = targets.of("script"), targets.of("dataset")
     with Journal().transaction(f"scan --fix {' '.join(targets.projects or targets.names())}") as tx:
         outcomes = apply_script_fixes(scripts, opts, tx)
         dataset_outcomes = apply_dataset_fixes(data, opts, tx)
-    if outcomes:
-        # report what is left after the fixes, as a re-run would; only the scripts changed
-        context = ProbeContext(kb, options_for(ProbeOptions, opts))
-        after = ProbeResult()
-        for path in scripts:
-            after = after.merge(run_probe(registry.get("script"), Target("script", path), context))
-        report.findings = [f for f in report.findings if f.area != "script"] + \
-            findings_from_observations(kb, after.observations, report.facts)
-        report.areas = [a for a in report.areas if a.area != "script"] + after.areas
+    rechecked = {p: ("script", p) for p in scripts} if outcomes else {}
+    rechecked.update({o.path: ("dataset", o.outputs[0]) for o in dataset_outcomes if o.applied and o.outputs})
+    fixed = 0
+    if rechecked:
+        fixed = recheck(report, kb, rechecked, opts)
         report.notes.append("'unsloth-doctor undo' restores the files as they were.")
-    report.fixes += outcomes + dataset_outcomes
+    loaded = [_loaded(o) for o in dataset_outcomes]
+    unloadable = [obs for _, found in loaded for obs in found]
+    report.findings += findings_from_observations(kb, unloadable, report.facts)
+    report.fixes += outcomes + [outcome for outcome, _ in loaded]
+    if rechecked:
+        report.notes.insert(0, f"--fix: {fixed} fixed, {len(report.findings)} remaining "
+                               "(re-checked on the files as they are now).")
+
+
+def recheck(report: Report, kb: KnowledgeBase, files: dict[str, tuple[str, str]], opts: ScanOptions) -> int:
+    """Replace what was found in each input by what its fixed file holds now (`files`: input
+    -> the probe that read it and the file to train on: the edited script, the repaired copy).
+    Returns how many fewer findings those files hold now: the number fixed."""
+    context = ProbeContext(kb, options_for(ProbeOptions, opts))
+    after = ProbeResult()
+    for probe_name, now in files.values():
+        after = after.merge(run_probe(registry.get(probe_name), Target(probe_name, now), context))
+    inputs = [status for status in report.areas if status.path in files]
+    gone = [f for f in report.findings if any(status.holds_file(f) for status in inputs)]
+    now = fit_commands(findings_from_observations(kb, after.observations, report.facts), report.facts)
+    report.findings = [f for f in report.findings if f not in gone] + now
+    report.areas = [a for a in report.areas if a.path not in files] + after.areas
+    return max(0, len(gone) - len(now))
+
+
+def _loaded(outcome: FixOutcome) -> tuple[FixOutcome, list[Observation]]:
+    """A repaired copy, loaded with the reader training uses: the verdict joins the outcome,
+    and a copy that still fails to load is a finding."""
+    if not (outcome.applied and outcome.outputs):
+        return outcome, []
+    copy = outcome.outputs[0]
+    check, observations = load_copy(copy)
+    return dataclasses.replace(outcome, details=(*outcome.details, check.line(copy))), observations
+
+
+def load_copy(copy: str) -> tuple[Any, list[Observation]]:
+    from doctor.fixes.loadcheck import load_like_training
+    from doctor.probes.dataset.reader import kind_of
+
+    check = load_like_training(copy, kind_of(copy))
+    if check.ok is not False:
+        return check, []
+    import re
+
+    line = re.search(r"on line (\d+)", check.detail)
+    where = Location(copy, int(line.group(1))) if line else Location(copy)
+    return check, [Observation(COPY_UNLOADABLE, where, {"path": copy, "detail": check.detail})]
 
 
 def apply_script_fixes(paths: list[str], opts: ScanOptions, tx: Transaction | None = None) -> list[FixOutcome]:
@@ -225,4 +268,15 @@ def _folder_example(text: str, options: dict[str, Any], kb: Any = None) -> list[
         return nothing_found(discover_project(Path(tmp))).observations
 
 
-EXAMPLES = {"doctor.folder": _folder_example}
+def _load_copy_example(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:
+    """kb test: a repaired JSON Lines copy holding these lines, loaded as training would."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "train.fixed.jsonl"
+        copy.write_text(text)
+        return load_copy(str(copy))[1]
+
+
+EXAMPLES = {"doctor.folder": _folder_example, "fixes.load_copy": _load_copy_example}
