@@ -175,7 +175,9 @@ REPORT_SCHEMA: dict[str, Any] = {
                                             "column": {"type": ["integer", "null"]},
                                             "cell": {"type": ["integer", "null"], "description":
                                                      "In a notebook: the cell, 1-based, every cell counted; line and column are the .ipynb file's."},
-                                            "cell_line": {"type": ["integer", "null"]}}},
+                                            "cell_line": {"type": ["integer", "null"]},
+                                            "row": {"type": ["integer", "null"], "description":
+                                                    "In a Parquet file: the row, 1-based (line holds the same number)."}}},
                 "evidence": {"type": "array"},
                 "skipped": {"type": "object", "additionalProperties": {"type": "integer"},
                     "description": "Files a folder scan left out, counted by why."},

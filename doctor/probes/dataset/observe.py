@@ -25,8 +25,21 @@ FORMAT_IDS = frozenset({scan.SCHEMA_UNKNOWN, content.FIELD_MISSING, content.FIEL
 _PER_ROW = frozenset({"turn"})
 
 
-def _where(hit: Hit) -> str:
-    return f"Line {hit.line}" + (f", column {hit.column}" if hit.column else "")
+def _where(hit: Hit, unit: str, columns: bool) -> str:
+    """'Line 5, column 3' in a JSON file; 'Row 5' in Parquet; 'Line 5' in CSV (a column there
+    would count characters of the row re-serialized, which no editor shows)."""
+    return f"{unit.capitalize()} {hit.line}" + (f", column {hit.column}" if hit.column and columns else "")
+
+
+def _place(path: str, hit: Hit, unit: str, columns: bool) -> Location:
+    if unit == "row":
+        return Location(path, hit.line, row=hit.line)
+    return Location(path, hit.line, hit.column if columns else None, hit.end_line)
+
+
+def units(kind: str) -> tuple[str, bool]:
+    """How places are named in a file of this kind: by line or row, with columns or not."""
+    return ("row", False) if kind == "parquet" else ("line", kind != "csv")
 
 
 def _every_row(entry_id: str, shown: list[Hit], total: int, result: ChunkResult) -> bool:
@@ -37,7 +50,8 @@ def _every_row(entry_id: str, shown: list[Hit], total: int, result: ChunkResult)
     return all({k: v for k, v in h.values.items() if k not in _PER_ROW} == first for h in shown)
 
 
-def observations(path: str, result: ChunkResult) -> list[Observation]:
+def observations(path: str, result: ChunkResult, kind: str = "jsonl") -> list[Observation]:
+    unit, columns = units(kind)
     out: list[Observation] = []
     hits = result.hits
     for entry_id, shown in hits.shown.items():
@@ -46,52 +60,56 @@ def observations(path: str, result: ChunkResult) -> list[Observation]:
         if _every_row(entry_id, shown, total, result):
             hit = shown[0]
             lines = ", ".join(str(h.line) for h in shown[:3])
-            where = f"All {total} rows (first at lines {lines})"
-            out.append(Observation(entry_id, Location(path, hit.line, hit.column), {
+            where = f"All {total} rows (first at {unit}s {lines})"
+            out.append(Observation(entry_id, _place(path, hit, unit, columns), {
                 "path": path, "line": hit.line, "column": hit.column, **hit.values, "where": where,
+                "at": f"{unit.capitalize()} {hit.line}", "place": f"{unit} {hit.line}",
                 "count": total, "first_lines": [h.line for h in shown[:3]]}))
             continue
         for hit in shown:
-            values = {"path": path, "line": hit.line, "column": hit.column, **hit.values}
-            if entry_id in FORMAT_IDS:
-                values["where"] = _where(hit)
+            values = {"path": path, "line": hit.line, "column": hit.column, **hit.values,
+                      "where": _where(hit, unit, columns), "at": f"{unit.capitalize()} {hit.line}",
+                      "place": f"{unit} {hit.line}"}
+            if "first_line" in hit.values:
+                values["first_at"] = f"{unit} {hit.values['first_line']}"
             if hit.end_line is not None:
                 values["end_line"] = hit.end_line
             excerpt = values.pop("excerpt", None)
             evidence = (Evidence("line", f"{path}:{hit.line}", excerpt, path, hit.line),) if excerpt else ()
-            out.append(Observation(entry_id, Location(path, hit.line, hit.column, hit.end_line), values,
-                                   evidence))
+            out.append(Observation(entry_id, _place(path, hit, unit, columns), values, evidence))
         if total > len(shown):
             first = min((h.line for h in shown if h.line is not None), default=None)
-            out.append(Observation(MORE_LINES, Location(path, first), {
+            out.append(Observation(MORE_LINES, Location(path, first, row=first if unit == "row" else None), {
                 "path": path, "entry": entry_id, "count": total, "shown": len(shown),
-                "more": total - len(shown), "first_line": first}))
+                "more": total - len(shown), "first_line": first, "first_at": f"{unit} {first}"}))
     return out
 
 
-def describe_schemas(result: ChunkResult) -> str:
+def describe_schemas(result: ChunkResult, unit: str = "line") -> str:
     parts = []
     for name, count in result.schema_counts.most_common():
         firsts = result.schema_first.get(name, [])
-        where = "line" if len(firsts) == 1 else "lines"
+        where = unit if len(firsts) == 1 else f"{unit}s"
         parts.append(f"{name}: {count} row{'s' if count != 1 else ''} "
                      f"({'first at ' if count > len(firsts) else ''}{where} {', '.join(map(str, firsts))})")
     return "; ".join(parts)
 
 
-def file_level(path: str, result: ChunkResult, facts: FactCollector) -> list[Observation]:
+def file_level(path: str, result: ChunkResult, facts: FactCollector, kind: str = "jsonl") -> list[Observation]:
+    unit, _ = units(kind)
+    row = unit == "row"
     out: list[Observation] = []
     if result.rows == 0:
         out.append(Observation(FILE_EMPTY, Location(path), {"path": path}))
     if len(result.schema_counts) > 1:
         first = min(line for lines in result.schema_first.values() for line in lines)
-        out.append(Observation(SCHEMA_MIXED, Location(path, first), {
-            "path": path, "line": first, "schemas": describe_schemas(result),
+        out.append(Observation(SCHEMA_MIXED, Location(path, first, row=first if row else None), {
+            "path": path, "line": first, "schemas": describe_schemas(result, unit),
             "count": len(result.schema_counts)}))
     if result.schema_counts.get(SHAREGPT):
         line = result.schema_first[SHAREGPT][0]
-        out.append(Observation(SCHEMA_SHAREGPT, Location(path, line), {
-            "path": path, "line": line, "count": result.schema_counts[SHAREGPT]}))
+        out.append(Observation(SCHEMA_SHAREGPT, Location(path, line, row=line if row else None), {
+            "path": path, "line": line, "first_at": f"{unit} {line}", "count": result.schema_counts[SHAREGPT]}))
     stats = result.tokens
     if stats is not None and stats.measured:
         values: dict[str, Any] = {"path": path, "rows": stats.measured}
