@@ -146,8 +146,10 @@ def cmd_smoke(args: argparse.Namespace) -> int:
         smoke = api.smoke(model=args.model, max_seq_length=args.max_seq_length, batch_size=args.batch_size,
                           steps=args.steps, force=args.force, timeout=args.timeout, python=args.python,
                           keep=args.keep, kb=kb)
+    from doctor.probes.registry import headings
+
     report = Report(command="smoke", findings=findings_from_observations(kb, smoke.observations),
-                    smoke=smoke, facts=dict(smoke.facts))
+                    smoke=smoke, facts=dict(smoke.facts), headings=headings())
     code = emit(report, args)
     return code if smoke.ok else max(code, 1)
 

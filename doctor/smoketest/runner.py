@@ -221,6 +221,25 @@ def fit_check(config: Mapping[str, Any], tensors: Mapping[str, Any], memory_mib:
         "batch": batch, "seq": seq})
 
 
+def has_tokenizer(report: SmokeReport, options: SmokeOptions) -> bool:
+    """For --model: a folder without tokenizer files fails at from_pretrained's tokenizer
+    ("Can't load tokenizer"), which reads like a transformers problem; name the real cause
+    before starting the child, as `scan --model` does (unless --force)."""
+    from doctor.probes.model import TOKENIZER_FILES
+
+    folder = Path(options.model or "")
+    if options.force or not folder.is_dir() or not (folder / "config.json").is_file() \
+            or (folder / "adapter_config.json").is_file():   # an adapter takes its base model's tokenizer
+        return True
+    if any((folder / name).is_file() for name in TOKENIZER_FILES):
+        return True
+    report.refused = True
+    report.observations.append(Observation("MODEL-NO-TOKENIZER", Location(str(folder / "config.json"), 1, 1),
+                                           {"kind": "model"}))
+    report.stages.append(Stage("load", 0.0, False, f"no tokenizer files in {folder} ({', '.join(TOKENIZER_FILES)})"))
+    return False
+
+
 def check_fits(report: SmokeReport, options: SmokeOptions, facts_provider: Callable[[], Mapping[str, Any]]) -> bool:
     """For --model: estimate VRAM and refuse (with the numbers) when it would not fit."""
     folder = Path(options.model or "")
@@ -252,7 +271,8 @@ def run_smoke(options: SmokeOptions, kb: Any | None = None,
               facts_provider: Callable[[], Mapping[str, Any]] | None = None) -> SmokeReport:
     report = SmokeReport()
     started = time.perf_counter()
-    if options.model and not check_fits(report, options, facts_provider or _gpu_facts):
+    if options.model and (not check_fits(report, options, facts_provider or _gpu_facts)
+                          or not has_tokenizer(report, options)):
         report.seconds = time.perf_counter() - started
         return report
     spec: dict[str, Any] = {"model": str(Path(options.model).resolve()) if options.model else None}
