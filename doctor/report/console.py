@@ -32,17 +32,18 @@ def make_console(stream: IO[str], force_plain: bool = False) -> Any:
                    width=None if terminal else _PIPE_WIDTH)
 
 
-def say(console: Any, markup: str, indent: int = 0) -> None:
-    """One line of the report; wrapped lines keep its indentation."""
+def say(console: Any, markup: str, indent: int = 0, hang: int = 0) -> None:
+    """One line of the report; wrapped lines keep its indentation, `hang` more for a line
+    whose continuation belongs under its text rather than under its mark."""
     if console.soft_wrap:
         console.print(" " * indent + markup)
         return
     from rich.text import Text
 
     # wrapped here rather than by a Padding, which fills every line with trailing spaces
-    for line in Text.from_markup(markup).wrap(console, max(console.width - indent, 20)):
+    for i, line in enumerate(Text.from_markup(markup).wrap(console, max(console.width - indent - hang, 20))):
         line.rstrip()
-        console.print(Text(" " * indent) + line, soft_wrap=True)
+        console.print(Text(" " * (indent + (hang if i else 0))) + line, soft_wrap=True)
 
 
 def render_console(report: Report, stream: IO[str], quiet: bool = False, verbose: bool = False) -> None:
@@ -177,7 +178,7 @@ def _render_group(console: Any, group: Group, explain: bool) -> None:
     else:
         where = f"{escape(f.location.path)}  " if f.location else ""
         tail = f" — {escape(group.places())}"
-    say(console, f"[{style}]{mark}[/] {where}[dim]{f.id}[/]  {escape(f.title)}{tail}", 4)
+    say(console, f"[{style}]{mark}[/] {where}[dim]{f.id}[/]  {escape(f.title)}{tail}", 4, hang=2)
     if not explain:
         return
     say(console, escape(f.message), 6)
@@ -197,7 +198,7 @@ def _render_full(console: Any, f: Finding) -> None:
 
     mark, style = _MARK[f.severity]
     where = f" [dim]{escape(str(f.location))}[/]" if f.location else ""
-    say(console, f"[{style}]{mark}[/] {escape(f.title)}{where} [dim]({f.id})[/]", 4)
+    say(console, f"[{style}]{mark}[/] {escape(f.title)}{where} [dim]({f.id})[/]", 4, hang=2)
     say(console, escape(f.message), 6)
     if f.myth:
         say(console, f"[magenta]Myth:[/] {escape(f.myth)}", 6)
