@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 
 from doctor import api
@@ -31,6 +32,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
             return EXIT_OK   # not rank 0: rank 0 reports for the whole job
     report = api.scan(args.paths, **scan_arguments(args, project, kb), baseline=args.baseline,
                       progress=shows_progress(args), distributed=distributed)
+    note = escapes_note("--response-part", args.response_part)
+    if note:
+        report.notes.append(note)
     return emit(report, args)
 
 
@@ -80,13 +84,27 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
+_ESCAPE_NAMES = {"n": "line break", "t": "tab", "r": "carriage return", "\\": "backslash"}
+
+
 def typed_escapes(text: str | None) -> str | None:
     """`--response-part '<|im_start|>assistant\\n'`, typed as Unsloth's notebooks write the
     marker: the shell passes a backslash and an n, and the marker really ends in a newline.
-    Only \\n, \\t and \\r are read so; any other backslash stays as typed."""
+    \\n, \\t, \\r and \\\\ (a backslash) are read so; any other backslash stays as typed."""
     if text is None or "\\" not in text:
         return text
-    return text.replace("\\n", "\n").replace("\\t", "\t").replace("\\r", "\r")
+    return re.sub(r"\\([ntr\\])", lambda m: _ESCAPES[m.group(1)], text)
+
+
+def escapes_note(option: str, text: str | None) -> str | None:
+    """Which escapes of a typed marker were read, so nobody wonders which form was matched."""
+    if text is None or typed_escapes(text) == text:
+        return None
+    found = dict.fromkeys(re.findall(r"\\([ntr\\])", text))   # in order, once each
+    read = ", ".join(f"\\{m} as a {_ESCAPE_NAMES[m]}" for m in found)
+    return (f"{option} {text}: read {read}, as Unsloth's notebooks write markers "
+            "(type \\\\n to match a backslash followed by n).")
 
 
 # --- explain and run -------------------------------------------------------------------

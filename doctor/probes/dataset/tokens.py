@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from doctor.results.words import visible
 from doctor.findings import Location
 from doctor.probes import limits
 from doctor.probes.dataset.content import ROLE_ALIASES, content_text, turn_role_content
@@ -305,13 +306,13 @@ class TokenMeter:
             return
         at = piece.text.find(marker)
         if at < 0:
-            self.hits.add(MARKER_MISSING, piece.line, None, response_part=marker)
+            self.hits.add(MARKER_MISSING, piece.line, None, response_part=visible(marker))
         elif too_long:
             # Tokens up to the end of the marker: if they fill the window, no label survives.
             prefix = piece.text[:at + len(marker)]
             kept = len(self.bundle.tokenizer.encode(prefix, add_special_tokens=piece.special))
             if kept >= (self.max_len or 0):
-                self.hits.add(RESPONSE_TRUNCATED, piece.line, None, response_part=marker,
+                self.hits.add(RESPONSE_TRUNCATED, piece.line, None, response_part=visible(marker),
                               tokens=length, marker_end=kept, max_seq_length=self.max_len)
 
 
