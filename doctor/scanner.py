@@ -176,7 +176,8 @@ def recheck(report: Report, kb: KnowledgeBase, files: dict[str, tuple[str, str]]
     context = ProbeContext(kb, options_for(ProbeOptions, opts))
     after = ProbeResult()
     for probe_name, now in files.values():
-        after = after.merge(run_probe(registry.get(probe_name), Target(probe_name, now), context))
+        with progress.stage(f"re-checking {now}"):
+            after = after.merge(run_probe(registry.get(probe_name), Target(probe_name, now), context))
     inputs = [status for status in report.areas if status.path in files]
     gone = [f for f in report.findings if any(status.holds_file(f) for status in inputs)]
     now = fit_commands(findings_from_observations(kb, after.observations, report.facts), report.facts)
@@ -199,7 +200,8 @@ def load_copy(copy: str) -> tuple[Any, list[Observation]]:
     from doctor.fixes.loadcheck import load_like_training
     from doctor.probes.dataset.reader import kind_of
 
-    check = load_like_training(copy, kind_of(copy))
+    with progress.stage(f"loading {copy} as training reads it"):
+        check = load_like_training(copy, kind_of(copy))
     if check.ok is not False:
         return check, []
     import re
@@ -236,7 +238,8 @@ def apply_dataset_fixes(paths: list[str], opts: ScanOptions, tx: Transaction | N
     outcomes = []
     for path in paths:
         try:
-            summary = repair_dataset(path, options_for(RepairOptions, opts), tx=tx, run_inputs=paths)
+            with progress.stage(f"repairing {path}"):
+                summary = repair_dataset(path, options_for(RepairOptions, opts), tx=tx, run_inputs=paths)
         except RepairError as exc:
             outcomes.append(FixOutcome(path, f"{path}: not repaired: {exc}", applied=False))
             continue

@@ -90,3 +90,14 @@ def test_the_smoke_test_names_the_stage_its_child_is_in(tmp_path: Path) -> None:
     assert code == 0, seen.decode(errors="replace")
     assert b"smoke test: load" in seen and b"smoke test: train" in seen
     assert b"exit 0" in seen
+
+
+def test_fix_shows_the_repair_and_the_load_check(tmp_path: Path) -> None:
+    project = dataset_folder(tmp_path)
+    with open(project / "data" / "train.jsonl", "a") as f:
+        f.write("{'instruction': 'q', 'input': '', 'output': 'a'}\n")   # something to repair
+    code, seen = on_a_terminal([sys.executable, "-m", "doctor", "scan", "--no-env", "--fix", "."], project)
+    text = seen.decode(errors="replace")
+    assert "repairing data/train.jsonl" in text
+    assert "loading data/train.fixed.jsonl as training reads it" in text
+    assert "--fix: " in text and " remaining" in text
