@@ -109,3 +109,30 @@ def test_the_lead_line_comes_first(tmp_path: Path) -> None:
     write_report(report, make_console(out))
     first = out.getvalue().splitlines()[0]
     assert first.startswith("→ This is the doctor's own Python") and "unsloth-doctor scan --python" in first
+
+
+def test_unknown_gpu_keeps_gpu_packages_and_uvs_torch_backend() -> None:
+    unknown = Machine(python=None, gpu=None)
+    assert fit_command('pip install "triton>=3.0.0"', unknown) == 'python -m pip install "triton>=3.0.0"'
+    command = "uv pip install torch torchvision --torch-backend=auto"
+    assert fit_command(command, unknown) == command   # no driver known: nothing to tell pip
+
+
+def test_explain_on_this_machine_writes_commands_for_its_installer() -> None:
+    """A pasted log may come from another machine: the installer is this one's, the GPU-only
+    fix is kept (with --no-env the knowledge base's own command is shown)."""
+    from tests.helpers.cli import run_cli
+
+    import yaml
+
+    log = yaml.safe_load((ROOT / "fixtures/tracebacks/bnb-native-library-missing.yaml").read_text())["text"]
+    with_env = run_cli("explain", "-", "--format", "json", stdin=log)
+    commands = [fix.get("command") for f in json.loads(with_env.stdout)["findings"] for fix in f["fixes"]]
+    installs = [c for c in commands if c and " pip " in f" {c} "]
+    uv = shutil.which("uv") is not None
+    assert installs and all(c.startswith("uv pip" if uv else "python -m pip") for c in installs), installs
+    assert any("bitsandbytes" in c for c in installs)
+
+    without_env = run_cli("explain", "-", "--no-env", "--format", "json", stdin=log)
+    commands = [fix.get("command") for f in json.loads(without_env.stdout)["findings"] for fix in f["fixes"]]
+    assert any(c and c.startswith("pip install") for c in commands)

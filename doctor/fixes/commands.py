@@ -113,6 +113,8 @@ def fit_command(command: str, machine: Machine) -> str | None:
     if parsed is None:
         return command
     verb, args = parsed
+    if not machine.uv and machine.torch_tag() is None and any(a.startswith("--torch-backend") for a in args):
+        return command   # uv picks the build from the driver; without knowing it, pip can't be told
     args = _fit_torch_index(args, machine)
     if machine.gpu is False and verb == "install":
         args = [a for a in args if _requirement_name(a) not in GPU_ONLY]
