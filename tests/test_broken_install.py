@@ -68,3 +68,20 @@ def test_missing_files_are_graded_by_what_they_break(venv: Path) -> None:
     assert error["severity"] == "error"
     assert "triton/language.py" in json.dumps(error)
     assert "README.md" not in json.dumps(error)   # the modules are named, not the docs
+
+
+def test_a_large_record_is_sampled_and_a_gone_init_is_always_seen(tmp_path: Path) -> None:
+    """torch lists 14,600 files: a sample is checked, plus every top-level __init__.py, whose
+    loss breaks the import itself; once anything is seen missing, every entry is checked."""
+    from doctor.probes.env import collect_environment
+    from tests.helpers.env_shapes import Machine
+
+    files = {"triton/__init__.py": "", **{f"triton/m{i:03}/x{j}.py": "" for i in range(100) for j in range(10)}}
+    m = Machine(tmp_path)
+    m.site.install("triton", "3.4.0", files=files)
+    assert "pkg.broken" not in collect_environment(m.view()).facts
+    (m.site.root / "triton" / "__init__.py").unlink()
+    (m.site.root / "triton" / "m050" / "x3.py").unlink()
+    facts = collect_environment(m.view()).facts
+    assert facts["pkg.broken"] == "triton"
+    assert "triton/__init__.py" in facts["pkg.broken_files"] and "triton/m050/x3.py" in facts["pkg.broken_files"]
