@@ -101,3 +101,26 @@ def test_fix_shows_the_repair_and_the_load_check(tmp_path: Path) -> None:
     assert "repairing data/train.jsonl" in text
     assert "loading data/train.fixed.jsonl as training reads it" in text
     assert "--fix: " in text and " remaining" in text
+
+
+DEEP = """
+import sys
+from doctor import progress
+from doctor.api import load_knowledge
+from doctor.probes.deep import run_deep_probe
+
+with progress.session(True):
+    result = run_deep_probe(load_knowledge(), timeout_s=30, python=sys.argv[1])
+print("deep done", len(result.observations), file=sys.stderr)
+"""
+
+
+def test_the_deep_probe_shows_its_child_at_work(tmp_path: Path) -> None:
+    """A stand-in interpreter that takes a while (a real process): the spinner names the step."""
+    fake = tmp_path / "slow-python"
+    fake.write_text("#!/bin/sh\nsleep 1.5\nexit 1\n")
+    fake.chmod(0o755)
+    code, seen = on_a_terminal([sys.executable, "-c", DEEP, str(fake)], tmp_path)
+    assert code == 0, seen.decode(errors="replace")
+    assert b"deep probe: importing torch and unsloth in a child process" in seen
+    assert b"deep done" in seen
