@@ -170,9 +170,9 @@ def scan_dataset(path: str, options: DatasetOptions | None = None) -> ProbeResul
         try:
             from doctor.probes.dataset.tokens import load_tokenizer
             load_tokenizer(tokenizer)
-        except TokenizerProblem as err:
-            observations.append(Observation(TOKENIZER_UNUSABLE, err.where or Location(tokenizer),
-                                            {"path": tokenizer, "detail": str(err)}))
+        except TokenizerProblem as err:   # a missing package gets its install command
+            observations.append(Observation(NEEDS_EXTRA if err.missing_package else TOKENIZER_UNUSABLE,
+                                            err.where or Location(tokenizer), {"path": tokenizer, "detail": str(err)}))
             tokenizer = None
     settings = _settings(options, tokenizer)
     try:

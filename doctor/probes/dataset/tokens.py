@@ -44,9 +44,10 @@ class TokenizerProblem(Exception):
     """The tokenizer folder cannot be used; the message says why and what to do, `where` the
     file, line and column at fault when one is."""
 
-    def __init__(self, message: str, where: Location | None = None) -> None:
+    def __init__(self, message: str, where: Location | None = None, missing_package: bool = False) -> None:
         super().__init__(message)
         self.where = where
+        self.missing_package = missing_package   # an optional package of the doctor's, not the folder
 
 
 def _read_file(file: Path) -> str:
@@ -89,8 +90,8 @@ def _sandbox() -> Any:
         from jinja2.sandbox import ImmutableSandboxedEnvironment
     except ImportError as err:
         raise TokenizerProblem(
-            "rendering the chat template needs jinja2, which is not installed: "
-            "pip install 'unsloth-doctor[data]' (or pip install jinja2)") from err
+            "rendering the chat template needs jinja2, which is not installed (the doctor's 'data' "
+            "extra installs it)", missing_package=True) from err
 
     def raise_exception(message: str) -> None:
         raise TemplateError(message)
@@ -152,8 +153,8 @@ def load_tokenizer(folder: str) -> TokenizerBundle:
     try:
         from tokenizers import Tokenizer
     except ImportError as err:
-        raise TokenizerProblem("measuring tokens needs the tokenizers package: pip install "
-                               "'unsloth-doctor[data]' (or pip install tokenizers)") from err
+        raise TokenizerProblem("measuring tokens needs the tokenizers package, which is not installed "
+                               "(the doctor's 'data' extra installs it)", missing_package=True) from err
     try:
         tokenizer = Tokenizer.from_file(str(tok_file))
     except Exception as err:  # the library raises plain Exception on a bad file
