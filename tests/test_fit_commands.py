@@ -136,3 +136,14 @@ def test_explain_on_this_machine_writes_commands_for_its_installer() -> None:
     without_env = run_cli("explain", "-", "--no-env", "--format", "json", stdin=log)
     commands = [fix.get("command") for f in json.loads(without_env.stdout)["findings"] for fix in f["fixes"]]
     assert any(c and c.startswith("pip install") for c in commands)
+
+
+def test_a_fix_says_which_gpu_only_packages_it_left_out() -> None:
+    from doctor.findings import Fix
+    from doctor.fixes.commands import fit_fix
+
+    fix = fit_fix(Fix("Install what is missing.", kind="command",
+                      command='pip install "triton>=3.0.0" "bitsandbytes>=0.45.5" diffusers'), CPU)
+    assert fix is not None and fix.command == f"{PY} -m pip install diffusers"
+    assert fix.text == ("Install what is missing. (triton and bitsandbytes left out: there is no GPU here, "
+                        "and Unsloth's CPU path runs without them)")

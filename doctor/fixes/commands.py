@@ -19,7 +19,9 @@ from urllib.parse import unquote, urlparse
 
 from doctor.findings import Finding, Fix
 
-# Built for NVIDIA/AMD GPUs only: no use on a machine without one (Unsloth's CPU path imports none).
+# Left out of install commands on a machine without a GPU: unsloth_zoo's CPU path
+# (unsloth_zoo/cpu/, 2026.10.9) imports none of them, and loads 16-bit weights where
+# bitsandbytes is missing (unsloth_zoo/cpu/loader.py:210-214).
 GPU_ONLY = ("triton", "bitsandbytes", "xformers", "flash-attn", "flash_attn", "vllm")
 # PyTorch's wheel indexes, by the CUDA version they are built for (download.pytorch.org/whl/<tag>).
 TORCH_CUDA_TAGS = (("11.8", "cu118"), ("12.1", "cu121"), ("12.4", "cu124"), ("12.6", "cu126"),
@@ -96,7 +98,24 @@ def fit_fix(fix: Fix, machine: Machine) -> Fix | None:
     command = fit_command(fix.command, machine)
     if command == fix.command:
         return fix
-    return None if command is None else dataclasses.replace(fix, command=command)
+    if command is None:
+        return None
+    left_out = gpu_only_in(fix.command) if machine.gpu is False else []
+    text = fix.text + (f" ({' and '.join(left_out)} left out: there is no GPU here, and Unsloth's CPU path "
+                       f"runs without {'it' if len(left_out) == 1 else 'them'})" if left_out else "")
+    return dataclasses.replace(fix, command=command, text=text)
+
+
+def gpu_only_in(command: str) -> list[str]:
+    """The GPU-only packages a pip install command names."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return []
+    parsed = _pip_words(words)
+    if parsed is None or parsed[0] != "install":
+        return []
+    return [name for name in (_requirement_name(a) for a in parsed[1]) if name in GPU_ONLY]
 
 
 def fit_command(command: str, machine: Machine) -> str | None:
