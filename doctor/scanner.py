@@ -150,11 +150,13 @@ def apply_fixes(report: Report, kb: KnowledgeBase, targets: Targets, opts: ScanO
     dataset copies), and each repaired copy is loaded as training will read it."""
     from doctor.fixes.journal import Journal
 
-    scripts, data = targets.of("script"), targets.of("dataset")
+    scripts, data, configs = targets.of("script"), targets.of("dataset"), targets.of("config")
     with Journal().transaction(f"scan --fix {' '.join(targets.projects or targets.names())}") as tx:
-        outcomes = apply_script_fixes(scripts, opts, tx)
+        outcomes = apply_script_fixes(scripts, opts, tx) + apply_config_fixes(configs, opts, tx)
         dataset_outcomes = apply_dataset_fixes(data, opts, tx)
-    rechecked = {p: ("script", p) for p in scripts} if outcomes else {}
+    # scripts and configs edited in place are re-checked as they are; datasets as their repaired copy
+    rechecked = {p: (probe, p) for probe, paths in (("script", scripts), ("config", configs)) for p in paths} \
+        if outcomes else {}
     rechecked.update({o.path: ("dataset", o.outputs[0]) for o in dataset_outcomes if o.applied and o.outputs})
     fixed = 0
     if rechecked:
@@ -214,14 +216,26 @@ def load_copy(copy: str) -> tuple[Any, list[Observation]]:
 def apply_script_fixes(paths: list[str], opts: ScanOptions, tx: Transaction | None = None) -> list[FixOutcome]:
     if not paths:
         return []
-    from doctor.fixes.apply import apply_fixes as apply_edits
     from doctor.probes.script import read_source, scan_source
 
+    return _apply_edits(paths, lambda p: scan_source(read_source(p)), opts, tx)
+
+
+def apply_config_fixes(paths: list[str], opts: ScanOptions, tx: Transaction | None = None) -> list[FixOutcome]:
+    if not paths:
+        return []
+    from doctor.probes.config import config_observations
+
+    return _apply_edits(paths, config_observations, opts, tx)
+
+
+def _apply_edits(paths: list[str], rescan: Any, opts: ScanOptions, tx: Transaction | None) -> list[FixOutcome]:
+    from doctor.fixes.apply import apply_fixes as apply_edits
+
     outcomes: list[FixOutcome] = []
-    for path in paths:   # one script that cannot be written does not stop the others
+    for path in paths:   # one file that cannot be written does not stop the others
         try:
-            outcomes += apply_edits([path], lambda p: scan_source(read_source(p)), opts.unsafe_fixes,
-                                    f"scan --fix {path}", tx=tx)
+            outcomes += apply_edits([path], rescan, opts.unsafe_fixes, f"scan --fix {path}", tx=tx)
         except OSError as exc:
             outcomes.append(_not_written(path, exc))
     return outcomes
