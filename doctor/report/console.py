@@ -9,6 +9,7 @@ from typing import IO, Any
 
 from doctor.findings import AreaStatus, Finding, Fix, Severity
 from doctor.report.groups import Group, group_findings
+from doctor.report.wrap import say
 from doctor.results.report import Report
 from doctor.results.words import counted
 
@@ -30,20 +31,6 @@ def make_console(stream: IO[str], force_plain: bool = False) -> Any:
     return Console(file=stream, no_color=plain, highlight=False, soft_wrap=not terminal,
                    force_terminal=None if terminal else False, emoji=False,
                    width=None if terminal else _PIPE_WIDTH)
-
-
-def say(console: Any, markup: str, indent: int = 0, hang: int = 0) -> None:
-    """One line of the report; wrapped lines keep its indentation, `hang` more for a line
-    whose continuation belongs under its text rather than under its mark."""
-    if console.soft_wrap:
-        console.print(" " * indent + markup)
-        return
-    from rich.text import Text
-
-    # wrapped here rather than by a Padding, which fills every line with trailing spaces
-    for i, line in enumerate(Text.from_markup(markup).wrap(console, max(console.width - indent - hang, 20))):
-        line.rstrip()
-        console.print(Text(" " * (indent + (hang if i else 0))) + line, soft_wrap=True)
 
 
 def render_console(report: Report, stream: IO[str], quiet: bool = False, verbose: bool = False) -> None:

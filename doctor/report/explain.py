@@ -35,7 +35,7 @@ def render_text(result: ExplainResult, color: bool = False, width: int | None = 
 def _line(console: Any, markup: str) -> None:
     """A line of the report wrapped to the terminal: continuation lines keep its indentation
     (a blank line before it stays one)."""
-    from doctor.report.console import say
+    from doctor.report.wrap import say
 
     while markup.startswith("\n"):
         console.print()
@@ -47,7 +47,7 @@ def _line(console: Any, markup: str) -> None:
 def render_console(result: ExplainResult, console: Any) -> None:
     from rich.markup import escape as e
 
-    from doctor.report.console import say
+    from doctor.report.wrap import say
 
     log = result.log
     final = log.final
