@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 _active: Any = None   # the rich Progress of the running session, if any
+_stages: list[Any] = []   # its stage tasks, innermost last
 
 
 def watched() -> bool:
@@ -61,9 +62,11 @@ def stage(label: str) -> Iterator[Callable[[str], None]]:
         return
     display = _active
     task = display.add_task(label, total=None, detail="")
+    _stages.append(task)
     try:
         yield lambda text: display.update(task, description=text)
     finally:
+        _stages.remove(task)
         display.remove_task(task)
 
 
@@ -99,6 +102,10 @@ def bar(label: str, total: int, wanted: bool = False) -> Iterator[Callable[..., 
         return
     display = _active
     meter = _Bytes(total)
+    # the bar says more than the step around it ("checking dataset x"): one line, not two
+    hidden = _stages[-1] if _stages else None
+    if hidden is not None:
+        display.update(hidden, visible=False)
     task = display.add_task(label, total=total, detail=meter.detail(0, None))
 
     def update(done: int, rows: int | None = None) -> None:
@@ -108,3 +115,5 @@ def bar(label: str, total: int, wanted: bool = False) -> Iterator[Callable[..., 
     finally:
         display.refresh()   # the last figures are seen even when the work beat the refresh
         display.remove_task(task)
+        if hidden is not None and hidden in _stages:
+            display.update(hidden, visible=True)

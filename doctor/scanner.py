@@ -64,9 +64,14 @@ def probe_all(kb: KnowledgeBase, targets: Targets, opts: ScanOptions) -> ProbeRe
         else:
             chosen = [Target(probe.name)] if targets.env else []
         for target in chosen:
-            with progress.stage(f"checking {probe.label}" + (f" {target.path}" if target.path else "")):
+            with progress.stage(f"checking {_noun(probe.label)}" + (f" {target.path}" if target.path else "")):
                 result = result.merge(run_probe(probe, target, context))
     return result
+
+
+def _noun(label: str) -> str:
+    """'Dataset' -> 'dataset' inside a sentence; an acronym ('GGUF') stays."""
+    return label[:1].lower() + label[1:] if label[1:2].islower() else label
 
 
 def run_scan(kb: KnowledgeBase, targets: Targets, opts: ScanOptions) -> Report:
