@@ -172,6 +172,7 @@ def apply_fixes(report: Report, kb: KnowledgeBase, targets: Targets, opts: ScanO
     report.findings += findings_from_observations(kb, unloadable, report.facts)
     report.fixes += outcomes + [outcome for outcome, _ in loaded]
     if rechecked:
+        report.fixed = fixed
         report.notes.insert(0, f"--fix: {fixed} fixed, {len(report.findings)} remaining "
                                "(re-checked on the files as they are now).")
 

@@ -87,3 +87,12 @@ def test_the_cli_prints_fixed_and_remaining(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert "--fix: 1 fixed, 1 remaining (re-checked on the files as they are now)." in done.stdout
     assert "train.fixed.jsonl:2:" in done.stdout
+
+    import json
+
+    (tmp_path / "train.jsonl").write_text("{'instruction': 'c', 'output': 'd'}\n")
+    done = subprocess.run([sys.executable, "-m", "doctor", "scan", "train.jsonl", "--fix", "--format", "json"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    summary = json.loads(done.stdout)["summary"]
+    assert summary["fixed"] == 1 and summary["error"] + summary["warning"] + summary["info"] == 0
