@@ -150,3 +150,19 @@ def test_bad_options_say_which_flag(kw: dict, flag: str) -> None:
 
     with pytest.raises(SmokeOptionError, match=flag):
         SmokeOptions(**kw)
+
+
+def test_a_model_folder_without_a_tokenizer_is_named_as_such_before_any_child(tmp_path: Path) -> None:
+    """As `scan --model` says it: the child would fail in from_pretrained with "Can't load
+    tokenizer", which explain would pin on transformers."""
+    folder = _model_folder(tmp_path, hidden=64, layers=2, vocab=384)
+    report = run_smoke(SmokeOptions(model=str(folder), python=_interpreter(tmp_path, "exit 3")),
+                       facts_provider=lambda: {"gpu.0.memory_total_mib": 80000})
+    assert report.refused and not report.ok
+    assert [o.entry_id for o in report.observations] == ["MODEL-NO-TOKENIZER"]
+    assert report.stages[0].name == "load" and "tokenizer.json" in report.stages[0].detail
+
+    (folder / "tokenizer.json").write_text("{}")   # with one, the child starts (and here fails)
+    report = run_smoke(SmokeOptions(model=str(folder), python=_interpreter(tmp_path, "exit 3")),
+                       facts_provider=lambda: {"gpu.0.memory_total_mib": 80000})
+    assert "MODEL-NO-TOKENIZER" not in [o.entry_id for o in report.observations]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 
 from doctor import api
@@ -30,8 +31,18 @@ def cmd_scan(args: argparse.Namespace) -> int:
         if distributed is None:
             return EXIT_OK   # not rank 0: rank 0 reports for the whole job
     report = api.scan(args.paths, **scan_arguments(args, project, kb), baseline=args.baseline,
-                      progress=sys.stderr.isatty() and args.format == "console", distributed=distributed)
+                      progress=shows_progress(args), distributed=distributed)
+    note = escapes_note("--response-part", args.response_part)
+    if note:
+        report.notes.append(note)
     return emit(report, args)
+
+
+def shows_progress(args: argparse.Namespace) -> bool:
+    """Progress only for a person at a terminal: never into a pipe or a machine format."""
+    from doctor import progress
+
+    return progress.watched() and args.format == "console"
 
 
 def named_targets(args: argparse.Namespace) -> dict[str, list[str]]:
@@ -73,13 +84,27 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
+_ESCAPE_NAMES = {"n": "line break", "t": "tab", "r": "carriage return", "\\": "backslash"}
+
+
 def typed_escapes(text: str | None) -> str | None:
     """`--response-part '<|im_start|>assistant\\n'`, typed as Unsloth's notebooks write the
     marker: the shell passes a backslash and an n, and the marker really ends in a newline.
-    Only \\n, \\t and \\r are read so; any other backslash stays as typed."""
+    \\n, \\t, \\r and \\\\ (a backslash) are read so; any other backslash stays as typed."""
     if text is None or "\\" not in text:
         return text
-    return text.replace("\\n", "\n").replace("\\t", "\t").replace("\\r", "\r")
+    return re.sub(r"\\([ntr\\])", lambda m: _ESCAPES[m.group(1)], text)
+
+
+def escapes_note(option: str, text: str | None) -> str | None:
+    """Which escapes of a typed marker were read, so nobody wonders which form was matched."""
+    if text is None or typed_escapes(text) == text:
+        return None
+    found = dict.fromkeys(re.findall(r"\\([ntr\\])", text))   # in order, once each
+    read = ", ".join(f"\\{m} as a {_ESCAPE_NAMES[m]}" for m in found)
+    return (f"{option} {text}: read {read}, as Unsloth's notebooks write markers "
+            "(type \\\\n to match a backslash followed by n).")
 
 
 # --- explain and run -------------------------------------------------------------------
@@ -132,12 +157,17 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     from doctor.engine import findings_from_observations
 
     check_output(args)
+    from doctor import progress
+
     kb = api.load_knowledge()
-    smoke = api.smoke(model=args.model, max_seq_length=args.max_seq_length, batch_size=args.batch_size,
-                      steps=args.steps, force=args.force, timeout=args.timeout, python=args.python,
-                      keep=args.keep, kb=kb)
+    with progress.session(shows_progress(args)):
+        smoke = api.smoke(model=args.model, max_seq_length=args.max_seq_length, batch_size=args.batch_size,
+                          steps=args.steps, force=args.force, timeout=args.timeout, python=args.python,
+                          keep=args.keep, kb=kb)
+    from doctor.probes.registry import headings
+
     report = Report(command="smoke", findings=findings_from_observations(kb, smoke.observations),
-                    smoke=smoke, facts=dict(smoke.facts))
+                    smoke=smoke, facts=dict(smoke.facts), headings=headings())
     code = emit(report, args)
     return code if smoke.ok else max(code, 1)
 

@@ -40,6 +40,8 @@ class Report:
     headings: dict[str, str] = field(default_factory=dict)  # area -> heading (the probe registry's)
     skipped: dict[str, int] = field(default_factory=dict)   # why -> files a folder scan left out
     notes: list[str] = field(default_factory=list)
+    lead: list[str] = field(default_factory=list)  # printed before everything else (console)
+    fixed: int | None = None                       # scan --fix: findings gone from the re-checked files
 
     @property
     def unchecked(self) -> list[AreaStatus]:
