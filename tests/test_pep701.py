@@ -88,6 +88,14 @@ def test_the_inner_quotes_are_swapped_where_that_keeps_the_value() -> None:
     assert any(isinstance(n, ast.Subscript) for n in ast.walk(tree))
 
 
+def test_a_notebook_with_a_312_fstring_gets_its_findings_in_their_cells(tmp_path: Path) -> None:
+    cells = [PEP701["nested same quotes (Gemma3 Vision GRPO)"], "model.save_pretrained_merged('out', tok, save_method='merged_4bit')\n"]
+    path = tmp_path / "vision.ipynb"
+    path.write_text(json.dumps({"cells": [{"cell_type": "code", "source": c} for c in cells]}))
+    (obs,) = scan_source(read_source(str(path)))
+    assert (obs.entry_id, obs.location.cell, obs.location.cell_line) == ("SCRIPT-MERGED-4BIT", 2, 1)
+
+
 def test_a_script_with_a_312_fstring_gets_its_findings_not_a_syntax_error() -> None:
     text = PEP701["nested same quotes (Gemma3 Vision GRPO)"] + "model.save_pretrained_merged('out', tok, save_method='merged_4bit')\n"
     found = scan_source(read_source("train.py", text))
@@ -100,6 +108,9 @@ BROKEN = {
     "a real error after a 3.12 f-string": ('x = f"{d["k"]}"\ny = 2\nload(a, b\nz = 3\n', "load("),
     "a real error before it": ('def f(:\n    pass\nx = f"{d["k"]}"\n', "def f("),
     "the f-string itself broken": ('x = 1\nx = f"{d["k"]"\n', 'x = f"{d'),
+    "a conversion 3.12 refuses": ('x = 1\nx = f"{d["k"]!z}"\nload(1)\n', 'x = f"{d'),
+    "a field 3.12 refuses, where a blank string would hide it": ("x = 1\nx = f\"{'\\n' +}\"\nload(1)\n", "x = f"),
+    "an empty field after a good one": ('x = f"{d["k"]} {}"\nload(1)\n', "x = f"),
 }
 
 

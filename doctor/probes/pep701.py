@@ -15,7 +15,7 @@ import ast
 import re
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 _PREFIXES = frozenset({"", "r", "u", "f", "b", "fr", "rf", "br", "rb"})
 # what the top level skips over: nothing in between starts a string or a comment
@@ -24,6 +24,22 @@ _NEXT_MARK = re.compile(r"[\"'#\\]")
 
 class _LexError(ValueError):
     """The text ends inside a string or a replacement field: leave it to the parser."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """A replacement field: text[start:end] is its expression; `conversion` what follows a `!`
+    ("r", "s", "a"; None without one)."""
+
+    start: int
+    end: int
+    conversion: str | None
+
+
+@dataclass
+class _Parts:
+    strings: list["Literal"] = field(default_factory=list)
+    fields: list[Field] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -36,6 +52,7 @@ class Literal:
     prefix: str
     quote: str
     inner: tuple["Literal", ...] = ()
+    fields: tuple["Field", ...] = ()    # its replacement fields, those in format specs too
 
     @property
     def is_f(self) -> bool:
@@ -81,7 +98,13 @@ def downlevel(text: str) -> tuple[str, list[tuple[int, int]]]:
         if not lit.is_f or _parses(source):
             continue
         swapped = _swap_inner_quotes(text, lit)
-        new = swapped if swapped is not None and _parses(swapped) else _blank(source, lit)
+        if swapped is not None and _parses(swapped):
+            new = swapped
+        elif _fields_parse(text, lit):
+            new = _blank(source, lit)
+        else:
+            continue   # broken on 3.12 too: left as it is, for the parser to say where
+
         parts.append(text[at:lit.start])
         length += lit.start - at
         spans.append((length, length + len(new)))
@@ -127,12 +150,12 @@ def _string(text: str, start: int, prefix: str) -> tuple[Literal, int]:
     q = start + len(prefix)
     quote = text[q:q + 3] if text[q:q + 3] in ('"""', "'''") else text[q]
     raw = "r" in prefix.lower()
-    inner: list[Literal] = []
+    parts = _Parts()
     if "f" in prefix.lower():
-        end = _fstring_body(text, q + len(quote), quote, raw, inner, in_spec=False)
+        end = _fstring_body(text, q + len(quote), quote, raw, parts, in_spec=False)
     else:
         end = _plain_body(text, q + len(quote), quote)
-    return Literal(start, end, prefix, quote, tuple(inner)), end
+    return Literal(start, end, prefix, quote, tuple(parts.strings), tuple(parts.fields)), end
 
 
 def _plain_body(text: str, i: int, quote: str) -> int:
@@ -150,7 +173,7 @@ def _plain_body(text: str, i: int, quote: str) -> int:
     raise _LexError("unterminated string")
 
 
-def _fstring_body(text: str, i: int, quote: str, raw: bool, inner: list[Literal], in_spec: bool) -> int:
+def _fstring_body(text: str, i: int, quote: str, raw: bool, parts: _Parts, in_spec: bool) -> int:
     """Scans an f-string's literal part (or a format spec, which ends at its `}`) from `i`;
     returns the offset after the closing quote (for a spec: of the `}`)."""
     n = len(text)
@@ -170,7 +193,7 @@ def _fstring_body(text: str, i: int, quote: str, raw: bool, inner: list[Literal]
             if text.startswith("{{", i) and not in_spec:
                 i += 2
             else:
-                i = _field(text, i + 1, quote, raw, inner)
+                i = _field(text, i + 1, quote, raw, parts)
         elif c == "}":
             if in_spec:
                 return i
@@ -182,10 +205,10 @@ def _fstring_body(text: str, i: int, quote: str, raw: bool, inner: list[Literal]
     raise _LexError("unterminated f-string")
 
 
-def _field(text: str, i: int, quote: str, raw: bool, inner: list[Literal]) -> int:
+def _field(text: str, i: int, quote: str, raw: bool, parts: _Parts) -> int:
     """Scans a replacement field's expression from `i` (after its `{`), with nested strings,
     brackets, comments and line continuations; returns the offset after its `}`."""
-    n, depth = len(text), 0
+    n, depth, start = len(text), 0, i
     while i < n:
         c = text[i]
         if c in "([{":
@@ -193,6 +216,7 @@ def _field(text: str, i: int, quote: str, raw: bool, inner: list[Literal]) -> in
         elif c in ")]}":
             if depth == 0:
                 if c == "}":
+                    parts.fields.append(Field(start, i, None))
                     return i + 1
                 raise _LexError("unbalanced bracket")
             depth -= 1
@@ -204,15 +228,21 @@ def _field(text: str, i: int, quote: str, raw: bool, inner: list[Literal]) -> in
             i += 2
             continue
         elif c == "!" and depth == 0 and not text.startswith("!=", i):
-            i += 1   # a conversion (!r, !s, !a); then a spec or the end
-            while i < n and text[i].isalnum():
-                i += 1
-            continue
+            end = i + 1   # a conversion (!r, !s, !a); then a spec or the end
+            while end < n and text[end].isalnum():
+                end += 1
+            parts.fields.append(Field(start, i, text[i + 1:end]))
+            if text[end:end + 1] == ":":
+                return _fstring_body(text, end + 1, quote, raw, parts, in_spec=True) + 1
+            if text[end:end + 1] == "}":
+                return end + 1
+            raise _LexError("a conversion that is not !r, !s or !a")
         elif c == ":" and depth == 0:
-            return _fstring_body(text, i + 1, quote, raw, inner, in_spec=True) + 1
+            parts.fields.append(Field(start, i, None))
+            return _fstring_body(text, i + 1, quote, raw, parts, in_spec=True) + 1
         elif c in "\"'":
             lit, i = _string(text, i, "")
-            inner.append(lit)
+            parts.strings.append(lit)
             continue
         elif c.isidentifier():
             end = i
@@ -220,7 +250,7 @@ def _field(text: str, i: int, quote: str, raw: bool, inner: list[Literal]) -> in
                 end += 1
             if end < n and text[end] in "\"'" and text[i:end].lower() in _PREFIXES:
                 lit, i = _string(text, i, text[i:end])
-                inner.append(lit)
+                parts.strings.append(lit)
             else:
                 i = end
             continue
@@ -234,6 +264,25 @@ def _parses(literal: str) -> bool:
         return True
     except (SyntaxError, ValueError):
         return False
+
+
+_CONVERSIONS = (None, "r", "s", "a")
+
+
+def _fields_parse(text: str, lit: Literal) -> bool:
+    """Whether each replacement field of the f-string holds an expression, as 3.12 reads it
+    (what a blank string would hide), with a conversion 3.12 knows."""
+    for f in lit.fields:
+        expr = text[f.start:f.end].rstrip()
+        if expr.endswith("=") and not expr.endswith(("==", "!=", "<=", ">=")):
+            expr = expr[:-1]   # f"{x=}": the expression, then its text
+        if f.conversion not in _CONVERSIONS or not expr.strip():
+            return False
+        try:   # 3.12 reads a field as if in parentheses; f-strings inside it by the same rules
+            ast.parse(f"(\n{downlevel(expr)[0]}\n)", mode="eval")
+        except (SyntaxError, ValueError, RecursionError):
+            return False
+    return True
 
 
 def _swap_inner_quotes(text: str, lit: Literal) -> str | None:
