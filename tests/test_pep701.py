@@ -18,6 +18,8 @@ from doctor.probes import pep701
 from doctor.probes.script import read_source, scan_source
 from tests.helpers.cli import ROOT
 
+# an official notebook written for Colab's Python 3.12 (vendored, outputs stripped)
+VISION_GRPO = ROOT / "fixtures" / "notebooks" / "official" / "Gemma3_(4B)-Vision-GRPO.ipynb"
 LOAD = 'model, tok = FastLanguageModel.from_pretrained("unsloth/x", load_in_4bit = True)\n'
 
 # 3.12-only f-strings as people write them; each is followed by a load whose place is checked
@@ -86,6 +88,15 @@ def test_the_inner_quotes_are_swapped_where_that_keeps_the_value() -> None:
     assert new == "prompt = f\"{sample['question']}, reason\"\n"
     tree = pep701.parse(text)   # the subscript inside survives, so rules still see it
     assert any(isinstance(n, ast.Subscript) for n in ast.walk(tree))
+
+
+def test_the_official_vision_grpo_notebook_parses_with_its_calls_in_place() -> None:
+    text = read_source(str(VISION_GRPO)).text
+    if sys.version_info < (3, 12):
+        with pytest.raises(SyntaxError):
+            ast.parse(text)
+    loads = [c for c in ast.walk(pep701.parse(text)) if isinstance(c, ast.Call) and getattr(c.func, "attr", "") == "from_pretrained"]
+    assert loads and all(text.split("\n")[c.lineno - 1][c.col_offset:].startswith("FastVisionModel.from_pretrained") for c in loads)
 
 
 def test_a_notebook_with_a_312_fstring_gets_its_findings_in_their_cells(tmp_path: Path) -> None:
@@ -218,6 +229,7 @@ def test_places_equal_python_312s() -> None:
     # the one rewrite whose string node is not where the f-string was: its neighbours are
     same_shape = [s for name, s in PEP701.items() if name != "multi-line field, blank line, brace first"]
     texts = [s + LOAD for s in same_shape] + [t for t, _ in BROKEN.values()]
+    texts.append(read_source(str(VISION_GRPO)).text)
     done = subprocess.run([exe, "-c", _POSITIONS + _DUMP], input=json.dumps(texts),
                           capture_output=True, text=True, check=True)
     assert _dump_here(texts) == json.loads(done.stdout)

@@ -6,8 +6,10 @@ so official notebooks use that; Python 3.11's `ast.parse` calls them broken. `pa
 such code anyway: when the first parse fails before 3.12, a small PEP 701-aware lexer finds
 the f-string literals, and each one 3.11 cannot parse is rewritten in place: the same
 f-string with the inner quotes swapped where that keeps its value, else a plain string
-literal of the same lines and UTF-8 length. Everything outside those literals keeps its
-line and column, so the checks see calls and keywords where 3.12 sees them.
+literal of the same lines and UTF-8 length (only when each field holds an expression 3.12
+accepts: an f-string broken on 3.12 too stays, for the parser to report). Everything outside
+those literals keeps its line and column, so the checks see calls and keywords where 3.12
+sees them. On 3.12 and later only `ast.parse` runs.
 """
 from __future__ import annotations
 
@@ -84,7 +86,7 @@ def parse(text: str, filename: str = "<unknown>") -> ast.Module:
 
 def downlevel(text: str) -> tuple[str, list[tuple[int, int]]]:
     """`text` with every f-string this Python cannot parse rewritten in place, and the
-    (start, end) offsets of the rewritten literals in the new text. ([], unchanged text)
+    (start, end) offsets of the rewritten literals in the new text; (text, []) unchanged
     when nothing needs it or the lexer cannot read the text."""
     try:
         literals = find_literals(text)
@@ -104,7 +106,6 @@ def downlevel(text: str) -> tuple[str, list[tuple[int, int]]]:
             new = _blank(source, lit)
         else:
             continue   # broken on 3.12 too: left as it is, for the parser to say where
-
         parts.append(text[at:lit.start])
         length += lit.start - at
         spans.append((length, length + len(new)))
