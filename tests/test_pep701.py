@@ -43,6 +43,8 @@ PEP701 = {
     "non-ASCII before a blanked field": "label = f\"é → {'\\n'.join(a)}\"; ",
     "nested f-string with the same quote": 'msg = f"{f"{x!r}"}"\n',
     "same quote inside, load on the same line": 'msg = f"{d["k"]}"; ',
+    "self-documenting field with a comment": 'dbg = f"{loss = # the value\n}{"\\n"}"\n',
+    "blanks after a conversion": 'dbg = f"{loss!r  }{"\\n"}"\n',
 }
 
 

@@ -232,12 +232,18 @@ def _field(text: str, i: int, quote: str, raw: bool, parts: _Parts) -> int:
             end = i + 1   # a conversion (!r, !s, !a); then a spec or the end
             while end < n and text[end].isalnum():
                 end += 1
-            parts.fields.append(Field(start, i, text[i + 1:end]))
+            conversion = text[i + 1:end]
+            while end < n and text[end] in " \t":   # 3.12 takes f"{3!s  }"
+                end += 1
             if text[end:end + 1] == ":":
+                parts.fields.append(Field(start, i, conversion))
                 return _fstring_body(text, end + 1, quote, raw, parts, in_spec=True) + 1
             if text[end:end + 1] == "}":
+                parts.fields.append(Field(start, i, conversion))
                 return end + 1
-            raise _LexError("a conversion that is not !r, !s or !a")
+            parts.fields.append(Field(start, i, "!"))   # no conversion 3.12 knows: the field is broken
+            i = end
+            continue
         elif c == ":" and depth == 0:
             parts.fields.append(Field(start, i, None))
             return _fstring_body(text, i + 1, quote, raw, parts, in_spec=True) + 1
@@ -274,9 +280,7 @@ def _fields_parse(text: str, lit: Literal) -> bool:
     """Whether each replacement field of the f-string holds an expression, as 3.12 reads it
     (what a blank string would hide), with a conversion 3.12 knows."""
     for f in lit.fields:
-        expr = text[f.start:f.end].rstrip()
-        if expr.endswith("=") and not expr.endswith(("==", "!=", "<=", ">=")):
-            expr = expr[:-1]   # f"{x=}": the expression, then its text
+        expr = _without_debug_equals(text[f.start:f.end])
         if f.conversion not in _CONVERSIONS or not expr.strip():
             return False
         try:   # 3.12 reads a field as if in parentheses; f-strings inside it by the same rules
@@ -284,6 +288,19 @@ def _fields_parse(text: str, lit: Literal) -> bool:
         except (SyntaxError, ValueError, RecursionError):
             return False
     return True
+
+
+def _without_debug_equals(expr: str) -> str:
+    """The expression of a self-documenting field (f"{x = }", f"{x = # note\n}"): its last
+    `=` blanked when only blanks and comments follow it."""
+    k = len(expr)
+    while (k := expr.rfind("=", 0, k)) >= 0:
+        rest = expr[k + 1:].split("\n")
+        if all(not line.strip() or line.lstrip().startswith("#") for line in rest):
+            if not expr[k - 1:k] in ("=", "!", "<", ">", ":"):
+                return expr[:k] + " " + expr[k + 1:]
+            return expr
+    return expr
 
 
 def _swap_inner_quotes(text: str, lit: Literal) -> str | None:
