@@ -40,6 +40,7 @@ PEP701 = {
         'doc = f"""Answer: "{row["answer"]}" and \'{x}\'\n{"\\n".join(steps)}\n"""\n',
     "rf-string with backslashes":
         'pattern = rf"\\d+{sep}\\w+{names["k"]}\\s"\n',
+    "rf-string, a backslash before braces": 'pattern = rf"\\{{{names["k"]}\\}}"\n',
     "non-ASCII before a blanked field": "label = f\"é → {'\\n'.join(a)}\"; ",
     "nested f-string with the same quote": 'msg = f"{f"{x!r}"}"\n',
     "same quote inside, load on the same line": 'msg = f"{d["k"]}"; ',
