@@ -54,8 +54,9 @@ def scan_arguments(args: argparse.Namespace, project: object, kb: object) -> dic
     """The API arguments that `scan` and `baseline` share."""
     return dict(named=named_targets(args), env=args.env, python=args.python, deep=args.deep, smoke=args.smoke,
                 timeout=args.timeout, tokenizer=args.tokenizer, max_seq_length=args.max_seq_length,
-                response_part=typed_escapes(args.response_part), base=args.base, jobs=args.jobs, fix=args.fix,
-                unsafe_fixes=args.unsafe_fixes, in_place=args.in_place, kb=kb, config=project,
+                response_part=typed_escapes(args.response_part), base=args.base, jobs=args.jobs,
+                fix=getattr(args, "fix", False), unsafe_fixes=getattr(args, "unsafe_fixes", False),
+                in_place=getattr(args, "in_place", False), kb=kb, config=project,
                 select=_ids(args.select), ignore=_ids(args.ignore))
 
 
@@ -70,6 +71,35 @@ def cmd_baseline(args: argparse.Namespace) -> int:
         print(f"unsloth-doctor: {counted(unchecked, 'target')} could not be examined; they are not in the baseline",
               file=sys.stderr)
         return 1
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """A scan (with the environment unless --no-env), written as one redacted file for an issue."""
+    from pathlib import Path
+
+    from doctor.atomic import atomic_write_bytes
+    from doctor.bugreport import prepare
+
+    html = args.format == "html"
+    args.output = args.output or f"unsloth-doctor-report.{'html' if html else 'md'}"
+    check_output(args)
+    project = api.project_config(args.paths, False if args.no_config else args.project_config)
+    kb = api.load_knowledge(extra_dirs=project_kb(project, args))
+    arguments = scan_arguments(args, project, kb)
+    arguments["env"] = True if args.env is None else args.env   # a bug report says what the machine is
+    report = api.scan(args.paths, **arguments, progress=sys.stderr.isatty())
+    report.command = "report"
+    prepare(report, args.max_seq_length or getattr(project, "max_seq_length", None))
+    if html:
+        from doctor.report.html import render_html as render
+    else:
+        from doctor.report.issue import render_issue as render
+    atomic_write_bytes(Path(args.output), render(report).encode("utf-8"))
+    counts = report.counts()
+    found = ", ".join(counted(counts[k], w) for k, w in (("error", "error"), ("warning", "warning"), ("info", "note")))
+    where = "open it in a browser, or attach it to" if html else "read it, then paste it into"
+    print(f"Wrote {args.output} ({found}); {where} a new issue: https://github.com/unslothai/unsloth/issues/new")
     return EXIT_OK
 
 

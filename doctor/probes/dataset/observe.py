@@ -9,7 +9,7 @@ from doctor.probes.dataset import content, preference, scan
 from doctor.probes.dataset.hits import Hit
 from doctor.probes.dataset.scan import ChunkResult
 from doctor.probes.dataset.schema import SHAREGPT
-from doctor.probes.dataset.tokens import percentile, recommend_max_seq_length
+from doctor.probes.dataset.tokens import length_histogram, percentile, recommend_max_seq_length
 
 MORE_LINES = "DATA-MORE-LINES"
 SCHEMA_MIXED = "DATA-SCHEMA-MIXED"
@@ -79,7 +79,8 @@ def describe_schemas(result: ChunkResult) -> str:
     return "; ".join(parts)
 
 
-def file_level(path: str, result: ChunkResult, facts: FactCollector) -> list[Observation]:
+def file_level(path: str, result: ChunkResult, facts: FactCollector, max_seq_length: int | None = None
+               ) -> list[Observation]:
     out: list[Observation] = []
     if result.rows == 0:
         out.append(Observation(FILE_EMPTY, Location(path), {"path": path}))
@@ -107,6 +108,7 @@ def file_level(path: str, result: ChunkResult, facts: FactCollector) -> list[Obs
         facts.set("dataset.tokens.truncated_rows", stats.truncated)
         facts.set("dataset.tokens.truncated_share", round(stats.truncated / stats.measured, 6))
         facts.set("dataset.tokens.recommended_max_seq_length", values["recommended"])
+        facts.set("dataset.tokens.histogram", length_histogram(stats.lengths, max_seq_length))
         out.append(Observation(TOKEN_STATS, Location(path), values))
     if result.duplicate_memory_full:
         facts.set("dataset.duplicates.checked_rows", scan.DUPLICATE_MEMORY_ROWS)

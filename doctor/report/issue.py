@@ -1,0 +1,43 @@
+"""`unsloth-doctor report`'s Markdown: one file to paste into an Unsloth issue. The versions
+the issue template asks for in a table, every finding, the smoke test if it ran, and every
+fact folded away; tokens, e-mails, home folders, user and host names redacted."""
+from __future__ import annotations
+
+from doctor.report.environment import fact_lines, summary_rows
+from doctor.report.markdown import finding_lines
+from doctor.report.redact import redact
+from doctor.results.report import Report
+from doctor.results.words import counted
+from doctor.version import __version__
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_issue(report: Report) -> str:
+    lines = ["<!-- What did you run, what happened, what did you expect? Write it here. -->", "",
+             f"### Environment (collected by unsloth-doctor {__version__})", "", "| | |", "|---|---|"]
+    lines += [f"| {_cell(k)} | {_cell(v)} |" for k, v in summary_rows(report.facts)]
+    counts = report.counts()
+    totals = ", ".join(counted(counts[k], w) for k, w in (("error", "error"), ("warning", "warning"), ("info", "note")))
+    unchecked = f", {counted(len(report.unchecked), 'target')} not checked" if report.unchecked else ""
+    lines += ["", f"### What unsloth-doctor found: {totals}{unchecked}", ""]
+    if report.targets:
+        lines += ["Checked: " + ", ".join(f"`{t}`" for t in report.targets), ""]
+    for a in report.unchecked:
+        lines.append(f"- not checked: {a.label} ({a.detail})")
+    for f in sorted(report.findings, key=lambda f: -f.severity.rank):
+        lines += finding_lines(f)
+    if report.smoke is not None:
+        from doctor.report.smoke import render_markdown as smoke_md
+
+        lines.append(smoke_md(report.smoke))
+    lines += [f"- {note}" for note in report.notes]
+    if report.facts:
+        lines += ["", "<details><summary>Every fact unsloth-doctor gathered</summary>", "", "```"]
+        lines += fact_lines(report.facts)
+        lines += ["```", "</details>"]
+    lines += ["", "<sub>Made with `unsloth-doctor report`; tokens, e-mails, home folders, user and host names "
+              "are redacted. Read it before you paste.</sub>"]
+    return redact("\n".join(lines)) + "\n"
