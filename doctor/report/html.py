@@ -79,10 +79,11 @@ def _area(a: AreaStatus) -> str:
 
 
 def render_html(report: Report) -> str:
+    title = "unsloth-doctor report" if report.command == "report" else f"unsloth-doctor {report.command} report"
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
-             f"<title>unsloth-doctor {escape(report.command)} report</title><style>{_CSS}</style></head><body><main>",
-             f"<h1>unsloth-doctor {escape(report.command)} report</h1>",
+             f"<title>{escape(title)}</title><style>{_CSS}</style></head><body><main>",
+             f"<h1>{escape(title)}</h1>",
              f'<div class="muted">unsloth-doctor {escape(__version__)}'
              + (f" · {escape(', '.join(report.targets))}" if report.targets else "") + "</div>",
              _totals(report)]
