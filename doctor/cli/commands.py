@@ -266,6 +266,16 @@ def _kb_test(kb, args: argparse.Namespace) -> int:
     return 1 if failed else EXIT_OK
 
 
+# --- completion --------------------------------------------------------------------------
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    from doctor.cli.completion import script
+    from doctor.cli.parser import build_parser
+
+    sys.stdout.write(script(build_parser(), args.shell))
+    return EXIT_OK
+
+
 # --- undo ------------------------------------------------------------------------------
 
 def cmd_undo(args: argparse.Namespace) -> int:

@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     kb_schema = kb_sub.add_parser("schema", help="print the JSON Schema of knowledge entries")
     kb_schema.add_argument("--report", action="store_true", help="the schema of --format json reports instead")
 
+    completion = sub.add_parser("completion", help="print a shell completion script (bash, zsh or fish)")
+    completion.add_argument("shell", choices=("bash", "zsh", "fish"))
+
     undo = sub.add_parser("undo", help="restore the files changed by the last --fix")
     undo.add_argument("--force", action="store_true", help="restore even files edited since the fix")
     undo.add_argument("--list", action="store_true", help="list the journal instead")
