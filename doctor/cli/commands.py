@@ -189,10 +189,12 @@ def cmd_kb(args: argparse.Namespace) -> int:
             print(json.dumps(json_schema(area_names()), indent=2))
         return EXIT_OK
     if action is None:
-        raise UsageError("kb needs an action: list, show, test, index or schema")
+        raise UsageError("kb needs an action: list, show, test, docs, index or schema")
     if action == "index":
         return _kb_index(args)
     kb = api.load_knowledge()
+    if action == "docs":
+        return _kb_docs(kb, args)
     if action == "list":
         from doctor.kb.schema import CATEGORIES
 
@@ -239,6 +241,30 @@ def _kb_index(args: argparse.Namespace) -> int:
               f"-> {path} ({path.stat().st_size // 1024} KiB)")
     if not built:
         raise UsageError(f"none of {', '.join(raiseindex.PACKAGES)} is installed in this Python")
+    return EXIT_OK
+
+
+def _kb_docs(kb, args: argparse.Namespace) -> int:
+    """The rules reference, written whole; pages of entries no longer there are removed
+    (only pages this command wrote: they start with its marker)."""
+    from pathlib import Path
+
+    from doctor.atomic import atomic_write_bytes
+    from doctor.kb.docs import is_generated, pages
+
+    folder = Path(args.folder)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{args.folder} is a file; give a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    written = pages(kb.entries)
+    for name, text in written.items():
+        atomic_write_bytes(folder / name, text.encode("utf-8"))
+    stale = [p for p in sorted(folder.glob("*.md")) if p.name not in written
+             and is_generated(p.read_text(encoding="utf-8", errors="replace"))]
+    for path in stale:
+        path.unlink()
+    removed = f"; removed {counted(len(stale), 'page')} of entries no longer there" if stale else ""
+    print(f"Wrote {counted(len(written) - 1, 'rule page')} and the index {folder / 'README.md'}{removed}")
     return EXIT_OK
 
 

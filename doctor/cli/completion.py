@@ -57,7 +57,7 @@ def grammar(parser: argparse.ArgumentParser, path: tuple[str, ...] = (), help: s
                                        isinstance(action, (argparse._AppendAction, argparse._CountAction))))
         elif action.choices:
             node.choices = tuple(str(c) for c in action.choices)
-        elif _kind(action.metavar) == "file" or action.nargs == argparse.REMAINDER:
+        elif _kind(action.metavar) in ("file", "dir") or action.nargs == argparse.REMAINDER:
             node.files = True
     return node
 

@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     smoke.add_argument("--timeout", type=float, default=600.0, metavar="S")
     _common(smoke)
 
-    kb = sub.add_parser("kb", help="the knowledge base: list, show, test, index, schema")
+    kb = sub.add_parser("kb", help="the knowledge base: list, show, test, docs, index, schema")
     kb_sub = kb.add_subparsers(dest="kb_command", metavar="ACTION", parser_class=_Parser)
     kb_list = kb_sub.add_parser("list", help="every entry, one per line")
     kb_list.add_argument("--area", help="only this area")
@@ -134,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     kb_index = kb_sub.add_parser("index", help="rebuild the raise-site index from the installed unsloth, unsloth_zoo, trl and peft source")
     kb_index.add_argument("--output", metavar="DIR",
                           help="folder to write into (default: the index shipped inside the package)")
+    kb_docs = kb_sub.add_parser("docs", help="write the rules reference: one Markdown page per entry and an index")
+    kb_docs.add_argument("folder", metavar="DIR", help="folder to write into (created if missing; the repository's is docs/rules)")
     kb_schema = kb_sub.add_parser("schema", help="print the JSON Schema of knowledge entries")
     kb_schema.add_argument("--report", action="store_true", help="the schema of --format json reports instead")
 
