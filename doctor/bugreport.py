@@ -4,7 +4,7 @@ test estimates it) and the data of the HTML report's plots."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from doctor.results.plots import plots_for
 from doctor.results.report import Report
@@ -31,9 +31,21 @@ def vram_estimate_facts(folder: str, seq: int, memory_mib: float | None) -> dict
             "smoke.estimate.batch": 1, "smoke.estimate.seq": seq}
 
 
-def prepare(report: Report, max_seq_length: int | None = None) -> Report:
-    """Add the estimate (unless a smoke test made one) and the plots to a scan's report."""
+HOSTED = (("Colab", ("COLAB_RELEASE_TAG", "COLAB_GPU")), ("Kaggle", ("KAGGLE_KERNEL_RUN_TYPE", "KAGGLE_URL_BASE")))
+
+
+def hosted_platform(environ: Mapping[str, str]) -> str:
+    """Where the notebook runs, as Unsloth's issue template asks: Colab, Kaggle, or local / cloud."""
+    return next((name for name, keys in HOSTED if any(k in environ for k in keys)), "local / cloud")
+
+
+def prepare(report: Report, max_seq_length: int | None = None, environ: Mapping[str, str] | None = None) -> Report:
+    """Add the platform, the estimate (unless a smoke test made one) and the plots to a scan's report."""
+    import os
+
     from doctor.smoketest.estimate import gpu_memory_mib
+
+    report.facts.setdefault("platform.hosted", hosted_platform(os.environ if environ is None else environ))
 
     smoke_facts = report.smoke.facts if report.smoke else {}
     folders = model_folders(report)

@@ -64,9 +64,9 @@ def project(tmp_path: Path) -> Path:
     return root
 
 
-def report(root: Path, *extra: str) -> tuple[str, Path]:
+def report(root: Path, *extra: str, env: dict[str, str] | None = None) -> tuple[str, Path]:
     proc = run_cli("report", "train.jsonl", "train.py", "--model", "model", "--tokenizer", str(TOKENIZER),
-                   "--max-seq-length", "256", *extra, cwd=root)
+                   "--max-seq-length", "256", *extra, cwd=root, env=env)
     assert proc.returncode == 0, proc.stderr
     written = root / re.search(r"Wrote (\S+) ", proc.stdout).group(1)
     return proc.stdout, written
@@ -74,10 +74,16 @@ def report(root: Path, *extra: str) -> tuple[str, Path]:
 
 def test_the_markdown_report_has_the_environment_every_finding_and_the_version_redacted(tmp_path: Path) -> None:
     root = project(tmp_path)
-    said, path = report(root)
+    said, path = report(root, env={"COLAB_RELEASE_TAG": "release-colab-20261201"})
     assert path.name == "unsloth-doctor-report.md" and "github.com/unslothai/unsloth/issues/new" in said
     text = path.read_text()
+    from importlib.metadata import version
+
     from doctor.version import __version__
+
+    # the questions of Unsloth's bug template, answered
+    assert "2. Colab or Kaggle or local / cloud: Colab" in text and "4. Which notebook? `train.py`" in text
+    assert f"TRL {version('trl')}, transformers {version('transformers')}" in text
 
     assert f"### Environment (collected by unsloth-doctor {__version__})" in text
     assert re.search(r"^\| Python \| 3\.\d+", text, re.M) and re.search(r"^\| torch \| ", text, re.M)

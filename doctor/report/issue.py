@@ -15,8 +15,33 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def template_answers(report: Report) -> list[str]:
+    """The six questions of Unsloth's bug template (.github/ISSUE_TEMPLATE/bug---issue.md),
+    answered from the scan where it can; the rest left for the reporter."""
+    f = report.facts
+    def version(name: str) -> str:
+        return str(f.get(f"pkg.{name}.version") or "not installed")
+    gpus = int(f.get("gpu.count") or 0)
+    names = sorted({str(f.get(f"gpu.{i}.name", "?")) for i in range(gpus)})
+    visible = f.get("gpu.visible_count")
+    shown = f" ({visible} visible to CUDA_VISIBLE_DEVICES)" if f.get("cuda.visible_devices_set") and visible is not None else ""
+    scripts = [t for t in report.targets if t.endswith((".py", ".ipynb"))]
+    return [
+        f"1. Did you update? unsloth {version('unsloth')}, unsloth_zoo {version('unsloth_zoo')} "
+        "(`pip install --upgrade unsloth unsloth_zoo` updates them)",
+        f"2. Colab or Kaggle or local / cloud: {f.get('platform.hosted', 'local / cloud')}",
+        f"3. Number of GPUs: {gpus}" + (f" × {', '.join(names)}" if names else "") + shown,
+        "4. Which notebook? " + (", ".join(f"`{s}`" for s in scripts) + " (checked below); please link it too"
+                                 if scripts else "<!-- please link it -->"),
+        f"5. Unsloth {version('unsloth')}, TRL {version('trl')}, transformers {version('transformers')}, "
+        f"PyTorch {f.get('torch.version') or version('torch')}",
+        "6. Which trainer? <!-- SFTTrainer, GRPOTrainer, ... -->",
+    ]
+
+
 def render_issue(report: Report) -> str:
-    lines = ["<!-- What did you run, what happened, what did you expect? Write it here. -->", "",
+    lines = ["<!-- What did you run, what happened, what did you expect? Minimal code to reproduce it "
+             "(remove your Hugging Face token): -->", "", "```python", "", "```", "", *template_answers(report), "",
              f"### Environment (collected by unsloth-doctor {__version__})", "", "| | |", "|---|---|"]
     lines += [f"| {_cell(k)} | {_cell(v)} |" for k, v in summary_rows(report.facts)]
     counts = report.counts()
