@@ -159,3 +159,15 @@ def test_the_smoke_tests_stage_times_and_the_gpu_limit_are_plotted(tmp_path: Pat
     assert dom.count('class="bar"') == 3 and dom.count('class="limit"') == 2 and "Tesla T4" in dom
     png = screenshot(page, tmp_path / "smoke.png", "1000,1400")
     assert _pixels(png, "#d62728") > 300        # the failed stage's bar and the GPU's limit
+
+
+def test_the_token_histogram_keeps_every_row_on_an_axis_past_max_seq_length() -> None:
+    from collections import Counter
+
+    from doctor.probes.dataset.tokens import length_histogram
+
+    h = length_histogram(Counter({3: 2, 250: 5, 256: 1, 257: 1, 1000: 1}), 256, bins=10)
+    assert h["bin_width"] == 100 and h["counts"] == [2, 0, 7, 0, 0, 0, 0, 0, 0, 0, 1]
+    assert h["rows"] == 10 and h["longest"] == 1000 and h["max_seq_length"] == 256
+    short = length_histogram(Counter({10: 4}), 4096, bins=8)   # the axis reaches max_seq_length
+    assert short["bin_width"] * len(short["counts"]) > 4096 and short["counts"][0] == 4
