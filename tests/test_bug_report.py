@@ -94,6 +94,8 @@ def test_the_markdown_report_has_the_environment_every_finding_and_the_version_r
         assert f"`{finding['id']}`" in text, finding["id"]
     assert TOKEN not in text and "/home/alice" not in text
     assert "SCRIPT-LR-TOO-HIGH" in text
+    # an entry found on many rows is explained once, its places listed
+    assert text.count("`DATA-TEXT-NO-EOS`") == 1 and re.search(r"train\.jsonl, lines 1, 2, 3 \(\+\d+ more\)", text)
 
 
 def test_redaction_takes_host_and_user_names_only_where_they_name_this_machine() -> None:
@@ -126,8 +128,11 @@ def test_the_html_report_shows_findings_and_plots_in_a_real_browser(tmp_path: Pa
     dom = dump_dom(page)
     scan = json.loads(run_cli("scan", "train.jsonl", "train.py", "--model", "model", "--tokenizer", str(TOKENIZER),
                               "--max-seq-length", "256", "--env", "--format", "json", cwd=root).stdout)
-    shown = re.findall(r'<article class="finding (\w+)" id="finding-\d+">.*?<code>([A-Z0-9-]+)</code>', dom, re.S)
-    assert sorted(i for _, i in shown) == sorted(f["id"] for f in scan["findings"])
+    shown = re.findall(r'<article class="finding (\w+)" id="finding-\d+" data-count="(\d+)">.*?<code>([A-Z0-9-]+)</code>',
+                       dom, re.S)
+    assert sum(int(n) for _, n, _ in shown) == len(scan["findings"])   # grouped per entry and file, none left out
+    assert sorted({i for _, _, i in shown}) == sorted({f["id"] for f in scan["findings"]})
+    assert len(shown) < len(scan["findings"])   # the dataset's rows without EOS are one group
     figures = dict(re.findall(r'<figure id="plot-\d+"><figcaption>([^<]+)</figcaption>(.*?)</figure>', dom, re.S))
     assert set(figures) == {"Token length per row", "VRAM estimate against the GPU's memory"}
     histogram = figures["Token length per row"]

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from html import escape
 
-from doctor.findings import AreaStatus, Finding
+from doctor.findings import AreaStatus
 from doctor.report import svg
 from doctor.report.environment import fact_lines, summary_rows
+from doctor.report.groups import Group, group_findings
 from doctor.report.redact import redact
 from doctor.report.smoke import summary_lines
 from doctor.results.report import Report
@@ -52,9 +53,14 @@ def _totals(report: Report) -> str:
     return f'<p class="totals">{"".join(parts)}</p>'
 
 
-def _finding(f: Finding, index: int) -> str:
-    where = f'<div class="where">{escape(str(f.location))}</div>' if f.location else ""
-    out = [f'<article class="finding {f.severity.value}" id="finding-{index}">',
+def _finding(group: Group, index: int) -> str:
+    """One entry in one file, explained once; every place listed (a bug report leaves none out)."""
+    f, count = group.first, len(group.findings)
+    if count == 1:
+        where = f'<div class="where">{escape(str(f.location))}</div>' if f.location else ""
+    else:
+        where = f'<div class="where">{escape(f.location.path if f.location else "")} — {escape(group.places())}</div>'
+    out = [f'<article class="finding {f.severity.value}" id="finding-{index}" data-count="{count}">',
            f'<h3><span class="sev">{_SEVERITY[f.severity.value]}</span>{escape(f.title)}</h3>', where,
            f'<div class="muted"><code>{escape(f.id)}</code> · {escape(f.category)}</div>',
            f"<p>{escape(f.message)}</p>"]
@@ -69,6 +75,10 @@ def _finding(f: Finding, index: int) -> str:
                    + escape("\n".join(f"{e.name} = {e.value}" for e in f.evidence)) + "</pre></details>")
     if f.refs:
         out.append('<div class="muted">Refs: ' + ", ".join(escape(r) for r in f.refs) + "</div>")
+    if count > 1:
+        out.append(f"<details><summary>All {count} places</summary><ul>"
+                   + "".join(f"<li><code>{escape(where)}</code> {escape(message or '')}</li>" for where, message in group.detail())
+                   + "</ul></details>")
     out.append("</article>")
     return "".join(out)
 
@@ -94,8 +104,7 @@ def render_html(report: Report) -> str:
             parts.append(f'<figure id="plot-{i}"><figcaption>{escape(plot.title)}</figcaption>{svg.render(plot)}'
                          + (f"<p>{escape(plot.caption)}</p>" if plot.caption else "") + "</figure>")
     parts.append(f'<h2 id="findings">Findings ({len(report.findings)})</h2>')
-    ordered = sorted(report.findings, key=lambda f: -f.severity.rank)
-    parts += [_finding(f, i) for i, f in enumerate(ordered)] or ['<p class="muted">None.</p>']
+    parts += [_finding(g, i) for i, g in enumerate(group_findings(report.findings))] or ['<p class="muted">None.</p>']
     if report.areas:
         parts += ['<h2 id="checked">What was checked</h2>', "<table>", *map(_area, report.areas), "</table>"]
     if report.smoke is not None:

@@ -4,6 +4,7 @@ fact folded away; tokens, e-mails, home folders, user and host names redacted.""
 from __future__ import annotations
 
 from doctor.report.environment import fact_lines, summary_rows
+from doctor.report.groups import group_findings
 from doctor.report.markdown import finding_lines
 from doctor.report.redact import redact
 from doctor.results.report import Report
@@ -52,8 +53,15 @@ def render_issue(report: Report) -> str:
         lines += ["Checked: " + ", ".join(f"`{t}`" for t in report.targets), ""]
     for a in report.unchecked:
         lines.append(f"- not checked: {a.label} ({a.detail})")
-    for f in sorted(report.findings, key=lambda f: -f.severity.rank):
-        lines += finding_lines(f)
+    for group in group_findings(report.findings):   # an entry explained once per file, every place listed
+        if len(group.findings) == 1:
+            lines += finding_lines(group.first)
+            continue
+        first = group.first
+        lines += finding_lines(first, f"{first.location.path if first.location else ''}, {group.places()}")[:-1]
+        lines += [f"<details><summary>All {len(group.findings)} places</summary>", ""]
+        lines += [f"- `{where}`" + (f": {message}" if message else "") for where, message in group.detail()]
+        lines += ["</details>", ""]
     if report.smoke is not None:
         from doctor.report.smoke import render_markdown as smoke_md
 

@@ -42,10 +42,11 @@ def render_markdown(report: Report) -> str:
     return redact("\n".join(lines)) + "\n"
 
 
-def finding_lines(f: Finding) -> list[str]:
-    """One finding as a Markdown section: heading with its place, message, evidence, fixes."""
+def finding_lines(f: Finding, place: str | None = None) -> list[str]:
+    """One finding as a Markdown section: heading with its place (or `place`), message,
+    evidence, fixes."""
     lines: list[str] = []
-    where = f" — `{f.location}`" if f.location else ""
+    where = f" — `{place}`" if place else f" — `{f.location}`" if f.location else ""
     conf = f" (confidence {f.confidence:.0%})" if f.confidence is not None else ""
     lines.append(f"### {_ICON[f.severity.value]} {f.title}{where}")
     lines.append(f"`{f.id}` · {f.category}{conf}")
