@@ -37,6 +37,6 @@ cd "$WORK" || exit 3
 start=$(date +%s.%N)
 timeout 500 python3 -m doctor report train.jsonl --model model --tokenizer "$OLDPWD/fixtures/datasets/tokenizers/tiny-chatml" \
   --max-seq-length 512 --smoke --timeout 400 --format html --output "$OUT/report.html"; echo "report exit $? in $(python3 -c "print(round($(date +%s.%N)-$start,1))") s"
-python3 -m doctor report train.jsonl --model model --max-seq-length 512 --output "$OUT/report.md" >/dev/null
+python3 -m doctor report train.jsonl --model model --output "$OUT/report.md" >/dev/null
 sed -i -e "s#/tmp/site#SITE#g" -e "s#$WORK#WORK#g" -e "s#/tmp/[A-Za-z0-9_.-]*#TMP#g" "$OUT/report.html" "$OUT/report.md"
 grep -o '<figcaption>[^<]*</figcaption>' "$OUT/report.html"
