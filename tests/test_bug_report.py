@@ -176,3 +176,20 @@ def test_the_token_histogram_keeps_every_row_on_an_axis_past_max_seq_length() ->
     assert h["rows"] == 10 and h["longest"] == 1000 and h["max_seq_length"] == 256
     short = length_histogram(Counter({10: 4}), 4096, bins=8)   # the axis reaches max_seq_length
     assert short["bin_width"] * len(short["counts"]) > 4096 and short["counts"][0] == 4
+
+
+@pytest.mark.slow
+def test_the_html_report_plots_a_real_smoke_tests_stage_times(tmp_path: Path) -> None:
+    """`report --smoke`: Unsloth's tiny training step really runs (on the CPU here), and the
+    page shows one bar per stage it timed."""
+    pytest.importorskip("unsloth")
+    root = project(tmp_path)
+    proc = run_cli("report", "train.jsonl", "--tokenizer", str(TOKENIZER), "--max-seq-length", "256", "--smoke",
+                   "--format", "html", "--output", "page.html", cwd=root, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    dom = dump_dom(root / "page.html")
+    stages = re.findall(r'<tr><th>([^<]+)</th><td>(ok|skipped|FAILED), [\d.]+ s', dom)
+    assert stages and "Smoke test: seconds per stage" in dom
+    figure = re.search(r'<figcaption>Smoke test: seconds per stage</figcaption>(.*?)</figure>', dom, re.S).group(1)
+    assert figure.count('class="bar"') == len(stages)
+    assert [name for name, _ in stages] == re.findall(r'text-anchor="end" fill="#333">([^<]+)</text><rect class="bar"', figure)

@@ -125,8 +125,8 @@ def bar_chart(plot: BarChart) -> str:
         body.append(_text(label_w - 8, y + 14, bar.label, "end"))
         body.append(f'<rect class="bar" x="{label_w}" y="{y}" width="{max(w, 1):.1f}" height="{row - 8}" '
                     f'fill="{colour}"><title>{escape(bar.label)}: {bar.value:.2f} {escape(plot.unit)}</title></rect>')
-        note = f"{bar.value:.2f} {plot.unit}" + (f" ({bar.note})" if bar.note else "")
-        body.append(_text(label_w + w + 6, y + 14, note, size=11, fill=TEXT if bar.ok else BAD))
+        note = bar.note if bar.note == "skipped" else f"{bar.value:.2f} {plot.unit}" + (f" ({bar.note})" if bar.note else "")
+        body.append(_text(label_w + w + 6, y + 14, note, size=11, fill=BAD if not bar.ok else "#888" if bar.note else TEXT))
     return _svg(height, body, plot.title)
 
 
