@@ -3,7 +3,7 @@
 # with the tiny tokenizer, a Llama-shaped model folder (safetensors headers, for the VRAM
 # estimate against this GPU's memory) and the real smoke test (its stage times).
 # Usage (repo root, the wheels in .whl/ as for run_all.sh): bash bench/gpu/report_html.sh OUT_DIR
-# Run on this machine's CPU without the wheel install and --smoke only, so far: no GPU machine came
+# So far run on a CPU only (without the wheel install and --smoke): no GPU machine was available
 # on 2026-12-07 (tests/test_bug_report.py runs report --smoke on the CPU).
 set -uo pipefail
 OUT=${1:?give an output folder}
