@@ -103,6 +103,9 @@ def test_redaction_takes_host_and_user_names_only_where_they_name_this_machine()
     out = redact(text, host="gpu-box-7", user="alice")
     assert out == ("on <host> (<host>.lab.example) data in /data/<user>/set and /home/<user>/x; gpu-box-70 stays; "
                    "Alice too")
+    # a user named after a package keeps the package's folder in a traceback's paths
+    assert redact("/data/unsloth/run and /venv/lib/python3.11/site-packages/unsloth/models/llama.py", user="unsloth",
+                  host="h") == "/data/<user>/run and /venv/lib/python3.11/site-packages/unsloth/models/llama.py"
 
 
 def _self_contained(html: str) -> None:

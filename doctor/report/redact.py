@@ -25,6 +25,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
 _HOME = re.compile(r"(/home/|/Users/|[A-Za-z]:\\\\?Users\\\\?)([^/\\\s\"':]+)")
 
 
+_PACKAGE_DIR = re.compile(r"(?:site|dist)-packages[/\\]$")
 _COMMON = {"localhost", "root", "user", "admin", "ubuntu", "debian", "runner", "jovyan", "colab"}
 
 
@@ -58,6 +59,7 @@ def redact(text: str, host: str | None = None, user: str | None = None, *, machi
         host, user = host or found_host, user or found_user
     if host:
         text = re.sub(rf"(?<![\w.-]){re.escape(host)}(?![\w-])", "<host>", text)
-    if user:
-        text = re.sub(rf"(?<=[/\\]){re.escape(user)}(?=[/\\]|$|[\s\"'`])", "<user>", text)
+    if user:   # a folder named like the user, except a package's own (a user named after one)
+        text = re.sub(rf"(?<=[/\\]){re.escape(user)}(?=[/\\]|$|[\s\"'`])",
+                      lambda m: m.group(0) if _PACKAGE_DIR.search(text, 0, m.start()) else "<user>", text)
     return text
