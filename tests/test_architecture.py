@@ -19,7 +19,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("doctor.probes", "doctor.explainer", "doctor.training"),
     ("doctor.smoketest", "doctor.fixes", "doctor.distributed", "doctor.targets",
      "doctor.project", "doctor.suppress", "doctor.baseline"),
-    ("doctor.scanner", "doctor.selftest"),
+    ("doctor.scanner", "doctor.selftest", "doctor.bugreport"),
     ("doctor.report",),
     ("doctor.api",),
     ("doctor.cli", "doctor.__main__", "doctor"),

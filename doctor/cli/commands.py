@@ -65,8 +65,9 @@ def scan_arguments(args: argparse.Namespace, project: object, kb: object) -> dic
     """The API arguments that `scan` and `baseline` share."""
     return dict(named=named_targets(args), env=args.env, python=args.python, deep=args.deep, smoke=args.smoke,
                 timeout=args.timeout, tokenizer=args.tokenizer, max_seq_length=args.max_seq_length,
-                response_part=typed_escapes(args.response_part), base=args.base, jobs=args.jobs, fix=args.fix,
-                unsafe_fixes=args.unsafe_fixes, in_place=args.in_place, kb=kb, config=project,
+                response_part=typed_escapes(args.response_part), base=args.base, jobs=args.jobs,
+                fix=getattr(args, "fix", False), unsafe_fixes=getattr(args, "unsafe_fixes", False),
+                in_place=getattr(args, "in_place", False), kb=kb, config=project,
                 select=_ids(args.select), ignore=_ids(args.ignore))
 
 
@@ -86,6 +87,35 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
 _ESCAPE_NAMES = {"n": "line break", "t": "tab", "r": "carriage return", "\\": "backslash"}
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """A scan (with the environment unless --no-env), written as one redacted file for an issue."""
+    from pathlib import Path
+
+    from doctor.atomic import atomic_write_bytes
+    from doctor.bugreport import prepare
+
+    html = args.format == "html"
+    args.output = args.output or f"unsloth-doctor-report.{'html' if html else 'md'}"
+    check_output(args)
+    project = api.project_config(args.paths, False if args.no_config else args.project_config)
+    kb = api.load_knowledge(extra_dirs=project_kb(project, args))
+    arguments = scan_arguments(args, project, kb)
+    arguments["env"] = True if args.env is None else args.env   # a bug report says what the machine is
+    report = api.scan(args.paths, **arguments, progress=sys.stderr.isatty())
+    report.command = "report"
+    prepare(report, args.max_seq_length or getattr(project, "max_seq_length", None))
+    if html:
+        from doctor.report.html import render_html as render
+    else:
+        from doctor.report.issue import render_issue as render
+    atomic_write_bytes(Path(args.output), render(report).encode("utf-8"))
+    counts = report.counts()
+    found = ", ".join(counted(counts[k], w) for k, w in (("error", "error"), ("warning", "warning"), ("info", "note")))
+    where = "open it in a browser, or attach it to" if html else "read it, then paste it into"
+    print(f"Wrote {args.output} ({found}); {where} a new issue: https://github.com/unslothai/unsloth/issues/new")
+    return EXIT_OK
 
 
 def typed_escapes(text: str | None) -> str | None:
@@ -189,10 +219,12 @@ def cmd_kb(args: argparse.Namespace) -> int:
             print(json.dumps(json_schema(area_names()), indent=2))
         return EXIT_OK
     if action is None:
-        raise UsageError("kb needs an action: list, show, test, index or schema")
+        raise UsageError("kb needs an action: list, show, test, docs, index or schema")
     if action == "index":
         return _kb_index(args)
     kb = api.load_knowledge()
+    if action == "docs":
+        return _kb_docs(kb, args)
     if action == "list":
         from doctor.kb.schema import CATEGORIES
 
@@ -247,6 +279,30 @@ def _kb_index(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _kb_docs(kb, args: argparse.Namespace) -> int:
+    """The rules reference, written whole; pages of entries no longer there are removed
+    (only pages this command wrote: they start with its marker)."""
+    from pathlib import Path
+
+    from doctor.atomic import atomic_write_bytes
+    from doctor.kb.docs import is_generated, pages
+
+    folder = Path(args.folder)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{args.folder} is a file; give a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    written = pages(kb.entries)
+    for name, text in written.items():
+        atomic_write_bytes(folder / name, text.encode("utf-8"))
+    stale = [p for p in sorted(folder.glob("*.md")) if p.name not in written
+             and is_generated(p.read_text(encoding="utf-8", errors="replace"))]
+    for path in stale:
+        path.unlink()
+    removed = f"; removed {counted(len(stale), 'page')} of entries no longer there" if stale else ""
+    print(f"Wrote {counted(len(written) - 1, 'rule page')} and the index {folder / 'README.md'}{removed}")
+    return EXIT_OK
+
+
 def _kb_test(kb, args: argparse.Namespace) -> int:
     from doctor.selftest import run_examples
 
@@ -269,6 +325,16 @@ def _kb_test(kb, args: argparse.Namespace) -> int:
         extra = f", {len(skipped)} skipped (not installed: {missing})"
     print(f"{passed} passed, {len(failed)} failed{extra} ({counted(entries, 'entry')}, {len(kb)} in the knowledge base)")
     return 1 if failed else EXIT_OK
+
+
+# --- completion --------------------------------------------------------------------------
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    from doctor.cli.completion import script
+    from doctor.cli.parser import build_parser
+
+    sys.stdout.write(script(build_parser(), args.shell))
+    return EXIT_OK
 
 
 # --- undo ------------------------------------------------------------------------------

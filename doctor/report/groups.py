@@ -2,6 +2,7 @@
 however many rows or lines it fired on, and lists the places on one line."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from doctor.findings import Finding, Location
@@ -29,6 +30,16 @@ class Group:
             word = unit if len(locs) == 1 else plural(unit)
             return f"{word} {', '.join(named)}{more}"
         return "; ".join(named) + more
+
+
+    def messages_differ(self) -> bool:
+        """Whether the places say more than their line: messages that differ beyond numbers."""
+        return len({re.sub(r"\d+", "#", f.message) for f in self.findings}) > 1
+
+    def detail(self) -> list[tuple[str, str | None]]:
+        """Every place, with its own message when the messages differ beyond numbers."""
+        differ = self.messages_differ()
+        return [(str(f.location) if f.location else "", f.message if differ else None) for f in self.findings]
 
 
 def group_findings(findings: list[Finding]) -> list[Group]:

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from doctor.findings import AreaStatus, Finding, Severity
+from doctor.results.plots import Plot
 
 if TYPE_CHECKING:   # only annotations here: a scan needs neither module loaded
     from doctor.results.explain import ExplainResult
@@ -42,6 +43,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     lead: list[str] = field(default_factory=list)  # printed before everything else (console)
     fixed: int | None = None                       # scan --fix: findings gone from the re-checked files
+    plots: list[Plot] = field(default_factory=list)          # the HTML report's (doctor.results.plots)
 
     @property
     def unchecked(self) -> list[AreaStatus]:

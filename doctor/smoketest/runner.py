@@ -252,7 +252,8 @@ def check_fits(report: SmokeReport, options: SmokeOptions, facts_provider: Calla
         report.observations.append(Observation("SMOKE-MODEL-UNREADABLE", Location(str(folder)), {"reason": str(exc)}))
         return options.force
     report.facts.update(e.as_facts())
-    report.facts["smoke.estimate.gpu_memory_mib"] = memory
+    report.facts.update({"smoke.estimate.gpu_memory_mib": memory, "smoke.estimate.model": str(folder),
+                         "smoke.estimate.batch": options.batch_size or 1, "smoke.estimate.seq": options.max_seq_length or 2048})
     report.notes.append("VRAM estimate: " + est.describe(e, memory))
     if obs is None:
         return True

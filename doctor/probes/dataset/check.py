@@ -197,7 +197,7 @@ def scan_dataset(path: str, options: DatasetOptions | None = None) -> ProbeResul
         return ProbeResult(facts.freeze(), observations,
                            [AreaStatus("dataset", f"Dataset {path}", "not read", ran=False, path=path)])
     observations.extend(observe.observations(path, result, kind))
-    observations.extend(observe.file_level(path, result, facts, kind))
+    observations.extend(observe.file_level(path, result, facts, kind, options.max_seq_length))
     dominant = result.schema_counts.most_common(1)[0][0] if result.schema_counts else "none"
     schema = "mixed" if len(result.schema_counts) > 1 else dominant
     facts.set("dataset.lines", result.lines)

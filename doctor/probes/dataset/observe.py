@@ -9,7 +9,7 @@ from doctor.probes.dataset import content, llamafactory, preference, scan
 from doctor.probes.dataset.hits import Hit
 from doctor.probes.dataset.scan import ChunkResult
 from doctor.probes.dataset.schema import LF_PREFERENCE, SHAREGPT
-from doctor.probes.dataset.tokens import percentile, recommend_max_seq_length
+from doctor.probes.dataset.tokens import length_histogram, percentile, recommend_max_seq_length
 
 MORE_LINES = "DATA-MORE-LINES"
 SCHEMA_MIXED = "DATA-SCHEMA-MIXED"
@@ -118,7 +118,8 @@ def describe_schemas(result: ChunkResult, unit: str = "line") -> str:
     return "; ".join(parts)
 
 
-def file_level(path: str, result: ChunkResult, facts: FactCollector, kind: str = "jsonl") -> list[Observation]:
+def file_level(path: str, result: ChunkResult, facts: FactCollector, kind: str = "jsonl",
+               max_seq_length: int | None = None) -> list[Observation]:
     unit, _ = units(kind)
     row = unit == "row"
     out: list[Observation] = []
@@ -155,6 +156,7 @@ def file_level(path: str, result: ChunkResult, facts: FactCollector, kind: str =
         facts.set("dataset.tokens.truncated_rows", stats.truncated)
         facts.set("dataset.tokens.truncated_share", round(stats.truncated / stats.measured, 6))
         facts.set("dataset.tokens.recommended_max_seq_length", values["recommended"])
+        facts.set("dataset.tokens.histogram", length_histogram(stats.lengths, max_seq_length))
         out.append(Observation(TOKEN_STATS, Location(path), values))
     if result.duplicate_memory_full:
         facts.set("dataset.duplicates.checked_rows", scan.DUPLICATE_MEMORY_ROWS)

@@ -335,3 +335,16 @@ def recommend_max_seq_length(lengths: Counter[int]) -> int:
     """The p99 length rounded up to a multiple of 256 (at least 256)."""
     p99 = percentile(lengths, 99)
     return max(256, -(-p99 // 256) * 256)
+
+
+def length_histogram(lengths: Counter[int], max_seq_length: int | None, bins: int = 30) -> dict[str, Any]:
+    """Token lengths in `bins` equal-width bins from 0 to past the longest row and past
+    max_seq_length, so both show on one axis: the data of the HTML report's plot, kept as a
+    fact because the reporters never see the lengths themselves."""
+    top = max(max(lengths, default=0), max_seq_length or 0, 1)
+    width = max(1, -(-top // bins))   # whole tokens per bin, the last bin holding `top`
+    counts = [0] * (top // width + 1)
+    for length, n in lengths.items():
+        counts[min(length // width, len(counts) - 1)] += n
+    return {"bin_width": width, "counts": counts, "max_seq_length": max_seq_length,
+            "rows": sum(lengths.values()), "longest": max(lengths, default=0)}
