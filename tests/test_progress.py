@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.cli import check_sarif
+
 from tests.test_dataset_progress import big_file
 
 pty = pytest.importorskip("pty", reason="pseudo-terminals are a POSIX feature")
@@ -53,9 +55,11 @@ def test_scan_shows_the_step_and_the_bar_on_a_terminal(tmp_path: Path) -> None:
 @pytest.mark.parametrize("fmt", ["console", "json", "concise", "sarif"])
 def test_no_progress_in_a_pipe(tmp_path: Path, fmt: str) -> None:
     project = dataset_folder(tmp_path)
-    done = subprocess.run([sys.executable, "-m", "doctor", "scan", "--no-env", "--format", fmt, "."],
-                          cwd=project, capture_output=True, env=ENV, timeout=120)
+    args = ("scan", "--no-env", "--format", fmt, ".")
+    done = subprocess.run([sys.executable, "-m", "doctor", *args], cwd=project, capture_output=True, env=ENV,
+                          timeout=120)
     assert done.returncode in (0, 1), done.stderr
+    check_sarif(args, subprocess.CompletedProcess(done.args, done.returncode, done.stdout.decode(), ""), project)
     assert b"\x1b" not in done.stdout and b"\x1b" not in done.stderr
     assert b"MB/s" not in done.stdout + done.stderr
 

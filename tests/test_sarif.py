@@ -127,4 +127,5 @@ def test_every_test_that_writes_sarif_checks_it() -> None:
         if "render_sarif(" in text:
             assert "validate_sarif(" in text, f"{path.name} renders SARIF without validate_sarif"
         if re.search(r"""["']sarif["']""", text) and "subprocess.run(" in text:
-            assert "run_cli(" in text, f"{path.name} may run the doctor for SARIF without run_cli"
+            assert "run_cli(" in text or "check_sarif(" in text, \
+                f"{path.name} may run the doctor for SARIF without run_cli or check_sarif"
