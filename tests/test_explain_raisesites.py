@@ -272,3 +272,44 @@ def test_an_installed_bitsandbytes_is_read_on_first_use_as_the_second_tier(tmp_p
                      knowledge_base).raise_sites
     assert sites and (sites[0].file, sites[0].version) == ("bitsandbytes/functional.py", "0.0.1")
     assert (raiseindex.cache_dir() / "bitsandbytes-0.0.1.json.gz").is_file()
+
+
+FAN_IN = ("fan_in_fan_out is set to False but the target module is `Conv1D`. "
+          "Setting fan_in_fan_out to True.")   # peft/tuners/*: the same warning in 15 files
+
+
+@pytest.mark.parametrize("path, file", [
+    ("/usr/lib/python3.10/site-packages/peft/tuners/vera/model.py:247", "peft/tuners/vera/model.py"),
+    # an older peft's module that has since become a package of that name
+    ("/home/u/.local/lib/python3.10/site-packages/peft/tuners/lora.py:475", "peft/tuners/lora/layer.py"),
+])
+def test_the_file_a_warning_names_picks_among_files_raising_the_same_message(path, file, knowledge_base):
+    named = diagnose(f"  {path}: UserWarning: {FAN_IN}\n    warnings.warn(\n", knowledge_base).raise_sites
+    bare = diagnose(f"UserWarning: {FAN_IN}\n", knowledge_base).raise_sites
+    assert named[0].file == file
+    assert named[0].confidence > bare[0].confidence and named[0].confidence > named[1].confidence
+
+
+def test_an_innermost_frame_in_another_file_lowers_the_confidence_in_a_template(knowledge_base):
+    message = "ValueError: Unsloth: max_seq_length is 0! Please specify one!"   # unsloth_zoo/dataset_utils.py
+    elsewhere = ('Traceback (most recent call last):\n  File "/x/site-packages/datasets/arrow_dataset.py", '
+                 f'line 3, in map\n    raise ValueError(msg)\n{message}\n')
+    here = elsewhere.replace("datasets/arrow_dataset.py", "unsloth_zoo/dataset_utils.py")
+    lone, far, near = (diagnose(t, knowledge_base).raise_sites[0] for t in (message, elsewhere, here))
+    assert lone.file == far.file == near.file == "unsloth_zoo/dataset_utils.py"
+    assert far.confidence < lone.confidence < near.confidence
+
+
+def test_a_traceback_quoting_its_raise_names_the_file_when_no_template_fits(knowledge_base):
+    tb = ('Traceback (most recent call last):\n'
+          '  File "/env/lib/python3.10/site-packages/unsloth/models/_utils.py", line 9, in check\n'
+          '    raise ValueError(f"Unsloth: a message the {kind} release never had")\n'
+          'ValueError: Unsloth: a message the current release never had\n')
+    site = diagnose(tb, knowledge_base).raise_sites[0]
+    assert (site.file, site.kind, site.line) == ("unsloth/models/_utils.py", "raise", 9)
+    other = diagnose(tb.replace('raise ValueError(f"Unsloth: a message the {kind} release never had")',
+                                "return table[kind]"), knowledge_base).raise_sites[0]
+    assert (other.file, other.kind) == ("unsloth/models/_utils.py", "frame")
+    assert other.confidence < site.confidence
+    torch = diagnose(tb.replace("unsloth/models/_utils.py", "torch/nn/modules/module.py"), knowledge_base)
+    assert torch.raise_sites == []   # a package the index does not cover is not named

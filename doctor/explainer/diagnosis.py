@@ -104,6 +104,8 @@ def _raise_sites(log: ParsedLog, notes: list[str]) -> list[RaiseSite]:
             notes.extend([note] if note else [])
             return sites
         messages = [(final.type, final.message)]
+        if "\n" in final.message.strip():   # a bare error's following lines may not be its message
+            messages.append((final.type, final.message.split("\n", 1)[0]))
     elif len(tail) <= SHORT_PASTE:
         # a pasted warning or message without a type (or an issue title with one inside):
         # each line, then the lines as one
@@ -113,7 +115,11 @@ def _raise_sites(log: ParsedLog, notes: list[str]) -> list[RaiseSite]:
         return []   # a long log with no error: its info lines are not what went wrong
     reported = log.run.unsloth_version if log.run is not None else None
     try:
-        sites, total = find_sites(messages, reported)
+        sites, total = find_sites(messages, reported, named_file=named_raiser(log))
+        if not sites and final is not None:
+            from doctor.explainer.framesite import innermost_frame_site
+
+            sites = [s for s in [innermost_frame_site(final)] if s is not None]
         if total > len(sites):
             notes.append(f"The same message is raised in {total} places of the source; "
                          f"the {len(sites)} closest are shown.")
@@ -121,6 +127,25 @@ def _raise_sites(log: ParsedLog, notes: list[str]) -> list[RaiseSite]:
     except (OSError, ValueError, EOFError) as exc:   # a damaged index must not hide the rest
         notes.append(f"Could not read the raise-site index ({type(exc).__name__}: {exc}).")
         return []
+
+
+_WARNING_AT = re.compile(r"(\S+\.py):\d+: (?:[A-Za-z_]\w*\.)*[A-Z]\w*Warning: ")
+
+
+def named_raiser(log: ParsedLog) -> str | None:
+    """The library file the paste itself says raised the message, relative to site-packages:
+    the final exception's innermost frame (where CPython raised it), or the path in front of
+    a warning (`.../peft/tuners/lora.py:475: UserWarning: ...`). None when it names none."""
+    from doctor.explainer.cutframes import relative_file
+
+    final = log.final
+    if final is not None and final.frames:
+        return relative_file(final.frames[-1].file)
+    for line in reversed(log.lines[-20:]):
+        m = _WARNING_AT.search(line.text)
+        if m:
+            return relative_file(m.group(1))
+    return None
 
 
 _TYPED_INSIDE = re.compile(r"(?<![A-Za-z.])((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Warning))\s*:\s*(\S.*)")

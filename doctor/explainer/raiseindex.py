@@ -327,9 +327,11 @@ def category(file: str) -> str:
     return "other"
 
 
-def confidence(item: _Compiled, message: str, exc_type: str, rivals: int) -> float:
+def confidence(item: _Compiled, message: str, exc_type: str, rivals: int, agrees: int | None = None) -> float:
     """How surely the message is this site's: the share of the message its literal text
-    covers, the exception type agreeing, and how many other files raise the same text."""
+    covers, the exception type agreeing, how many other files raise the same text, and
+    whether the paste's own innermost library frame (or warning path) names this file
+    (`agrees`: None when the paste names no file, else `file_agreement`)."""
     literal = item.literal
     share = min(1.0, literal / max(1, len(normalize(message))))
     score = 0.3 + 0.6 * share
@@ -340,7 +342,30 @@ def confidence(item: _Compiled, message: str, exc_type: str, rivals: int) -> flo
         score += 0.05
     if rivals > 1:   # vendored copies: the message is right, which file is a guess among them
         score /= 1 + 0.25 * (rivals - 1)
+    if agrees is not None:   # the paste says where it was raised: the strongest evidence there is
+        score = score + (1 - score) * AGREE_PULL if agrees >= NEAR else score * DISAGREE
     return round(min(0.95, score), 2)
+
+
+AGREE_PULL, DISAGREE = 0.5, 0.6   # fitted on the development split of the corpus only
+EXACT, NEAR = 2, 1
+
+
+def file_agreement(named: str, file: str) -> int:
+    """How well a file the paste names (`peft/tuners/lora.py`, relative to site-packages)
+    fits a site's file: EXACT, NEAR (the module has since become a package of that name:
+    `peft/tuners/lora/layer.py`), else 0."""
+    if named == file:
+        return EXACT
+    stem = named[:-3] if named.endswith(".py") else named
+    return NEAR if file.startswith(stem + "/") else 0
+
+
+def _by_agreement(found: list[tuple[int, _Compiled]], named: str | None) -> list[tuple[int, _Compiled]]:
+    """Sites in the file the paste names first (stable: the score order stays within)."""
+    if not named:
+        return found
+    return sorted(found, key=lambda x: -file_agreement(named, x[1].site.file))
 
 
 def to_result(item: _Compiled, reported_version: str | None, conf: float = 0.0,
@@ -361,28 +386,36 @@ def to_result(item: _Compiled, reported_version: str | None, conf: float = 0.0,
 
 
 def find_sites(messages: list[tuple[str, str]], reported_version: str | None,
-               index: RaiseIndex | None = None, top: int = 3) -> tuple[list[RaiseSite], int]:
+               index: RaiseIndex | None = None, top: int = 3,
+               named_file: str | None = None) -> tuple[list[RaiseSite], int]:
     """The sites of the first (exception type, message) pair that any template fits, and how
-    many sites fit it in all (vendored code repeats one message in many files)."""
+    many sites fit it in all (vendored code repeats one message in many files).
+    `named_file`: the library file the paste itself says raised it (its innermost frame,
+    a warning's `path.py:123:` prefix), relative to site-packages; sites there go first."""
     tiers = [lambda: index] if index is not None else [default_index, second_tier_index, history_index]
     for fuzzy in (False, True):   # an exact template anywhere beats a reworded one
         for tier in tiers:        # the second tier is loaded only when the first has nothing
-            sites, total = _find_in(tier(), messages, reported_version, top, fuzzy)
+            sites, total = _find_in(tier(), messages, reported_version, top, fuzzy, named_file)
             if sites:
                 return sites, total
     return [], 0
 
 
 def _find_in(index: RaiseIndex, messages: list[tuple[str, str]], reported_version: str | None,
-             top: int, fuzzy: bool) -> tuple[list[RaiseSite], int]:
+             top: int, fuzzy: bool, named_file: str | None = None) -> tuple[list[RaiseSite], int]:
+    named = named_file or None
     for exc_type, message in ([] if fuzzy else messages):
-        found = index.match(message, exc_type)
+        found = _by_agreement(index.match(message, exc_type), named)
         if found:
             best = found[0][0]
-            rivals = len({item.site.file for score, item in found if score == best})
+            agree = file_agreement(named, found[0][1].site.file) if named else 0
+            rivals = len({item.site.file for score, item in found if score == best
+                          and (not named or file_agreement(named, item.site.file) == agree)})
             old = 0.9 if found[0][1].version.startswith("git ") else 1.0   # an older release's message
             return [to_result(item, reported_version,
-                              round(old * confidence(item, message, exc_type, rivals) - 0.05 * i, 2))
+                              round(old * confidence(item, message, exc_type, rivals,
+                                                     file_agreement(named, item.site.file) if named else None)
+                                    - 0.05 * i, 2))
                     for i, (_, item) in enumerate(found[:top])], len(found)
     for exc_type, message in ([] if fuzzy else messages):   # a message cut short (a title)
         cut = index.cut_short(message)
