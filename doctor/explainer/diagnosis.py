@@ -5,7 +5,8 @@ Ranking, on top of the engine's pattern score s (0..1):
 - a match on a line of the final error (or the OOM message, or a build tool's error line)
   moves s 40% of the way to 1; on another exception of the same chain, 15%;
 - when the log has an exception and the match touches none of its lines, s * 0.85
-  (a warning earlier in the log is a weaker lead than the error itself), and s * 0.6 when
+  (a warning earlier in the log is a weaker lead than the error itself; an entry of
+  severity info, a line printed when things work, s * 0.5 more), and s * 0.6 when
   every line it touches is a launcher's echo (torchrun's ChildFailedError traceback and
   summary) of a failure whose own traceback is in the log;
 - a `when:` condition that holds on the live facts moves s 30% of the way to 1; one that is
@@ -28,6 +29,7 @@ from doctor.results.explain import Diagnosis, ExplainResult, Frame, ParsedLog, R
 
 FINAL_PULL, CHAIN_PULL, ELSEWHERE, CONFIRMED_PULL, RULED_OUT = 0.40, 0.15, 0.85, 0.30, 0.40
 CAUSE_STEP = 0.1   # a cause that `explains:` a matched effect ranks this far above it
+INFO_BESIDE_ERROR = 0.5   # an info entry (printed when things work) beside an error it does not touch
 ECHO = 0.6   # a match only on a launcher's echo of the failure (torchrun's ChildFailedError)
 STRONG, FAINT = 0.5, 0.2   # next to a strong diagnosis, faint ones are noise
 SHORT_PASTE = 5   # an untyped paste up to this many lines may be one message (a warning)
@@ -265,6 +267,8 @@ def _weigh(match: Any, log: ParsedLog, hot: set[int], warm: set[int], echo: set[
         score += (1 - score) * CHAIN_PULL
     elif log.final is not None:
         score *= ECHO if lines and lines <= echo else ELSEWHERE
+        if _severity(match.entry) == "info":   # a line printed on success is no cause of the error
+            score *= INFO_BESIDE_ERROR
     finding = finding_from_match(match, facts)
     env: str | None = None
     env_note: str | None = None
@@ -292,6 +296,11 @@ def _weigh(match: Any, log: ParsedLog, hot: set[int], warm: set[int], echo: set[
         oom_summary = oom.summary(log.oom) or None
     finding = replace(finding, confidence=round(min(1.0, score), 2), evidence=tuple(evidence), fixes=fixes)
     return Diagnosis(finding, on_final_error=on_final, env=env, env_note=env_note, oom_summary=oom_summary)
+
+
+def _severity(entry: Any) -> str:
+    sev = getattr(entry, "severity", "")
+    return str(getattr(sev, "value", sev))
 
 
 def _oom_fixes(log: ParsedLog, entry_fixes: tuple[Fix, ...]) -> tuple[Fix, ...]:
