@@ -185,6 +185,11 @@ def calibration(scored: list[tuple[float | None, bool]], disputed: list[float]) 
     right = [c for c, r in scored if c is not None and r]
     wrong = [c for c, r in scored if c is not None and not r]
     if right and wrong:
+        # AUROC: the chance that a right answer is more confident than a wrong one (0.5 = no
+        # better than a coin); Brier: mean squared gap between confidence and right (1) / wrong (0)
+        auroc = sum((a > b) + 0.5 * (a == b) for a in right for b in wrong) / (len(right) * len(wrong))
+        brier = sum((c - r) ** 2 for c, r in scored if c is not None) / (len(right) + len(wrong))
+        rows.append(f"    AUROC of top-1 confidence (right vs wrong): {auroc:.3f}   Brier score: {brier:.3f}")
         rows.append(f"    mean top-1 confidence: right {sum(right) / len(right):.2f}, "
                     f"wrong {sum(wrong) / len(wrong):.2f}")
         rest = list(wrong)

@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import IO, Any, Mapping
 
 from doctor.explainer import banner, oom
+from doctor.explainer.calibrate import calibrated
 from doctor.explainer.fallback import classify_unmatched
 from doctor.explainer.parse import parse_stream, parse_text
 from doctor.explainer.structural import diagnose_structure
@@ -70,7 +71,15 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
     # it raised?); a whole log with a strong entry does not pay for loading the index.
     sites = _raise_sites(log, notes) if not strong or log.total_lines <= SHORT_PASTE else []
     cut = log.final is not None and not log.final.message
-    if diagnoses and ((cut and diagnoses[0].confidence >= LEAD_FLOOR) or strong):
+    unmatched = None if diagnoses and diagnoses[0].confidence >= WEAK else classify_unmatched(log)
+    # rivals are judged on the sites' own confidence, before the cap below ranks them under
+    # an entry; a close rival makes every answer less sure (doctor/explainer/calibrate.py)
+    capped = bool(diagnoses) and ((cut and diagnoses[0].confidence >= LEAD_FLOOR) or strong)
+    diagnoses, sites, scaled = calibrated(diagnoses, sites, log.final is not None and bool(log.final.message))
+    if scaled < 1.0:
+        notes.append("Another cause fits this log almost as well as the first; the confidences are "
+                     "lowered to say so.")
+    if capped:
         # an entry that answers strongly says more than where the message is raised, and a
         # cut traceback's frame is a weaker lead than any entry that matched the log
         cap = max(0.0, diagnoses[0].confidence - 0.01)
@@ -82,7 +91,7 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
         log=log,
         diagnoses=diagnoses,
         key_frames=key_frames(log),
-        unmatched=None if diagnoses and diagnoses[0].confidence >= WEAK else classify_unmatched(log),
+        unmatched=unmatched,
         env_checked=facts is not None,
         notes=notes,
         run_summary=banner.describe(log.run) if log.run is not None else None,
