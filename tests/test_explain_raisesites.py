@@ -73,7 +73,8 @@ def test_the_shipped_index_is_small_and_readable():
     files = sorted(raiseindex.SHIPPED.glob("*.json.gz"))
     assert {f.name.split("-")[0] for f in files} >= {"unsloth", "unsloth_zoo"}
     assert sum(f.stat().st_size for f in files) < 1024 * 1024
-    doc = json.loads(gzip.decompress(files[0].read_bytes()))
+    unsloth = next(f for f in files if f.name.startswith("unsloth-"))
+    doc = json.loads(gzip.decompress(unsloth.read_bytes()))
     assert doc["format"] == raiseindex.FORMAT and len(doc["sites"]) > 500
     assert not any("/mlx/" in s[0] for s in doc["sites"])
 
@@ -313,3 +314,11 @@ def test_a_traceback_quoting_its_raise_names_the_file_when_no_template_fits(know
     assert other.confidence < site.confidence
     torch = diagnose(tb.replace("unsloth/models/_utils.py", "torch/nn/modules/module.py"), knowledge_base)
     assert torch.raise_sites == []   # a package the index does not cover is not named
+
+
+def test_a_bitsandbytes_message_is_found_without_bitsandbytes_installed(knowledge_base):
+    # bitsandbytes 0.50.2 raises it in functional.py:651 and again in its CUDA backend's ops.py:
+    # of two files that fit equally, the public module (the shallower path) comes first
+    r = diagnose('bnb error: "ValueError: Blockwise quantization only supports 16/32-bit floats, '
+                 'but got torch.uint8"', knowledge_base)
+    assert [s.file for s in r.raise_sites[:2]] == ["bitsandbytes/functional.py", "bitsandbytes/backends/cuda/ops.py"]

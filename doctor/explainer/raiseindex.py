@@ -203,7 +203,7 @@ class RaiseIndex:
                 continue
             score = literal + (1000 if short and item.site.exc_type.rsplit(".", 1)[-1] == short else 0)
             found.append((score, item))
-        found.sort(key=lambda x: (-x[0], _RANK.get(x[1].package, len(_RANK)), x[1].site.file, x[1].site.line))
+        found.sort(key=lambda x: (-x[0], *_site_order(x[1])))
         return found
 
 
@@ -234,7 +234,7 @@ class RaiseIndex:
         for fragment, regex, literal, item in self._first_lines:
             if fragment in text and literal >= MIN_SHARE * len(text) and re2.compile(regex).search(text):
                 out.append((literal / max(1, len(text)), item))
-        out.sort(key=lambda x: (-x[0], _RANK.get(x[1].package, len(_RANK)), x[1].site.file, x[1].site.line))
+        out.sort(key=lambda x: (-x[0], *_site_order(x[1])))
         return out
 
     def similar(self, message: str) -> list[tuple[float, _Compiled]]:
@@ -260,7 +260,7 @@ class RaiseIndex:
             f1 = 2 * c / (theirs + len(mine))
             if f1 >= SIMILAR_F1:
                 out.append((f1, self._items[i]))
-        out.sort(key=lambda x: (-x[0], _RANK.get(x[1].package, len(_RANK)), x[1].site.file, x[1].site.line))
+        out.sort(key=lambda x: (-x[0], *_site_order(x[1])))
         return out
 
 
@@ -276,6 +276,13 @@ def _words_of(text: str) -> list[str]:
 
 
 _RANK = {p: i for i, p in enumerate(ALL_PACKAGES)}
+
+
+def _site_order(item: "_Compiled") -> tuple[int, int, str, int]:
+    """Among sites that fit equally: the preferred package, then the shallower file (the
+    public module, `bitsandbytes/functional.py`, before a backend's copy of its message,
+    `bitsandbytes/backends/cuda/ops.py`), then file and line for a stable order."""
+    return (_RANK.get(item.package, len(_RANK)), item.site.file.count("/"), item.site.file, item.site.line)
 _LOADED: RaiseIndex | None = None
 _SECOND: RaiseIndex | None = None
 _HISTORY: RaiseIndex | None = None
