@@ -322,3 +322,14 @@ def test_a_bitsandbytes_message_is_found_without_bitsandbytes_installed(knowledg
     r = diagnose('bnb error: "ValueError: Blockwise quantization only supports 16/32-bit floats, '
                  'but got torch.uint8"', knowledge_base)
     assert [s.file for s in r.raise_sites[:2]] == ["bitsandbytes/functional.py", "bitsandbytes/backends/cuda/ops.py"]
+
+
+def test_a_message_cut_after_a_filled_in_value_is_found_as_cut_short(knowledge_base):
+    # unsloth/models/loader_utils.py get_model_name: "Unsloth: {name} is not supported in your
+    # current Unsloth version! Please update Unsloth via:\n\npip uninstall ..." cut mid-line
+    cut = "NotImplementedError: Unsloth: acme/Model-9B is not supported in your current Unsloth version! Please upd"
+    site = diagnose(cut, knowledge_base).raise_sites[0]
+    assert site.file == "unsloth/models/loader_utils.py" and site.confidence < 0.8
+    assert raiseindex.prefix_fit(["Unsloth:", " is not ", " at all"], "Unsloth: x is not y") == 16
+    assert raiseindex.prefix_fit(["Unsloth:", " is not ", " at all"], "Unsloth: x") is None   # no literal after the value
+    assert raiseindex.prefix_fit(["Unsloth:", " is not"], "Unsloth: x is not") is None        # whole: a plain match

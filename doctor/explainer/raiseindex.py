@@ -19,7 +19,8 @@ from typing import Iterable, NamedTuple
 
 import re2
 
-from doctor.explainer.raisesites import HOLE, SiteRecord, build_package, dist_version, literal_chars
+from doctor.explainer.raisesites import (HOLE, MIN_FRAGMENT, SiteRecord, build_package, dist_version,
+                                         literal_chars)
 from doctor.results.explain import RaiseSite
 
 # In order of preference when one message fits sites of several (Unsloth patches trl and
@@ -176,6 +177,7 @@ class RaiseIndex:
         self._words: dict[str, list[int]] | None = None   # word -> items, built on first fuzzy use
         self._heads: list[tuple[str, _Compiled]] | None = None   # built on first cut_short use
         self._first_lines: list[tuple[str, str, int, _Compiled]] | None = None   # likewise
+        self._holed: dict[str, list[tuple[str, _Compiled]]] | None = None   # likewise
 
     def __len__(self) -> int:
         return len(self._items)
@@ -234,7 +236,25 @@ class RaiseIndex:
         for fragment, regex, literal, item in self._first_lines:
             if fragment in text and literal >= MIN_SHARE * len(text) and re2.compile(regex).search(text):
                 out.append((literal / max(1, len(text)), item))
+        if not out:   # cut after a filled-in value: "Unsloth: org/model is not supported ... via"
+            out = self._cut_after_a_hole(text)
         out.sort(key=lambda x: (-x[0], *_site_order(x[1])))
+        return out
+
+    def _cut_after_a_hole(self, text: str) -> list[tuple[float, _Compiled]]:
+        if self._holed is None:   # templates with a value inside, by their opening words
+            self._holed = {}
+            for item in self._items:
+                head, holed, _ = item.site.template.partition(HOLE)
+                if holed and len(head := normalize(head)) >= MIN_FRAGMENT:
+                    self._holed.setdefault(head[:MIN_FRAGMENT], []).append((head, item))
+        out = []
+        for head, item in self._holed.get(text[:MIN_FRAGMENT], ()):
+            if text.startswith(head):
+                parts = [head, *(_ws_only(x) for x in item.site.template.split(HOLE)[1:])]
+                literal = prefix_fit(parts, text)
+                if literal is not None and literal >= CUT_MIN and literal >= MIN_SHARE * len(text):
+                    out.append((literal / max(1, len(text)), item))
         return out
 
     def similar(self, message: str) -> list[tuple[float, _Compiled]]:
@@ -262,6 +282,32 @@ class RaiseIndex:
                 out.append((f1, self._items[i]))
         out.sort(key=lambda x: (-x[0], *_site_order(x[1])))
         return out
+
+
+def _ws_only(part: str) -> str:
+    """A template part after a hole, whitespace collapsed but its edges kept (`" is not ..."`)."""
+    return _WS.sub(" ", part.replace("`", ""))
+
+
+MAX_VALUE = 80   # a filled-in value longer than this is not one value (a path, a model name)
+
+
+def prefix_fit(parts: list[str], text: str) -> int | None:
+    """The literal characters of a template (parts between holes) that a message cut short
+    shows, when the message is the template's beginning cut after at least one filled-in
+    value; None when it is not (or when it is the whole template: that is a plain match)."""
+    pos = literal = len(parts[0])
+    for n, part in enumerate(parts[1:], start=1):
+        at = text.find(part, pos) if part else pos
+        if part and at >= 0 and at - pos <= MAX_VALUE:
+            pos, literal = at + len(part), literal + len(part)
+            continue
+        rest = text[pos:]
+        shown = next((k for k in range(min(len(part), len(rest)), 2, -1) if part.startswith(rest[-k:])), 0)
+        if n == 1 and not shown or len(rest) - shown > MAX_VALUE:
+            return None   # nothing after the first value, or a "value" too long to be one
+        return literal + shown
+    return None
 
 
 SIMILAR_MIN_WORDS, SIMILAR_F1 = 4, 0.5
