@@ -75,6 +75,7 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
     # rivals are judged on the sites' own confidence, before the cap below ranks them under
     # an entry; a close rival makes every answer less sure (doctor/explainer/calibrate.py)
     capped = bool(diagnoses) and ((cut and diagnoses[0].confidence >= LEAD_FLOOR) or strong)
+    shape = next((d.id for d in diagnoses if d.id.startswith("ST-") and d.on_final_error), None)
     diagnoses, sites, scaled = calibrated(diagnoses, sites, log.final is not None and bool(log.final.message))
     if scaled < 1.0:
         notes.append("Another cause fits this log almost as well as the first; the confidences are "
@@ -83,6 +84,12 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
         # an entry that answers strongly says more than where the message is raised, and a
         # cut traceback's frame is a weaker lead than any entry that matched the log
         cap = max(0.0, diagnoses[0].confidence - 0.01)
+        sites = [s._replace(confidence=min(s.confidence, cap)) for s in sites]
+    if shape is not None and sites:
+        # the final error is one of Python's own message shapes (no attribute, unexpected
+        # keyword, cannot import): a library template of that shape is where any such error
+        # may pass, weaker than the structural reading of which package lacks what
+        cap = max(0.0, next(d.confidence for d in diagnoses if d.id == shape) - 0.01)
         sites = [s._replace(confidence=min(s.confidence, cap)) for s in sites]
     if log.dropped_lines:
         notes.append(f"Read {log.total_lines} lines; kept {len(log.lines)} that look like errors, "
