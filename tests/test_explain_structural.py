@@ -192,8 +192,6 @@ def test_a_cut_attribute_error_at_one_method_call_names_the_package_that_provide
 def test_the_structural_reading_of_a_python_message_shape_outranks_a_template_of_that_shape(knowledge_base):
     # peft/utils/other.py and unsloth raise "'…' object has no attribute '…'" in __getattr__
     # wrappers: the shape every AttributeError has, not where this one came from
-    from doctor.explainer.labels import ranked_labels
-
     r = diagnose("AttributeError: 'Qwen2ForCausalLM' object has no attribute 'load_adapter_xyz'", knowledge_base)
     ranked = ranked_labels(r)
     assert ranked[0][0] == "ST-OBJECT-ATTR" and any(label.startswith("site:") for label, _ in ranked[1:])
