@@ -306,8 +306,14 @@ def test_a_traceback_quoting_its_raise_names_the_file_when_no_template_fits(know
           '  File "/env/lib/python3.10/site-packages/unsloth/models/_utils.py", line 9, in check\n'
           '    raise ValueError(f"Unsloth: a message the {kind} release never had")\n'
           'ValueError: Unsloth: a message the current release never had\n')
-    site = diagnose(tb, knowledge_base).raise_sites[0]
+    result = diagnose(tb, knowledge_base)
+    site = result.raise_sites[0]
     assert (site.file, site.kind, site.line) == ("unsloth/models/_utils.py", "raise", 9)
+    import jsonschema
+
+    from doctor.report.explain_schema import EXPLAIN_SCHEMA
+
+    jsonschema.validate(explain_to_dict(result), EXPLAIN_SCHEMA)
     other = diagnose(tb.replace('raise ValueError(f"Unsloth: a message the {kind} release never had")',
                                 "return table[kind]"), knowledge_base).raise_sites[0]
     assert (other.file, other.kind) == ("unsloth/models/_utils.py", "frame")

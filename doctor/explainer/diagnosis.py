@@ -78,7 +78,7 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
     shape = next((d.id for d in diagnoses if d.id.startswith("ST-") and d.on_final_error), None)
     diagnoses, sites, scaled = calibrated(diagnoses, sites, log.final is not None and bool(log.final.message))
     if scaled < 1.0:
-        notes.append("Another cause fits this log almost as well as the first; the confidences are "
+        notes.append("Another answer fits this log almost as well as the first one; the confidences are "
                      "lowered to say so.")
     if capped:
         # an entry that answers strongly says more than where the message is raised, and a
