@@ -339,3 +339,13 @@ def test_a_message_cut_after_a_filled_in_value_is_found_as_cut_short(knowledge_b
     assert raiseindex.prefix_fit(["Unsloth:", " is not ", " at all"], "Unsloth: x is not y") == 16
     assert raiseindex.prefix_fit(["Unsloth:", " is not ", " at all"], "Unsloth: x") is None   # no literal after the value
     assert raiseindex.prefix_fit(["Unsloth:", " is not"], "Unsloth: x is not") is None        # whole: a plain match
+
+
+def test_only_a_raise_or_a_warn_line_quotes_a_template():
+    from doctor.explainer.framesite import quoted_template
+
+    assert quoted_template('raise ImportError(f"Unsloth: Please import Unsloth before {module}.")') == \
+        ("ImportError", f"Unsloth: Please import Unsloth before {HOLE}.")
+    assert quoted_template('warnings.warn("Unsloth: slow path " + name)') == ("warnings.warn", f"Unsloth: slow path {HOLE}")
+    assert quoted_template('print("Unsloth: done")') is None and quoted_template("raise") is None
+    assert quoted_template("return table[kind") is None   # a cut line does not parse
