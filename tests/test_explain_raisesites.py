@@ -349,3 +349,29 @@ def test_only_a_raise_or_a_warn_line_quotes_a_template():
     assert quoted_template('warnings.warn("Unsloth: slow path " + name)') == ("warnings.warn", f"Unsloth: slow path {HOLE}")
     assert quoted_template('print("Unsloth: done")') is None and quoted_template("raise") is None
     assert quoted_template("return table[kind") is None   # a cut line does not parse
+
+
+def test_a_raise_in_code_kept_in_a_string_is_a_site_and_a_docstring_example_is_not():
+    source = textwrap.dedent('''
+        def patch_rope(name):
+            """Example:
+                raise ValueError("Unsloth: this docstring example raises nothing at all")
+            """
+            code = """
+            if scaling_type == "linear":
+                pass
+            else:
+                raise ValueError(f"Unknown RoPE scaling type {{scaling_type}}")
+            """
+            return code.format(name=name)
+    ''')
+    sites = sites_from_source(source, "unsloth/models/_utils.py")
+    assert [(s.line, s.function, s.kind, s.exc_type, s.template, s.condition) for s in sites] == [
+        (10, "patch_rope", "raise", "ValueError", "Unknown RoPE scaling type {scaling_type}", "else")]
+
+
+def test_an_unsloth_message_raised_from_generated_code_is_found(knowledge_base):
+    # unsloth/models/rl.py writes the GRPO trainer's checks as source text, then runs it
+    r = diagnose("ValueError: Unsloth: Please set a positive non-zero temperature since your results will be wrong.",
+                 knowledge_base)
+    assert r.raise_sites and r.raise_sites[0].file == "unsloth/models/rl.py"
