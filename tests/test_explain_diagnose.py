@@ -328,3 +328,13 @@ def test_a_cause_printed_before_the_error_it_leads_to_ranks_first(knowledge_base
     # Live facts that rule the cause out (a driver new enough) keep it below the error.
     facts = {"torch.cuda_build": "12.1", "nvml.driver_cuda": "12.8"}
     assert diagnose(DRIVER_THEN_NO_GPU, kb, facts).findings[0].id == "RT-NO-GPU-OLD-MESSAGE"
+
+
+def test_an_info_line_beside_an_error_is_a_weaker_lead_than_a_warning_there(kb):
+    info = KnowledgeBase([*kb.entries, entry_from_dict(
+        {**entry("T-INFO", "other", [{"pattern": "Will patch your computer", "weight": 0.8}]), "severity": "info"})])
+    text = "Unsloth: Will patch your computer\nUserWarning: `foo` is deprecated\n" + tb("OSError: disk full")
+    found = {f.id: f.confidence for f in diagnose(text, info).findings}
+    assert found["T-INFO"] < found["T-WARN"]    # both 0.8, neither on the error
+    alone = diagnose("Unsloth: Will patch your computer\n", info).findings[0]
+    assert alone.id == "T-INFO" and alone.confidence > found["T-INFO"]   # no error: not pushed down

@@ -293,6 +293,18 @@ def test_a_bare_error_line_is_the_final_error():
     assert parse_text("Unsloth: Will patch your computer\n").final is None   # not an exception name
 
 
+def test_a_bare_multi_line_message_keeps_its_lines_up_to_a_prompt_or_elision():
+    text = ("RuntimeError: Unsloth: The tokenizer `my/ckpt`\n"
+            "does not have a {% if add_generation_prompt %} for generation purposes.\n"
+            "Please file a bug report immediately - thanks!\n")
+    log = parse_text(text)
+    assert log.final.message_lines == (1, 2, 3)
+    assert log.final.message.splitlines()[1].startswith("does not have a {% if")
+    cut = parse_text("```\nNotImplementedError: Unsloth: x is not supported! Please update via\n...\n"
+                     "> pip list\nunsloth 2026.4.4\n```\n")
+    assert cut.final.message == "Unsloth: x is not supported! Please update via"
+
+
 def test_cpp_abort_and_process_deaths():
     text = ("Error: CUDA error: an illegal memory access was encountered\n"
             " 26%|##5       | 1275/5000 [15:01:05<43:52:34, 42.40s/it]\n"

@@ -73,7 +73,8 @@ def test_the_shipped_index_is_small_and_readable():
     files = sorted(raiseindex.SHIPPED.glob("*.json.gz"))
     assert {f.name.split("-")[0] for f in files} >= {"unsloth", "unsloth_zoo"}
     assert sum(f.stat().st_size for f in files) < 1024 * 1024
-    doc = json.loads(gzip.decompress(files[0].read_bytes()))
+    unsloth = next(f for f in files if f.name.startswith("unsloth-"))
+    doc = json.loads(gzip.decompress(unsloth.read_bytes()))
     assert doc["format"] == raiseindex.FORMAT and len(doc["sites"]) > 500
     assert not any("/mlx/" in s[0] for s in doc["sites"])
 
@@ -272,3 +273,105 @@ def test_an_installed_bitsandbytes_is_read_on_first_use_as_the_second_tier(tmp_p
                      knowledge_base).raise_sites
     assert sites and (sites[0].file, sites[0].version) == ("bitsandbytes/functional.py", "0.0.1")
     assert (raiseindex.cache_dir() / "bitsandbytes-0.0.1.json.gz").is_file()
+
+
+FAN_IN = ("fan_in_fan_out is set to False but the target module is `Conv1D`. "
+          "Setting fan_in_fan_out to True.")   # peft/tuners/*: the same warning in 15 files
+
+
+@pytest.mark.parametrize("path, file", [
+    ("/usr/lib/python3.10/site-packages/peft/tuners/vera/model.py:247", "peft/tuners/vera/model.py"),
+    # an older peft's module that has since become a package of that name
+    ("/home/u/.local/lib/python3.10/site-packages/peft/tuners/lora.py:475", "peft/tuners/lora/layer.py"),
+])
+def test_the_file_a_warning_names_picks_among_files_raising_the_same_message(path, file, knowledge_base):
+    named = diagnose(f"  {path}: UserWarning: {FAN_IN}\n    warnings.warn(\n", knowledge_base).raise_sites
+    bare = diagnose(f"UserWarning: {FAN_IN}\n", knowledge_base).raise_sites
+    assert named[0].file == file
+    assert named[0].confidence > bare[0].confidence and named[0].confidence > named[1].confidence
+
+
+def test_an_innermost_frame_in_another_file_lowers_the_confidence_in_a_template(knowledge_base):
+    message = "ValueError: Unsloth: max_seq_length is 0! Please specify one!"   # unsloth_zoo/dataset_utils.py
+    elsewhere = ('Traceback (most recent call last):\n  File "/x/site-packages/datasets/arrow_dataset.py", '
+                 f'line 3, in map\n    raise ValueError(msg)\n{message}\n')
+    here = elsewhere.replace("datasets/arrow_dataset.py", "unsloth_zoo/dataset_utils.py")
+    lone, far, near = (diagnose(t, knowledge_base).raise_sites[0] for t in (message, elsewhere, here))
+    assert lone.file == far.file == near.file == "unsloth_zoo/dataset_utils.py"
+    assert far.confidence < lone.confidence < near.confidence
+
+
+def test_a_traceback_quoting_its_raise_names_the_file_when_no_template_fits(knowledge_base):
+    tb = ('Traceback (most recent call last):\n'
+          '  File "/env/lib/python3.10/site-packages/unsloth/models/_utils.py", line 9, in check\n'
+          '    raise ValueError(f"Unsloth: a message the {kind} release never had")\n'
+          'ValueError: Unsloth: a message the current release never had\n')
+    result = diagnose(tb, knowledge_base)
+    site = result.raise_sites[0]
+    assert (site.file, site.kind, site.line) == ("unsloth/models/_utils.py", "raise", 9)
+    import jsonschema
+
+    from doctor.report.explain_schema import EXPLAIN_SCHEMA
+
+    jsonschema.validate(explain_to_dict(result), EXPLAIN_SCHEMA)
+    other = diagnose(tb.replace('raise ValueError(f"Unsloth: a message the {kind} release never had")',
+                                "return table[kind]"), knowledge_base).raise_sites[0]
+    assert (other.file, other.kind) == ("unsloth/models/_utils.py", "frame")
+    assert other.confidence < site.confidence
+    torch = diagnose(tb.replace("unsloth/models/_utils.py", "torch/nn/modules/module.py"), knowledge_base)
+    assert torch.raise_sites == []   # a package the index does not cover is not named
+
+
+def test_a_bitsandbytes_message_is_found_without_bitsandbytes_installed(knowledge_base):
+    # bitsandbytes 0.50.2 raises it in functional.py:651 and again in its CUDA backend's ops.py:
+    # of two files that fit equally, the public module (the shallower path) comes first
+    r = diagnose('bnb error: "ValueError: Blockwise quantization only supports 16/32-bit floats, '
+                 'but got torch.uint8"', knowledge_base)
+    assert [s.file for s in r.raise_sites[:2]] == ["bitsandbytes/functional.py", "bitsandbytes/backends/cuda/ops.py"]
+
+
+def test_a_message_cut_after_a_filled_in_value_is_found_as_cut_short(knowledge_base):
+    # unsloth/models/loader_utils.py get_model_name: "Unsloth: {name} is not supported in your
+    # current Unsloth version! Please update Unsloth via:\n\npip uninstall ..." cut mid-line
+    cut = "NotImplementedError: Unsloth: acme/Model-9B is not supported in your current Unsloth version! Please upd"
+    site = diagnose(cut, knowledge_base).raise_sites[0]
+    assert site.file == "unsloth/models/loader_utils.py" and site.confidence < 0.8
+    assert raiseindex.prefix_fit(["Unsloth:", " is not ", " at all"], "Unsloth: x is not y") == 16
+    assert raiseindex.prefix_fit(["Unsloth:", " is not ", " at all"], "Unsloth: x") is None   # no literal after the value
+    assert raiseindex.prefix_fit(["Unsloth:", " is not"], "Unsloth: x is not") is None        # whole: a plain match
+
+
+def test_only_a_raise_or_a_warn_line_quotes_a_template():
+    from doctor.explainer.framesite import quoted_template
+
+    assert quoted_template('raise ImportError(f"Unsloth: Please import Unsloth before {module}.")') == \
+        ("ImportError", f"Unsloth: Please import Unsloth before {HOLE}.")
+    assert quoted_template('warnings.warn("Unsloth: slow path " + name)') == ("warnings.warn", f"Unsloth: slow path {HOLE}")
+    assert quoted_template('print("Unsloth: done")') is None and quoted_template("raise") is None
+    assert quoted_template("return table[kind") is None   # a cut line does not parse
+
+
+def test_a_raise_in_code_kept_in_a_string_is_a_site_and_a_docstring_example_is_not():
+    source = textwrap.dedent('''
+        def patch_rope(name):
+            """Example:
+                raise ValueError("Unsloth: this docstring example raises nothing at all")
+            """
+            code = """
+            if scaling_type == "linear":
+                pass
+            else:
+                raise ValueError(f"Unknown RoPE scaling type {{scaling_type}}")
+            """
+            return code.format(name=name)
+    ''')
+    sites = sites_from_source(source, "unsloth/models/_utils.py")
+    assert [(s.line, s.function, s.kind, s.exc_type, s.template, s.condition) for s in sites] == [
+        (10, "patch_rope", "raise", "ValueError", "Unknown RoPE scaling type {scaling_type}", "else")]
+
+
+def test_an_unsloth_message_raised_from_generated_code_is_found(knowledge_base):
+    # unsloth/models/rl.py writes the GRPO trainer's checks as source text, then runs it
+    r = diagnose("ValueError: Unsloth: Please set a positive non-zero temperature since your results will be wrong.",
+                 knowledge_base)
+    assert r.raise_sites and r.raise_sites[0].file == "unsloth/models/rl.py"

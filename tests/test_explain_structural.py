@@ -173,3 +173,25 @@ def test_a_title_cut_at_its_length_limit_still_finds_the_message(knowledge_base)
     # unsloth_zoo/hf_utils.py: "Unsloth: No config file found - are you sure the `model_name` is correct?..."
     sites = diagnose("#immediate issue# Unsloth: No config file found", knowledge_base).raise_sites
     assert sites and sites[0].file == "unsloth_zoo/hf_utils.py" and sites[0].confidence < 0.85
+
+
+@needs
+def test_a_cut_attribute_error_at_one_method_call_names_the_package_that_provides_it(knowledge_base):
+    head = ("---------------------------------------------------------------------------\n"
+            "AttributeError                            Traceback (most recent call last)\n"
+            "Cell In[7], line 1\n")
+    d = _by_id(diagnose(head + "----> 1 merged = model.merge_and_unload()\n", knowledge_base), "ST-OBJECT-ATTR")
+    assert d is not None and "peft" in d.finding.message and d.confidence < 0.5
+    two_calls = diagnose(head + "----> 1 model.save(model.merge_and_unload())\n", knowledge_base)
+    assert _by_id(two_calls, "ST-OBJECT-ATTR") is None   # which one is missing is a guess
+    unknown = diagnose(head + "----> 1 model.no_package_defines_this_name()\n", knowledge_base)
+    assert _by_id(unknown, "ST-OBJECT-ATTR") is None
+
+
+@needs
+def test_the_structural_reading_of_a_python_message_shape_outranks_a_template_of_that_shape(knowledge_base):
+    # peft/utils/other.py and unsloth raise "'…' object has no attribute '…'" in __getattr__
+    # wrappers: the shape every AttributeError has, not where this one came from
+    r = diagnose("AttributeError: 'Qwen2ForCausalLM' object has no attribute 'load_adapter_xyz'", knowledge_base)
+    ranked = ranked_labels(r)
+    assert ranked[0][0] == "ST-OBJECT-ATTR" and any(label.startswith("site:") for label, _ in ranked[1:])

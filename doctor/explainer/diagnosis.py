@@ -5,7 +5,8 @@ Ranking, on top of the engine's pattern score s (0..1):
 - a match on a line of the final error (or the OOM message, or a build tool's error line)
   moves s 40% of the way to 1; on another exception of the same chain, 15%;
 - when the log has an exception and the match touches none of its lines, s * 0.85
-  (a warning earlier in the log is a weaker lead than the error itself), and s * 0.6 when
+  (a warning earlier in the log is a weaker lead than the error itself; an entry of
+  severity info, a line printed when things work, s * 0.5 more), and s * 0.6 when
   every line it touches is a launcher's echo (torchrun's ChildFailedError traceback and
   summary) of a failure whose own traceback is in the log;
 - a `when:` condition that holds on the live facts moves s 30% of the way to 1; one that is
@@ -20,6 +21,7 @@ from dataclasses import replace
 from typing import IO, Any, Mapping
 
 from doctor.explainer import banner, oom
+from doctor.explainer.calibrate import calibrated
 from doctor.explainer.fallback import classify_unmatched
 from doctor.explainer.parse import parse_stream, parse_text
 from doctor.explainer.structural import diagnose_structure
@@ -28,6 +30,7 @@ from doctor.results.explain import Diagnosis, ExplainResult, Frame, ParsedLog, R
 
 FINAL_PULL, CHAIN_PULL, ELSEWHERE, CONFIRMED_PULL, RULED_OUT = 0.40, 0.15, 0.85, 0.30, 0.40
 CAUSE_STEP = 0.1   # a cause that `explains:` a matched effect ranks this far above it
+INFO_BESIDE_ERROR = 0.5   # an info entry (printed when things work) beside an error it does not touch
 ECHO = 0.6   # a match only on a launcher's echo of the failure (torchrun's ChildFailedError)
 STRONG, FAINT = 0.5, 0.2   # next to a strong diagnosis, faint ones are noise
 SHORT_PASTE = 5   # an untyped paste up to this many lines may be one message (a warning)
@@ -68,10 +71,25 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
     # it raised?); a whole log with a strong entry does not pay for loading the index.
     sites = _raise_sites(log, notes) if not strong or log.total_lines <= SHORT_PASTE else []
     cut = log.final is not None and not log.final.message
-    if diagnoses and ((cut and diagnoses[0].confidence >= LEAD_FLOOR) or strong):
+    unmatched = None if diagnoses and diagnoses[0].confidence >= WEAK else classify_unmatched(log)
+    # rivals are judged on the sites' own confidence, before the cap below ranks them under
+    # an entry; a close rival makes every answer less sure (doctor/explainer/calibrate.py)
+    capped = bool(diagnoses) and ((cut and diagnoses[0].confidence >= LEAD_FLOOR) or strong)
+    shape = next((d.id for d in diagnoses if d.id.startswith("ST-") and d.on_final_error), None)
+    diagnoses, sites, scaled = calibrated(diagnoses, sites, log.final is not None and bool(log.final.message))
+    if scaled < 1.0:
+        notes.append("Another answer fits this log almost as well as the first one; the confidences are "
+                     "lowered to say so.")
+    if capped:
         # an entry that answers strongly says more than where the message is raised, and a
         # cut traceback's frame is a weaker lead than any entry that matched the log
         cap = max(0.0, diagnoses[0].confidence - 0.01)
+        sites = [s._replace(confidence=min(s.confidence, cap)) for s in sites]
+    if shape is not None and sites:
+        # the final error is one of Python's own message shapes (no attribute, unexpected
+        # keyword, cannot import): a library template of that shape is where any such error
+        # may pass, weaker than the structural reading of which package lacks what
+        cap = max(0.0, next(d.confidence for d in diagnoses if d.id == shape) - 0.01)
         sites = [s._replace(confidence=min(s.confidence, cap)) for s in sites]
     if log.dropped_lines:
         notes.append(f"Read {log.total_lines} lines; kept {len(log.lines)} that look like errors, "
@@ -80,7 +98,7 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
         log=log,
         diagnoses=diagnoses,
         key_frames=key_frames(log),
-        unmatched=None if diagnoses and diagnoses[0].confidence >= WEAK else classify_unmatched(log),
+        unmatched=unmatched,
         env_checked=facts is not None,
         notes=notes,
         run_summary=banner.describe(log.run) if log.run is not None else None,
@@ -104,6 +122,8 @@ def _raise_sites(log: ParsedLog, notes: list[str]) -> list[RaiseSite]:
             notes.extend([note] if note else [])
             return sites
         messages = [(final.type, final.message)]
+        if "\n" in final.message.strip():   # a bare error's following lines may not be its message
+            messages.append((final.type, final.message.split("\n", 1)[0]))
     elif len(tail) <= SHORT_PASTE:
         # a pasted warning or message without a type (or an issue title with one inside):
         # each line, then the lines as one
@@ -113,7 +133,11 @@ def _raise_sites(log: ParsedLog, notes: list[str]) -> list[RaiseSite]:
         return []   # a long log with no error: its info lines are not what went wrong
     reported = log.run.unsloth_version if log.run is not None else None
     try:
-        sites, total = find_sites(messages, reported)
+        sites, total = find_sites(messages, reported, named_file=named_raiser(log))
+        if not sites and final is not None:
+            from doctor.explainer.framesite import innermost_frame_site
+
+            sites = [s for s in [innermost_frame_site(final)] if s is not None]
         if total > len(sites):
             notes.append(f"The same message is raised in {total} places of the source; "
                          f"the {len(sites)} closest are shown.")
@@ -121,6 +145,25 @@ def _raise_sites(log: ParsedLog, notes: list[str]) -> list[RaiseSite]:
     except (OSError, ValueError, EOFError) as exc:   # a damaged index must not hide the rest
         notes.append(f"Could not read the raise-site index ({type(exc).__name__}: {exc}).")
         return []
+
+
+_WARNING_AT = re.compile(r"(\S+\.py):\d+: (?:[A-Za-z_]\w*\.)*[A-Z]\w*Warning: ")
+
+
+def named_raiser(log: ParsedLog) -> str | None:
+    """The library file the paste itself says raised the message, relative to site-packages:
+    the final exception's innermost frame (where CPython raised it), or the path in front of
+    a warning (`.../peft/tuners/lora.py:475: UserWarning: ...`). None when it names none."""
+    from doctor.explainer.cutframes import relative_file
+
+    final = log.final
+    if final is not None and final.frames:
+        return relative_file(final.frames[-1].file)
+    for line in reversed(log.lines[-20:]):
+        m = _WARNING_AT.search(line.text)
+        if m:
+            return relative_file(m.group(1))
+    return None
 
 
 _TYPED_INSIDE = re.compile(r"(?<![A-Za-z.])((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Warning))\s*:\s*(\S.*)")
@@ -240,6 +283,8 @@ def _weigh(match: Any, log: ParsedLog, hot: set[int], warm: set[int], echo: set[
         score += (1 - score) * CHAIN_PULL
     elif log.final is not None:
         score *= ECHO if lines and lines <= echo else ELSEWHERE
+        if _severity(match.entry) == "info":   # a line printed on success is no cause of the error
+            score *= INFO_BESIDE_ERROR
     finding = finding_from_match(match, facts)
     env: str | None = None
     env_note: str | None = None
@@ -267,6 +312,11 @@ def _weigh(match: Any, log: ParsedLog, hot: set[int], warm: set[int], echo: set[
         oom_summary = oom.summary(log.oom) or None
     finding = replace(finding, confidence=round(min(1.0, score), 2), evidence=tuple(evidence), fixes=fixes)
     return Diagnosis(finding, on_final_error=on_final, env=env, env_note=env_note, oom_summary=oom_summary)
+
+
+def _severity(entry: Any) -> str:
+    sev = getattr(entry, "severity", "")
+    return str(getattr(sev, "value", sev))
 
 
 def _oom_fixes(log: ParsedLog, entry_fixes: tuple[Fix, ...]) -> tuple[Fix, ...]:

@@ -104,10 +104,14 @@ def _bare_error(lines: list[LogLine]) -> list[Chain]:
     """No traceback at all: people often paste just the last line. Take the last line that
     reads like `SomeError: message` (also in backticks, quotes or `<class 'X'>: message`)
     as a chain of one, without frames; a paste of one line is its message even untyped."""
-    for line in reversed(lines):
+    for at in range(len(lines) - 1, -1, -1):
+        line = lines[at]
         found = _is_exception_line(line.text) or _is_exception_line(unwrap(line.text))
         if found is not None:
-            return [Chain((ExceptionInfo(found[0], found[1], (), line.no, (line.no,), line.rank),))]
+            more = _bare_continuation(lines, at) if found[1] else []
+            message = "\n".join([found[1], *(x.text.strip() for x in more)])
+            numbers = (line.no, *(x.no for x in more))
+            return [Chain((ExceptionInfo(found[0], message, (), line.no, numbers, line.rank),))]
     # An untyped line counts only when the user quoted it (backticks, quotes, a fence): a
     # bare sentence ("it hangs at step 0") is a question, not the error.
     content = [line for line in lines if line.text.strip() and not _FENCE.search(line.text)]
@@ -121,6 +125,22 @@ def _bare_error(lines: list[LogLine]) -> list[Chain]:
 
 
 _FENCE = re2.compile(r"^\s*(?:```|~~~)[\w+-]*\s*$")
+_NOT_MESSAGE = re2.compile(r"^\s*(?:\.\.\.|…|>|\$|#|In \[|Out\[|pip |uv |python )")
+
+
+def _bare_continuation(lines: list[LogLine], at: int) -> list[LogLine]:
+    """The lines right after a bare `Error: message` that carry on its message (a multi-line
+    raise string pasted without its traceback), up to a blank line, a fence, a prompt or
+    an elision (`...`), or a line that starts a log record, a frame or another error."""
+    out: list[LogLine] = []
+    for line in lines[at + 1:at + 1 + _MAX_MESSAGE_LINES]:
+        text = line.text
+        prev = out[-1].no if out else lines[at].no
+        if line.no != prev + 1 or _FENCE.search(text) or _NOT_MESSAGE.search(text) \
+                or not _Parser._continues_message(text) or _is_exception_line(text.strip()):
+            break
+        out.append(line)
+    return out
 _CLASS_FORM = re2.compile(r"^<class '([A-Za-z_][\w.]*)'>:?\s*(.*)$")
 _WRAPPERS = ("```", "``", "`", '"""', "'''", '"', "'")
 

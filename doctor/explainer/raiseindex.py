@@ -19,7 +19,8 @@ from typing import Iterable, NamedTuple
 
 import re2
 
-from doctor.explainer.raisesites import HOLE, SiteRecord, build_package, dist_version, literal_chars
+from doctor.explainer.raisesites import (HOLE, MIN_FRAGMENT, SiteRecord, build_package, dist_version,
+                                         literal_chars)
 from doctor.results.explain import RaiseSite
 
 # In order of preference when one message fits sites of several (Unsloth patches trl and
@@ -176,6 +177,7 @@ class RaiseIndex:
         self._words: dict[str, list[int]] | None = None   # word -> items, built on first fuzzy use
         self._heads: list[tuple[str, _Compiled]] | None = None   # built on first cut_short use
         self._first_lines: list[tuple[str, str, int, _Compiled]] | None = None   # likewise
+        self._holed: dict[str, list[tuple[str, _Compiled]]] | None = None   # likewise
 
     def __len__(self) -> int:
         return len(self._items)
@@ -203,7 +205,7 @@ class RaiseIndex:
                 continue
             score = literal + (1000 if short and item.site.exc_type.rsplit(".", 1)[-1] == short else 0)
             found.append((score, item))
-        found.sort(key=lambda x: (-x[0], _RANK.get(x[1].package, len(_RANK)), x[1].site.file, x[1].site.line))
+        found.sort(key=lambda x: (-x[0], *_site_order(x[1])))
         return found
 
 
@@ -234,7 +236,25 @@ class RaiseIndex:
         for fragment, regex, literal, item in self._first_lines:
             if fragment in text and literal >= MIN_SHARE * len(text) and re2.compile(regex).search(text):
                 out.append((literal / max(1, len(text)), item))
-        out.sort(key=lambda x: (-x[0], _RANK.get(x[1].package, len(_RANK)), x[1].site.file, x[1].site.line))
+        if not out:   # cut after a filled-in value: "Unsloth: org/model is not supported ... via"
+            out = self._cut_after_a_hole(text)
+        out.sort(key=lambda x: (-x[0], *_site_order(x[1])))
+        return out
+
+    def _cut_after_a_hole(self, text: str) -> list[tuple[float, _Compiled]]:
+        if self._holed is None:   # templates with a value inside, by their opening words
+            self._holed = {}
+            for item in self._items:
+                head, holed, _ = item.site.template.partition(HOLE)
+                if holed and len(head := normalize(head)) >= MIN_FRAGMENT:
+                    self._holed.setdefault(head[:MIN_FRAGMENT], []).append((head, item))
+        out = []
+        for head, item in self._holed.get(text[:MIN_FRAGMENT], ()):
+            if text.startswith(head):
+                parts = [head, *(_ws_only(x) for x in item.site.template.split(HOLE)[1:])]
+                literal = prefix_fit(parts, text)
+                if literal is not None and literal >= CUT_MIN and literal >= MIN_SHARE * len(text):
+                    out.append((literal / max(1, len(text)), item))
         return out
 
     def similar(self, message: str) -> list[tuple[float, _Compiled]]:
@@ -260,8 +280,34 @@ class RaiseIndex:
             f1 = 2 * c / (theirs + len(mine))
             if f1 >= SIMILAR_F1:
                 out.append((f1, self._items[i]))
-        out.sort(key=lambda x: (-x[0], _RANK.get(x[1].package, len(_RANK)), x[1].site.file, x[1].site.line))
+        out.sort(key=lambda x: (-x[0], *_site_order(x[1])))
         return out
+
+
+def _ws_only(part: str) -> str:
+    """A template part after a hole, whitespace collapsed but its edges kept (`" is not ..."`)."""
+    return _WS.sub(" ", part.replace("`", ""))
+
+
+MAX_VALUE = 80   # a filled-in value longer than this is not one value (a path, a model name)
+
+
+def prefix_fit(parts: list[str], text: str) -> int | None:
+    """The literal characters of a template (parts between holes) that a message cut short
+    shows, when the message is the template's beginning cut after at least one filled-in
+    value; None when it is not (or when it is the whole template: that is a plain match)."""
+    pos = literal = len(parts[0])
+    for n, part in enumerate(parts[1:], start=1):
+        at = text.find(part, pos) if part else pos
+        if part and at >= 0 and at - pos <= MAX_VALUE:
+            pos, literal = at + len(part), literal + len(part)
+            continue
+        rest = text[pos:]
+        shown = next((k for k in range(min(len(part), len(rest)), 2, -1) if part.startswith(rest[-k:])), 0)
+        if n == 1 and not shown or len(rest) - shown > MAX_VALUE:
+            return None   # nothing after the first value, or a "value" too long to be one
+        return literal + shown
+    return None
 
 
 SIMILAR_MIN_WORDS, SIMILAR_F1 = 4, 0.5
@@ -276,6 +322,13 @@ def _words_of(text: str) -> list[str]:
 
 
 _RANK = {p: i for i, p in enumerate(ALL_PACKAGES)}
+
+
+def _site_order(item: "_Compiled") -> tuple[int, int, str, int]:
+    """Among sites that fit equally: the preferred package, then the shallower file (the
+    public module, `bitsandbytes/functional.py`, before a backend's copy of its message,
+    `bitsandbytes/backends/cuda/ops.py`), then file and line for a stable order."""
+    return (_RANK.get(item.package, len(_RANK)), item.site.file.count("/"), item.site.file, item.site.line)
 _LOADED: RaiseIndex | None = None
 _SECOND: RaiseIndex | None = None
 _HISTORY: RaiseIndex | None = None
@@ -327,9 +380,11 @@ def category(file: str) -> str:
     return "other"
 
 
-def confidence(item: _Compiled, message: str, exc_type: str, rivals: int) -> float:
+def confidence(item: _Compiled, message: str, exc_type: str, rivals: int, agrees: int | None = None) -> float:
     """How surely the message is this site's: the share of the message its literal text
-    covers, the exception type agreeing, and how many other files raise the same text."""
+    covers, the exception type agreeing, how many other files raise the same text, and
+    whether the paste's own innermost library frame (or warning path) names this file
+    (`agrees`: None when the paste names no file, else `file_agreement`)."""
     literal = item.literal
     share = min(1.0, literal / max(1, len(normalize(message))))
     score = 0.3 + 0.6 * share
@@ -340,7 +395,30 @@ def confidence(item: _Compiled, message: str, exc_type: str, rivals: int) -> flo
         score += 0.05
     if rivals > 1:   # vendored copies: the message is right, which file is a guess among them
         score /= 1 + 0.25 * (rivals - 1)
+    if agrees is not None:   # the paste says where it was raised: the strongest evidence there is
+        score = score + (1 - score) * AGREE_PULL if agrees >= NEAR else score * DISAGREE
     return round(min(0.95, score), 2)
+
+
+AGREE_PULL, DISAGREE = 0.5, 0.6   # fitted on the development split of the corpus only
+EXACT, NEAR = 2, 1
+
+
+def file_agreement(named: str, file: str) -> int:
+    """How well a file the paste names (`peft/tuners/lora.py`, relative to site-packages)
+    fits a site's file: EXACT, NEAR (the module has since become a package of that name:
+    `peft/tuners/lora/layer.py`), else 0."""
+    if named == file:
+        return EXACT
+    stem = named[:-3] if named.endswith(".py") else named
+    return NEAR if file.startswith(stem + "/") else 0
+
+
+def _by_agreement(found: list[tuple[int, _Compiled]], named: str | None) -> list[tuple[int, _Compiled]]:
+    """Sites in the file the paste names first (stable: the score order stays within)."""
+    if not named:
+        return found
+    return sorted(found, key=lambda x: -file_agreement(named, x[1].site.file))
 
 
 def to_result(item: _Compiled, reported_version: str | None, conf: float = 0.0,
@@ -361,28 +439,36 @@ def to_result(item: _Compiled, reported_version: str | None, conf: float = 0.0,
 
 
 def find_sites(messages: list[tuple[str, str]], reported_version: str | None,
-               index: RaiseIndex | None = None, top: int = 3) -> tuple[list[RaiseSite], int]:
+               index: RaiseIndex | None = None, top: int = 3,
+               named_file: str | None = None) -> tuple[list[RaiseSite], int]:
     """The sites of the first (exception type, message) pair that any template fits, and how
-    many sites fit it in all (vendored code repeats one message in many files)."""
+    many sites fit it in all (vendored code repeats one message in many files).
+    `named_file`: the library file the paste itself says raised it (its innermost frame,
+    a warning's `path.py:123:` prefix), relative to site-packages; sites there go first."""
     tiers = [lambda: index] if index is not None else [default_index, second_tier_index, history_index]
     for fuzzy in (False, True):   # an exact template anywhere beats a reworded one
         for tier in tiers:        # the second tier is loaded only when the first has nothing
-            sites, total = _find_in(tier(), messages, reported_version, top, fuzzy)
+            sites, total = _find_in(tier(), messages, reported_version, top, fuzzy, named_file)
             if sites:
                 return sites, total
     return [], 0
 
 
 def _find_in(index: RaiseIndex, messages: list[tuple[str, str]], reported_version: str | None,
-             top: int, fuzzy: bool) -> tuple[list[RaiseSite], int]:
+             top: int, fuzzy: bool, named_file: str | None = None) -> tuple[list[RaiseSite], int]:
+    named = named_file or None
     for exc_type, message in ([] if fuzzy else messages):
-        found = index.match(message, exc_type)
+        found = _by_agreement(index.match(message, exc_type), named)
         if found:
             best = found[0][0]
-            rivals = len({item.site.file for score, item in found if score == best})
+            agree = file_agreement(named, found[0][1].site.file) if named else 0
+            rivals = len({item.site.file for score, item in found if score == best
+                          and (not named or file_agreement(named, item.site.file) == agree)})
             old = 0.9 if found[0][1].version.startswith("git ") else 1.0   # an older release's message
             return [to_result(item, reported_version,
-                              round(old * confidence(item, message, exc_type, rivals) - 0.05 * i, 2))
+                              round(old * confidence(item, message, exc_type, rivals,
+                                                     file_agreement(named, item.site.file) if named else None)
+                                    - 0.05 * i, 2))
                     for i, (_, item) in enumerate(found[:top])], len(found)
     for exc_type, message in ([] if fuzzy else messages):   # a message cut short (a title)
         cut = index.cut_short(message)

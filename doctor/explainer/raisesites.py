@@ -94,14 +94,25 @@ class _Walker(ast.NodeVisitor):
         self.scope: list[str] = []
         self.guards: list[str] = []
         self.out: list[SiteRecord] = []
+        self.docstrings: set[int] = set()
 
     # scopes: the qualified function name
     def _scoped(self, node: ast.AST, name: str) -> None:
+        self._skip_docstring(node)
         self.scope.append(name)
         saved, self.guards = self.guards, []   # a guard outside the def does not guard its body
         self.generic_visit(node)
         self.guards = saved
         self.scope.pop()
+
+    def _skip_docstring(self, node: ast.AST) -> None:
+        body = getattr(node, "body", None)
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+            self.docstrings.add(id(body[0].value))   # an example in the docs raises nothing
+
+    def visit_Module(self, node: ast.Module) -> None:
+        self._skip_docstring(node)
+        self.generic_visit(node)
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
         self._scoped(node, node.name)
@@ -156,6 +167,30 @@ class _Walker(ast.NodeVisitor):
                 self._add(node, "log", "", message_template(node.args[0]))
         self.generic_visit(node)
 
+    def visit_Constant(self, node: ast.Constant) -> None:
+        """Code kept in a string and run later (Unsloth writes patched functions as source text,
+        then execs it): its one-line `raise X("...")` and `warnings.warn("...")` raise too."""
+        text = node.value
+        if id(node) in self.docstrings or not isinstance(text, str) or "\n" not in text or ("raise " not in text and "warn(" not in text):
+            return
+        lines = text.split("\n")
+        for offset, line in enumerate(lines):
+            if not _CODE_LINE.match(line):
+                continue
+            try:
+                stmt = ast.parse(line.strip()).body[0]
+            except (SyntaxError, ValueError, IndexError):
+                continue
+            call = stmt.exc if isinstance(stmt, ast.Raise) else getattr(stmt, "value", None)
+            if not isinstance(call, ast.Call) or not call.args:
+                continue
+            at = _Line(node.lineno + offset)
+            guard = _guard_above(lines, offset)
+            kind = "raise" if isinstance(stmt, ast.Raise) else "warn"
+            self.guards.append(guard) if guard else None
+            self._add(at, kind, _dotted(call.func) if kind == "raise" else "UserWarning", message_template(call.args[0]))
+            self.guards.pop() if guard else None
+
     def _add(self, node: ast.AST, kind: str, exc_type: str, template: str | None) -> None:
         if any("mlx" in g.lower() for g in self.guards):
             return   # an MLX-only branch
@@ -164,6 +199,27 @@ class _Walker(ast.NodeVisitor):
             return
         self.out.append(SiteRecord(self.file, getattr(node, "lineno", 0), ".".join(self.scope) or "<module>",
                                    kind, exc_type, template, self.guards[-1] if self.guards else ""))
+
+
+_CODE_LINE = re.compile(r"^\s*(?:raise\s+[\w.]+\(.*\)|(?:warnings\.)?warn\(.*\))\s*$")
+
+
+class _Line(NamedTuple):
+    lineno: int
+
+
+def _guard_above(lines: list[str], at: int) -> str:
+    """The `if`/`elif` test that guards line `at` of code kept in a string ("" when none)."""
+    indent = len(lines[at]) - len(lines[at].lstrip())
+    for line in reversed(lines[:at]):
+        stripped = line.strip()
+        if stripped and len(line) - len(line.lstrip()) < indent:
+            if stripped.startswith(("if ", "elif ")):
+                return stripped.split(" ", 1)[1].rstrip(":").strip()
+            if stripped == "else:":
+                return "else"
+            return ""
+    return ""
 
 
 def sites_from_source(source: str, file: str) -> list[SiteRecord]:

@@ -63,7 +63,41 @@ def diagnose_structure(log: ParsedLog) -> list[Diagnosis]:
                                   category=_CATEGORY[shape.id], area="runtime", message=shape.message,
                                   evidence=evidence, fixes=shape.fixes, confidence=shape.confidence)
                 out[shape.id] = Diagnosis(finding, on_final_error=no in _final_lines(log))
-    return list(out.values())
+    cut = _cut_attribute_error(log) if "ST-OBJECT-ATTR" not in out else None
+    return list(out.values()) + ([cut] if cut is not None else [])
+
+
+_METHOD_CALL = re.compile(r"\.(\w+)\s*\(")
+
+
+def _cut_attribute_error(log: ParsedLog) -> Diagnosis | None:
+    """A notebook traceback cut before its message, of an AttributeError whose innermost frame
+    is the user's own line calling one method (`model = model.merge_and_unload()`): that method
+    is the likely missing attribute. A lead only, and only when an installed package defines it."""
+    final = log.final
+    if final is None or final.message or not final.type.endswith("AttributeError") or not final.frames:
+        return None
+    frame = final.frames[-1]
+    calls = _METHOD_CALL.findall(frame.code or "")
+    if frame.in_library or len(set(calls)) != 1:
+        return None
+    name = calls[0]
+    found = pkgsource.where_defined(name)
+    if not found:
+        return None
+    package, file = found[0]
+    message = (f"The traceback stops before its message, at `{(frame.code or '').strip()}`: the object most "
+               f"likely has no `{name}`, which {package} provides ({file}). The object was not created or "
+               f"wrapped by {package} (a model loaded with plain transformers, or a wrapper that was dropped), "
+               f"or the installed {package} version lacks it. Paste the error line to be sure.")
+    at = frame.log_line
+    evidence = (Evidence("line", f"log:{at}", (frame.code or "").strip()[:300], line=at),) if at else ()
+    finding = Finding(id="ST-OBJECT-ATTR", title=f"no `{name}` (from {package})?", severity=Severity.ERROR,
+                      category=_CATEGORY["ST-OBJECT-ATTR"], area="runtime", message=message, evidence=evidence,
+                      fixes=(Fix(text=f"Create the object through {package} (the call that adds `{name}`), or "
+                                      f"install the {package} version your code was written for."),),
+                      confidence=LEAD)
+    return Diagnosis(finding, on_final_error=False)
 
 
 def _final_lines(log: ParsedLog) -> set[int]:

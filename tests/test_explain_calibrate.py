@@ -1,0 +1,50 @@
+"""Confidence scaled by how close a rival answer comes: wrong answers are often the ones with
+a near-equal rival, so those answers say they are less sure (doctor/explainer/calibrate.py)."""
+from __future__ import annotations
+
+from doctor.explainer.calibrate import calibrated, factor, rival_share
+from doctor.explainer.diagnosis import diagnose
+from doctor.findings import Finding, Severity
+from doctor.results.explain import Diagnosis, RaiseSite
+
+
+def diag(id: str, conf: float, on_final: bool = True, **more) -> Diagnosis:
+    return Diagnosis(Finding(id=id, title=id, severity=Severity.ERROR, category="x", area="runtime",
+                             message=id, confidence=conf), on_final_error=on_final, **more)
+
+
+def site(file: str, conf: float, kind: str = "raise") -> RaiseSite:
+    return RaiseSite("peft", "0.21.2", file, 1, "f", kind, "ValueError", "msg", "", "other", None, conf)
+
+
+def test_no_rival_leaves_the_confidence_and_a_near_equal_one_lowers_every_answer_in_order():
+    alone, _, f = calibrated([diag("RT-A", 0.9)], [], True)
+    assert f == 1.0 and alone[0].confidence == 0.9
+    d, s, f = calibrated([diag("RT-A", 0.9), diag("RT-B", 0.85)], [], True)
+    assert f < 0.7 and d[0].confidence > d[1].confidence and d[0].confidence < 0.65
+    assert factor(0.5) == 1.0 and factor(1.0) < factor(0.8) < 1.0
+
+
+def test_answers_that_agree_are_no_rivals():
+    cause = diag("RT-CAUSE", 0.9, explains=("RT-EFFECT",))
+    assert rival_share([cause, diag("RT-EFFECT", 0.89, caused_by=("RT-CAUSE",))], [], True) == 0.0
+    assert rival_share([diag("RT-A", 0.9), diag("ST-IMPORT-NAME", 0.7)], [], True) == 0.0
+    assert rival_share([diag("RT-A", 0.9), diag("RT-WARN", 0.85, on_final=False)], [], True) == 0.0
+    # a site of the message the entry matched says where it is raised; a frame lead competes
+    assert rival_share([diag("RT-A", 0.9)], [site("a.py", 0.9)], True) == 0.0
+    assert rival_share([diag("RT-A", 0.8, on_final=False)], [site("a.py", 0.5, "frame")], False) > 0.6
+
+
+def test_sites_are_rivals_only_in_other_files():
+    assert rival_share([], [site("a.py", 0.6), site("a.py", 0.55)], True) == 0.0
+    assert rival_share([], [site("a.py", 0.6), site("b.py", 0.55)], True) > 0.9
+
+
+def test_one_message_in_several_files_with_nothing_to_choose_says_it_is_unsure(knowledge_base):
+    # peft 0.21.2 raises this exact text in ia3, loraga, mixed and tuners_utils
+    r = diagnose("ValueError: Please specify `target_modules` in `peft_config`", knowledge_base)
+    assert r.raise_sites[0].confidence < 0.5 and any("almost as well" in n for n in r.notes)
+    named = diagnose('Traceback (most recent call last):\n  File "/v/site-packages/peft/tuners/mixed/model.py", '
+                     'line 220, in _prepare_adapter_config\n    raise ValueError(msg)\n'
+                     "ValueError: Please specify `target_modules` in `peft_config`\n", knowledge_base)
+    assert named.raise_sites[0].file == "peft/tuners/mixed/model.py" and named.raise_sites[0].confidence > 0.8
