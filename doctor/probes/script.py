@@ -20,11 +20,13 @@ from doctor.probes import limits
 from doctor.probes.base import Probe, ProbeContext, ProbeResult, Target
 from doctor.probes.livecode import imports_module, live_module
 from doctor.probes.notebook import CellLine, file_place, read_notebook, string_places
+from doctor.probes.settings.rules import LORA_LR_CEILING
+from doctor.probes.script_settings import is_requirements_file, requirements_example, scan_requirements, script_settings
 
 _PATCHED_BY_UNSLOTH = ("trl", "transformers", "peft")
+LR_CEILING = LORA_LR_CEILING   # config.py reads the same ceiling
 # The grammar is this interpreter's: a 3.12 f-string (quotes reused inside) fails on 3.11.
 _PYTHON = ".".join(map(str, sys.version_info[:2]))
-LR_CEILING = 5e-4   # the docs' range is 2e-4 .. 5e-6 for LoRA; above this is divergence territory
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class Source:
     places: tuple[CellLine, ...] = ()   # a notebook's: where each line of text comes from
     raw: str = ""                       # a notebook's JSON text, to place findings in it
     refused: Observation | None = None  # why the file was not read (then text is "")
+    commands: tuple[tuple[int, str], ...] = ()   # a notebook's magics and shell escapes, by line of text
     # where each cell's source strings stand in `raw`, found on the first finding placed
     _strings: dict[tuple[int, int], int] = field(default_factory=dict, compare=False, repr=False)
 
@@ -103,7 +106,7 @@ def _notebook_source(path: str, text: str, parsed: Any = None) -> Source:
     code = read_notebook(text, parsed)   # magics and shell escapes read as IPython reads them
     if code is None:
         return Source(path, "")
-    return Source(path, code.text, places=code.lines, raw=text)
+    return Source(path, code.text, places=code.lines, raw=text, commands=code.commands)
 
 
 def _calls(tree: ast.AST) -> Iterator[ast.Call]:
@@ -135,8 +138,14 @@ def _const(node: ast.expr | None) -> Any:
 
 
 def scan_source(src: Source) -> list[Observation]:
+    return _scan(src)[0]
+
+
+def _scan(src: Source) -> tuple[list[Observation], dict[str, Any]]:
+    """The observations of a script, and the facts its settings give (for rules that read
+    the environment or a model folder too)."""
     if src.refused is not None:
-        return [src.refused]
+        return [src.refused], {}
     try:
         with warnings.catch_warnings():   # "invalid escape sequence" is the user's to see when run, not ours to print
             warnings.simplefilter("ignore", SyntaxWarning)
@@ -144,19 +153,20 @@ def scan_source(src: Source) -> list[Observation]:
             tree = ast.parse(src.text, filename=src.path)
     except SyntaxError as exc:
         return [Observation("SCRIPT-SYNTAX-ERROR", src.where(exc.lineno or 1, max((exc.offset or 1) - 1, 0), in_bytes=False),
-                            {"error": exc.msg, "line": exc.lineno, "python": _PYTHON})]
+                            {"error": exc.msg, "line": exc.lineno, "python": _PYTHON})], {}
     except (RecursionError, MemoryError) as exc:
         # CPython gives up on an expression nested too deeply to build (thousands of chained
         # operators or attributes): RecursionError, or MemoryError from its parser's stack.
         line, col = _densest_statement(src.text)
         error = str(exc) or type(exc).__name__
         return [Observation("SCRIPT-NESTING-TOO-DEEP", src.where(line, col - 1, in_bytes=False),
-                            {"file": Path(src.path).name, "detail": f"Python cannot parse this statement ({error})"})]
+                            {"file": Path(src.path).name, "detail": f"Python cannot parse this statement ({error})"})], {}
     tree = live_module(tree)   # code under `if False:` never runs: no check reads it
     obs: list[Observation] = []
     obs += _import_checks(src, tree)
     obs += _call_checks(src, tree)
-    return obs
+    settings, facts = script_settings(src, tree)
+    return obs + settings, facts
 
 
 def _densest_statement(text: str) -> tuple[int, int]:
@@ -274,11 +284,6 @@ def _call_checks(src: Source, tree: ast.Module) -> list[Observation]:
             out.append(Observation("SCRIPT-SET-DEFAULT-DTYPE-BF16", where()))
         if tail == "from_pretrained" and _const(_kw(call, "trust_remote_code")) is True and "Auto" in name:
             out.append(Observation("SCRIPT-TRUST-REMOTE-CODE", where(), {"call": name}))
-        lr = _const(_kw(call, "learning_rate"))
-        if isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > LR_CEILING:
-            out.append(Observation("SCRIPT-LR-TOO-HIGH", src.where(_kw(call, "learning_rate").lineno,
-                                                                   _kw(call, "learning_rate").col_offset),
-                                   {"learning_rate": lr, "ceiling": LR_CEILING}))
         if tail == "LoraConfig" and uses_unsloth:
             out.append(Observation("SCRIPT-RAW-LORA-CONFIG", where()))
         if tail == "get_peft_model":
@@ -301,10 +306,14 @@ def _call_checks(src: Source, tree: ast.Module) -> list[Observation]:
 
 
 def scan_script(path: str) -> ProbeResult:
+    if is_requirements_file(Path(path).name):
+        return scan_requirements(path)
     src = read_source(path)
-    observations = scan_source(src)
+    observations, settings_facts = _scan(src)
     facts = FactCollector(f"script:{path}")
     facts.set(f"script.{Path(path).name}.findings", len(observations))
+    for key, value in settings_facts.items():
+        facts.set(key, value)
     return ProbeResult(facts=facts.freeze(), observations=observations,
                        areas=[AreaStatus("script", f"Script {path}", path=path)])
 
@@ -321,7 +330,10 @@ class ScriptProbe(Probe):
     headings = {"script": "Training scripts"}
     suffixes = (".py", ".ipynb")
     option, option_help = "--script", "a training script or notebook"
-    examples = {"script.py": _example}
+    examples = {"script.py": _example, "requirements.txt": requirements_example}
+
+    def claims_file(self, path: Path) -> bool:
+        return super().claims_file(path) or is_requirements_file(path.name)
 
     def run(self, target: Target, context: ProbeContext) -> ProbeResult:
         assert target.path is not None

@@ -1,0 +1,120 @@
+"""The script probe's settings and install checks: the glue between a read script
+(doctor/probes/script.py's Source) and the rules of doctor/probes/settings/ and installs.py.
+"""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+from typing import Any, Iterable, Protocol
+
+from doctor.facts import FactCollector
+from doctor.findings import AreaStatus, Location, Observation
+from doctor.probes import installs, limits
+from doctor.probes.base import ProbeResult
+from doctor.probes.livecode import imports_module
+from doctor.probes.settings.extract import settings_calls
+from doctor.probes.settings.rules import (ScriptFacts, settings_observations, trl_import_observations,
+                                          trl_imported_names)
+from doctor.probes.settings.trl_api import installed_trl
+from doctor.probes.settings.unsloth_api import installed_unsloth
+
+
+
+class Source(Protocol):
+    """What is read here of doctor.probes.script.Source (which imports this module)."""
+
+    text: str
+    commands: tuple[tuple[int, str], ...]
+
+    def where(self, line: int, col: int, in_bytes: bool = True) -> Location: ...
+
+    def line_name(self, line: int) -> str: ...
+
+_REQUIREMENTS = re.compile(r"^(.*[-_.])?requirements([-_.].*)?\.txt$", re.IGNORECASE)
+
+
+def is_requirements_file(name: str) -> bool:
+    return bool(_REQUIREMENTS.match(name))
+
+
+def script_settings(src: Source, tree: ast.Module, site_dirs: Iterable[str] | None = None
+                    ) -> tuple[list[Observation], dict[str, Any]]:
+    """Settings and install-command observations of a parsed script (dead code already
+    dropped from `tree`), and the facts its settings give."""
+    def place(node: ast.AST) -> Location:
+        return src.where(getattr(node, "lineno", 1), getattr(node, "col_offset", 0))
+
+    pins = [(line, pin) for line, command in src.commands for pin in installs.install_pins(command)]
+    commands = dict(src.commands)
+    out = _pin_observations(pins, lambda line, pin: _pin_place(src, line, commands[line], pin.column), site_dirs)
+    trl = installed_trl(site_dirs)
+    if trl is not None and _installs_other(pins, "trl", trl.version):
+        trl = None   # the script installs another trl: this one's signatures say nothing about it
+    script = ScriptFacts(uses_unsloth=imports_module(tree, "unsloth"), trl=trl,
+                         unsloth=installed_unsloth(site_dirs), trl_imports=trl_imported_names(tree),
+                         line_name=src.line_name)
+    observations, facts = settings_observations(settings_calls(tree), script, place)
+    if trl is not None:
+        observations += trl_import_observations(tree, trl, place)
+    return out + observations, facts
+
+
+def _pin_place(src: Source, line: int, command: str, offset: int) -> Location:
+    """Where the character `offset` of a (multi-line) command stands in the file: its first
+    line is written without the indentation it has in the cell; the others are as written."""
+    down = command.count("\n", 0, offset)
+    column = offset - (command.rfind("\n", 0, offset) + 1)
+    if down == 0:
+        lines = src.text.split("\n", line)
+        text = lines[line - 1] if len(lines) >= line else ""
+        column += len(text) - len(text.lstrip())
+    return src.where(line + down, column, in_bytes=False)
+
+
+def _installs_other(pins: list[tuple[int, installs.Pin]], key: str, version: str) -> bool:
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    for _, pin in pins:
+        if pin.key == key and pin.specifier:
+            try:
+                if not SpecifierSet(pin.specifier).contains(version, prereleases=True):
+                    return True
+            except InvalidSpecifier:
+                return True
+    return False
+
+
+def _pin_observations(pins: list[tuple[int, installs.Pin]], where: Any,
+                      site_dirs: Iterable[str] | None) -> list[Observation]:
+    if not pins:
+        return []
+    ranges = installs.declared_ranges(site_dirs)
+    out: list[Observation] = []
+    for pin, declared in installs.pin_conflicts([p for _, p in pins], ranges):
+        line = next(line for line, p in pins if p is pin)
+        out.append(Observation("SCRIPT-PIN-OUTSIDE-RANGE", where(line, pin),
+                               {"requirement": pin.text, "package": pin.name, "range": declared.specifier,
+                                "declared_by": declared.declared_by, "declared_at": declared.where,
+                                "declared_line": declared.line}))
+    return out
+
+
+def requirements_observations(path: str, text: str, site_dirs: Iterable[str] | None = None) -> list[Observation]:
+    pins = list(installs.requirement_file_pins(text))
+    return _pin_observations(pins, lambda line, pin: Location(path, line, pin.column + 1), site_dirs)
+
+
+def scan_requirements(path: str) -> ProbeResult:
+    try:
+        text = limits.read_text(path, limits.SCRIPT_MAX_BYTES, errors="replace")
+        observations = requirements_observations(path, text)
+    except limits.Refusal as refused:
+        observations = [Observation("SCRIPT-TOO-LARGE", Location(path, 1, 1), {"file": Path(path).name, **refused.values})]
+    facts = FactCollector(f"requirements:{path}")
+    facts.set(f"script.{Path(path).name}.findings", len(observations))
+    return ProbeResult(facts=facts.freeze(), observations=observations,
+                       areas=[AreaStatus("script", f"Requirements {path}", path=path)])
+
+
+def requirements_example(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:
+    return requirements_observations(options.get("name", "requirements.txt"), text)

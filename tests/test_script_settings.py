@@ -1,0 +1,237 @@
+"""Settings of training scripts (doctor/probes/settings/) and install pins (doctor/probes/installs.py).
+
+The extraction is a pure function over the syntax tree; the trl rules read trl's source, the
+installed one and a small trl release written here, so they are shown to follow the source.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from doctor.probes import installs
+from doctor.probes.script import read_source, scan_source, scan_script
+from doctor.probes.script_settings import requirements_observations, script_settings
+from doctor.probes.settings.extract import CONFIG, LOAD, PEFT, SAVE, TRAINER, UNKNOWN, settings_calls
+from doctor.probes.settings.trl_api import installed_trl, read_trl
+
+
+def _calls(code: str):
+    return settings_calls(ast.parse(textwrap.dedent(code)))
+
+
+def _ids(code: str, name: str = "train.py") -> list[str]:
+    return [o.entry_id for o in scan_source(read_source(name, textwrap.dedent(code)))]
+
+
+def _notebook(*cells: str) -> str:
+    return json.dumps({"cells": [{"cell_type": "code", "source": textwrap.dedent(c).strip("\n").splitlines(keepends=True)}
+                                 for c in cells], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+
+
+# --- extraction ----------------------------------------------------------------------------
+
+def test_constants_bound_once_and_their_arithmetic_are_resolved() -> None:
+    calls = _calls("""
+        max_seq_length = 2048
+        lora_rank = 32
+        model, tok = FastLanguageModel.from_pretrained("m", max_seq_length=max_seq_length, load_in_4bit=False)
+        model = FastLanguageModel.get_peft_model(model, r=lora_rank, lora_alpha=lora_rank * 2,
+                                                 target_modules=["q_proj", "up_proj"])
+        args = SFTConfig(learning_rate=2e-4, fp16=not is_bfloat16_supported(), **{"bf16": True})
+        trainer = SFTTrainer(model=model, args=args)
+        model.save_pretrained_merged("out", tok, save_method="merged_16bit")
+    """)
+    assert [c.kind for c in calls] == [LOAD, PEFT, CONFIG, TRAINER, SAVE]
+    load, peft, config, _, save = calls
+    assert load.value("max_seq_length") == 2048 and load.value("load_in_4bit") is False
+    assert peft.value("r") == 32 and peft.value("lora_alpha") == 64
+    assert peft.value("target_modules") == ["q_proj", "up_proj"]
+    assert config.value("learning_rate") == 2e-4 and config.value("bf16") is True
+    assert config.value("fp16") is UNKNOWN          # a call's result: not fixed by the text
+    assert save.value("save_method") == "merged_16bit"
+    assert load.kwargs["max_seq_length"].node.lineno == 4   # the argument's own place
+
+
+def test_names_bound_more_than_once_or_in_loops_are_unknown() -> None:
+    calls = _calls("""
+        lr = 2e-4
+        lr = 1e-3
+        for r in (8, 16):
+            FastLanguageModel.get_peft_model(m, r=r, lora_alpha=alpha)
+        SFTConfig(learning_rate=lr)
+        def f(bf16):
+            return SFTConfig(bf16=bf16)
+    """)
+    peft, config, inner = calls
+    assert peft.value("r") is UNKNOWN and peft.value("lora_alpha") is UNKNOWN
+    assert config.value("learning_rate") is UNKNOWN and inner.value("bf16") is UNKNOWN
+
+
+def test_an_unresolved_double_star_leaves_every_keyword_open() -> None:
+    (config,) = _calls("SFTConfig(learning_rate=2e-4, **extra)\n")
+    assert config.open_ended and config.value("fp16", False) is UNKNOWN
+    assert config.value("learning_rate") == 2e-4
+
+
+def test_only_unsloth_loaders_and_trl_style_configs_count() -> None:
+    calls = _calls("""
+        AutoModelForCausalLM.from_pretrained("m")
+        BitsAndBytesConfig(load_in_4bit=True)
+        AutoConfig.from_pretrained("m")
+        FastVisionModel.from_pretrained("m")
+        GRPOConfig(learning_rate=5e-6)
+    """)
+    assert [(c.kind, c.short) for c in calls] == [(LOAD, "from_pretrained"), (CONFIG, "GRPOConfig")]
+
+
+# --- trl's own source ----------------------------------------------------------------------
+
+def test_the_installed_trl_is_read_without_importing_it() -> None:
+    import sys
+    trl = installed_trl()
+    assert trl is not None and "trl" not in sys.modules
+    trainer, config = trl.signature("SFTTrainer"), trl.signature("SFTConfig")
+    assert "processing_class" in trainer.params and "tokenizer" not in trainer.params
+    assert {"max_length", "dataset_text_field", "packing", "learning_rate", "fp16"} <= config.params
+    assert "max_seq_length" not in config.params
+    assert trainer.where.startswith("trl/trainer/sft_trainer.py:")
+    assert "ORPOTrainer" not in trl.exports and trl.moved_to("ORPOTrainer") == "trl.experimental.orpo"
+
+
+def _fake_trl(site: Path, version: str, trainer_params: str) -> None:
+    """A trl release of our own: one trainer and its config, in trl's lazy layout."""
+    package = site / "trl"
+    (package / "trainer").mkdir(parents=True)
+    (site / f"trl-{version}.dist-info").mkdir()
+    (package / "__init__.py").write_text('_import_structure = {"trainer": ["SFTConfig", "SFTTrainer"]}\n')
+    (package / "trainer" / "__init__.py").write_text(
+        '_import_structure = {"sft_config": ["SFTConfig"], "sft_trainer": ["SFTTrainer"]}\n')
+    (package / "trainer" / "sft_config.py").write_text(
+        "from dataclasses import dataclass\n@dataclass\nclass SFTConfig:\n    max_seq_length: int = 1024\n")
+    (package / "trainer" / "sft_trainer.py").write_text(
+        f"class SFTTrainer:\n    def __init__(self, {trainer_params}):\n        pass\n")
+
+
+def test_the_rules_follow_the_trl_release_that_is_installed(tmp_path) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    _fake_trl(old, "0.9.6", "model, args=None, tokenizer=None, dataset_text_field=None")
+    _fake_trl(new, "0.9.7", "model, args=None, processing_class=None")
+    code = "from trl import SFTTrainer, SFTConfig\nSFTTrainer(model=m, tokenizer=t)\nSFTConfig(max_seq_length=512)\n"
+    tree = ast.parse(code)
+
+    def ids(site: Path) -> list[str]:
+        return [o.entry_id for o in script_settings(read_source("t.py", code), tree, [str(site)])[0]]
+
+    assert ids(old) == []
+    assert ids(new) == ["SCRIPT-TRL-KWARG-REJECTED"]
+    assert read_trl(str(new), "0.9.7").signature("SFTConfig").params == frozenset({"max_seq_length"})
+
+
+def test_unsloth_scripts_may_use_the_names_unsloth_accepts() -> None:
+    seed_style = """
+        from unsloth import FastLanguageModel
+        from trl import SFTTrainer, SFTConfig
+        trainer = SFTTrainer(model=model, tokenizer=tokenizer, train_dataset=dataset,
+                             dataset_text_field="text", max_seq_length=1024, packing=True)
+    """
+    found = scan_source(read_source("t.py", textwrap.dedent(seed_style)))
+    assert sorted(o.values["keyword"] for o in found) == ["dataset_text_field", "max_seq_length", "packing"]
+    assert {o.entry_id for o in found} == {"SCRIPT-TRL-KWARG-MOVED"}
+    plain = textwrap.dedent(seed_style).replace("from unsloth import FastLanguageModel\n", "")
+    assert {o.entry_id for o in scan_source(read_source("t.py", plain))} == {"SCRIPT-TRL-KWARG-REJECTED"}
+
+
+def test_a_notebook_that_installs_another_trl_is_not_judged_by_this_one() -> None:
+    cells = ("!pip install --no-deps trl==0.22.2", "from trl import ORPOConfig, ORPOTrainer\nORPOTrainer(model=m, tokenizer=t)")
+    assert _ids(_notebook(*cells), "t.ipynb") == []
+    assert _ids(_notebook("!pip install trl", cells[1]), "t.ipynb") == ["SCRIPT-TRL-IMPORT-MOVED"] * 2
+
+
+# --- the settings rules --------------------------------------------------------------------
+
+@pytest.mark.parametrize("code, expected", [
+    ("from trl import SFTConfig\nSFTConfig(fp16=True, bf16=True)\n", ["SCRIPT-FP16-AND-BF16"]),
+    ("import torch\nfrom unsloth import FastModel\nfrom trl import SFTConfig\n"
+     "m, t = FastModel.from_pretrained('x', dtype=torch.bfloat16)\nSFTConfig(fp16=True)\n", ["SCRIPT-FP16-ON-BF16-MODEL"]),
+    ("from unsloth import FastLanguageModel\nFastLanguageModel.from_pretrained('x', load_in_8bit=True)\n",
+     ["SCRIPT-LOAD-PRECISION-CONFLICT"]),
+    ("from unsloth import FastModel\nFastModel.from_pretrained('x', full_finetuning=True, load_in_8bit=True)\n",
+     ["SCRIPT-FULL-FT-QUANTIZED"]),
+    ("from trl import SFTConfig\nSFTConfig(learning_rate=1e-3)\n", ["SCRIPT-LR-TOO-HIGH"]),
+    ("from trl import SFTConfig\nSFTConfig(learning_rate=0.02, optim='muon')\n", []),
+    ("from trl import SFTTrainer, SFTConfig\nSFTTrainer(model=m, args=SFTConfig(learning_rate=1e-2), optimizers=(o, s))\n", []),
+    ("from trl import DPOConfig\nDPOConfig(learning_rate=5e-4)\n", ["SCRIPT-LR-TOO-HIGH-FOR-REGIME"]),
+    ("from peft import LoraConfig\nLoraConfig(r=32, lora_alpha=16, target_modules=['q_proj', 'v_proj'])\n",
+     ["SCRIPT-LORA-ALPHA-RATIO", "SCRIPT-LORA-NO-MLP"]),
+    ("from trl import GRPOConfig\nGRPOConfig(max_prompt_length=256)\n", ["SCRIPT-TRL-KWARG-REJECTED"]),
+])
+def test_each_rule_on_the_line_that_sets_it(code: str, expected: list[str]) -> None:
+    assert sorted(_ids(code)) == expected
+
+
+def test_a_finding_points_at_the_keyword_in_a_notebook_cell() -> None:
+    nb = _notebook("from trl import SFTConfig", "x = 1\nargs = SFTConfig(\n    fp16 = True,\n    bf16 = True,\n)")
+    (obs,) = scan_source(read_source("t.ipynb", nb))
+    assert obs.entry_id == "SCRIPT-FP16-AND-BF16"
+    assert (obs.location.cell, obs.location.cell_line) == (2, 3)
+    raw_line = nb.split("\n")[obs.location.line - 1] if "\n" in nb else nb
+    assert "fp16 = True" in raw_line[obs.location.column - 1:]
+
+
+def test_settings_under_if_false_are_not_judged() -> None:
+    assert _ids("from trl import SFTConfig\nif False:\n    SFTConfig(fp16=True, bf16=True)\n") == []
+
+
+def test_the_environment_rules_read_the_scripts_facts(tmp_path) -> None:
+    script = tmp_path / "train.py"
+    script.write_text("from unsloth import FastLanguageModel\nfrom trl import SFTConfig\n"
+                      "m, t = FastLanguageModel.from_pretrained('x', max_seq_length=4096)\n"
+                      "SFTConfig(fp16=True, dataset_text_field='text')\n")
+    facts = dict(scan_script(str(script)).facts)
+    assert facts["script.fp16_auto_dtype_at"] == "line 4"
+    assert facts["script.max_seq_length"] == 4096 and facts["script.dataset_text_field"] == "text"
+
+
+# --- install pins --------------------------------------------------------------------------
+
+def test_pip_lines_are_read_like_a_shell_reads_them() -> None:
+    command = '!pip install --no-deps -q unsloth_zoo {xformers} "trl==0.15.2" -i https://x peft \\\n    transformers==4.56.2 && pip install ./local'
+    pins = installs.install_pins(command)
+    assert [(p.key, p.specifier) for p in pins] == [("unsloth_zoo", ""), ("trl", "==0.15.2"), ("peft", ""),
+                                                   ("transformers", "==4.56.2")]
+    assert command[pins[1].column:].startswith("trl==0.15.2")
+    assert command[pins[3].column:].startswith("transformers==4.56.2")
+    assert installs.install_pins("%pip install -U 'uv'") and installs.install_pins("!uv pip install trl==1.0")
+    assert installs.install_pins("!git clone x && cd x") == []
+
+
+def test_pins_are_judged_against_the_installed_unsloths_metadata(tmp_path) -> None:
+    site = tmp_path / "site"
+    (site / "unsloth").mkdir(parents=True)
+    (site / "unsloth-2030.1.1.dist-info").mkdir()
+    (site / "unsloth-2030.1.1.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: unsloth\nVersion: 2030.1.1\nRequires-Dist: trl<2,>=1.2\n"
+        "Requires-Dist: transformers!=5.3.0,>=5.1\nRequires-Dist: trl==0.1; extra == \"old\"\n\nbody\n")
+    text = "unsloth\ntrl>=1.0,<1.2  # too old\ntrl>=1.1\ntransformers==5.3.0\ntransformers==5.4\n"
+    found = requirements_observations("requirements.txt", text, [str(site)])
+    assert [(o.location.line, o.values["requirement"]) for o in found] == [(2, "trl>=1.0,<1.2"), (4, "transformers==5.3.0")]
+    assert found[0].values["declared_at"] == "unsloth-2030.1.1.dist-info/METADATA:4"
+    assert requirements_observations("r.txt", "unsloth==2020.1\ntrl==0.1\n", [str(site)]) == []
+
+
+def test_a_requirements_file_is_a_target(tmp_path) -> None:
+    req = tmp_path / "requirements-train.txt"
+    req.write_text("unsloth\ntrl==0.15.2\n")
+    result = scan_script(str(req))
+    assert [(o.entry_id, o.location.line, o.location.column) for o in result.observations] == \
+        [("SCRIPT-PIN-OUTSIDE-RANGE", 2, 1)]
+
+
+def test_a_pin_in_a_continuation_line_is_placed_on_that_line() -> None:
+    nb = _notebook("%%capture\n!pip install unsloth \\\n    transformers==4.53.0")
+    (obs,) = scan_source(read_source("t.ipynb", nb))
+    assert (obs.location.cell, obs.location.cell_line) == (1, 3)
