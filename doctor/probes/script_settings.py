@@ -13,7 +13,7 @@ from doctor.findings import AreaStatus, Location, Observation
 from doctor.probes import installs, limits
 from doctor.probes.base import ProbeResult
 from doctor.probes.livecode import imports_module
-from doctor.probes.settings.extract import settings_calls
+from doctor.probes.settings.extract import all_nodes, settings_calls
 from doctor.probes.settings.rules import (ScriptFacts, settings_observations, trl_import_observations,
                                           trl_imported_names)
 from doctor.probes.settings.trl_api import installed_trl
@@ -51,12 +51,13 @@ def script_settings(src: Source, tree: ast.Module, site_dirs: Iterable[str] | No
     trl = installed_trl(site_dirs)
     if trl is not None and _installs_other(pins, "trl", trl.version):
         trl = None   # the script installs another trl: this one's signatures say nothing about it
+    nodes = all_nodes(tree)
     script = ScriptFacts(uses_unsloth=imports_module(tree, "unsloth"), trl=trl,
-                         unsloth=installed_unsloth(site_dirs), trl_imports=trl_imported_names(tree),
+                         unsloth=installed_unsloth(site_dirs), trl_imports=trl_imported_names(nodes),
                          line_name=src.line_name)
-    observations, facts = settings_observations(settings_calls(tree), script, place)
+    observations, facts = settings_observations(settings_calls(nodes), script, place)
     if trl is not None:
-        observations += trl_import_observations(tree, trl, place)
+        observations += trl_import_observations(nodes, trl, place)
     return out + observations, facts
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 import operator
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 UNKNOWN: Any = type("Unknown", (), {"__repr__": lambda self: "UNKNOWN", "__bool__": lambda self: False})()
 
@@ -90,13 +90,18 @@ def _trl_like(short: str) -> bool:
 
 # --- names bound once --------------------------------------------------------------------
 
-def bound_values(tree: ast.AST) -> dict[str, ast.expr]:
+def all_nodes(tree: ast.AST | Sequence[ast.AST]) -> Sequence[ast.AST]:
+    """Every node of a tree, once (the rules share one walk: walking is most of their cost)."""
+    return list(ast.walk(tree)) if isinstance(tree, ast.AST) else tree
+
+
+def bound_values(tree: ast.AST | Sequence[ast.AST]) -> dict[str, ast.expr]:
     """Names assigned exactly once, by a plain `name = expr` (or `name: T = expr`), to the
     expression; a name bound any other way too (a loop, `+=`, a parameter, an import, a
     tuple target, twice) is left out: its value is not fixed by the text."""
     values: dict[str, ast.expr] = {}
     other: set[str] = set()
-    for node in ast.walk(tree):
+    for node in all_nodes(tree):
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             name = node.targets[0].id
             if name in values:
@@ -191,11 +196,13 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def settings_calls(tree: ast.AST, bindings: Mapping[str, ast.expr] | None = None) -> list[SettingsCall]:
-    """Every settings call of the tree, in the order of the text."""
-    resolver = Resolver(bound_values(tree) if bindings is None else bindings)
+def settings_calls(tree: ast.AST | Sequence[ast.AST], bindings: Mapping[str, ast.expr] | None = None
+                   ) -> list[SettingsCall]:
+    """Every settings call of the tree (or of its nodes), in the order of the text."""
+    nodes = all_nodes(tree)
+    resolver = Resolver(bound_values(nodes) if bindings is None else bindings)
     out: list[SettingsCall] = []
-    for node in ast.walk(tree):
+    for node in nodes:
         if not isinstance(node, ast.Call):
             continue
         name = dotted_name(node.func)

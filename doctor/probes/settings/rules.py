@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from doctor.findings import Location, Observation
 from doctor.probes.settings.extract import (CONFIG, LOAD, LORA_CONFIG, PEFT, TRAINER, UNKNOWN, SettingsCall,
@@ -251,10 +251,10 @@ def _from_trl(call: SettingsCall, script: ScriptFacts) -> bool:
     return call.name.startswith("trl.") or (head == call.name and head in script.trl_imports)
 
 
-def trl_import_observations(tree: ast.Module, trl: TrlApi, place: Place) -> list[Observation]:
+def trl_import_observations(nodes: Sequence[ast.AST], trl: TrlApi, place: Place) -> list[Observation]:
     """`from trl import X` for names the installed trl no longer exports."""
     out: list[Observation] = []
-    for node in ast.walk(tree):
+    for node in nodes:
         if not (isinstance(node, ast.ImportFrom) and node.module == "trl" and node.level == 0):
             continue
         for alias in node.names:
@@ -267,9 +267,9 @@ def trl_import_observations(tree: ast.Module, trl: TrlApi, place: Place) -> list
     return out
 
 
-def trl_imported_names(tree: ast.Module) -> frozenset[str]:
+def trl_imported_names(nodes: Sequence[ast.AST]) -> frozenset[str]:
     names: set[str] = set()
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "trl":
             names.update(alias.asname or alias.name for alias in node.names)
     return frozenset(names)

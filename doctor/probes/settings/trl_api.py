@@ -50,7 +50,14 @@ class TrlApi:
 
 def find_distribution(name: str, site_dirs: Iterable[str] | None = None) -> tuple[str, str] | None:
     """(site folder, version) of the first installed copy of `name` on the path."""
-    for site in site_dirs if site_dirs is not None else sys.path:
+    return _find_distribution(name, tuple(site_dirs if site_dirs is not None else sys.path))
+
+
+@lru_cache(maxsize=64)
+def _find_distribution(name: str, site_dirs: tuple[str, ...]) -> tuple[str, str] | None:
+    # cached for the process: a folder scan asks once per notebook, and an install during a
+    # scan is not something a read-only scan must follow
+    for site in site_dirs:
         if not site or not os.path.isdir(os.path.join(site, name)):
             continue
         try:
