@@ -17,6 +17,7 @@ from doctor.probes import registry
 from doctor.probes.base import Probe, ProbeContext, ProbeOptions, ProbeResult, Target
 from doctor.findings import Location, Observation
 from doctor.probes.guard import guarded
+from doctor.probes.settings.cross import cross_target_observations
 from doctor.results.words import counted
 from doctor.results.report import FixOutcome, Report
 from doctor.suppress import LineReader, Policy, apply_policy, drop_commented
@@ -69,7 +70,8 @@ def probe_all(kb: KnowledgeBase, targets: Targets, opts: ScanOptions) -> ProbeRe
 def run_scan(kb: KnowledgeBase, targets: Targets, opts: ScanOptions) -> Report:
     result = probe_all(kb, targets, opts).merge(nothing_found(targets))
     facts = result.facts
-    findings = evaluate(kb, facts) + findings_from_observations(kb, [*opts.extra, *result.observations], facts)
+    crossed = cross_target_observations(facts)   # a script's settings against the data scanned with it
+    findings = evaluate(kb, facts) + findings_from_observations(kb, [*opts.extra, *result.observations, *crossed], facts)
     report = Report(command="scan", findings=findings, areas=result.areas, facts=dict(facts),
                     targets=targets.names(), anchor_file=project_anchor(targets),
                     headings=registry.headings(), skipped=dict(targets.skipped))

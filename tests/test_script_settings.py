@@ -235,3 +235,39 @@ def test_a_pin_in_a_continuation_line_is_placed_on_that_line() -> None:
     nb = _notebook("%%capture\n!pip install unsloth \\\n    transformers==4.53.0")
     (obs,) = scan_source(read_source("t.ipynb", nb))
     assert (obs.location.cell, obs.location.cell_line) == (1, 3)
+
+
+# --- with the model folder and the dataset scanned together ---------------------------------
+
+def _project(tmp_path: Path, field: str, build_it: bool = False) -> tuple[Path, Path, Path]:
+    data = tmp_path / "data.jsonl"
+    data.write_text('{"instruction": "a", "output": "b"}\n{"instruction": "c", "output": "d"}\n')
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "llama", "max_position_embeddings": 2048}')
+    build = 'ds = ds.map(lambda e: {"%s": e["instruction"] + e["output"]})\n' % field if build_it else ""
+    script = tmp_path / "train.py"
+    script.write_text("from unsloth import FastLanguageModel\nfrom trl import SFTTrainer, SFTConfig\n"
+                      "model, tokenizer = FastLanguageModel.from_pretrained('model', max_seq_length=8192)\n" + build +
+                      f"SFTTrainer(model=model, train_dataset=ds, args=SFTConfig(dataset_text_field={field!r}))\n")
+    return script, data, model
+
+
+def test_dataset_text_field_and_max_seq_length_against_the_targets_scanned_with_them(tmp_path) -> None:
+    from doctor import api
+    script, data, model = _project(tmp_path, "text")
+    report = api.scan(scripts=[str(script)], data=[str(data)], models=[str(model)], env=False)
+    found = {f.id: f for f in report.findings if f.id.startswith("SCRIPT-")}
+    assert set(found) == {"SCRIPT-TEXT-FIELD-NOT-A-COLUMN", "SCRIPT-SEQ-LEN-ABOVE-MODEL"}
+    assert found["SCRIPT-TEXT-FIELD-NOT-A-COLUMN"].location.line == 4
+    alone = api.scan(scripts=[str(script)], env=False)
+    assert not [f for f in alone.findings if f.id in found]
+
+
+def test_a_column_the_script_builds_is_not_reported(tmp_path) -> None:
+    from doctor import api
+    script, data, _ = _project(tmp_path, "text", build_it=True)
+    report = api.scan(scripts=[str(script)], data=[str(data)], env=False)
+    assert "SCRIPT-TEXT-FIELD-NOT-A-COLUMN" not in {f.id for f in report.findings}
+    script2, data2, _ = _project(tmp_path / "b" if (tmp_path / "b").mkdir() is None else tmp_path, "instruction")
+    assert "SCRIPT-TEXT-FIELD-NOT-A-COLUMN" not in {f.id for f in api.scan(scripts=[str(script2)], data=[str(data2)], env=False).findings}

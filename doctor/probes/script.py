@@ -20,6 +20,7 @@ from doctor.probes import limits
 from doctor.probes.base import Probe, ProbeContext, ProbeResult, Target
 from doctor.probes.livecode import imports_module, live_module
 from doctor.probes.notebook import CellLine, file_place, read_notebook, string_places
+from doctor.probes.settings.cross import example as cross_example
 from doctor.probes.settings.rules import LORA_LR_CEILING
 from doctor.probes.script_settings import is_requirements_file, requirements_example, scan_requirements, script_settings
 
@@ -330,7 +331,7 @@ class ScriptProbe(Probe):
     headings = {"script": "Training scripts"}
     suffixes = (".py", ".ipynb")
     option, option_help = "--script", "a training script or notebook"
-    examples = {"script.py": _example, "requirements.txt": requirements_example}
+    examples = {"script.py": _example, "requirements.txt": requirements_example, "script+data": cross_example}
 
     def claims_file(self, path: Path) -> bool:
         return super().claims_file(path) or is_requirements_file(path.name)

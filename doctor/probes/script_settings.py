@@ -13,6 +13,7 @@ from doctor.findings import AreaStatus, Location, Observation
 from doctor.probes import installs, limits
 from doctor.probes.base import ProbeResult
 from doctor.probes.livecode import imports_module
+from doctor.probes.settings.cross import TEXT_FIELD, TEXT_FIELD_MADE
 from doctor.probes.settings.extract import all_nodes, settings_calls
 from doctor.probes.settings.rules import (ScriptFacts, settings_observations, trl_import_observations,
                                           trl_imported_names)
@@ -56,6 +57,10 @@ def script_settings(src: Source, tree: ast.Module, site_dirs: Iterable[str] | No
                          unsloth=installed_unsloth(site_dirs), trl_imports=trl_imported_names(nodes),
                          line_name=src.line_name)
     observations, facts = settings_observations(settings_calls(nodes), script, place)
+    field = facts.get(TEXT_FIELD)
+    # named anywhere else (`{"text": ...}`, `examples["text"] = ...`): the script may build the column itself
+    facts[TEXT_FIELD_MADE] = field is not None and sum(
+        1 for n in nodes if isinstance(n, ast.Constant) and n.value == field) > 1
     if trl is not None:
         observations += trl_import_observations(nodes, trl, place)
     return out + observations, facts

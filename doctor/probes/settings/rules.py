@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable, Sequence
 from doctor.findings import Location, Observation
 from doctor.probes.settings.extract import (CONFIG, LOAD, LORA_CONFIG, PEFT, TRAINER, UNKNOWN, SettingsCall,
                                             dotted_name)
+from doctor.probes.settings.cross import TEXT_FIELD, TEXT_FIELD_AT
 from doctor.probes.settings.trl_api import TrlApi
 from doctor.probes.settings.unsloth_api import CONFIG_EXTRAS, TRAINER_EXTRAS, UnslothCompat
 
@@ -65,9 +66,12 @@ def settings_observations(calls: list[SettingsCall], script: ScriptFacts, place:
     max_len = next((c.value("max_seq_length") for c in loads if _number(c.value("max_seq_length"))), None)
     if max_len is not None:
         facts["script.max_seq_length"] = max_len
-    field_name = next((c.value("dataset_text_field") for c in calls if isinstance(c.value("dataset_text_field"), str)), None)
-    if field_name:
-        facts["script.dataset_text_field"] = field_name
+    with_field = next((c for c in calls if isinstance(c.value("dataset_text_field"), str)), None)
+    if with_field is not None:
+        facts[TEXT_FIELD] = with_field.value("dataset_text_field")
+        where = place(_at(with_field, "dataset_text_field"))
+        facts[TEXT_FIELD_AT] = {"path": where.path, "line": where.line, "column": where.column, "cell": where.cell,
+                                "cell_line": where.cell_line, "name": script.line_name(with_field.node.lineno)}
     return [o for o in out if o is not None], facts
 
 
