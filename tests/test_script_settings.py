@@ -271,3 +271,30 @@ def test_a_column_the_script_builds_is_not_reported(tmp_path) -> None:
     assert "SCRIPT-TEXT-FIELD-NOT-A-COLUMN" not in {f.id for f in report.findings}
     script2, data2, _ = _project(tmp_path / "b" if (tmp_path / "b").mkdir() is None else tmp_path, "instruction")
     assert "SCRIPT-TEXT-FIELD-NOT-A-COLUMN" not in {f.id for f in api.scan(scripts=[str(script2)], data=[str(data2)], env=False).findings}
+
+
+# --- scripts of our own: following the official notebooks, and following the seed's advice --
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "fixtures" / "scripts"
+
+
+@pytest.mark.parametrize("name", ["notebook_sft.py", "notebook_grpo.py"])
+def test_scripts_that_follow_the_official_notebooks_get_no_finding(name: str) -> None:
+    assert scan_script(str(SCRIPTS / name)).observations == []
+
+
+def test_a_script_that_follows_the_seeds_advice_gets_its_findings() -> None:
+    found = sorted((o.entry_id, o.location.line, o.values.get("keyword", "")) for o in
+                   scan_script(str(SCRIPTS / "seed_sft.py")).observations)
+    assert found == [
+        ("SCRIPT-LORA-ALPHA-RATIO", 12, ""),
+        ("SCRIPT-LORA-NO-MLP", 13, ""),
+        ("SCRIPT-LR-TOO-HIGH", 32, ""),
+        ("SCRIPT-RAW-LORA-CONFIG", 10, ""),
+        ("SCRIPT-TRL-KWARG-MOVED", 27, "dataset_text_field"),
+        ("SCRIPT-TRL-KWARG-MOVED", 28, "max_seq_length"),
+        ("SCRIPT-TRL-KWARG-MOVED", 29, "packing"),
+        ("SCRIPT-TRL-KWARG-MOVED", 30, "fp16"),
+        ("SCRIPT-TRL-KWARG-MOVED", 31, "gradient_checkpointing"),
+        ("SCRIPT-TRL-KWARG-MOVED", 32, "learning_rate"),
+    ]
