@@ -21,6 +21,7 @@ from doctor.probes.base import Probe, ProbeContext, ProbeResult, Target
 from doctor.probes.livecode import imports_module, live_module
 from doctor.probes.notebook import CellLine, file_place, read_notebook, string_places
 from doctor.probes.settings.cross import example as cross_example
+from doctor.probes.settings.extract import dotted_name as _name   # `a.b.c` of a dotted name, "" otherwise
 from doctor.probes.settings.rules import LORA_LR_CEILING
 from doctor.probes.script_settings import is_requirements_file, requirements_example, scan_requirements, script_settings
 
@@ -114,17 +115,6 @@ def _calls(tree: ast.AST) -> Iterator[ast.Call]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             yield node
-
-
-def _name(node: ast.AST) -> str:
-    """`a.b.c` for a dotted name; "" for anything else. A loop: chains can be thousands long."""
-    parts: list[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return ""
-    return ".".join([node.id, *reversed(parts)])
 
 
 def _kw(call: ast.Call, name: str) -> ast.expr | None:
