@@ -298,3 +298,19 @@ def test_a_script_that_follows_the_seeds_advice_gets_its_findings() -> None:
         ("SCRIPT-TRL-KWARG-MOVED", 31, "gradient_checkpointing"),
         ("SCRIPT-TRL-KWARG-MOVED", 32, "learning_rate"),
     ]
+
+
+def test_scan_python_judges_by_that_interpreters_packages(tmp_path) -> None:
+    """`scan --python X`: the ranges and trl signatures are X's, not the doctor's own."""
+    from doctor.probes.base import ProbeContext, ProbeOptions, Target
+    from doctor.probes.script import PROBE
+    req = tmp_path / "requirements.txt"
+    req.write_text("unsloth\ntrl==0.15.2\n")
+    ours = PROBE.run(Target("script", str(req)), ProbeContext(None, ProbeOptions()))
+    import sys
+    python = tmp_path / "python"
+    python.write_text(f"#!/bin/sh\nexec {sys.executable} -I -S -c \"$2\"\n")   # no site-packages at all
+    python.chmod(0o755)
+    theirs = PROBE.run(Target("script", str(req)), ProbeContext(None, ProbeOptions(python=str(python))))
+    assert [o.entry_id for o in ours.observations] == ["SCRIPT-PIN-OUTSIDE-RANGE"]
+    assert theirs.observations == []

@@ -19,6 +19,7 @@ from doctor.findings import AreaStatus, FileEdit, Fix, Location, Observation, Sa
 from doctor.probes import limits
 from doctor.probes.base import Probe, ProbeContext, ProbeResult, Target
 from doctor.probes.livecode import imports_module, live_module
+from doctor.probes.system import NotAPython, absolute_python, other_python
 from doctor.probes.notebook import CellLine, file_place, read_notebook, string_places
 from doctor.probes.settings.cross import example as cross_example
 from doctor.probes.settings.extract import dotted_name as _name   # `a.b.c` of a dotted name, "" otherwise
@@ -132,9 +133,10 @@ def scan_source(src: Source) -> list[Observation]:
     return _scan(src)[0]
 
 
-def _scan(src: Source) -> tuple[list[Observation], dict[str, Any]]:
+def _scan(src: Source, site_dirs: tuple[str, ...] | None = None) -> tuple[list[Observation], dict[str, Any]]:
     """The observations of a script, and the facts its settings give (for rules that read
-    the environment or a model folder too)."""
+    the environment or a model folder too). `site_dirs`: where the installed unsloth and trl
+    are looked up (default: this interpreter's path)."""
     if src.refused is not None:
         return [src.refused], {}
     try:
@@ -156,7 +158,7 @@ def _scan(src: Source) -> tuple[list[Observation], dict[str, Any]]:
     obs: list[Observation] = []
     obs += _import_checks(src, tree)
     obs += _call_checks(src, tree)
-    settings, facts = script_settings(src, tree)
+    settings, facts = script_settings(src, tree, site_dirs)
     return obs + settings, facts
 
 
@@ -296,11 +298,11 @@ def _call_checks(src: Source, tree: ast.Module) -> list[Observation]:
     return [o for o in out if o.entry_id != "SCRIPT-MERGE-AND-UNLOAD" or loads_4bit]
 
 
-def scan_script(path: str) -> ProbeResult:
+def scan_script(path: str, site_dirs: tuple[str, ...] | None = None) -> ProbeResult:
     if is_requirements_file(Path(path).name):
-        return scan_requirements(path)
+        return scan_requirements(path, site_dirs)
     src = read_source(path)
-    observations, settings_facts = _scan(src)
+    observations, settings_facts = _scan(src, site_dirs)
     facts = FactCollector(f"script:{path}")
     facts.set(f"script.{Path(path).name}.findings", len(observations))
     for key, value in settings_facts.items():
@@ -312,6 +314,16 @@ def scan_script(path: str) -> ProbeResult:
 def _example(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:
     max_bytes = int(options["max_bytes"]) if "max_bytes" in options else None   # small limits, for examples
     return scan_source(read_source(options.get("name", "train.py"), text, max_bytes))
+
+
+def _site_dirs(python: str | None) -> tuple[str, ...] | None:
+    """The path of the interpreter `scan --python` names (where its unsloth and trl are)."""
+    if not python:
+        return None
+    try:
+        return other_python(absolute_python(python)).site_dirs
+    except NotAPython:
+        return None   # the environment probe reports an interpreter that does not run
 
 
 class ScriptProbe(Probe):
@@ -328,7 +340,7 @@ class ScriptProbe(Probe):
 
     def run(self, target: Target, context: ProbeContext) -> ProbeResult:
         assert target.path is not None
-        return scan_script(target.path)
+        return scan_script(target.path, _site_dirs(context.options.python))
 
 
 PROBE = ScriptProbe()

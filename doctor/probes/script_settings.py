@@ -110,10 +110,10 @@ def requirements_observations(path: str, text: str, site_dirs: Iterable[str] | N
     return _pin_observations(pins, lambda line, pin: Location(path, line, pin.column + 1), site_dirs)
 
 
-def scan_requirements(path: str) -> ProbeResult:
+def scan_requirements(path: str, site_dirs: Iterable[str] | None = None) -> ProbeResult:
     try:
         text = limits.read_text(path, limits.SCRIPT_MAX_BYTES, errors="replace")
-        observations = requirements_observations(path, text)
+        observations = requirements_observations(path, text, site_dirs)
     except limits.Refusal as refused:
         observations = [Observation("SCRIPT-TOO-LARGE", Location(path, 1, 1), {"file": Path(path).name, **refused.values})]
     facts = FactCollector(f"requirements:{path}")
