@@ -314,3 +314,14 @@ def test_scan_python_judges_by_that_interpreters_packages(tmp_path) -> None:
     theirs = PROBE.run(Target("script", str(req)), ProbeContext(None, ProbeOptions(python=str(python))))
     assert [o.entry_id for o in ours.observations] == ["SCRIPT-PIN-OUTSIDE-RANGE"]
     assert theirs.observations == []
+
+
+def test_an_install_line_that_never_runs_is_not_judged() -> None:
+    assert _ids(_notebook("if False:\n    !pip install trl==0.15.2"), "t.ipynb") == []
+    assert _ids(_notebook("if True:\n    !pip install trl==0.15.2"), "t.ipynb") == ["SCRIPT-PIN-OUTSIDE-RANGE"]
+
+
+def test_requirement_lines_keep_only_the_requirement() -> None:
+    text = "# pins\n-r base.txt\ntrl==0.15.2 --hash=sha256:abc  # old\n\ntransformers>=4.52.4 ; python_version >= '3.9'\n"
+    assert [(line, p.text) for line, p in installs.requirement_file_pins(text)] == \
+        [(3, "trl==0.15.2"), (5, "transformers>=4.52.4 ; python_version >= '3.9'")]

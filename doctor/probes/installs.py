@@ -115,7 +115,7 @@ def parse_pin(text: str, column: int = 0) -> Pin | None:
 def requirement_file_pins(text: str) -> Iterator[tuple[int, Pin]]:
     """(1-based line, pin) of each requirement line of a requirements.txt."""
     for number, line in enumerate(text.split("\n"), start=1):
-        code = line.split(" #", 1)[0].strip() if not line.lstrip().startswith("#") else ""
+        code = line.split(" #", 1)[0].split(" --", 1)[0].strip() if not line.lstrip().startswith("#") else ""
         if not code or code.startswith("-"):
             continue
         pin = parse_pin(code, len(line) - len(line.lstrip()))

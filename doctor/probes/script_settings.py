@@ -46,13 +46,14 @@ def script_settings(src: Source, tree: ast.Module, site_dirs: Iterable[str] | No
     def place(node: ast.AST) -> Location:
         return src.where(getattr(node, "lineno", 1), getattr(node, "col_offset", 0))
 
-    pins = [(line, pin) for line, command in src.commands for pin in installs.install_pins(command)]
+    nodes = all_nodes(tree)
+    live = {node.lineno for node in nodes if isinstance(node, ast.stmt)}   # a command under `if False:` never runs
+    pins = [(line, pin) for line, command in src.commands if line in live for pin in installs.install_pins(command)]
     commands = dict(src.commands)
     out = _pin_observations(pins, lambda line, pin: _pin_place(src, line, commands[line], pin.column), site_dirs)
     trl = installed_trl(site_dirs)
     if trl is not None and _installs_other(pins, "trl", trl.version):
         trl = None   # the script installs another trl: this one's signatures say nothing about it
-    nodes = all_nodes(tree)
     script = ScriptFacts(uses_unsloth=imports_module(tree, "unsloth"), trl=trl,
                          unsloth=installed_unsloth(site_dirs), trl_imports=trl_imported_names(nodes),
                          line_name=src.line_name)
