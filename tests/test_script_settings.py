@@ -325,3 +325,12 @@ def test_requirement_lines_keep_only_the_requirement() -> None:
     text = "# pins\n-r base.txt\ntrl==0.15.2 --hash=sha256:abc  # old\n\ntransformers>=4.52.4 ; python_version >= '3.9'\n"
     assert [(line, p.text) for line, p in installs.requirement_file_pins(text)] == \
         [(3, "trl==0.15.2"), (5, "transformers>=4.52.4 ; python_version >= '3.9'")]
+
+
+def test_transformers_own_classes_are_judged_by_the_installed_transformers() -> None:
+    code = ("from unsloth import FastLanguageModel\nfrom transformers import Trainer, TrainingArguments\n"
+            "Trainer(model=m, tokenizer=t, args=TrainingArguments(output_dir='o', warmup_ratio=0.1))\n")
+    found = {o.values["keyword"]: o.values["hint"] for o in scan_source(read_source("t.py", code))}
+    assert found == {"tokenizer": "its name is now `processing_class`", "warmup_ratio": "its name is now `warmup_steps`"}
+    pinned = _notebook("!pip install transformers==4.56.2", code)
+    assert _ids(pinned, "t.ipynb") == []

@@ -15,9 +15,8 @@ from doctor.probes.base import ProbeResult
 from doctor.probes.livecode import imports_module
 from doctor.probes.settings.cross import TEXT_FIELD, TEXT_FIELD_MADE
 from doctor.probes.settings.extract import all_nodes, settings_calls
-from doctor.probes.settings.rules import (ScriptFacts, settings_observations, trl_import_observations,
-                                          trl_imported_names)
-from doctor.probes.settings.trl_api import installed_trl
+from doctor.probes.settings.rules import ScriptFacts, imported_names, settings_observations, trl_import_observations
+from doctor.probes.settings.trl_api import installed_transformers, installed_trl
 from doctor.probes.settings.unsloth_api import installed_unsloth
 
 
@@ -51,11 +50,15 @@ def script_settings(src: Source, tree: ast.Module, site_dirs: Iterable[str] | No
     pins = [(line, pin) for line, command in src.commands if line in live for pin in installs.install_pins(command)]
     commands = dict(src.commands)
     out = _pin_observations(pins, lambda line, pin: _pin_place(src, line, commands[line], pin.column), site_dirs)
-    trl = installed_trl(site_dirs)
+    trl, transformers = installed_trl(site_dirs), installed_transformers(site_dirs)
+    # a script that installs another trl or transformers is not judged by this one's signatures
     if trl is not None and _installs_other(pins, "trl", trl.version):
-        trl = None   # the script installs another trl: this one's signatures say nothing about it
+        trl = None
+    if transformers is not None and _installs_other(pins, "transformers", transformers.version):
+        transformers = None
     script = ScriptFacts(uses_unsloth=imports_module(tree, "unsloth"), trl=trl,
-                         unsloth=installed_unsloth(site_dirs), trl_imports=trl_imported_names(nodes),
+                         unsloth=installed_unsloth(site_dirs), trl_imports=imported_names(nodes, "trl"),
+                         transformers=transformers, transformers_imports=imported_names(nodes, "transformers"),
                          line_name=src.line_name)
     observations, facts = settings_observations(settings_calls(nodes), script, place)
     field = facts.get(TEXT_FIELD)

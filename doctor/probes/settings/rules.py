@@ -15,7 +15,7 @@ from doctor.findings import Location, Observation
 from doctor.probes.settings.extract import (CONFIG, LOAD, LORA_CONFIG, PEFT, TRAINER, UNKNOWN, SettingsCall,
                                             dotted_name)
 from doctor.probes.settings.cross import TEXT_FIELD, TEXT_FIELD_AT
-from doctor.probes.settings.trl_api import TrlApi
+from doctor.probes.settings.trl_api import TRANSFORMERS_CLASSES, TransformersApi, TrlApi
 from doctor.probes.settings.unsloth_api import CONFIG_EXTRAS, TRAINER_EXTRAS, UnslothCompat
 
 Place = Callable[[ast.AST], Location]
@@ -40,6 +40,8 @@ class ScriptFacts:
     trl: TrlApi | None = None                 # None: not installed, or the script installs another trl
     unsloth: UnslothCompat | None = None
     trl_imports: frozenset[str] = frozenset()  # local names imported from trl
+    transformers: TransformersApi | None = None   # None: not installed, or the script installs another
+    transformers_imports: frozenset[str] = frozenset()
     line_name: Callable[[int], str] = field(default=lambda line: f"line {line}")
 
 
@@ -63,6 +65,8 @@ def settings_observations(calls: list[SettingsCall], script: ScriptFacts, place:
     out += _adapter_rules(calls, loads, script, place)
     if script.trl is not None:
         out += _trl_keyword_rules(calls, script, place)
+    if script.transformers is not None:
+        out += _transformers_keyword_rules(calls, script, place)
     max_len = next((c.value("max_seq_length") for c in loads if _number(c.value("max_seq_length"))), None)
     if max_len is not None:
         facts["script.max_seq_length"] = max_len
@@ -219,6 +223,29 @@ def _trl_keyword_rules(calls: list[SettingsCall], script: ScriptFacts, place: Pl
     return out
 
 
+def _transformers_keyword_rules(calls: list[SettingsCall], script: ScriptFacts, place: Place) -> list[Observation]:
+    """TrainingArguments and Trainer from transformers: Unsloth renames nothing on them."""
+    api = script.transformers
+    assert api is not None
+    renames = script.unsloth.renames if script.unsloth else {}
+    out: list[Observation] = []
+    for call in calls:
+        if call.short not in TRANSFORMERS_CLASSES or not _imported(call, script.transformers_imports, "transformers"):
+            continue
+        signature = api.signature(call.short)
+        if signature is None or signature.params is None:
+            continue
+        for key in call.kwargs:
+            if key in signature.params:
+                continue
+            new = "processing_class" if key == "tokenizer" else renames.get(key)
+            hint = f"its name is now `{new}`" if new in signature.params else "no field of this name"
+            out.append(Observation("SCRIPT-TRANSFORMERS-KWARG-REJECTED", place(_at(call, key)),
+                                   {"keyword": key, "call": call.short, "transformers": api.version,
+                                    "declared_at": signature.where, "hint": hint}))
+    return out
+
+
 def _keyword_outcome(call: SettingsCall, key: str, config_params: frozenset[str],
                      script: ScriptFacts) -> tuple[str, dict[str, Any]] | None:
     unsloth = script.uses_unsloth
@@ -251,8 +278,13 @@ def _config_of(call: SettingsCall) -> str:
 
 
 def _from_trl(call: SettingsCall, script: ScriptFacts) -> bool:
+    return _imported(call, script.trl_imports, "trl")
+
+
+def _imported(call: SettingsCall, names: frozenset[str], module: str) -> bool:
+    """The callee is `module.X`, or a name imported from `module`."""
     head = call.name.split(".", 1)[0]
-    return call.name.startswith("trl.") or (head == call.name and head in script.trl_imports)
+    return call.name == f"{module}.{call.short}" or (head == call.name and head in names)
 
 
 def trl_import_observations(nodes: Sequence[ast.AST], trl: TrlApi, place: Place) -> list[Observation]:
@@ -271,12 +303,13 @@ def trl_import_observations(nodes: Sequence[ast.AST], trl: TrlApi, place: Place)
     return out
 
 
-def trl_imported_names(nodes: Sequence[ast.AST]) -> frozenset[str]:
+def imported_names(nodes: Sequence[ast.AST], module: str) -> frozenset[str]:
+    """Local names bound by `from module... import X`."""
     names: set[str] = set()
     for node in nodes:
-        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "trl":
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == module:
             names.update(alias.asname or alias.name for alias in node.names)
     return frozenset(names)
 
 
-__all__ = ["ScriptFacts", "settings_observations", "trl_import_observations", "trl_imported_names"]
+__all__ = ["ScriptFacts", "settings_observations", "trl_import_observations", "imported_names"]

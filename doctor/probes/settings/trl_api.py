@@ -1,4 +1,5 @@
-"""What the installed trl accepts, read from its source files with `ast` (trl is never imported).
+"""What the installed trl (and transformers) accept, read from their source files with `ast`
+(neither is ever imported).
 
 Which names `from trl import X` gives (trl/__init__.py's lazy `_import_structure`), where
 the ones it no longer exports went (trl/experimental/<name>/), and the keyword arguments
@@ -14,9 +15,6 @@ import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Iterable
-
-# Where trl's configs find their transformers base class.
-_TRANSFORMERS_CLASSES = {"TrainingArguments": "training_args.py", "Trainer": "trainer.py"}
 
 
 @dataclass(frozen=True)
@@ -176,9 +174,9 @@ def _base_module(root: str, module: str, tree: ast.Module, base: str) -> str | N
             for _ in range(node.level - 1):
                 folder = os.path.dirname(folder)
             return os.path.join(folder, *(node.module or "").split(".")) + ".py"
-        if node.module == "transformers" and base in _TRANSFORMERS_CLASSES:
+        if node.module == "transformers" and base in TRANSFORMERS_CLASSES:
             found = find_distribution("transformers", [root])
-            return os.path.join(root, "transformers", _TRANSFORMERS_CLASSES[base]) if found else None
+            return os.path.join(root, "transformers", TRANSFORMERS_CLASSES[base]) if found else None
     return None
 
 
@@ -201,3 +199,32 @@ def _experimental_names(folder: str) -> dict[str, str]:
                 if isinstance(node, ast.ClassDef) and node.name.endswith(("Trainer", "Config")):
                     out.setdefault(node.name, f"trl.experimental.{sub}")
     return out
+
+
+# transformers classes scripts build themselves, and the file of each
+TRANSFORMERS_CLASSES = {"TrainingArguments": "training_args.py", "Seq2SeqTrainingArguments": "training_args_seq2seq.py",
+                        "Trainer": "trainer.py", "Seq2SeqTrainer": "trainer_seq2seq.py"}
+
+
+@dataclass
+class TransformersApi:
+    version: str
+    root: str
+    _signatures: dict[str, Signature | None] = field(default_factory=dict)
+
+    def signature(self, name: str) -> Signature | None:
+        if name not in self._signatures:
+            file = TRANSFORMERS_CLASSES.get(name)
+            self._signatures[name] = _class_signature(self.root, os.path.join(self.root, "transformers", file), name) \
+                if file else None
+        return self._signatures[name]
+
+
+def installed_transformers(site_dirs: Iterable[str] | None = None) -> TransformersApi | None:
+    found = find_distribution("transformers", tuple(site_dirs) if site_dirs is not None else None)
+    return _read_transformers(*found) if found else None
+
+
+@lru_cache(maxsize=4)
+def _read_transformers(root: str, version: str) -> TransformersApi:
+    return TransformersApi(version, root)
