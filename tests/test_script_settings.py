@@ -334,3 +334,10 @@ def test_transformers_own_classes_are_judged_by_the_installed_transformers() -> 
     assert found == {"tokenizer": "its name is now `processing_class`", "warmup_ratio": "its name is now `warmup_steps`"}
     pinned = _notebook("!pip install transformers==4.56.2", code)
     assert _ids(pinned, "t.ipynb") == []
+
+
+def test_imports_of_names_trl_moved_or_removed() -> None:
+    found = [(o.entry_id, o.values["name"]) for o in scan_source(read_source(
+        "t.py", "from trl import SFTTrainer, DataCollatorForCompletionOnlyLM, round_lora_rank\n"))]
+    assert found == [("SCRIPT-TRL-IMPORT-MISSING", "DataCollatorForCompletionOnlyLM"),
+                     ("SCRIPT-TRL-IMPORT-MOVED", "round_lora_rank")]

@@ -288,9 +288,13 @@ def _imported(call: SettingsCall, names: frozenset[str], module: str) -> bool:
 
 
 def trl_import_observations(nodes: Sequence[ast.AST], trl: TrlApi, place: Place) -> list[Observation]:
-    """`from trl import X` for names the installed trl no longer exports."""
+    """`from trl import X` for names the installed trl does not export (moved, or gone)."""
     out: list[Observation] = []
     for node in nodes:
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("trl."):
+            if not trl.has_submodule(node.module[len("trl."):]):   # trl.experimental.openenv: no such module here
+                out.append(Observation("SCRIPT-TRL-IMPORT-MISSING", place(node), {"name": node.module, "trl": trl.version}))
+            continue
         if not (isinstance(node, ast.ImportFrom) and node.module == "trl" and node.level == 0):
             continue
         for alias in node.names:
@@ -300,6 +304,8 @@ def trl_import_observations(nodes: Sequence[ast.AST], trl: TrlApi, place: Place)
             if moved is not None:
                 out.append(Observation("SCRIPT-TRL-IMPORT-MOVED", place(node),
                                        {"name": alias.name, "module": moved, "trl": trl.version}))
+            elif not trl.has_submodule(alias.name):   # `from trl import trainer` imports the subpackage
+                out.append(Observation("SCRIPT-TRL-IMPORT-MISSING", place(node), {"name": alias.name, "trl": trl.version}))
     return out
 
 

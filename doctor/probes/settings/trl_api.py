@@ -39,6 +39,11 @@ class TrlApi:
             self._signatures[name] = _class_signature(self.root, module, name) if module else None
         return self._signatures[name]
 
+    def has_submodule(self, name: str) -> bool:
+        """trl has the module `trl.<name>` (dotted names too: "experimental.orpo")."""
+        path = os.path.join(self.root, "trl", *name.split("."))
+        return os.path.isfile(path + ".py") or os.path.isdir(path)
+
     def moved_to(self, name: str) -> str | None:
         """`trl.experimental.orpo` for a name trl no longer exports but defines there."""
         if self._experimental is None:
@@ -181,7 +186,8 @@ def _base_module(root: str, module: str, tree: ast.Module, base: str) -> str | N
 
 
 def _experimental_names(folder: str) -> dict[str, str]:
-    """Trainer and config classes defined under trl/experimental/, by subpackage."""
+    """Public classes and functions defined under trl/experimental/, by subpackage (a name
+    defined in several: the first subpackage in name order)."""
     out: dict[str, str] = {}
     try:
         subs = sorted(os.listdir(folder))
@@ -196,7 +202,7 @@ def _experimental_names(folder: str) -> dict[str, str]:
                 continue
             tree = _parse(os.path.join(path, file))
             for node in tree.body if tree else ():
-                if isinstance(node, ast.ClassDef) and node.name.endswith(("Trainer", "Config")):
+                if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and not node.name.startswith("_"):
                     out.setdefault(node.name, f"trl.experimental.{sub}")
     return out
 
