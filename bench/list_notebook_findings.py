@@ -1,4 +1,5 @@
-"""Every finding of the chosen entries on a folder of notebooks, one per line, to judge by hand.
+"""Every finding of the chosen entries on a folder of notebooks (and scripts), one per line,
+to judge by hand.
 
     python bench/list_notebook_findings.py FOLDER [ID,ID,...]
 
@@ -18,13 +19,14 @@ _LONG = ("declared_line",)   # repeated in every pin finding; declared_at names 
 def main() -> int:
     folder = Path(sys.argv[1])
     wanted = set(sys.argv[2].split(",")) if len(sys.argv) > 2 else None
-    for path in sorted(folder.glob("*.ipynb")):
+    for path in sorted(folder.glob("*.ipynb")) + sorted(folder.glob("*.py")):
         for obs in scan_source(read_source(str(path))):
             if wanted is not None and obs.entry_id not in wanted:
                 continue
             loc = obs.location
             values = {k: v for k, v in obs.values.items() if k not in _LONG}
-            print(f"{obs.entry_id}\t{path.name}\tcell {loc.cell}, line {loc.cell_line}\t{loc.line}:{loc.column}\t{values}")
+            cell = f"cell {loc.cell}, line {loc.cell_line}" if loc.cell else f"line {loc.line}"
+            print(f"{obs.entry_id}\t{path.name}\t{cell}\t{loc.line}:{loc.column}\t{values}")
     return 0
 
 

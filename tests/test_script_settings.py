@@ -341,3 +341,17 @@ def test_imports_of_names_trl_moved_or_removed() -> None:
         "t.py", "from trl import SFTTrainer, DataCollatorForCompletionOnlyLM, round_lora_rank\n"))]
     assert found == [("SCRIPT-TRL-IMPORT-MISSING", "DataCollatorForCompletionOnlyLM"),
                      ("SCRIPT-TRL-IMPORT-MOVED", "round_lora_rank")]
+
+
+def test_a_script_exported_from_a_notebook_is_judged_by_the_versions_it_installs() -> None:
+    code = ("# get_ipython().system('uv pip install --system -qqq --no-deps peft \"trl==0.22.2\"')\n"
+            "# !pip install transformers==4.56.2\n"
+            "from unsloth import FastModel\nfrom trl import ORPOTrainer\nfrom transformers import Trainer\n"
+            "Trainer(model=m, tokenizer=t)\n")
+    assert _ids(code) == []
+    assert sorted(_ids(code.replace("==0.22.2", "").replace("==4.56.2", ""))) == \
+        ["SCRIPT-TRANSFORMERS-KWARG-REJECTED", "SCRIPT-TRL-IMPORT-MOVED"]
+    assert installs.exported_installs("# get_ipython().run_line_magic('pip', 'install trl==0.9')\n# pip is nice\n") == \
+        ["%pip install trl==0.9"]
+    cell = "get_ipython().run_cell_magic('capture', '', 'import os\\nif x:\\n    !pip install trl==0.9 \\\\\\n  peft\\n')\n"
+    assert installs.exported_installs(cell) == ["!pip install trl==0.9 \\\n  peft"]

@@ -64,6 +64,49 @@ def install_pins(command: str) -> list[Pin]:
     return out
 
 
+_EXPORTED = re.compile(r"^\s*(?:#\s*)?(?:get_ipython\(\)\.system\((?P<system>.+)\)"
+                       r"|get_ipython\(\)\.run_line_magic\(\s*['\"](?P<magic>pip|uv)['\"]\s*,\s*(?P<args>.+)\)"
+                       r"|get_ipython\(\)\.run_cell_magic\((?P<cell>.+)\)"
+                       r"|#\s*(?P<bang>[!%](?:uv\s+)?pip\s+install\b.*))\s*$")
+_SHELL_CELLS = ("bash", "sh", "script")
+
+
+def exported_installs(text: str) -> list[str]:
+    """The install commands of a script exported from a notebook: nbconvert writes each magic
+    as `get_ipython().system('pip install trl==0.22.2')` (or `.run_line_magic`,
+    `.run_cell_magic('capture', '', '<the cell>')`), often commented out, and jupytext as
+    `# !pip install ...`. They say which versions the script was written for; used only for
+    that, never as findings (a comment triggers no rule)."""
+    import ast
+
+    from doctor.probes.ipython import PYTHON_CELL_MAGICS, python_lines
+    out: list[str] = []
+    for line in text.split("\n"):
+        if "install" not in line:
+            continue
+        m = _EXPORTED.match(line)
+        if m is None:
+            continue
+        try:
+            if m.group("system"):
+                out.append("!" + str(ast.literal_eval(m.group("system"))))
+            elif m.group("magic"):
+                out.append(f"%{m.group('magic')} " + str(ast.literal_eval(m.group("args"))))
+            elif m.group("cell"):
+                name, _, body = ast.literal_eval(f"({m.group('cell')})")
+                if name in PYTHON_CELL_MAGICS:
+                    found: list[tuple[int, str]] = []
+                    python_lines(str(body), found)
+                    out += [command for _, command in found]
+                elif name in _SHELL_CELLS:
+                    out += ["!" + shell for shell in str(body).split("\n")]
+            else:
+                out.append(m.group("bang"))
+        except (ValueError, SyntaxError, TypeError):
+            continue
+    return out
+
+
 def _pins_of(part: str, offset: int) -> list[Pin]:
     try:
         words = shlex.split(part, comments=True)

@@ -52,9 +52,12 @@ def script_settings(src: Source, tree: ast.Module, site_dirs: Iterable[str] | No
     out = _pin_observations(pins, lambda line, pin: _pin_place(src, line, commands[line], pin.column), site_dirs)
     trl, transformers = installed_trl(site_dirs), installed_transformers(site_dirs)
     # a script that installs another trl or transformers is not judged by this one's signatures
-    if trl is not None and _installs_other(pins, "trl", trl.version):
+    # (a script exported from a notebook keeps its install lines as get_ipython() calls or comments)
+    intended = pins + [(0, pin) for command in installs.exported_installs(src.text)
+                       for pin in installs.install_pins(command)] if not src.commands else pins
+    if trl is not None and _installs_other(intended, "trl", trl.version):
         trl = None
-    if transformers is not None and _installs_other(pins, "transformers", transformers.version):
+    if transformers is not None and _installs_other(intended, "transformers", transformers.version):
         transformers = None
     script = ScriptFacts(uses_unsloth=imports_module(tree, "unsloth"), trl=trl,
                          unsloth=installed_unsloth(site_dirs), trl_imports=imported_names(nodes, "trl"),
