@@ -135,7 +135,7 @@ def _precision_rules(calls: list[SettingsCall], loads: list[SettingsCall], scrip
             out.append(Observation("SCRIPT-FP16-AND-BF16", place(_at(call, "fp16")), {"call": call.name}))
             continue
         if not script.uses_unsloth or full_ft:
-            continue   # Unsloth's trainer switches a full fine-tune to bf16 itself (rl.py:2652)
+            continue   # Unsloth's trainer switches a full fine-tune to bf16 itself (rl.py:2647)
         if bf16_load is not None:
             out.append(Observation("SCRIPT-FP16-ON-BF16-MODEL", place(_at(call, "fp16")),
                                    {"call": call.name, "load_at": script.line_name(bf16_load.node.lineno)}))
