@@ -355,3 +355,11 @@ def test_a_script_exported_from_a_notebook_is_judged_by_the_versions_it_installs
         ["%pip install trl==0.9"]
     cell = "get_ipython().run_cell_magic('capture', '', 'import os\\nif x:\\n    !pip install trl==0.9 \\\\\\n  peft\\n')\n"
     assert installs.exported_installs(cell) == ["!pip install trl==0.9 \\\n  peft"]
+
+
+def test_a_requirements_file_beside_the_script_says_which_trl_it_runs_with(tmp_path) -> None:
+    script = tmp_path / "train.py"
+    script.write_text("from trl import SFTTrainer\nSFTTrainer(model=m, tokenizer=t)\n")
+    assert [o.entry_id for o in scan_script(str(script)).observations] == ["SCRIPT-TRL-KWARG-REJECTED"]
+    (tmp_path / "requirements.txt").write_text("trl==0.11.4\n")
+    assert scan_script(str(script)).observations == []

@@ -54,7 +54,8 @@ def script_settings(src: Source, tree: ast.Module, site_dirs: Iterable[str] | No
     # a script that installs another trl or transformers is not judged by this one's signatures
     # (a script exported from a notebook keeps its install lines as get_ipython() calls or comments)
     intended = pins + [(0, pin) for command in installs.exported_installs(src.text)
-                       for pin in installs.install_pins(command)] if not src.commands else pins
+                       for pin in installs.install_pins(command)] if not src.commands else list(pins)
+    intended += sibling_requirement_pins(src.path)
     if trl is not None and _installs_other(intended, "trl", trl.version):
         trl = None
     if transformers is not None and _installs_other(intended, "transformers", transformers.version):
@@ -83,6 +84,22 @@ def _pin_place(src: Source, line: int, command: str, offset: int) -> Location:
         text = lines[line - 1] if len(lines) >= line else ""
         column += len(text) - len(text.lstrip())
     return src.where(line + down, column, in_bytes=False)
+
+
+def sibling_requirement_pins(path: str) -> list[tuple[int, installs.Pin]]:
+    """The pins of the requirements*.txt files beside a script: the versions it is run with.
+    (They are findings only where the requirements file itself is scanned.)"""
+    here = Path(path)
+    if not here.is_file():
+        return []
+    out: list[tuple[int, installs.Pin]] = []
+    for other in sorted(here.parent.iterdir()):
+        if is_requirements_file(other.name) and other.is_file():
+            try:
+                out += installs.requirement_file_pins(limits.read_text(str(other), limits.SCRIPT_MAX_BYTES, errors="replace"))
+            except (OSError, limits.Refusal):
+                continue
+    return out
 
 
 def _installs_other(pins: list[tuple[int, installs.Pin]], key: str, version: str) -> bool:
