@@ -260,6 +260,7 @@ def test_dataset_text_field_and_max_seq_length_against_the_targets_scanned_with_
     found = {f.id: f for f in report.findings if f.id.startswith("SCRIPT-")}
     assert set(found) == {"SCRIPT-TEXT-FIELD-NOT-A-COLUMN", "SCRIPT-SEQ-LEN-ABOVE-MODEL"}
     assert found["SCRIPT-TEXT-FIELD-NOT-A-COLUMN"].location.line == 4
+    assert found["SCRIPT-SEQ-LEN-ABOVE-MODEL"].location.line == 3   # the max_seq_length the script passes
     alone = api.scan(scripts=[str(script)], env=False)
     assert not [f for f in alone.findings if f.id in found]
 

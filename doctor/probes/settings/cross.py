@@ -1,5 +1,7 @@
 """Checks that need two targets of one scan: a script's dataset_text_field against the
-columns of the dataset scanned with it (`--data`). They read the scan's merged facts."""
+columns of the dataset scanned with it (`--data`), its max_seq_length against the model folder
+scanned with it (`--model`). They read the scan's merged facts, and place a finding at the
+script's line (kept in a fact as {"path", "line", "column", "cell", "cell_line", "name"})."""
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -9,18 +11,37 @@ from doctor.findings import Location, Observation
 TEXT_FIELD = "script.dataset_text_field"
 TEXT_FIELD_AT = "script.dataset_text_field_at"      # {"path", "line", "column", "cell", "cell_line", "name"}
 TEXT_FIELD_MADE = "script.dataset_text_field_made"  # the script names the field elsewhere: it may build it
+MAX_SEQ = "script.max_seq_length"
+MAX_SEQ_AT = "script.max_seq_length_at"
 
 
 def cross_target_observations(facts: Mapping[str, Any]) -> list[Observation]:
+    return [*_text_field(facts), *_sequence_length(facts)]
+
+
+def _place(facts: Mapping[str, Any], key: str, fallback: str) -> Location:
+    at = facts.get(key) or {}
+    if not at.get("path"):
+        return Location(fallback)
+    return Location(str(at["path"]), at.get("line"), at.get("column"), cell=at.get("cell"), cell_line=at.get("cell_line"))
+
+
+def _text_field(facts: Mapping[str, Any]) -> list[Observation]:
     field, columns = facts.get(TEXT_FIELD), facts.get("dataset.columns")
     if not isinstance(field, str) or not isinstance(columns, list) or field in columns or facts.get(TEXT_FIELD_MADE):
         return []
-    at = facts.get(TEXT_FIELD_AT) or {}
-    where = Location(str(at.get("path", "")), at.get("line"), at.get("column"), cell=at.get("cell"),
-                     cell_line=at.get("cell_line")) if at.get("path") else Location(str(facts.get("dataset.path", "")))
-    return [Observation("SCRIPT-TEXT-FIELD-NOT-A-COLUMN", where,
+    return [Observation("SCRIPT-TEXT-FIELD-NOT-A-COLUMN", _place(facts, TEXT_FIELD_AT, str(facts.get("dataset.path", ""))),
                         {"field": field, "dataset": str(facts.get("dataset.path", "the dataset")),
-                         "columns": ", ".join(columns) or "(none)", "at": at.get("name", "the script")})]
+                         "columns": ", ".join(columns) or "(none)",
+                         "at": (facts.get(TEXT_FIELD_AT) or {}).get("name", "the script")})]
+
+
+def _sequence_length(facts: Mapping[str, Any]) -> list[Observation]:
+    length, positions = facts.get(MAX_SEQ), facts.get("model.max_position_embeddings")
+    if not isinstance(length, (int, float)) or not isinstance(positions, int) or length <= positions:
+        return []
+    return [Observation("SCRIPT-SEQ-LEN-ABOVE-MODEL", _place(facts, MAX_SEQ_AT, ""),
+                        {"max_seq_length": length, "positions": positions, "factor": round(length / positions, 3)})]
 
 
 def example(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Sequence
 from doctor.findings import Location, Observation
 from doctor.probes.settings.extract import (CONFIG, LOAD, LORA_CONFIG, PEFT, TRAINER, UNKNOWN, SettingsCall,
                                             dotted_name)
-from doctor.probes.settings.cross import TEXT_FIELD, TEXT_FIELD_AT
+from doctor.probes.settings.cross import MAX_SEQ, MAX_SEQ_AT, TEXT_FIELD, TEXT_FIELD_AT
 from doctor.probes.settings.trl_api import TRANSFORMERS_CLASSES, TransformersApi, TrlApi
 from doctor.probes.settings.unsloth_api import CONFIG_EXTRAS, TRAINER_EXTRAS, UnslothCompat
 
@@ -67,16 +67,22 @@ def settings_observations(calls: list[SettingsCall], script: ScriptFacts, place:
         out += _trl_keyword_rules(calls, script, place)
     if script.transformers is not None:
         out += _transformers_keyword_rules(calls, script, place)
-    max_len = next((c.value("max_seq_length") for c in loads if _number(c.value("max_seq_length"))), None)
-    if max_len is not None:
-        facts["script.max_seq_length"] = max_len
+    sized = next((c for c in loads if _number(c.value("max_seq_length"))), None)
+    if sized is not None:
+        facts[MAX_SEQ] = sized.value("max_seq_length")
+        facts[MAX_SEQ_AT] = _where_fact(place(_at(sized, "max_seq_length")), script.line_name(sized.node.lineno))
     with_field = next((c for c in calls if isinstance(c.value("dataset_text_field"), str)), None)
     if with_field is not None:
         facts[TEXT_FIELD] = with_field.value("dataset_text_field")
-        where = place(_at(with_field, "dataset_text_field"))
-        facts[TEXT_FIELD_AT] = {"path": where.path, "line": where.line, "column": where.column, "cell": where.cell,
-                                "cell_line": where.cell_line, "name": script.line_name(with_field.node.lineno)}
+        facts[TEXT_FIELD_AT] = _where_fact(place(_at(with_field, "dataset_text_field")),
+                                           script.line_name(with_field.node.lineno))
     return [o for o in out if o is not None], facts
+
+
+def _where_fact(where: Location, name: str) -> dict[str, Any]:
+    """A place as a fact (facts are plain data): for findings another target completes."""
+    return {"path": where.path, "line": where.line, "column": where.column, "cell": where.cell,
+            "cell_line": where.cell_line, "name": name}
 
 
 def _at(call: SettingsCall, key: str) -> ast.AST:
