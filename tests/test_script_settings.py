@@ -364,3 +364,17 @@ def test_a_requirements_file_beside_the_script_says_which_trl_it_runs_with(tmp_p
     assert [o.entry_id for o in scan_script(str(script)).observations] == ["SCRIPT-TRL-KWARG-REJECTED"]
     (tmp_path / "requirements.txt").write_text("trl==0.11.4\n")
     assert scan_script(str(script)).observations == []
+
+
+def test_a_notebooks_text_field_finding_names_its_cell_and_the_files_line(tmp_path) -> None:
+    from doctor import api
+    _, data, _ = _project(tmp_path, "text")
+    nb = tmp_path / "train.ipynb"
+    text = _notebook("from unsloth import FastLanguageModel", "from trl import SFTConfig\nargs = SFTConfig(\n    dataset_text_field = 'body',\n)")
+    nb.write_text(text.replace('"cells": [', '"cells": [\n').replace('"source": [', '"source": [\n'))
+    (finding,) = [f for f in api.scan(scripts=[str(nb)], data=[str(data)], env=False).findings
+                  if f.id == "SCRIPT-TEXT-FIELD-NOT-A-COLUMN"]
+    loc = finding.location
+    assert (loc.cell, loc.cell_line) == (2, 3)
+    raw_line = nb.read_text().split("\n")[loc.line - 1]
+    assert raw_line[loc.column - 1:].startswith("dataset_text_field = 'body'")

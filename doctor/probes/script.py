@@ -66,6 +66,17 @@ class Source:
         return Location(self.path, raw_line, raw_col, cell=place.cell, cell_line=place.line)
 
 
+    def where_later(self, line: int, col: int) -> dict[str, Any]:
+        """What `where` needs, as plain data, without reading a notebook's JSON again: for a
+        fact that becomes a finding only if another target of the scan completes it."""
+        col = _char_column(self.text, line, col)
+        if not self.places:
+            return {"path": self.path, "line": line, "column": col + 1, "name": self.line_name(line)}
+        place = self.places[min(max(line, 1), len(self.places)) - 1]
+        return {"path": self.path, "cell": place.cell, "cell_line": place.line, "part": place.part,
+                "offset": place.offset, "char": col, "name": self.line_name(line)}
+
+
 def _char_column(text: str, line: int, col: int) -> int:
     if text.isascii():
         return col

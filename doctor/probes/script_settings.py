@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
 from pathlib import Path
 from typing import Any, Iterable, Protocol
@@ -30,6 +31,8 @@ class Source(Protocol):
     def where(self, line: int, col: int, in_bytes: bool = True) -> Location: ...
 
     def line_name(self, line: int) -> str: ...
+
+    def where_later(self, line: int, col: int) -> dict[str, Any]: ...
 
 _REQUIREMENTS = re.compile(r"^(.*[-_.])?requirements([-_.].*)?\.txt$", re.IGNORECASE)
 
@@ -63,7 +66,8 @@ def script_settings(src: Source, tree: ast.Module, site_dirs: Iterable[str] | No
     script = ScriptFacts(uses_unsloth=imports_module(tree, "unsloth"), trl=trl,
                          unsloth=installed_unsloth(site_dirs), trl_imports=imported_names(nodes, "trl"),
                          transformers=transformers, transformers_imports=imported_names(nodes, "transformers"),
-                         line_name=src.line_name)
+                         line_name=src.line_name,
+                         where_later=lambda node: src.where_later(node.lineno, node.col_offset))
     observations, facts = settings_observations(settings_calls(nodes), script, place)
     field = facts.get(TEXT_FIELD)
     # named anywhere else (`{"text": ...}`, `examples["text"] = ...`): the script may build the column itself
@@ -89,16 +93,20 @@ def _pin_place(src: Source, line: int, command: str, offset: int) -> Location:
 def sibling_requirement_pins(path: str) -> list[tuple[int, installs.Pin]]:
     """The pins of the requirements*.txt files beside a script: the versions it is run with.
     (They are findings only where the requirements file itself is scanned.)"""
-    here = Path(path)
-    if not here.is_file():
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isfile(path):
+        return []
+    try:
+        names = sorted(name for name in os.listdir(folder) if is_requirements_file(name))
+    except OSError:
         return []
     out: list[tuple[int, installs.Pin]] = []
-    for other in sorted(here.parent.iterdir()):
-        if is_requirements_file(other.name) and other.is_file():
-            try:
-                out += installs.requirement_file_pins(limits.read_text(str(other), limits.SCRIPT_MAX_BYTES, errors="replace"))
-            except (OSError, limits.Refusal):
-                continue
+    for name in names:
+        try:
+            text = limits.read_text(os.path.join(folder, name), limits.SCRIPT_MAX_BYTES, errors="replace")
+        except (OSError, limits.Refusal):
+            continue
+        out += installs.requirement_file_pins(text)
     return out
 
 

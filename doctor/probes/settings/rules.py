@@ -43,6 +43,9 @@ class ScriptFacts:
     transformers: TransformersApi | None = None   # None: not installed, or the script installs another
     transformers_imports: frozenset[str] = frozenset()
     line_name: Callable[[int], str] = field(default=lambda line: f"line {line}")
+    # a node's place as plain data, resolved only if a finding is made of it (doctor/probes/settings/cross.py)
+    where_later: Callable[[ast.AST], dict[str, Any]] = field(
+        default=lambda node: {"path": "", "line": node.lineno, "column": node.col_offset + 1})
 
 
 def _number(value: Any) -> bool:
@@ -70,19 +73,12 @@ def settings_observations(calls: list[SettingsCall], script: ScriptFacts, place:
     sized = next((c for c in loads if _number(c.value("max_seq_length"))), None)
     if sized is not None:
         facts[MAX_SEQ] = sized.value("max_seq_length")
-        facts[MAX_SEQ_AT] = _where_fact(place(_at(sized, "max_seq_length")), script.line_name(sized.node.lineno))
+        facts[MAX_SEQ_AT] = script.where_later(_at(sized, "max_seq_length"))
     with_field = next((c for c in calls if isinstance(c.value("dataset_text_field"), str)), None)
     if with_field is not None:
         facts[TEXT_FIELD] = with_field.value("dataset_text_field")
-        facts[TEXT_FIELD_AT] = _where_fact(place(_at(with_field, "dataset_text_field")),
-                                           script.line_name(with_field.node.lineno))
+        facts[TEXT_FIELD_AT] = script.where_later(_at(with_field, "dataset_text_field"))
     return [o for o in out if o is not None], facts
-
-
-def _where_fact(where: Location, name: str) -> dict[str, Any]:
-    """A place as a fact (facts are plain data): for findings another target completes."""
-    return {"path": where.path, "line": where.line, "column": where.column, "cell": where.cell,
-            "cell_line": where.cell_line, "name": name}
 
 
 def _at(call: SettingsCall, key: str) -> ast.AST:
