@@ -378,3 +378,25 @@ def test_a_notebooks_text_field_finding_names_its_cell_and_the_files_line(tmp_pa
     assert (loc.cell, loc.cell_line) == (2, 3)
     raw_line = nb.read_text().split("\n")[loc.line - 1]
     assert raw_line[loc.column - 1:].startswith("dataset_text_field = 'body'")
+
+
+def test_the_example_stack_is_what_the_installed_packages_say() -> None:
+    """fixtures/stack/site (kb test's trl, transformers and unsloth) against the installed ones,
+    when they are the versions it was built from: rebuild it with its build.py when not."""
+    from doctor.probes.script_settings import example_stack
+    from doctor.probes.settings.trl_api import installed_transformers
+    from doctor.probes.settings.unsloth_api import installed_unsloth
+    stack = example_stack()
+    ours, real = installed_trl(stack), installed_trl()
+    assert ours is not None and ours.version == "1.15.0"
+    if real is None or real.version != ours.version:
+        pytest.skip(f"trl {real and real.version} installed; the stack is {ours.version}")
+    assert ours.exports == real.exports
+    for name in sorted(real.exports):
+        theirs = real.signature(name)
+        mine = ours.signature(name)
+        assert (mine.params if mine else None) == (theirs.params if theirs else None), name
+    assert ours.moved_to("ORPOTrainer") == real.moved_to("ORPOTrainer")
+    assert installed_transformers(stack).signature("Trainer").params == installed_transformers().signature("Trainer").params
+    assert installed_unsloth(stack).renames == installed_unsloth().renames
+    assert installs.declared_ranges(stack) == installs.declared_ranges()

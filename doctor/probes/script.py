@@ -24,7 +24,8 @@ from doctor.probes.notebook import CellLine, file_place, read_notebook, string_p
 from doctor.probes.settings.cross import example as cross_example
 from doctor.probes.settings.extract import dotted_name as _name   # `a.b.c` of a dotted name, "" otherwise
 from doctor.probes.settings.rules import LORA_LR_CEILING
-from doctor.probes.script_settings import is_requirements_file, requirements_example, scan_requirements, script_settings
+from doctor.probes.script_settings import (example_stack, is_requirements_file, requirements_example, scan_requirements,
+                                           script_settings)
 
 _PATCHED_BY_UNSLOTH = ("trl", "transformers", "peft")
 LR_CEILING = LORA_LR_CEILING   # config.py reads the same ceiling
@@ -324,7 +325,7 @@ def scan_script(path: str, site_dirs: tuple[str, ...] | None = None) -> ProbeRes
 
 def _example(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:
     max_bytes = int(options["max_bytes"]) if "max_bytes" in options else None   # small limits, for examples
-    return scan_source(read_source(options.get("name", "train.py"), text, max_bytes))
+    return _scan(read_source(options.get("name", "train.py"), text, max_bytes), example_stack())[0]
 
 
 def _site_dirs(python: str | None) -> tuple[str, ...] | None:

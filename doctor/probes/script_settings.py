@@ -154,5 +154,14 @@ def scan_requirements(path: str, site_dirs: Iterable[str] | None = None) -> Prob
                        areas=[AreaStatus("script", f"Requirements {path}", path=path)])
 
 
+def example_stack() -> tuple[str, ...]:
+    """Where examples find trl, transformers and unsloth: fixtures/stack/site, what the rules
+    read of trl 1.15.0, transformers 5.17.0 and unsloth 2026.10.9 (built by its build.py), so
+    `kb test` answers the same whatever is installed. An installed wheel carries it beside its
+    knowledge folder."""
+    from doctor.kb import default_knowledge_dir
+    return (str(default_knowledge_dir().parent / "fixtures" / "stack" / "site"),)
+
+
 def requirements_example(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:
-    return requirements_observations(options.get("name", "requirements.txt"), text)
+    return requirements_observations(options.get("name", "requirements.txt"), text, example_stack())
