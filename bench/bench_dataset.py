@@ -13,7 +13,9 @@
 5. Peak memory on a file of 1.5M short rows, 800k of them repeats (past what the duplicate
    check remembers): the memory's worst case.
 Every measurement runs in a fresh child process that reports its wall time and max RSS.
-Targets: full check >= 0.60 x baseline A; --jobs 2 >= 1.6 x one process (files > 64 MB);
+Also a `messages` (chat) JSONL of the same size against baseline A on its own file
+(`--speed-only`: just these two ratios). Targets: full check >= 0.60 x baseline A (chat:
+>= 0.50); --jobs 2 >= 1.6 x one process (files > 64 MB);
 peak RSS < 200 MB; with tokenizer >= 0.80 x baseline B.
 """
 from __future__ import annotations
@@ -61,6 +63,55 @@ def generate(path: Path, megabytes: int, seed: int = 7) -> int:
             rows += 1
             size += len(line)
     return rows
+
+
+def generate_chat(path: Path, megabytes: int, seed: int = 11) -> int:
+    """Write realistic `messages` rows (a system turn now and then, 1-4 user/assistant
+    exchanges) until the file reaches `megabytes`; returns the row count."""
+    import orjson
+
+    rng = random.Random(seed)
+
+    def convo() -> dict:
+        turns = [{"role": "system", "content": _sentence(rng, rng.randint(5, 20))}] if rng.random() < 0.3 else []
+        for _ in range(rng.randint(1, 4)):
+            turns.append({"role": "user", "content": _sentence(rng, rng.randint(6, 40))})
+            turns.append({"role": "assistant", "content": " ".join(_sentence(rng, rng.randint(8, 25))
+                                                                   for _ in range(rng.randint(1, 6)))})
+        return {"messages": turns}
+
+    pool = [orjson.dumps(convo()) for _ in range(20_000)]
+    target = megabytes << 20
+    rows = size = 0
+    with open(path, "wb") as f:
+        while size < target:
+            line = pool[rows % len(pool)]
+            if rows >= len(pool):   # vary rows so duplicates stay rare
+                line = line[:-4] + f" #{rows}".encode() + line[-4:]   # inside the last content string
+            line += b"\n"
+            f.write(line)
+            rows += 1
+            size += len(line)
+    return rows
+
+
+def speed_ratios(files: dict[str, Path], repeat: int) -> None:
+    """Full check on one process against orjson.loads per line, per format, best of `repeat`
+    interleaved runs; targets: Alpaca >= 0.60, chat >= 0.50."""
+    targets = {"alpaca": 0.60, "chat": 0.50}
+    runs = [{name: (bench_plain(path), bench_scan(path, 1)) for name, path in files.items()} for _ in range(repeat)]
+    for name, path in files.items():
+        plain = min((r[name][0] for r in runs), key=lambda r: r["seconds"])
+        full = min((r[name][1] for r in runs), key=lambda r: r["seconds"])
+        size_mb = path.stat().st_size / 2**20
+        ratio = plain["seconds"] / full["seconds"]
+        cpu_ratio = min(r[name][0]["cpu"] for r in runs) / min(r[name][1]["cpu"] for r in runs)
+        print(f"{name:<7} {size_mb:4.0f} MB {plain['rows']:>8} rows: orjson {plain['seconds']:5.2f} s, "
+              f"full check {full['seconds']:5.2f} s ({full['observations']} observations); ratio "
+              f"{ratio:.2f} wall, {cpu_ratio:.2f} CPU (target >= {targets[name]:.2f})  "
+              f"{'OK' if ratio >= targets[name] else 'MISS'}")
+        for k, label in enumerate(("orjson", "full check")):
+            print(f"  {label + ' runs:':<18}" + " ".join(f"{r[name][k]['seconds']:.2f}" for r in runs) + " s")
 
 
 def child(code: str) -> dict:
@@ -176,6 +227,8 @@ def main() -> int:
     parser.add_argument("--token-mb", type=int, default=16)
     parser.add_argument("--keep", metavar="DIR", help="use this folder instead of a temp one")
     parser.add_argument("--repeat", type=int, default=7, help="runs of each measurement (best is kept)")
+    parser.add_argument("--speed-only", action="store_true",
+                        help="only the single-process ratios of an Alpaca and a chat file against orjson")
     args = parser.parse_args()
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-dataset-"))
     tmp.mkdir(parents=True, exist_ok=True)
@@ -184,6 +237,15 @@ def main() -> int:
         rows = generate(big, args.mb)
         print(f"generated {big.stat().st_size / 2**20:.0f} MB, {rows} Alpaca rows")
     size_mb = big.stat().st_size / 2**20
+    chat = tmp / "messages.jsonl"
+    if not chat.exists() or chat.stat().st_size < args.mb << 20:
+        rows = generate_chat(chat, args.mb)
+        print(f"generated {chat.stat().st_size / 2**20:.0f} MB, {rows} chat (messages) rows")
+    bench_plain(chat)                 # warms the page cache
+    print(f"\nsingle process against orjson.loads per line, best of {args.repeat} interleaved runs:")
+    speed_ratios({"alpaca": big, "chat": chat}, args.repeat)
+    if args.speed_only:
+        return 0
 
     bench_plain(big)                  # warms the page cache for what follows
     # Best of --repeat runs each, interleaved, so a busy moment does not pick the winner.

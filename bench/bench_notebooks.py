@@ -12,13 +12,13 @@ from __future__ import annotations
 import ast
 import collections
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
 
 from doctor.kb import load_knowledge
 from doctor.probes.script import read_source, scan_source
+from timing import print_times   # bench/timing.py, beside this script
 
 
 def baseline(path: Path) -> bool:
@@ -61,11 +61,7 @@ def main() -> int:
         print(f"  {n:5d}  {severity.get(entry_id, '?'):7s}  {entry_id}")
     print("errors:" if errors else "errors: none")
     print("\n".join(errors)) if errors else None
-    med, top = statistics.median(probe_times), max(probe_times)
-    bmed, btop = statistics.median(base_times), max(base_times)
-    print(f"time per notebook, script probe: median {med * 1000:.1f} ms, max {top * 1000:.1f} ms")
-    print(f"time per notebook, baseline json.loads + ast.parse: median {bmed * 1000:.1f} ms, max {btop * 1000:.1f} ms")
-    print(f"ratio probe / baseline: median {med / bmed:.1f}x, max {top / btop:.1f}x")
+    print_times("notebook", "script probe", probe_times, "json.loads + ast.parse", base_times)
     return 0
 
 

@@ -119,19 +119,20 @@ def apply_fixes(report: Report, kb: KnowledgeBase, targets: Targets, opts: ScanO
     """Every safe fix of the run, in one journal transaction: one `undo` reverts them all."""
     from doctor.fixes.journal import Journal
 
-    scripts, data = targets.of("script"), targets.of("dataset")
+    scripts, data, configs = targets.of("script"), targets.of("dataset"), targets.of("config")
     with Journal().transaction(f"scan --fix {' '.join(targets.projects or targets.names())}") as tx:
-        outcomes = apply_script_fixes(scripts, opts, tx)
+        outcomes = apply_script_fixes(scripts, opts, tx) + apply_config_fixes(configs, opts, tx)
         dataset_outcomes = apply_dataset_fixes(data, opts, tx)
     if outcomes:
-        # report what is left after the fixes, as a re-run would; only the scripts changed
+        # report what is left after the fixes, as a re-run would; only scripts and configs changed
         context = ProbeContext(kb, options_for(ProbeOptions, opts))
         after = ProbeResult()
-        for path in scripts:
-            after = after.merge(run_probe(registry.get("script"), Target("script", path), context))
-        report.findings = [f for f in report.findings if f.area != "script"] + \
+        for probe, paths in (("script", scripts), ("config", configs)):
+            for path in paths:
+                after = after.merge(run_probe(registry.get(probe), Target(probe, path), context))
+        report.findings = [f for f in report.findings if f.area not in ("script", "config")] + \
             findings_from_observations(kb, after.observations, report.facts)
-        report.areas = [a for a in report.areas if a.area != "script"] + after.areas
+        report.areas = [a for a in report.areas if a.area not in ("script", "config")] + after.areas
         report.notes.append("'unsloth-doctor undo' restores the files as they were.")
     report.fixes += outcomes + dataset_outcomes
 
@@ -139,14 +140,26 @@ def apply_fixes(report: Report, kb: KnowledgeBase, targets: Targets, opts: ScanO
 def apply_script_fixes(paths: list[str], opts: ScanOptions, tx: Transaction | None = None) -> list[FixOutcome]:
     if not paths:
         return []
-    from doctor.fixes.apply import apply_fixes as apply_edits
     from doctor.probes.script import read_source, scan_source
 
+    return _apply_edits(paths, lambda p: scan_source(read_source(p)), opts, tx)
+
+
+def apply_config_fixes(paths: list[str], opts: ScanOptions, tx: Transaction | None = None) -> list[FixOutcome]:
+    if not paths:
+        return []
+    from doctor.probes.config import config_observations
+
+    return _apply_edits(paths, config_observations, opts, tx)
+
+
+def _apply_edits(paths: list[str], rescan: Any, opts: ScanOptions, tx: Transaction | None) -> list[FixOutcome]:
+    from doctor.fixes.apply import apply_fixes as apply_edits
+
     outcomes: list[FixOutcome] = []
-    for path in paths:   # one script that cannot be written does not stop the others
+    for path in paths:   # one file that cannot be written does not stop the others
         try:
-            outcomes += apply_edits([path], lambda p: scan_source(read_source(p)), opts.unsafe_fixes,
-                                    f"scan --fix {path}", tx=tx)
+            outcomes += apply_edits([path], rescan, opts.unsafe_fixes, f"scan --fix {path}", tx=tx)
         except OSError as exc:
             outcomes.append(_not_written(path, exc))
     return outcomes

@@ -65,8 +65,7 @@ def discover_project(root: Path) -> Targets:
                 continue
             probe = registry.probe_finding(here / name)
             if probe is None:
-                claimed = registry.probe_for_file(here / name)   # its kind, but not its content
-                found.skipped[claimed.not_found_reason if claimed else "not a kind of file the doctor reads"] += 1
+                found.skipped[registry.skip_reason(here / name)] += 1
             else:
                 found.add(probe.name, str(here / name))
     return found

@@ -91,7 +91,8 @@ def test_cli_flags_come_from_the_registry() -> None:
 @pytest.mark.parametrize("name,probe", [
     ("data.tsv", "dataset"), ("data.json", "dataset"), ("train.jsonl", "dataset"), ("t.parquet", "dataset"),
     ("rows.ndjson", "dataset"), ("t.pq", "dataset"), ("model.Q4_K_M.gguf", "gguf"),
-    ("train.py", "script"), ("nb.ipynb", "script"), ("axolotl.yml", "config"), ("config.json", None),
+    ("train.py", "script"), ("nb.ipynb", "script"), ("axolotl.yml", "config"), ("config.json", "config"),   # it names a model config and skips it
+    ("training_args.json", "config"),
     ("train.fixed.jsonl", None), ("README.md", None),
 ])
 def test_files_are_routed_by_the_registry(tmp_path, name, probe) -> None:

@@ -47,7 +47,8 @@ def test_a_mixed_file_is_reported_with_counts_and_first_lines(tmp_path: Path) ->
     result = scan_dataset(str(write_rows(tmp_path, rows)))
     mixed = [o for o in result.observations if o.entry_id == "DATA-SCHEMA-MIXED"]
     assert len(mixed) == 1
-    assert mixed[0].values["schemas"] == "alpaca: 6 rows (first at lines 1, 2, 3); sharegpt: 1 row (line 6)"
+    assert mixed[0].values["schemas"] == ("alpaca (instruction, input, output): 6 rows (first at lines 1, 2, 3); "
+                                          "sharegpt (conversations): 1 row (line 6)")
     assert result.facts["dataset.schema"] == "mixed"
     assert result.facts["dataset.schema_counts"] == {"alpaca": 6, "sharegpt": 1}
 

@@ -278,3 +278,20 @@ def test_the_summary_counts_in_words_a_person_reads(tmp_path: Path) -> None:
     data.write_bytes(b'{"text": "a"}\n\n')
     text = str(repair_dataset(str(data), RepairOptions(journal_root=str(tmp_path / "j"))))
     assert text.startswith(f"1 row read from {data}") and "1 blank line dropped" in text
+
+
+def test_llamafactory_tool_roles_become_tool_calls_and_tool_messages(tmp_path: Path) -> None:
+    call = json.dumps({"name": "get_weather", "arguments": {"city": "Paris"}})
+    row = {"conversations": [{"from": "human", "value": "Weather in Paris?"}, {"from": "function_call", "value": call},
+                             {"from": "observation", "value": "{\"sky\": \"clear\"}"},
+                             {"from": "gpt", "value": "Clear skies."}], "tools": "[]"}
+    data = tmp_path / "glaive.jsonl"
+    data.write_text(json.dumps(row) + "\n")
+    summary = repair_dataset(str(data), RepairOptions(unsafe_fixes=True, journal_root=str(tmp_path / "j")))
+    assert summary.balanced
+    (out,) = read_jsonl(tmp_path / "glaive.fixed.jsonl")
+    assert [m["role"] for m in out["messages"]] == ["user", "assistant", "tool", "assistant"]
+    assert out["messages"][1]["tool_calls"] == [{"type": "function", "function": {
+        "name": "get_weather", "arguments": {"city": "Paris"}}}]
+    from doctor.probes.dataset import scan_dataset
+    assert scan_dataset(str(tmp_path / "glaive.fixed.jsonl")).observations == []

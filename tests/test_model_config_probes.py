@@ -76,7 +76,15 @@ def test_training_config_nested_keys_are_located(tmp_path: Path) -> None:
     assert found == {"CONFIG-LR-TOO-HIGH": (5, 18), "CONFIG-MAX-LORA-RANK": (6, 18)}
 
 
-def test_unrelated_yaml_is_ignored(tmp_path: Path) -> None:
+def test_a_github_workflow_is_named_and_not_judged(tmp_path: Path) -> None:
     ci = tmp_path / "ci.yaml"
     ci.write_text("on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n")
-    assert scan_config(str(ci)).observations == [] and scan_config(str(ci)).areas == []
+    result = scan_config(str(ci))
+    assert result.observations == []
+    assert [a.detail for a in result.areas] == ["GitHub workflow: not a training config, not checked"]
+
+
+def test_yaml_without_training_keys_is_ignored(tmp_path: Path) -> None:
+    other = tmp_path / "tokens.yaml"
+    other.write_text("'<|start|>': start token\n'<|end|>': end token\n")
+    assert scan_config(str(other)).observations == [] and scan_config(str(other)).areas == []

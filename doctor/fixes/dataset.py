@@ -51,11 +51,37 @@ def sharegpt_to_messages(obj: dict[str, Any], actions: Counter[str]) -> dict[str
     turns = []
     for turn in convo:
         role = turn.get("from", turn.get("role"))
+        content = turn.get("value", turn.get("content"))
+        tool_turn = _llamafactory_tool_turn(str(role).strip().lower(), content)
+        if tool_turn is not None:
+            turns.append(tool_turn)
+            actions["LLaMA-Factory function_call/observation turns converted to tool_calls/tool"] += 1
+            continue
         role = ROLE_ALIASES.get(str(role).strip().lower(), role)
-        turns.append({"role": role, "content": turn.get("value", turn.get("content"))})
+        turns.append({"role": role, "content": content})
     actions["ShareGPT conversations converted to messages (unsafe)"] += 1
     return {("messages" if k == "conversations" else k): (turns if k == "conversations" else v)
             for k, v in obj.items()}
+
+
+def _llamafactory_tool_turn(role: str, value: Any) -> dict[str, Any] | None:
+    """LLaMA-Factory's tool-calling turns as chat templates take them (its converter.py does
+    the same): a function_call (JSON of one call or a list) becomes an assistant message with
+    tool_calls, an observation a tool message. None for any other turn, or a call that is
+    not JSON of {name, arguments} (left for a person)."""
+    if role == "observation":
+        return {"role": "tool", "content": value}
+    if role != "function_call" or type(value) is not str:
+        return None
+    try:
+        calls = orjson.loads(value)
+    except ValueError:
+        return None
+    calls = calls if type(calls) is list else [calls]
+    if not all(type(c) is dict and "name" in c and "arguments" in c for c in calls):
+        return None
+    return {"role": "assistant", "content": "", "tool_calls": [
+        {"type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}} for c in calls]}
 
 
 # -- records ------------------------------------------------------------------------------------
@@ -182,7 +208,10 @@ def _write_all(path: str, out_file: BinaryIO | None, rej_file: BinaryIO | None, 
     rewritten = is_array or under_key is not None   # every row of such a file is rewritten
     for rec in _records(path, under_key, is_array):
         if isinstance(rec, reader.ArrayTrouble):
-            summary.actions[f"array problem noted: {rec.detail} (line {rec.line})"] += 1
+            if rec.entry == reader.TRAILING_COMMA:   # JSON Lines has no place for it
+                summary.actions["comma after the array's last element dropped"] += 1
+            else:
+                summary.actions[f"array problem noted: {rec.detail} (line {rec.line})"] += 1
             continue
         if rec.blank:
             summary.blank_lines += 1

@@ -90,6 +90,11 @@ class Probe:
     def claims_folder(self, path: Path, files: list[str]) -> bool:
         return False
 
+    def skip_reason(self, path: Path) -> str | None:
+        """What a file of its kind that `finds` did not take is, when the probe can name it
+        (a DeepSpeed config among training configs); None: nothing to say."""
+        return None
+
     def run(self, target: Target, context: ProbeContext) -> ProbeResult:
         raise NotImplementedError
 

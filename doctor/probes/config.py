@@ -1,50 +1,23 @@
 """Training configs (YAML or JSON: axolotl-style files, SFTConfig dumps, our users' own),
 checked key by key with the line and column of each value.
 
-Only files that look like training configs are examined: at least two known keys.
+The vocabulary (axolotl, LLaMA-Factory, an SFTConfig/TrainingArguments dump, Unsloth-style
+keys) is recognised from the keys and mapped onto neutral settings (`configvocab`), so each
+rule is written once. Configs of other tools (DeepSpeed, accelerate, docker-compose, GitHub
+workflows) are named and skipped; files with no training keys are not examined.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from doctor.facts import FactCollector
-from doctor.findings import AreaStatus, Location, Observation
-from doctor.probes import limits
+from doctor.findings import AreaStatus, Location, Observation, Safety
+from doctor.probes import configedit, configvocab, limits, savemethod
+from doctor.probes.configfile import ConfigFile
+from doctor.probes.jsonmarks import value_spans
 from doctor.probes.base import Probe, ProbeContext, ProbeResult, Target
 from doctor.probes.script import LR_CEILING  # one ceiling for scripts and configs
-
-# canonical name -> the spellings configs use for it
-ALIASES: dict[str, tuple[str, ...]] = {
-    "learning_rate": ("learning_rate", "lr"),
-    "lora_r": ("lora_r", "r", "lora_rank", "rank"),
-    "lora_alpha": ("lora_alpha", "alpha"),
-    "lora_dropout": ("lora_dropout",),
-    "max_seq_length": ("max_seq_length", "sequence_len", "max_length", "max_seq_len"),
-    "max_lora_rank": ("max_lora_rank",),
-    "load_in_4bit": ("load_in_4bit",),
-    "load_in_8bit": ("load_in_8bit",),
-    "load_in_16bit": ("load_in_16bit",),
-    "fp16": ("fp16",),
-    "bf16": ("bf16",),
-    "fast_inference": ("fast_inference",),
-    "trust_remote_code": ("trust_remote_code",),
-    "save_method": ("save_method",),
-    "model_name": ("model_name", "base_model", "model_name_or_path"),
-    "per_device_train_batch_size": ("per_device_train_batch_size", "micro_batch_size", "batch_size"),
-}
-_LOOKUP = {alias: name for name, aliases in ALIASES.items() for alias in aliases}
-
-
-def _flatten(data: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], Any]]:
-    """Every (path, leaf value): keys may sit at the top or inside sections (lora:, training:)."""
-    if isinstance(data, dict):
-        out = []
-        for k, v in data.items():
-            out += _flatten(v, (*path, k))
-        return out
-    return [(path, data)]
-
 
 # What each refusal of limits/safeyaml is reported as.
 _REFUSED = {
@@ -56,105 +29,130 @@ _REFUSED = {
 
 
 def read_config(path: str, text: str | None = None, max_bytes: int = limits.CONFIG_MAX_BYTES,
-                max_nodes: int = limits.YAML_MAX_NODES) -> tuple[dict[str, tuple[Any, Location]], list[Observation]]:
+                max_nodes: int = limits.YAML_MAX_NODES) -> ConfigFile | Observation:
+    """The config at `path` read and recognised, or the observation saying why it was not read."""
+    if text is None:
+        try:
+            text = limits.read_text(path, max_bytes, errors="replace")
+        except limits.Refusal as refused:
+            return _refused(path, refused)
     loaded = _load(path, text, max_bytes, max_nodes)
     if isinstance(loaded, Observation):
-        return {}, [loaded]
-    data, marks = loaded
-    found: dict[str, tuple[Any, Location]] = {}
-    for key_path, value in _flatten(data):
-        if not key_path or not isinstance(key_path[-1], str):
-            continue
-        name = _LOOKUP.get(key_path[-1])
-        if name and name not in found:
-            mark = marks.get(key_path)
-            found[name] = (value, Location(path, mark.line if mark else None, mark.column if mark else None))
-    return found, []
+        return loaded
+    data, places = loaded
+    kind = configvocab.recognise(data)
+    found = configvocab.settings(data, kind.vocabulary) if kind.vocabulary else {}
+    return ConfigFile(path, text, data, places, kind, found)
 
 
-def _load(path: str, text: str | None, max_bytes: int, max_nodes: int) -> tuple[Any, dict[Any, Any]] | Observation:
+def _load(path: str, text: str, max_bytes: int, max_nodes: int) -> tuple[Any, Mapping[Any, Any]] | Observation:
     """The config's data and the position of each value, or the observation saying why not.
     Size, nesting and aliases are checked before anything is built."""
     from doctor.kb.yamlnodes import YamlSyntaxError, load_with_marks
 
     try:
-        if text is None:
-            text = limits.read_text(path, max_bytes, errors="replace")
-        else:
-            limits.check_size(text, max_bytes)
-        if path.endswith(".json"):
+        limits.check_size(text, max_bytes)
+        if path.lower().endswith(".json"):
             try:
-                return limits.load_json(text), {}   # one parse: the depth check's
+                data = limits.load_json(text)   # one parse: the depth check's
             except ValueError as exc:
                 return Observation("CONFIG-SYNTAX", Location(path, getattr(exc, "lineno", None),
                                                              getattr(exc, "colno", None)), {"error": str(exc)})
+            return data, value_spans(text)
         from doctor.probes.safeyaml import check_yaml   # PyYAML loads only when a config is read
 
         check_yaml(text, max_nodes)
         return load_with_marks(text)
     except limits.Refusal as refused:
-        return Observation(_REFUSED[refused.kind], Location(path, refused.line, refused.column),
-                           {"file": Path(path).name, **refused.values})
+        return _refused(path, refused)
     except YamlSyntaxError as exc:
         return Observation("CONFIG-SYNTAX", Location(path, exc.line, exc.column), {"error": exc.message})
 
 
-def looks_like_training_config(found: dict[str, Any]) -> bool:
-    return len(found) >= 2
+def _refused(path: str, refused: limits.Refusal) -> Observation:
+    return Observation(_REFUSED[refused.kind], Location(path, refused.line, refused.column),
+                       {"file": Path(path).name, **refused.values})
 
 
-def check_config(found: dict[str, tuple[Any, Location]]) -> list[Observation]:
-    def value(name: str) -> Any:
-        return found[name][0] if name in found else None
-
-    def at(name: str) -> Location:
-        return found[name][1]
-
-    out: list[Observation] = []
-    lr = value("learning_rate")
-    if isinstance(lr, str):
+def _number(value: Any) -> float | None:
+    if isinstance(value, str):
         try:
-            lr = float(lr)   # YAML reads 2e-4 without a dot as a string
+            return float(value)   # YAML 1.1 reads 2e-4 (no dot) as a string; axolotl and trl take it
         except ValueError:
-            lr = None
-    if isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > LR_CEILING:
+            return None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def check_config(cfg: ConfigFile) -> list[Observation]:
+    value, at = cfg.value, cfg.at
+    out: list[Observation] = []
+    lr = _number(value("learning_rate"))
+    optimizer = str(value("optimizer") or "").lower()
+    # Muon's documented rates are two orders above AdamW's (0.02): the ceiling is AdamW's
+    if lr is not None and lr > LR_CEILING and "muon" not in optimizer:
         out.append(Observation("CONFIG-LR-TOO-HIGH", at("learning_rate"), {"learning_rate": lr, "ceiling": LR_CEILING}))
     bits = [n for n in ("load_in_4bit", "load_in_8bit", "load_in_16bit") if value(n) is True]
     if len(bits) > 1:
-        out.append(Observation("CONFIG-QUANT-CONFLICT", at(bits[1]), {"flags": ", ".join(bits)}))
-    if value("fp16") is True and value("bf16") is True:
-        out.append(Observation("CONFIG-FP16-AND-BF16", at("bf16")))
+        out.append(Observation("CONFIG-QUANT-CONFLICT", at(bits[1]), {"flags": ", ".join(
+            cfg.settings[b].key for b in bits)}))
+    if value("fp16") is True and value("bf16") is True:   # "auto" (axolotl) chooses one
+        out.append(Observation("CONFIG-FP16-AND-BF16", at("bf16"), fixes=configedit.set_value(
+            cfg, "fp16", False, "Set fp16 to false and keep bf16 (bf16 needs an Ampere or newer GPU)", Safety.UNSAFE)))
     r, rank_cap = value("lora_r"), value("max_lora_rank")
+    lora = configvocab.is_lora(cfg.settings)
     if value("fast_inference") is True and isinstance(r, int) and isinstance(rank_cap, int) and rank_cap < r:
-        out.append(Observation("CONFIG-MAX-LORA-RANK", at("max_lora_rank"), {"r": r, "max_lora_rank": rank_cap}))
+        out.append(Observation("CONFIG-MAX-LORA-RANK", at("max_lora_rank"), {"r": r, "max_lora_rank": rank_cap},
+                               fixes=configedit.set_value(cfg, "max_lora_rank", r, f"Set max_lora_rank to r ({r})")))
     alpha = value("lora_alpha")
-    if isinstance(r, int) and isinstance(alpha, (int, float)) and r > 0 and alpha / r < 1:
+    if lora and isinstance(r, int) and isinstance(alpha, (int, float)) and r > 0 and alpha / r < 1:
         out.append(Observation("CONFIG-LORA-ALPHA-LOW", at("lora_alpha"), {"r": r, "alpha": alpha, "scale": alpha / r}))
-    if value("save_method") == "merged_4bit":
+    method = value("save_method")
+    if method == "merged_4bit":
         out.append(Observation("CONFIG-MERGED-4BIT", at("save_method")))
+    elif savemethod.unknown(method):
+        meant = savemethod.intended(method)
+        fixes = configedit.set_value(cfg, "save_method", meant, f'Set save_method to "{meant}"') \
+            if meant and meant != "merged_4bit" else ()
+        out.append(Observation("CONFIG-SAVE-METHOD-UNKNOWN", at("save_method"),
+                               {"save_method": method, "meant": meant or "-"}, fixes=fixes))
     return out
 
 
+def config_observations(path: str) -> list[Observation]:
+    """What the probe observes in the config at `path` (what --fix re-checks after each edit)."""
+    cfg = read_config(path)
+    if isinstance(cfg, Observation):
+        return [cfg]
+    return check_config(cfg) if cfg.kind.vocabulary else []
+
+
 def scan_config(path: str) -> ProbeResult:
-    found, problems = read_config(path)
-    if problems:
-        detail = "does not parse" if problems[0].entry_id == "CONFIG-SYNTAX" else "not checked"
-        return ProbeResult(observations=problems, areas=[AreaStatus("config", f"Config {path}", detail, path=path)])
-    if not looks_like_training_config(found):
+    cfg = read_config(path)
+    if isinstance(cfg, Observation):
+        detail = "does not parse" if cfg.entry_id == "CONFIG-SYNTAX" else "not checked"
+        return ProbeResult(observations=[cfg], areas=[AreaStatus("config", f"Config {path}", detail, path=path)])
+    if cfg.kind.other:
+        # another tool's config: said once, never judged by training rules
+        return ProbeResult(areas=[AreaStatus("config", f"Config {path}",
+                                             f"{cfg.kind.other}: not a training config, not checked", path=path)])
+    if cfg.kind.vocabulary is None:
         return ProbeResult()
-    observations = check_config(found)
     facts = FactCollector(f"config:{path}")
-    for name, (v, _) in found.items():
-        if isinstance(v, (int, float, str, bool)):
-            facts.set(f"config.{name}", v)
-    return ProbeResult(facts=facts.freeze(), observations=observations,
-                       areas=[AreaStatus("config", f"Config {path}", f"{len(found)} training settings", path=path)])
+    facts.set(f"config.{Path(path).name}.vocabulary", cfg.kind.vocabulary)
+    for name, setting in cfg.settings.items():
+        if isinstance(setting.value, (int, float, str, bool)):
+            facts.set(f"config.{name}", setting.value)
+    detail = f"{cfg.kind.label}, {len(cfg.settings)} training settings"
+    return ProbeResult(facts=facts.freeze(), observations=check_config(cfg),
+                       areas=[AreaStatus("config", f"Config {path}", detail, path=path)])
 
 
 def _example(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:
     bounds = {k: int(v) for k, v in options.items() if k in ("max_bytes", "max_nodes")}   # small limits, for examples
-    found, problems = read_config(options.get("name", "config.yaml"), text, **bounds)
-    return problems or check_config(found)
+    cfg = read_config(options.get("name", "config.yaml"), text, **bounds)
+    if isinstance(cfg, Observation):
+        return [cfg]
+    return check_config(cfg) if cfg.kind.vocabulary else []   # not config_observations: the text is given
 
 
 class ConfigProbe(Probe):
@@ -162,13 +160,44 @@ class ConfigProbe(Probe):
 
     name, area, label = "config", "config", "Config"
     headings = {"config": "Config"}
-    suffixes = (".yaml", ".yml")
+    suffixes = (".yaml", ".yml", ".json")
     option, option_help = "--config", "a training config (YAML or JSON)"
     examples = {"config.yaml": _example}
+
+    not_found_reason = "a YAML or JSON file without training settings"
+
+    def finds(self, path: Path) -> bool:
+        # In a folder, another tool's config (DeepSpeed, accelerate...) is skipped and counted
+        # under its name; .json is also every package's, editor's and model's file, so only
+        # JSON whose keys name a training vocabulary is taken
+        if not self.claims_file(path):
+            return False
+        kind = _kind_of(path)
+        if kind is not None and kind.other:
+            return False
+        return path.suffix.lower() != ".json" or (kind is not None and kind.vocabulary is not None)
+
+    def skip_reason(self, path: Path) -> str | None:
+        kind = _kind_of(path)
+        return f"{kind.other}: not a training config" if kind is not None and kind.other else None
 
     def run(self, target: Target, context: ProbeContext) -> ProbeResult:
         assert target.path is not None
         return scan_config(target.path)
+
+
+_FIND_MAX_BYTES = 1 << 20   # a training config is a few KB: larger JSON is data
+
+
+def _kind_of(path: Path) -> configvocab.Recognised | None:
+    """What the small config at `path` is; None when it cannot be read as one."""
+    try:
+        if path.stat().st_size > _FIND_MAX_BYTES:
+            return None
+        cfg = read_config(str(path))
+    except OSError:
+        return None
+    return None if isinstance(cfg, Observation) else cfg.kind
 
 
 PROBE = ConfigProbe()

@@ -52,6 +52,15 @@ def probe_finding(path: Path) -> Probe | None:
     return next((p for p in probes() if p.suffixes and p.finds(path)), None)
 
 
+def skip_reason(path: Path) -> str:
+    """Why a folder scan did not take a file: what a probe names it, else its claimant's reason."""
+    named = next((r for p in probes() if p.suffixes and p.claims_file(path) for r in [p.skip_reason(path)] if r), None)
+    if named:
+        return named
+    claimed = probe_for_file(path)   # its kind, but not its content
+    return claimed.not_found_reason if claimed else "not a kind of file the doctor reads"
+
+
 def probe_for_folder(path: Path, files: list[str]) -> Probe | None:
     """The probe that claims a folder as its target (a saved model)."""
     return next((p for p in probes() if p.folder and p.claims_folder(path, files)), None)

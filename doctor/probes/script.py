@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from doctor.facts import FactCollector
-from doctor.findings import AreaStatus, FileEdit, Fix, Location, Observation, Safety
-from doctor.probes import limits
+from doctor.findings import AreaStatus, Fix, Location, Observation, Safety
+from doctor.probes import limits, savemethod
 from doctor.probes.base import Probe, ProbeContext, ProbeResult, Target
+from doctor.probes.codeedit import code_edit, keyword_fix
 from doctor.probes.livecode import imports_module, live_module
 from doctor.probes.system import NotAPython, absolute_python, other_python
 from doctor.probes.notebook import CellLine, file_place, read_notebook, string_places
@@ -231,14 +232,15 @@ def _import_checks(src: Source, tree: ast.Module) -> list[Observation]:
 
 
 def _import_order_fix(src: Source, first_import: ast.stmt) -> tuple[Fix, ...]:
-    if src.path.endswith(".ipynb"):
-        return ()
     lines = src.text.splitlines(keepends=True)
     at = first_import.lineno - 1
     indent = lines[at][: len(lines[at]) - len(lines[at].lstrip())]
     new = [*lines[:at], f"{indent}import unsloth  # first, so Unsloth can patch trl/transformers/peft\n", *lines[at:]]
-    return (Fix("Import unsloth before trl, transformers and peft", Safety.SAFE, "edit",
-                edits=(FileEdit.rewrite(src.path, src.text, "".join(new), "move `import unsloth` first"),)),)
+    text = "Import unsloth before trl, transformers and peft"
+    if src.places:
+        text += " (then restart the kernel and run the notebook again)"
+    edit = code_edit(src, "".join(new), "move `import unsloth` first")
+    return (Fix(text, Safety.SAFE, "edit", edits=(edit,)),) if edit else ()
 
 
 class _Lazy:
@@ -272,11 +274,20 @@ def sets_environ(tree: ast.Module, name: str, value: str) -> bool:
     return False
 
 
+def _loaded_model(call: ast.Call) -> str | None:
+    """The model a from_pretrained call loads, as code (a name or a literal), to compare calls."""
+    node = call.args[0] if call.args else _kw(call, "model_name") or _kw(call, "pretrained_model_name_or_path")
+    return ast.dump(node) if node is not None else None
+
+
 def _call_checks(src: Source, tree: ast.Module) -> list[Observation]:
     out: list[Observation] = []
     loads_4bit = False
     uses_unsloth = imports_module(tree, "unsloth")   # the code's imports, not a comment's words
     fused_dropout_off = sets_environ(tree, "UNSLOTH_FUSED_LORA_DROPOUT", "0")
+    # what Unsloth's loaders load is a base model: if it needs remote code, so do its processors
+    base_models = {_loaded_model(c) for c in _calls(tree)
+                   if _name(c.func).endswith("from_pretrained") and "Fast" in _name(c.func)} - {None}
     for call in _calls(tree):
         name = _name(call.func)
         tail = name.rsplit(".", 1)[-1]
@@ -287,7 +298,8 @@ def _call_checks(src: Source, tree: ast.Module) -> list[Observation]:
             loads_4bit = loads_4bit or flag is None or _const(flag) is True
         if name.endswith("set_default_dtype") and call.args and _name(call.args[0]).endswith("bfloat16"):
             out.append(Observation("SCRIPT-SET-DEFAULT-DTYPE-BF16", where()))
-        if tail == "from_pretrained" and _const(_kw(call, "trust_remote_code")) is True and "Auto" in name:
+        if tail == "from_pretrained" and _const(_kw(call, "trust_remote_code")) is True and "Auto" in name \
+                and _loaded_model(call) not in base_models:
             out.append(Observation("SCRIPT-TRUST-REMOTE-CODE", where(), {"call": name}))
         if tail == "LoraConfig" and uses_unsloth:
             out.append(Observation("SCRIPT-RAW-LORA-CONFIG", where()))
@@ -296,14 +308,25 @@ def _call_checks(src: Source, tree: ast.Module) -> list[Observation]:
             # UNSLOTH_FUSED_LORA_DROPOUT=0; a bias other than "none" always turns them off.
             dropout = _const(_kw(call, "lora_dropout"))
             if isinstance(dropout, (int, float)) and dropout and fused_dropout_off:
-                out.append(Observation("SCRIPT-LORA-DROPOUT", where(), {"dropout": dropout}))
+                out.append(Observation("SCRIPT-LORA-DROPOUT", where(), {"dropout": dropout}, fixes=keyword_fix(
+                    src, _kw(call, "lora_dropout").lineno, "lora_dropout", 0, "Set lora_dropout=0", Safety.UNSAFE)))
             bias = _const(_kw(call, "bias"))
             if isinstance(bias, str) and bias != "none" and uses_unsloth:
-                out.append(Observation("SCRIPT-LORA-BIAS", where(), {"bias": bias}))
+                out.append(Observation("SCRIPT-LORA-BIAS", where(), {"bias": bias}, fixes=keyword_fix(
+                    src, _kw(call, "bias").lineno, "bias", "none", 'Set bias="none"', Safety.UNSAFE)))
         if _const(_kw(call, "ddp_find_unused_parameters")) is False:
             out.append(Observation("SCRIPT-DDP-FIND-UNUSED", where()))
         if _const(_kw(call, "save_method")) == "merged_4bit":
-            out.append(Observation("SCRIPT-MERGED-4BIT", where()))
+            out.append(Observation("SCRIPT-MERGED-4BIT", where(), fixes=keyword_fix(
+                src, _kw(call, "save_method").lineno, "save_method", "merged_16bit",
+                'Save with save_method="merged_16bit"', Safety.UNSAFE)))
+        method = _const(_kw(call, "save_method"))
+        if "merged" in tail and savemethod.unknown(method):   # save_pretrained_merged, push_to_hub_merged
+            meant = savemethod.intended(method)
+            fixes = keyword_fix(src, _kw(call, "save_method").lineno, "save_method", meant,
+                                f'Set save_method="{meant}"') if meant and meant != "merged_4bit" else ()
+            out.append(Observation("SCRIPT-SAVE-METHOD-UNKNOWN", where(), {"save_method": method, "meant": meant or "-"},
+                                   fixes=fixes))
         if tail == "merge_and_unload":
             out.append(Observation("SCRIPT-MERGE-AND-UNLOAD", where()))
     # merge_and_unload is only a problem on a 4-bit model: decide once every load is seen

@@ -120,6 +120,13 @@ def _scan_file(path: str, kind: str, options: DatasetOptions, settings: ScanSett
                 extra.append(Observation(RECORDS_UNDER_KEY, Location(path, 1, 1), {
                     "path": path, "line": 1, "key": key, "count": len(rows)}))
             return scan.scan_rows(rows, settings, 1)
+        lenient = scan.scan_lenient_object(path, settings)
+        if lenient is not None:
+            result, key, count = lenient
+            if key is not None:
+                extra.append(Observation(RECORDS_UNDER_KEY, Location(path, 1, 1), {
+                    "path": path, "line": 1, "key": key, "count": count}))
+            return result
     if first == b"[":
         if kind == "jsonl":
             extra.append(Observation(ARRAY_AS_JSONL, Location(path, 1, 1), {"path": path, "line": 1}))
@@ -197,6 +204,9 @@ def scan_dataset(path: str, options: DatasetOptions | None = None) -> ProbeResul
     facts.set("dataset.problem_counts", dict(result.hits.counts))
     facts.set("dataset.columns", first_columns(path, kind))   # what a script's dataset_text_field must name
     # the count of findings is the console's, from the findings it shows under this line
-    detail = f"{counted(result.rows, 'row')}, {schema}"
+    facts.set("dataset.schema_columns", {name: list(cols) for name, cols in result.schema_columns.items()})
+    columns = result.schema_columns.get(dominant, ())
+    detail = f"{counted(result.rows, 'row')}, {schema}" + (f" by {'/'.join(columns)}"
+                                                            if columns and schema != "mixed" else "")
     area = AreaStatus("dataset", f"Dataset {path}", detail, path=path)
     return ProbeResult(facts.freeze(), observations, [area])

@@ -10,7 +10,9 @@ from functools import lru_cache
 from typing import Any, Iterator
 
 from doctor.probes.dataset.hits import Hits
-from doctor.probes.dataset.schema import KTO_LABELS, MESSAGES, PREFERENCE, TEXT, RecordSchema
+from doctor.probes.dataset.llamafactory import LF_PARTS, check_media_markers, lf_value_parts, part_text
+from doctor.probes.dataset.textchecks import mojibake_at, placeholder_at
+from doctor.probes.dataset.schema import KTO_LABELS, MESSAGES, PREFERENCE, SHAREGPT, TEXT, UNKNOWN, RecordSchema
 
 FIELD_MISSING = "DATA-FIELD-MISSING"
 FIELD_NULL = "DATA-FIELD-NULL"
@@ -20,6 +22,8 @@ CONTROL_CHARS = "DATA-TEXT-CONTROL-CHARS"
 REPLACEMENT_CHAR = "DATA-TEXT-REPLACEMENT-CHAR"
 MOJIBAKE = "DATA-TEXT-MOJIBAKE"
 CRLF = "DATA-TEXT-CRLF"
+PLACEHOLDER = "DATA-TEXT-PLACEHOLDER"
+SHAREGPT_UNMAPPED = "DATA-SHAREGPT-UNMAPPED-ROLE"
 TEMPLATE_TOKENS = "DATA-CHAT-TEMPLATE-TOKENS"
 SHAREGPT_ROLES = "DATA-CHAT-SHAREGPT-ROLES"
 ROLE_UNKNOWN = "DATA-CHAT-ROLE-UNKNOWN"
@@ -36,9 +40,10 @@ ROLE_ALIASES: dict[str, str] = {
 }
 # Roles chat templates accept besides the three above (tool calling).
 TOOL_ROLES = frozenset({"tool", "function", "ipython", "observation", "function_call", "developer"})
+# Of those, the ones that hold a tool's result (OpenAI's legacy "function" role is a result too).
+TOOL_RESULT_ROLES = frozenset({"tool", "function", "ipython", "observation"})
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_MOJIBAKE = re.compile(r"[ÃÂ][\u0080-\u00bf]|â€|[\u0080-\u009f]")
 TEMPLATE_TOKEN = re.compile(
     r"<\|(?:im_start|im_end|eot_id|eom_id|start_header_id|end_header_id|begin_of_text|end_of_text"
     r"|endoftext|user|assistant|system|end|start|channel|message|return)\|>"
@@ -110,22 +115,32 @@ def iter_texts(value: Any, path: str) -> Iterator[tuple[str, str]]:
             stack.extend(reversed([(f"{path}[{index}]", item) for index, item in enumerate(value)]))
 
 
+# Columns that hold no training text: tool schemas, media paths, ids, metadata.
+NOT_TRAINING_TEXT = frozenset({"tools", "images", "videos", "audios", "image", "id", "source", "url",
+                               "category", "metadata", "meta", "tags"})
+
+
 def check_text(obj: dict[str, Any], schema: RecordSchema, line: int, raw: bytes, hits: Hits) -> None:
-    """Control characters, mojibake, CR line ends, and pasted chat-template tokens."""
+    """Control characters, mojibake, CR line ends, pasted chat-template tokens, and unfilled
+    template slots."""
     template_ok = schema.name == TEXT  # pre-rendered text is supposed to hold template tokens
     for path, text in iter_texts(obj, ""):
         top = path.split(".", 1)[0].split("[", 1)[0]
         col = field_column(raw, top)
+        if schema.name != UNKNOWN and top not in NOT_TRAINING_TEXT and ".function." not in path:
+            slot = placeholder_at(text)
+            if slot:
+                hits.add(PLACEHOLDER, line, col, field=path, placeholder=slot)
         m = _CONTROL.search(text)
         if m:
             hits.add(CONTROL_CHARS, line, col, field=path, char=f"U+{ord(m.group()):04X}",
                      count=len(_CONTROL.findall(text)))
         if "\ufffd" in text:
             hits.add(REPLACEMENT_CHAR, line, col, field=path, count=text.count("\ufffd"))
-        m = _MOJIBAKE.search(text)
-        if m:
-            start = max(0, m.start() - 12)
-            hits.add(MOJIBAKE, line, col, field=path, sample=text[start:m.end() + 12])
+        at = None if text.isascii() else mojibake_at(text)
+        if at:
+            start = max(0, at[0] - 12)
+            hits.add(MOJIBAKE, line, col, field=path, sample=text[start:at[1] + 12])
         if "\r" in text:
             hits.add(CRLF, line, col, field=path)
         if not template_ok:
@@ -162,7 +177,7 @@ def content_text(content: Any) -> str | None:
     if type(content) is str:
         return content
     if type(content) is list:
-        return "".join(p.get("text", "") for p in content if type(p) is dict and type(p.get("text")) is str)
+        return "".join(part_text(p) for p in content)
     return None
 
 
@@ -196,9 +211,14 @@ def role_findings(schema_name: str, roles: tuple[str, ...], answered_elsewhere: 
         # A tool turn (a call, or its result) between two assistant turns is how tool use
         # reads, and chat templates accept it: only turns with nothing between them count.
         turns = [(i, "tool" if r in TOOL_ROLES else r) for i, r in enumerate(mapped_roles) if r != "system"]
-        for (_, before), (index, after) in zip(turns, turns[1:]):
+        for (before_at, before), (index, after) in zip(turns, turns[1:]):
             if before == after and after != "tool":
                 out.append((NOT_ALTERNATING, index, f"two {after} turns in a row"))
+                break
+            if before == "user" and mapped_roles[index] in TOOL_RESULT_ROLES:
+                # A tool's result answers a call: an assistant turn (or a function_call) comes first.
+                out.append((NOT_ALTERNATING, index, f"a tool result ({roles[index]}) right after a user turn, "
+                                                    "with no tool call before it"))
                 break
     return tuple(out)
 
@@ -213,6 +233,7 @@ def check_chat(obj: dict[str, Any], schema: RecordSchema, line: int, raw: bytes,
     roles: list[str] = []
     texts: list[str] = []
     tool_calls: set[int] = set()
+    lf_parts = False
     for index, turn in enumerate(convo):
         if type(turn) is not dict:
             hits.add(BAD_TURN, line, col, field=field, turn=index,
@@ -232,6 +253,15 @@ def check_chat(obj: dict[str, Any], schema: RecordSchema, line: int, raw: bytes,
         texts.append(text or "")
         if calls_tools(turn):
             tool_calls.add(index)
+        if lf_value_parts(content):
+            lf_parts = True
+    if lf_parts:
+        hits.add(LF_PARTS, line, col, field=field)
+    if schema.name == SHAREGPT:
+        unmapped = sorted({r for r in roles if r.strip().lower() not in ROLE_ALIASES})
+        if unmapped:
+            hits.add(SHAREGPT_UNMAPPED, line, col, field=field, roles=", ".join(unmapped))
+    check_media_markers(obj, texts, line, col, field, hits)
     # Ranking rows keep only the prompt in the conversation; chosen/rejected hold the answers.
     ranking = schema.name == PREFERENCE
     for entry_id, turn, detail in role_findings(schema.name, tuple(roles), ranking):

@@ -80,6 +80,7 @@ def merge_chunks(parts: Iterable[ChunkResult], same_hash_seed: bool = True) -> C
         out.seen.full |= part.seen.full
         for name, count in part.schema_counts.items():
             out.schema_counts[name] += count
+            out.schema_columns.setdefault(name, part.schema_columns.get(name, ()))
             firsts = out.schema_first.setdefault(name, [])
             room = scan.FIRST_LINES_PER_SCHEMA - len(firsts)
             firsts.extend(line + shift for line in part.schema_first.get(name, [])[:max(0, room)])

@@ -5,24 +5,34 @@ from typing import Any
 
 from doctor.facts import FactCollector
 from doctor.findings import Evidence, Location, Observation
-from doctor.probes.dataset import content, preference, scan
+from doctor.probes.dataset import content, llamafactory, preference, scan
 from doctor.probes.dataset.hits import Hit
 from doctor.probes.dataset.scan import ChunkResult
-from doctor.probes.dataset.schema import SHAREGPT
+from doctor.probes.dataset.schema import LF_PREFERENCE, SHAREGPT
 from doctor.probes.dataset.tokens import percentile, recommend_max_seq_length
 
 MORE_LINES = "DATA-MORE-LINES"
 SCHEMA_MIXED = "DATA-SCHEMA-MIXED"
 SCHEMA_SHAREGPT = "DATA-SCHEMA-SHAREGPT"
 FILE_EMPTY = "DATA-FILE-EMPTY"
+SCHEMA_LF_PREFERENCE = "DATA-SCHEMA-LF-PREFERENCE"
+PROMPTS_ONLY = "DATA-CHAT-PROMPTS-ONLY"
+# Formats that need a conversion before trl or Unsloth train on them: one note per file.
+SCHEMA_NOTES = {SHAREGPT: SCHEMA_SHAREGPT, LF_PREFERENCE: SCHEMA_LF_PREFERENCE}
 TOKEN_STATS = "DATA-TOKENS-STATS"
 
 # Problems of a row's format rather than its content: when every row of a file has the same
 # one, it is the file's problem, reported once with its count ({where} in their texts).
 FORMAT_IDS = frozenset({scan.SCHEMA_UNKNOWN, content.FIELD_MISSING, content.FIELD_NULL, content.FIELD_TYPE,
                         content.SHAREGPT_ROLES, preference.PREF_UNPAIRED})
+# Problems of content that come from how the file was made (a template never filled in, an end
+# token pasted into every answer): reported once with their count, a placeholder whenever it
+# is on two rows or more, a pasted token when on half the rows or more.
+ALWAYS_ONCE_IDS = frozenset({content.PLACEHOLDER, llamafactory.LF_PARTS, llamafactory.LF_IMAGE_MARKERS,
+                             content.SHAREGPT_UNMAPPED})
+MOSTLY_IDS = ALWAYS_ONCE_IDS | {content.TEMPLATE_TOKENS}
 # Values that differ between rows with the same format problem.
-_PER_ROW = frozenset({"turn"})
+_PER_ROW = frozenset({"turn", "keys"})
 
 
 def _where(hit: Hit) -> str:
@@ -30,30 +40,41 @@ def _where(hit: Hit) -> str:
 
 
 def _every_row(entry_id: str, shown: list[Hit], total: int, result: ChunkResult) -> bool:
-    """The same format problem on every row of a file of two or more rows."""
+    """The same format problem on every row of a file of two or more rows, or a problem of
+    MOSTLY_IDS on half its rows or more."""
+    if entry_id in MOSTLY_IDS:
+        return total >= 2 and (entry_id in ALWAYS_ONCE_IDS or 2 * total >= result.parsed)
     if entry_id not in FORMAT_IDS or total < 2 or total != result.parsed:
         return False
     first = {k: v for k, v in shown[0].values.items() if k not in _PER_ROW}
     return all({k: v for k, v in h.values.items() if k not in _PER_ROW} == first for h in shown)
 
 
+def prompts_only(result: ChunkResult) -> bool:
+    """No row of a file of two or more has an assistant turn."""
+    return result.parsed > 1 and result.hits.counts.get(content.NO_ASSISTANT, 0) == result.parsed
+
+
 def observations(path: str, result: ChunkResult) -> list[Observation]:
     out: list[Observation] = []
     hits = result.hits
     for entry_id, shown in hits.shown.items():
+        if entry_id == content.NO_ASSISTANT and prompts_only(result):
+            continue   # file_level says it once: a file of prompts (for RL), not of SFT examples
         shown = sorted(shown, key=lambda h: (h.line or 0, h.column or 0))
         total = hits.counts[entry_id]
         if _every_row(entry_id, shown, total, result):
             hit = shown[0]
             lines = ", ".join(str(h.line) for h in shown[:3])
-            where = f"All {total} rows (first at lines {lines})"
+            where = (f"All {total} rows" if total == result.parsed else
+                     f"{total} of {result.parsed} rows") + f" (first at lines {lines})"
             out.append(Observation(entry_id, Location(path, hit.line, hit.column), {
                 "path": path, "line": hit.line, "column": hit.column, **hit.values, "where": where,
                 "count": total, "first_lines": [h.line for h in shown[:3]]}))
             continue
         for hit in shown:
             values = {"path": path, "line": hit.line, "column": hit.column, **hit.values}
-            if entry_id in FORMAT_IDS:
+            if entry_id in FORMAT_IDS or entry_id in MOSTLY_IDS:
                 values["where"] = _where(hit)
             if hit.end_line is not None:
                 values["end_line"] = hit.end_line
@@ -74,7 +95,9 @@ def describe_schemas(result: ChunkResult) -> str:
     for name, count in result.schema_counts.most_common():
         firsts = result.schema_first.get(name, [])
         where = "line" if len(firsts) == 1 else "lines"
-        parts.append(f"{name}: {count} row{'s' if count != 1 else ''} "
+        columns = result.schema_columns.get(name, ())
+        by = f" ({', '.join(columns)})" if columns else ""
+        parts.append(f"{name}{by}: {count} row{'s' if count != 1 else ''} "
                      f"({'first at ' if count > len(firsts) else ''}{where} {', '.join(map(str, firsts))})")
     return "; ".join(parts)
 
@@ -88,10 +111,16 @@ def file_level(path: str, result: ChunkResult, facts: FactCollector) -> list[Obs
         out.append(Observation(SCHEMA_MIXED, Location(path, first), {
             "path": path, "line": first, "schemas": describe_schemas(result),
             "count": len(result.schema_counts)}))
-    if result.schema_counts.get(SHAREGPT):
-        line = result.schema_first[SHAREGPT][0]
-        out.append(Observation(SCHEMA_SHAREGPT, Location(path, line), {
-            "path": path, "line": line, "count": result.schema_counts[SHAREGPT]}))
+    for schema_name, entry_id in SCHEMA_NOTES.items():
+        if result.schema_counts.get(schema_name):
+            line = result.schema_first[schema_name][0]
+            out.append(Observation(entry_id, Location(path, line), {
+                "path": path, "line": line, "count": result.schema_counts[schema_name]}))
+    if prompts_only(result):
+        no_answer = result.hits.counts[content.NO_ASSISTANT]
+        line = min((h.line for h in result.hits.shown[content.NO_ASSISTANT] if h.line), default=None)
+        out.append(Observation(PROMPTS_ONLY, Location(path, line), {"path": path, "line": line,
+                                                                   "count": no_answer}))
     stats = result.tokens
     if stats is not None and stats.measured:
         values: dict[str, Any] = {"path": path, "rows": stats.measured}

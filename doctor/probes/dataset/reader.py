@@ -32,14 +32,22 @@ class ArrayElement:
     line: int          # 1-based line where the element starts
     end_line: int
     raw: bytes
+    column: int = 1    # 1-based column (characters) where it starts on its first line
 
 
 @dataclass(frozen=True)
 class ArrayTrouble:
-    """The array itself is broken at this place (never closed, or text after its end)."""
+    """The array itself is broken at this place (never closed, text after its end, or a
+    comma after its last element); `entry` names the knowledge entry when it is not the
+    reader's default (unterminated or invalid)."""
 
     line: int
     detail: str
+    column: int | None = None
+    entry: str | None = None
+
+
+TRAILING_COMMA = "DATA-JSON-TRAILING-COMMA"   # syntax.TRAILING_COMMA (not imported: start-up cost)
 
 
 def kind_of(path: str | Path) -> str:
@@ -99,15 +107,32 @@ def iter_array_elements(f: BinaryIO) -> Iterator[ArrayElement | ArrayTrouble]:
     depth = 0
     in_string = False
     seg_start, seg_line = pos, line
+    base = 0                                       # file offset of buf[0]
+    line_start = buf.rfind(b"\n", 0, m.start()) + 1   # file offset where the current line starts
+    last_comma: tuple[int, int] | None = None      # (line, column) of the comma before this segment
+
+    def column_at(offset: int) -> int:
+        """1-based column in characters of a file offset on the current line (bytes when the
+        line's start is no longer in the buffer)."""
+        if line_start >= base:
+            return len(buf[line_start - base:offset - base].decode("utf-8", "replace")) + 1
+        return offset - line_start + 1
 
     def element(end: int) -> ArrayElement | None:
         raw = buf[seg_start:end]
         stripped = raw.lstrip()
         if not stripped.strip():
             return None
-        start_line = seg_line + raw.count(b"\n", 0, len(raw) - len(stripped))
+        lead = len(raw) - len(stripped)
+        start_line = seg_line + raw.count(b"\n", 0, lead)
+        at = seg_start + lead
+        nl = buf.rfind(b"\n", 0, at)
+        if nl >= 0:
+            column = len(buf[nl + 1:at].decode("utf-8", "replace")) + 1
+        else:
+            column = column_at(base + at)
         body = stripped.rstrip()
-        return ArrayElement(start_line, start_line + body.count(b"\n"), body)
+        return ArrayElement(start_line, start_line + body.count(b"\n"), body, column)
 
     while True:
         m = (_INSIDE if in_string else _OUTSIDE).search(buf, pos)
@@ -120,6 +145,7 @@ def iter_array_elements(f: BinaryIO) -> Iterator[ArrayElement | ArrayTrouble]:
                 return
             chunk = f.read(CHUNK)
             eof = not chunk
+            base += seg_start
             buf = buf[seg_start:] + chunk
             pos -= seg_start
             seg_start = 0
@@ -128,6 +154,7 @@ def iter_array_elements(f: BinaryIO) -> Iterator[ArrayElement | ArrayTrouble]:
         pos = m.end()
         if ch == b"\n":
             line += 1
+            line_start = base + pos
         elif in_string:
             if ch == b"\\":
                 pos += 1
@@ -142,6 +169,10 @@ def iter_array_elements(f: BinaryIO) -> Iterator[ArrayElement | ArrayTrouble]:
                 item = element(pos - 1)
                 if item:
                     yield item
+                elif last_comma is not None:
+                    # [a, b,] : json.load, orjson and datasets' loader all refuse the file
+                    yield ArrayTrouble(last_comma[0], "after the array's last element",
+                                       column=last_comma[1], entry=TRAILING_COMMA)
                 rest = buf[pos:] + f.read()
                 extra = rest.strip()
                 if extra:
@@ -153,6 +184,7 @@ def iter_array_elements(f: BinaryIO) -> Iterator[ArrayElement | ArrayTrouble]:
             item = element(pos - 1)
             if item:
                 yield item
+            last_comma = (line, column_at(base + pos - 1))
             seg_start, seg_line = pos, line
 
 
@@ -166,14 +198,29 @@ def read_json_object(path: str | Path) -> tuple[str | None, list[Any]] | None:
         obj = orjson.loads(Path(path).read_bytes())
     except orjson.JSONDecodeError:
         return None
+    return records_of_object(obj)
+
+
+def records_of_object(obj: Any) -> tuple[str | None, list[Any]] | None:
+    """The records of a parsed JSON object (see read_json_object); None for a non-object."""
     if type(obj) is not dict:
         return None
     lists = [(len(v), k) for k, v in obj.items()
-             if type(v) is list and v and all(type(x) is dict for x in v)]
+             if type(v) is list and v and all(type(x) is dict for x in v) and not _is_conversation(k, v)]
     if lists:
         key = max(lists)[1]
         return key, obj[key]
     return None, [obj]
+
+
+_TURN_KEYS = ({"role", "content"}, {"from", "value"})
+
+
+def _is_conversation(key: str, items: list[Any]) -> bool:
+    """A list of turns under "messages"/"conversations": the object is one conversation (one
+    record), not a list of records."""
+    return key in ("messages", "conversations") and all(
+        any(keys <= x.keys() for keys in _TURN_KEYS) for x in items[:100])
 
 
 @dataclass(frozen=True)

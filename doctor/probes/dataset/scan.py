@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Iterator
 import orjson
 
 from doctor.probes import limits
-from doctor.probes.dataset import content, prefilter, preference, reader, syntax
+from doctor.probes.dataset import content, llamafactory, prefilter, preference, reader, syntax
 from doctor.probes.dataset.hits import Hits
 from doctor.probes.dataset.reader import ArrayElement, ArrayTrouble, OverlongLine, line_length
 from doctor.probes.dataset.rowmemory import RowMemory
@@ -41,6 +41,7 @@ MULTILINE_MAX_BYTES = 4 << 20
 # a row, so memory stays bounded whatever the file's size (reported as a fact when reached).
 DUPLICATE_MEMORY_ROWS = 500_000
 FIRST_LINES_PER_SCHEMA = 3
+LENIENT_OBJECT_MAX_BYTES = 16 << 20
 
 
 @dataclass
@@ -66,6 +67,8 @@ class ChunkResult:
     hits: Hits = field(default_factory=Hits)
     schema_counts: Counter[str] = field(default_factory=Counter)
     schema_first: dict[str, list[int]] = field(default_factory=dict)
+    schema_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)   # per format: the
+    # columns that decided it, on the first row in that format
     seen: RowMemory = field(default_factory=lambda: RowMemory(DUPLICATE_MEMORY_ROWS))
     tokens: TokenStats | None = None
     max_row_bytes: int = 0
@@ -105,6 +108,8 @@ class _Checker:
         schema = self.schema_of(obj)
         name = schema.name
         r.schema_counts[name] += 1
+        if name not in r.schema_columns:
+            r.schema_columns[name] = schema.decided_by
         if r.schema_counts[name] <= FIRST_LINES_PER_SCHEMA:
             r.schema_first.setdefault(name, []).append(line)
         if name == UNKNOWN:
@@ -166,6 +171,7 @@ class _Checker:
         r.max_row_bytes = max(r.max_row_bytes, longest)
         count = r.schema_counts[schema.name]
         r.schema_counts[schema.name] = count + len(rows)
+        r.schema_columns.setdefault(schema.name, schema.decided_by)
         if count < FIRST_LINES_PER_SCHEMA:
             firsts = r.schema_first.setdefault(schema.name, [])
             firsts.extend(range(first_line, first_line + FIRST_LINES_PER_SCHEMA - count)[:len(rows)])
@@ -176,19 +182,25 @@ class _Checker:
                 self.meter.add(first_line + index, obj, schema.name)
         return True
 
-    def diagnosed(self, text: str, line: int, end_line: int | None = None) -> syntax.Diagnosis:
-        """Report every syntax issue of a record with its line and column."""
-        d = syntax.diagnose(text)
-        hits = self.r.hits
+    def diagnosed(self, text: str, line: int, end_line: int | None = None, column: int = 1,
+                  d: syntax.Diagnosis | None = None) -> syntax.Diagnosis:
+        """Report every syntax issue of a record with its line and column; `column` is where
+        the record starts on its first line (an array element may start mid-line)."""
+        d = syntax.diagnose(text) if d is None else d
+        self.report_issues(self.r.hits, text, d, line, end_line, column)
+        return d
+
+    @staticmethod
+    def report_issues(hits: Hits, text: str, d: syntax.Diagnosis, line: int, end_line: int | None = None,
+                      column: int = 1) -> None:
         firsts: dict[str, tuple[syntax.SyntaxIssue, int]] = {}
         for issue in [*d.issues, *([d.fatal] if d.fatal else [])]:
             seen = firsts.get(issue.entry_id)
             firsts[issue.entry_id] = (seen[0], seen[1] + 1) if seen else (issue, 1)
         for issue, count in firsts.values():  # one report per kind and record: its first place
             offset, col = syntax.line_col(text, issue.pos)
-            hits.add(issue.entry_id, line + offset, col, end_line=end_line, detail=issue.detail,
-                     count=count, excerpt=_excerpt(text, issue.pos))
-        return d
+            hits.add(issue.entry_id, line + offset, col + (column - 1 if offset == 0 else 0), end_line=end_line,
+                     detail=issue.detail, count=count, excerpt=_excerpt(text, issue.pos))
 
     def finish(self) -> ChunkResult:
         shown, count = self.r.seen.duplicates()
@@ -254,6 +266,10 @@ def _clean_conversations(objs: list[dict[str, Any]], schema: RecordSchema) -> bo
     sequences = set(map(tuple, map(partial(map, role), convos)))
     if any(r.__class__ is not str for sequence in sequences for r in sequence):
         return False
+    if not messages and any(r not in content.ROLE_ALIASES for sequence in sequences for r in sequence):
+        return False   # a role standardize_sharegpt cannot map: said once per row, row by row
+    if any(column in objs[0] for column, _ in llamafactory.MEDIA_MARKERS):
+        return False   # <image>/<video>/<audio> markers are counted row by row
     findings = content.role_findings
     return not any(findings(schema.name, sequence) for sequence in sequences)
 
@@ -479,27 +495,58 @@ def scan_elements(items: Iterable[ArrayElement | ArrayTrouble], settings: ScanSe
     last = 0
     for item in items:
         if isinstance(item, ArrayTrouble):
-            r.hits.add(syntax.UNTERMINATED if "never closed" in item.detail else syntax.INVALID,
-                       item.line, None, detail=item.detail)
+            entry = item.entry or (syntax.UNTERMINATED if "never closed" in item.detail else syntax.INVALID)
+            r.hits.add(entry, item.line, item.column, detail=item.detail, count=1)
             continue
-        r.rows += 1
         last = item.end_line
         try:
             obj = orjson.loads(item.raw)
         except orjson.JSONDecodeError:
             text = _decode(item.raw, item.line, 0, r.hits)
             if text is None:
+                r.rows += 1
                 r.unreadable += 1
                 continue
-            d = checker.diagnosed(text, item.line, item.end_line)
+            d = syntax.diagnose(text)
+            if syntax.only_comments(d):   # a comment between elements: no record there
+                checker.diagnosed(text, item.line, item.end_line, item.column, d.without_fatal())
+                continue
+            r.rows += 1
+            checker.diagnosed(text, item.line, item.end_line, item.column, d)
             if d.fatal is not None:
                 r.unreadable += 1
                 continue
             obj = d.value
+        else:
+            r.rows += 1
         r.parsed += 1
         checker.record(obj, item.line, item.raw)
     r.lines = last
     return checker.finish()
+
+
+def scan_lenient_object(path: str, settings: ScanSettings) -> tuple[ChunkResult, str | None, int] | None:
+    """A .json file holding one object that strict parsers refuse (a trailing comma, a
+    comment, single quotes...): each mistake at its line and column, then its records, read
+    as the lenient parser meant them. None when even that parser cannot read one object
+    (JSON Lines, or a broken file: the caller reads it line by line), or past
+    LENIENT_OBJECT_MAX_BYTES (the lenient parser is pure Python, a few MB/s)."""
+    if os.path.getsize(path) > LENIENT_OBJECT_MAX_BYTES:
+        return None
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    d = syntax.diagnose(text)
+    records = reader.records_of_object(d.value) if d.fatal is None else None
+    if records is None:
+        return None
+    key, rows = records
+    result = scan_rows(rows, settings, 1)
+    _Checker.report_issues(result.hits, text, d, 1)
+    return result, key, len(rows)
 
 
 def scan_rows(rows: Iterable[dict[str, Any]], settings: ScanSettings, first_line: int) -> ChunkResult:

@@ -21,6 +21,8 @@ MESSAGES = "messages"
 SHAREGPT = "sharegpt"
 PREFERENCE = "preference"
 KTO = "kto"
+# LLaMA-Factory v1's preference rows: two whole conversations (its data/v1_dpo_demo.jsonl).
+LF_PREFERENCE = "llamafactory-v1-preference"
 UNKNOWN = "unknown"
 
 # For each format, the fields that must hold text, and fields that may be absent.
@@ -32,6 +34,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     SHAREGPT: ("conversations",),
     PREFERENCE: ("chosen", "rejected"),
     KTO: ("prompt", "completion", "label"),
+    LF_PREFERENCE: ("chosen_messages", "rejected_messages"),
     UNKNOWN: (),
 }
 OPTIONAL_TEXT: dict[str, tuple[str, ...]] = {ALPACA: ("input", "system"), PREFERENCE: ("prompt",)}
@@ -52,6 +55,8 @@ class RecordSchema:
     missing: tuple[str, ...] = ()
     # The field holding a list of turns that check_chat reads, if any.
     chat_field: str | None = None
+    # The columns that decided the format, as the report names them.
+    decided_by: tuple[str, ...] = ()
 
 
 @lru_cache(maxsize=4096)
@@ -62,11 +67,16 @@ def classify(keys: tuple[str, ...]) -> RecordSchema:
 
     def make(name: str, required: tuple[str, ...] | None = None) -> RecordSchema:
         req = REQUIRED[name] if required is None else required
-        return RecordSchema(name, req, OPTIONAL_TEXT.get(name, ()), tuple(f for f in req if f not in ks),
-                            chat if name in CHAT_FORMATS or chat in req or name == PREFERENCE else None)
+        optional = OPTIONAL_TEXT.get(name, ())
+        deciding = tuple(k for k in keys if k in req or k in optional or k == chat and name == PREFERENCE)
+        return RecordSchema(name, req, optional, tuple(f for f in req if f not in ks),
+                            chat if name in CHAT_FORMATS or chat in req or name == PREFERENCE else None,
+                            deciding)
 
     if "chosen" in ks or "rejected" in ks:
         return make(PREFERENCE)
+    if "chosen_messages" in ks or "rejected_messages" in ks:
+        return make(LF_PREFERENCE)
     label = next((f for f in KTO_LABELS if f in ks), None)
     if label and chat:   # LLaMA-Factory's KTO rows: the answer is the conversation's last turn
         return make(KTO, (chat, label))

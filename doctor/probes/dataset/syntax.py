@@ -29,6 +29,7 @@ UNTERMINATED = "DATA-JSON-UNTERMINATED"
 INVALID = "DATA-JSON-INVALID"
 TOO_DEEP = "DATA-NESTING-TOO-DEEP"
 
+EMPTY_RECORD = "the record is empty"
 _WS = " \t\r\n"
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _LOOSE_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
@@ -57,6 +58,10 @@ class Diagnosis:
     @property
     def repairable(self) -> bool:
         return self.fatal is None
+
+    def without_fatal(self) -> "Diagnosis":
+        """The same issues without the fatal one (for text that is only comments)."""
+        return Diagnosis(self.value, self.issues, None)
 
 
 class _Stop(Exception):
@@ -201,7 +206,7 @@ class _Parser:
             c = self.s[self.i]
             if c == close:
                 if comma_at >= 0:
-                    self.note(TRAILING_COMMA, comma_at)
+                    self.note(TRAILING_COMMA, comma_at, f"before the closing '{close}'")
                 self.i += 1
                 self.depth -= 1
                 return
@@ -279,7 +284,7 @@ def diagnose(text: str, max_depth: int = MAX_NESTING) -> Diagnosis:
     try:
         p.ws()
         if p.i >= p.n:
-            return Diagnosis(None, p.issues, SyntaxIssue(INVALID, 0, "the record is empty", False))
+            return Diagnosis(None, p.issues, SyntaxIssue(INVALID, 0, EMPTY_RECORD, False))
         value = p.value()
         p.ws()
         if p.i < p.n:
@@ -290,6 +295,12 @@ def diagnose(text: str, max_depth: int = MAX_NESTING) -> Diagnosis:
     except _Stop as stop:
         return Diagnosis(None, p.issues, stop.issue)
     return Diagnosis(value, p.issues, None)
+
+
+def only_comments(d: Diagnosis) -> bool:
+    """The text held comments and nothing else (between array elements: no record)."""
+    return (d.fatal is not None and d.fatal.detail == EMPTY_RECORD and bool(d.issues)
+            and all(issue.entry_id == COMMENT for issue in d.issues))
 
 
 def line_col(text: str, pos: int) -> tuple[int, int]:
