@@ -30,6 +30,9 @@ MLP_MODULES = frozenset({"gate_proj", "up_proj", "down_proj", "w1", "w2", "w3", 
                          "dense_h_to_4h", "dense_4h_to_h", "gate_up_proj", "c_fc"})
 ATTENTION_MODULES = frozenset({"q_proj", "k_proj", "v_proj", "o_proj", "qkv_proj"})
 SMART_CHECKPOINTING_FROM = 512   # unsloth/models/_utils.py:506: below this "unsloth" is plain checkpointing
+# Families Unsloth trains in float32 whatever fp16 says (FORCE_FLOAT32, unsloth/models/loader.py:206,
+# model types gemma3/gemma3n/gemma4/gpt_oss/qwen3_5/qwen3_moe/glm4_moe), as their repo names spell them.
+FORCED_FLOAT32_NAMES = ("gemma3", "gemma4", "embeddinggemma", "gptoss", "qwen35", "glm4", "a3b", "a22b", "qwen3moe")
 
 
 @dataclass(frozen=True)
@@ -102,9 +105,7 @@ def _load_rules(loads: Iterable[SettingsCall], place: Place) -> list[Observation
                 out.append(Observation("SCRIPT-FULL-FT-QUANTIZED", place(_at(call, quantized[0])),
                                        {"flag": quantized[0], "call": call.name}))
             continue
-        model = call.value("model_name", None)
-        if model is None and call.node.args and isinstance(call.node.args[0], ast.Constant):
-            model = call.node.args[0].value
+        model = _model_name(call)
         if isinstance(model, str) and model.lower().endswith("-bf16"):
             continue   # a -bf16 repo turns the quantized flags off itself (unsloth/models/loader.py:1492)
         on = [k for k, v in flags.items() if v not in (False, None)]
@@ -116,12 +117,29 @@ def _load_rules(loads: Iterable[SettingsCall], place: Place) -> list[Observation
     return out
 
 
+def _model_name(call: SettingsCall) -> Any:
+    """The model a loader call names (keyword or first argument), or UNKNOWN."""
+    if "model_name" in call.kwargs:
+        return call.kwargs["model_name"].value
+    if call.node.args and isinstance(call.node.args[0], ast.Constant):
+        return call.node.args[0].value
+    return UNKNOWN
+
+
+def _forced_float32(name: str) -> bool:
+    flat = "".join(ch for ch in name.lower() if ch.isalnum())
+    return any(family in flat for family in FORCED_FLOAT32_NAMES)
+
+
 # --- precision ---------------------------------------------------------------------------
 
 def _precision_rules(calls: list[SettingsCall], loads: list[SettingsCall], script: ScriptFacts, place: Place,
                      facts: dict[str, Any], full_ft: bool) -> list[Observation]:
     out: list[Observation] = []
     bf16_load = next((c for c in loads if _is_bf16(c.value("dtype", None)) or _is_bf16(c.value("torch_dtype", None))), None)
+    names = [_model_name(c) for c in loads]
+    if any(isinstance(n, str) and _forced_float32(n) for n in names):
+        return out   # Unsloth switches these to float32 training: fp16=True raises nothing
     auto_dtype = bool(loads) and all(c.value("dtype", None) is None and c.value("torch_dtype", None) is None for c in loads)
     if bf16_load is not None:
         facts["script.bf16_at"] = script.line_name(bf16_load.node.lineno)
@@ -138,7 +156,7 @@ def _precision_rules(calls: list[SettingsCall], loads: list[SettingsCall], scrip
             continue
         if not script.uses_unsloth or full_ft:
             continue   # Unsloth's trainer switches a full fine-tune to bf16 itself (rl.py:2647)
-        if bf16_load is not None:
+        if bf16_load is not None and isinstance(_model_name(bf16_load), str):   # a known model: not one trained in float32
             out.append(Observation("SCRIPT-FP16-ON-BF16-MODEL", place(_at(call, "fp16")),
                                    {"call": call.name, "load_at": script.line_name(bf16_load.node.lineno)}))
         elif auto_dtype:
