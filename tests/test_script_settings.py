@@ -400,3 +400,11 @@ def test_the_example_stack_is_what_the_installed_packages_say() -> None:
     assert installed_transformers(stack).signature("Trainer").params == installed_transformers().signature("Trainer").params
     assert installed_unsloth(stack).renames == installed_unsloth().renames
     assert installs.declared_ranges(stack) == installs.declared_ranges()
+
+
+def test_trl_configs_are_not_judged_for_a_script_on_another_major_transformers() -> None:
+    """SFTConfig inherits TrainingArguments: with transformers 4 pinned, warmup_ratio is a field."""
+    code = "!pip install transformers==4.56.2\nfrom trl import SFTConfig\nSFTConfig(warmup_ratio=0.1, max_seq_length=1)\n"
+    assert _ids(_notebook(*code.split("\n", 1)), "t.ipynb") == []
+    same_major = _notebook("!pip install transformers==5.5.0", "from trl import SFTConfig\nSFTConfig(max_seq_length=1)")
+    assert _ids(same_major, "t.ipynb") == ["SCRIPT-TRL-KWARG-REJECTED"]

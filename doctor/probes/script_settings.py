@@ -62,6 +62,9 @@ def script_settings(src: Source, tree: ast.Module, site_dirs: Iterable[str] | No
     if trl is not None and _installs_other(intended, "trl", trl.version):
         trl = None
     if transformers is not None and _installs_other(intended, "transformers", transformers.version):
+        # trl's configs inherit TrainingArguments: another major transformers, other fields
+        if trl is not None and _installs_other_major(intended, "transformers", transformers.version):
+            trl = None
         transformers = None
     script = ScriptFacts(uses_unsloth=imports_module(tree, "unsloth"), trl=trl,
                          unsloth=installed_unsloth(site_dirs), trl_imports=imported_names(nodes, "trl"),
@@ -108,6 +111,18 @@ def sibling_requirement_pins(path: str) -> list[tuple[int, installs.Pin]]:
             continue
         out += installs.requirement_file_pins(text)
     return out
+
+
+def _installs_other_major(pins: list[tuple[int, installs.Pin]], key: str, version: str) -> bool:
+    """A pin of `key` that excludes `version` names only releases of another major version."""
+    major = version.split(".", 1)[0]
+    for _, pin in pins:
+        if pin.key != key or not pin.specifier:
+            continue
+        named = re.findall(r"[<>=!~]=?=?\s*(\d+)", pin.specifier)
+        if named and all(m != major for m in named) and _installs_other([(0, pin)], key, version):
+            return True
+    return False
 
 
 def _installs_other(pins: list[tuple[int, installs.Pin]], key: str, version: str) -> bool:
