@@ -1,141 +1,199 @@
 """How well does `explain` name the cause of real error reports?
 
-Runs the explain ranking over every case in fixtures/tracebacks (real error text that users
-posted in public GitHub issues, each labelled with the knowledge entry that describes its cause)
-and prints top-1 / top-3 accuracy, the misses, and the same figures for a naive baseline
-("the entry whose pattern matches the last line wins", no weights), so a change to weights or
-patterns can be judged against something simple.
+Runs explain over every case in fixtures/tracebacks (real error text that users posted in
+public issues, each labelled with its cause: a knowledge entry `RT-...`, a structural
+diagnosis `ST-...`, or `site:<file>`, the library file that raises the message) and reports
+top-1 / top-3 accuracy on the development and the test split separately. The test split is
+named in fixtures/tracebacks/index.json and was frozen before any change that could use it;
+the bench names that commit. Tune on the development split only.
 
-    .venv/bin/python bench/bench_explain_accuracy.py [--strict] [--verbose]
+It also prints a calibration table (top-1 confidence bins against top-1 accuracy) per split,
+and, for the knowledge entries alone, the same figures for a naive baseline ("the entry
+whose pattern matches the last line wins", no weights).
+
+    .venv/bin/python bench/bench_explain_accuracy.py [--strict] [--verbose] [--show-test-misses]
 
 --strict counts only `expected`, not `also_acceptable`.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
+import json
+import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from doctor.explainer.diagnosis import diagnose  # noqa: E402
+from doctor.explainer.labels import ranked_labels  # noqa: E402
 from doctor.kb import load_knowledge  # noqa: E402
 from doctor.textmatch import compile_pattern  # noqa: E402
 
 CORPUS = ROOT / "fixtures" / "tracebacks"
+INDEX = CORPUS / "index.json"
+BINS = (0.0, 0.35, 0.5, 0.7, 0.85, 1.01)
+
+Ranker = Callable[[str], list[tuple[str, float]]]
 
 
-def _ids_from(result: Any) -> list[str]:
-    """Entry ids, best first, from whatever the ranking returned."""
-    items = result
-    for attr in ("candidates", "matches", "findings", "ranked"):
-        if hasattr(result, attr):
-            items = getattr(result, attr)
-            break
-    out: list[str] = []
-    for item in items or []:
-        if isinstance(item, str):
-            eid = item
-        elif hasattr(item, "entry"):
-            eid = item.entry.id
-        elif hasattr(item, "entry_id"):
-            eid = item.entry_id
-        elif hasattr(item, "id"):
-            eid = item.id
-        elif isinstance(item, dict):
-            eid = item.get("id") or item.get("entry_id")
-        else:
-            continue
-        if eid and eid not in out:
-            out.append(eid)
-    return out
+def load_cases() -> tuple[list[tuple[str, dict]], set[str]]:
+    cases = [(p.stem, yaml.safe_load(p.read_text(encoding="utf-8"))) for p in sorted(CORPUS.glob("*.yaml"))]
+    test = set(json.loads(INDEX.read_text(encoding="utf-8"))["test"])
+    return cases, test
 
 
-def ranker(kb: Any) -> tuple[str, Callable[[str], list[str]]]:
-    """explain's own ranking when the explain package offers it, else the engine's."""
-    diagnose = None
-    for module in ("doctor.explainer", "doctor.explainer.diagnosis", "doctor.explainer.diagnose"):
-        try:
-            candidate = getattr(importlib.import_module(module), "diagnose", None)
-        except ImportError:
-            continue
-        if callable(candidate):
-            diagnose = candidate
-            break
-    if diagnose is not None:
-        return "doctor.explainer.diagnose", lambda text: _ids_from(diagnose(text, kb, facts=None, top=3))
-    from doctor.engine import match_text
-    return "doctor.engine.match_text", lambda text: _ids_from(match_text(kb, text))
+def frozen_at() -> str:
+    """The commit that first recorded the test split, and whether the split still equals it."""
+    rel = INDEX.relative_to(ROOT).as_posix()
+    try:
+        commits = subprocess.run(["git", "log", "--format=%h %cs", "--", rel], cwd=ROOT, text=True,
+                                 capture_output=True, check=True).stdout.split("\n")
+        first = [c for c in commits if c.strip()][-1]
+        then = json.loads(subprocess.run(["git", "show", f"{first.split()[0]}:{rel}"], cwd=ROOT, text=True,
+                                         capture_output=True, check=True).stdout)["test"]
+    except (subprocess.CalledProcessError, IndexError, ValueError, OSError):
+        return "unknown (not a git checkout)"
+    now = json.loads(INDEX.read_text(encoding="utf-8"))["test"]
+    return first + ("" if sorted(then) == sorted(now) else " (the split has changed since!)")
 
 
-def baseline_last_line(kb: Any) -> Callable[[str], list[str]]:
+def explain_ranker(kb) -> Ranker:
+    return lambda text: ranked_labels(diagnose(text, kb, facts=None, top=3))
+
+
+def baseline_last_line(kb) -> Ranker:
     """Naive baseline: every entry whose any pattern matches; the latest matching line wins."""
     compiled = [(e.id, [compile_pattern(s.pattern) for s in e.symptoms]) for e in kb.entries if e.symptoms]
 
-    def rank(text: str) -> list[str]:
+    def rank(text: str) -> list[tuple[str, float]]:
         last: dict[str, int] = {}
         for no, line in enumerate(text.splitlines(), start=1):
             for eid, pats in compiled:
                 if any(p.search(line) for p in pats):
                     last[eid] = no
-        return [eid for eid, _ in sorted(last.items(), key=lambda kv: (-kv[1], kv[0]))]
+        return [(eid, 1.0) for eid, _ in sorted(last.items(), key=lambda kv: (-kv[1], kv[0]))]
     return rank
 
 
-def evaluate(cases: list[tuple[Path, dict]], rank: Callable[[str], list[str]], strict: bool):
+def evaluate(cases: list[tuple[str, dict]], rank: Ranker, strict: bool) -> dict:
     top1 = top3 = 0
-    misses = []
+    misses, scored = [], []
+    kinds: dict[str, list[int]] = {}
+    audited = 0
+    disputed: list[float] = []   # confidences of those misses
     elapsed = 0.0
-    for path, case in cases:
+    for name, case in cases:
         ok = {case["expected"]} if strict else {case["expected"], *case.get("also_acceptable", [])}
         t0 = time.perf_counter()
-        ids = rank(case["text"])
+        ranked = rank(case["text"])
         elapsed += time.perf_counter() - t0
-        if ids[:1] and ids[0] in ok:
-            top1 += 1
-        if ok & set(ids[:3]):
-            top3 += 1
-        if not (ids[:1] and ids[0] in ok):
-            misses.append((path.stem, case["expected"], ids[:3]))
-    return top1, top3, misses, elapsed
+        labels = [label for label, _ in ranked]
+        right = bool(labels) and labels[0] in ok
+        top1 += right
+        top3 += bool(ok & set(labels[:3]))
+        scored.append((ranked[0][1] if ranked else None, right))
+        kind = kinds.setdefault(_kind(case["expected"]), [0, 0, 0])
+        kind[0] += right
+        kind[1] += bool(ok & set(labels[:3]))
+        kind[2] += 1
+        if not right:
+            misses.append((name, case["expected"], ranked[:3]))
+            if labels and labels[0].startswith("RT-") and entry_names_the_error(labels[0], case["text"]):
+                audited += 1
+                disputed.append(ranked[0][1])
+    return {"n": len(cases), "top1": top1, "top3": top3, "misses": misses, "scored": scored,
+            "ms": 1000 * elapsed / max(1, len(cases)), "kinds": kinds, "audited": audited,
+            "disputed": disputed}
+
+
+_KB = None
+
+
+def entry_names_the_error(entry_id: str, text: str) -> bool:
+    """The entry's own symptom (weight >= 0.75) matches the error line of the text: the case's
+    label and an entry that says more about the same message disagree (a label to review)."""
+    from doctor.explainer.parse import parse_text
+
+    entry = _KB.get(entry_id) if _KB is not None else None
+    final = parse_text(text).final
+    line = f"{final.type}: {final.message}" if final is not None and final.message else text.strip().splitlines()[-1]
+    return entry is not None and any(compile_pattern(sym.pattern).search(line)
+                                     for sym in entry.symptoms if sym.weight >= 0.75)
+
+
+def _kind(label: str) -> str:
+    return "knowledge entry" if label.startswith("RT-") else "structural" if label.startswith("ST-") else "raise site"
+
+
+def calibration(scored: list[tuple[float | None, bool]], disputed: list[float]) -> list[str]:
+    rows = []
+    none = sum(1 for c, _ in scored if c is None)
+    for lo, hi in zip(BINS, BINS[1:]):
+        inside = [r for c, r in scored if c is not None and lo <= c < hi]
+        if inside:
+            acc = sum(inside) / len(inside)
+            rows.append(f"    confidence {lo:.2f}-{min(hi, 1.0):.2f}: {len(inside):3d} answers, "
+                        f"{sum(inside):3d} right = {100 * acc:5.1f}%")
+    if none:
+        rows.append(f"    no answer:              {none:3d}")
+    right = [c for c, r in scored if c is not None and r]
+    wrong = [c for c, r in scored if c is not None and not r]
+    if right and wrong:
+        rows.append(f"    mean top-1 confidence: right {sum(right) / len(right):.2f}, "
+                    f"wrong {sum(wrong) / len(wrong):.2f}")
+        rest = list(wrong)
+        for c in disputed:
+            rest.remove(c)
+        if disputed and rest:
+            rows.append(f"    (wrong, leaving out the {len(disputed)} label/entry disagreements: "
+                        f"{sum(rest) / len(rest):.2f})")
+    return rows
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--strict", action="store_true", help="count only `expected`")
-    ap.add_argument("--verbose", action="store_true", help="list every miss of the baseline too")
+    ap.add_argument("--verbose", action="store_true", help="list the development misses")
+    ap.add_argument("--show-test-misses", action="store_true",
+                    help="list the test misses too (read them, never tune on them)")
     args = ap.parse_args()
 
-    kb = load_knowledge()
-    cases = [(p, yaml.safe_load(p.read_text(encoding="utf-8"))) for p in sorted(CORPUS.glob("*.yaml"))]
-    n = len(cases)
-    if not n:
-        print("no cases in", CORPUS)
-        return 1
-    name, rank = ranker(kb)
-    print(f"corpus: {n} real error reports; knowledge base: {len(kb.entries)} entries; "
-          f"{'strict' if args.strict else 'expected or also_acceptable'}")
-    rankers = [(name, rank)]
-    if name != "doctor.engine.match_text":
-        from doctor.engine import match_text
-        rankers.append(("doctor.engine.match_text (patterns only)",
-                        lambda text: _ids_from(match_text(kb, text))))
-    rankers.append(("baseline: last matching line, no weights", baseline_last_line(kb)))
-    rows = []
-    for label, fn in rankers:
-        top1, top3, misses, elapsed = evaluate(cases, fn, args.strict)
-        rows.append((label, top1, top3, misses, elapsed))
-        print(f"  {label:45s} top-1 {top1:3d}/{n} = {100 * top1 / n:5.1f}%   "
-              f"top-3 {top3:3d}/{n} = {100 * top3 / n:5.1f}%   {1000 * elapsed / n:6.2f} ms/case")
-    for label, _, _, misses, _ in (rows if args.verbose else rows[:1]):
-        print(f"\nmisses of {label} (case: expected -> got top 3):")
-        for stem, expected, got in misses:
-            print(f"  {stem}: {expected} -> {', '.join(got) or '(nothing matched)'}")
+    global _KB
+    kb = _KB = load_knowledge()
+    cases, test_names = load_cases()
+    splits = {"dev": [c for c in cases if c[0] not in test_names],
+              "test": [c for c in cases if c[0] in test_names]}
+    print(f"corpus: {len(cases)} real error reports (dev {len(splits['dev'])}, test {len(splits['test'])}); "
+          f"knowledge base: {len(kb.entries)} entries; {'strict' if args.strict else 'expected or also_acceptable'}")
+    print(f"test split frozen at commit {frozen_at()}")
+    rankers = [("explain (entries, structural, raise sites)", explain_ranker(kb)),
+               ("baseline: last matching line, no weights", baseline_last_line(kb))]
+    for split, subset in splits.items():
+        print(f"\n{split} split ({len(subset)} cases):")
+        results = []
+        for label, fn in rankers:
+            r = evaluate(subset, fn, args.strict)
+            results.append(r)
+            n = r["n"]
+            print(f"  {label:45s} top-1 {r['top1']:3d}/{n} = {100 * r['top1'] / n:5.1f}%   "
+                  f"top-3 {r['top3']:3d}/{n} = {100 * r['top3'] / n:5.1f}%   {r['ms']:6.2f} ms/case")
+        print(f"  top-1 misses where the top-1 is a knowledge entry whose own symptom names the error line "
+              f"(label and entry disagree on who says more): {results[0]['audited']}")
+        print("  explain by label kind: " + ", ".join(
+            f"{k} top-1 {v[0]}/{v[2]}, top-3 {v[1]}/{v[2]}" for k, v in sorted(results[0]["kinds"].items())))
+        print("  calibration of explain's top-1 confidence:")
+        print("\n".join(calibration(results[0]["scored"], results[0]["disputed"])))
+        if (split == "dev" and args.verbose) or (split == "test" and args.show_test_misses):
+            print(f"  misses (case: expected -> got top 3):")
+            for name, expected, got in results[0]["misses"]:
+                shown = ", ".join(f"{lab} {c:.2f}" for lab, c in got) or "(nothing)"
+                print(f"    {name}: {expected} -> {shown}")
     return 0
 
 

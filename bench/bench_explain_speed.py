@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SMALL = ROOT / "fixtures" / "logs" / "plain_oom.log"
 # no knowledge entry knows it: explain loads the raise-site index to say where it is raised
 UNKNOWN = ROOT / "fixtures" / "logs" / "unknown_raise_site.log"
+# raised by transformers: the first tier has no site, so the second (transformers) is loaded too
+SECOND_TIER_PASTE = "ValueError: `torch_empty_cache_steps` must be an integer bigger than 0, got -1.\n"
 
 STREAM_CODE = (
     "import sys\n"
@@ -112,8 +114,13 @@ def main() -> int:
     print(row("explain   ... with the live environment probe", *with_env))
     sites = median_run(cli + [str(UNKNOWN), "--format", "json", "--no-env"], args.repeat)
     print(row(f"explain   unknown error, raise-site index ({UNKNOWN.stat().st_size} B)", *sites))
+    with tempfile.TemporaryDirectory() as tmp:
+        paste = Path(tmp) / "transformers.txt"
+        paste.write_text(SECOND_TIER_PASTE)
+        second = median_run(cli + [str(paste), "--format", "json", "--no-env"], args.repeat)
+    print(row(f"explain   a transformers message, both index tiers ({len(SECOND_TIER_PASTE)} B)", *second))
     for label, m in (("--no-env", small), ("default, with the environment", with_env),
-                     ("--no-env, raise-site index loaded", sites)):
+                     ("--no-env, raise-site index loaded", sites), ("--no-env, both index tiers", second)):
         print(f"  {label}: ratio {m[0] / base[0]:.1f}x the interpreter's start-up (wall); target < 0.300 s: "
               f"wall {'PASS' if m[0] < 0.3 else 'FAIL'}, cpu {'PASS' if m[1] < 0.3 else 'FAIL'}")
 

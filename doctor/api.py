@@ -261,12 +261,32 @@ def explain(text: str | bytes | IO[bytes], *, facts: Mapping[str, Any] | None = 
     if facts is None:
         facts = live_facts() if env else {}
     if isinstance(text, str):
-        return diagnose(text, kb, facts=facts, top=top)
-    if isinstance(text, bytes):
+        result = diagnose(text, kb, facts=facts, top=top)
+    elif isinstance(text, bytes):
         import io
 
-        return diagnose_stream(io.BytesIO(text), kb, facts=facts, top=top)
-    return diagnose_stream(text, kb, facts=facts, top=top)
+        result = diagnose_stream(io.BytesIO(text), kb, facts=facts, top=top)
+    else:
+        result = diagnose_stream(text, kb, facts=facts, top=top)
+    return _commands_for(result, facts)
+
+
+def _commands_for(result: ExplainResult, facts: Mapping[str, Any]) -> ExplainResult:
+    """Install commands with the installer this machine has, when explain looked at it (not
+    with --no-env). A pasted log may come from another machine: GPU-only packages are kept
+    and the interpreter stays `python`."""
+    if not facts.get("python.executable"):
+        return result
+    import dataclasses
+    import sys
+
+    from doctor.fixes.commands import Machine, doctor_source, fit_findings
+
+    machine = dataclasses.replace(Machine.from_facts(facts, sys.executable, doctor_source()),
+                                  python=None, gpu=None, driver_cuda=None)
+    fitted = fit_findings([d.finding for d in result.diagnoses], machine)
+    result.diagnoses = [dataclasses.replace(d, finding=f) for d, f in zip(result.diagnoses, fitted)]
+    return result
 
 
 def smoke(*, model: str | None = None, max_seq_length: int | None = None, batch_size: int | None = None,

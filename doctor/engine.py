@@ -24,11 +24,23 @@ __all__ = [
 ]
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.\-]*)\}")
+# `{count|tensor|tensors}`: the number and the noun that agrees with it ("1 tensor", "3 tensors")
+_COUNTED = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.\-]*)\|([^|{}]+)\|([^|{}]+)\}")
 
 
 def fill(template: str, *sources: Mapping[str, Any]) -> str:
     """Fill `{name}` from the first source that has it; unknown names read '(unknown)', or
-    'unknown' where the template already puts the name in parentheses (never '((unknown))')."""
+    'unknown' where the template already puts the name in parentheses (never '((unknown))').
+    `{name|one|many}` is the count with its noun in the right number."""
+    def counted(match: re.Match[str]) -> str:
+        name, one, many = match.groups()
+        for source in sources:
+            if name in source and source[name] is not None:
+                number = source[name]
+                return f"{_show(number)} {one if str(number) == '1' else many}"
+        return f"an unknown number of {many}"
+    template = _COUNTED.sub(counted, template)
+
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
         for source in sources:

@@ -42,9 +42,14 @@ class Location:
     # people find the line by its cell (1-based, every cell counted) and its line there.
     cell: int | None = None
     cell_line: int | None = None
+    # In a Parquet file there are no lines: `line` holds the row (1-based) for tools that
+    # need a number, and people read "row N".
+    row: int | None = None
 
     def __str__(self) -> str:
         out = self.path
+        if self.row is not None:
+            return out + f" row {self.row}"
         if self.cell is not None:
             return out + f" cell {self.cell}" + (f", line {self.cell_line}" if self.cell_line is not None else "")
         if self.line is not None:

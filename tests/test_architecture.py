@@ -13,13 +13,13 @@ from tests.helpers.imports import PACKAGE, cycles, import_graph, modules
 # Lowest first; a module may import its own layer or any below (never one above).
 LAYERS: list[tuple[str, ...]] = [
     ("doctor.version", "doctor.errors", "doctor.findings", "doctor.facts", "doctor.paths",
-     "doctor.textmatch", "doctor.atomic", "doctor.interrupts", "doctor.results"),
+     "doctor.textmatch", "doctor.atomic", "doctor.interrupts", "doctor.results", "doctor.progress"),
     ("doctor.kb",),
     ("doctor.engine",),
     ("doctor.probes", "doctor.explainer", "doctor.training"),
     ("doctor.smoketest", "doctor.fixes", "doctor.distributed", "doctor.targets",
      "doctor.project", "doctor.suppress", "doctor.baseline"),
-    ("doctor.scanner", "doctor.selftest"),
+    ("doctor.scanner", "doctor.selftest", "doctor.bugreport"),
     ("doctor.report",),
     ("doctor.api",),
     ("doctor.cli", "doctor.__main__", "doctor"),

@@ -306,7 +306,11 @@ def _model_folder(folder: Path, **files: str) -> Path:
 
     folder.mkdir(exist_ok=True)
     (folder / "model.safetensors").write_bytes(_safetensors_bytes({"model.embed_tokens.weight": ["F16", [4, 2]]}))
-    (folder / "tokenizer.json").write_text('{"model": {"vocab": {"a": 0}}}')
+    # a tokenizer.json the tokenizers library loads (a WordLevel model), as a saved one would be
+    (folder / "tokenizer.json").write_text('{"version": "1.0", "truncation": null, "padding": null, "added_tokens": [], '
+                                           '"normalizer": null, "pre_tokenizer": null, "post_processor": null, '
+                                           '"decoder": null, "model": {"type": "WordLevel", "vocab": {"a": 0}, '
+                                           '"unk_token": "a"}}')
     (folder / "config.json").write_text('{"model_type": "llama", "vocab_size": 4}')
     for name, text in files.items():
         (folder / name.replace("__", ".")).write_text(text)

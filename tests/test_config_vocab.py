@@ -39,7 +39,8 @@ def test_real_configs_are_recognised_and_judged_only_where_true(name: str) -> No
     path = str(REAL / name)
     cfg = read_config(path)
     assert cfg.kind.vocabulary == kind or cfg.kind.other == kind
-    assert sorted(o.entry_id for o in scan_config(path).observations) == ids
+    # the run's VRAM estimate is a note on every config whose model's size its name gives
+    assert sorted(o.entry_id for o in scan_config(path).observations if o.entry_id != "RUN-VRAM-ESTIMATE") == ids
 
 
 def test_every_vendored_config_is_listed() -> None:

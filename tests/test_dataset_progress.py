@@ -44,9 +44,9 @@ def test_progress_goes_to_a_terminal_stderr_only(tmp_path: Path, name: str) -> N
         pytest.importorskip("pyarrow")
     path = big_file(tmp_path / name)
     main, child = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-c", CODE.format(path=str(path))], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-c", CODE.format(path=name)], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=child,
-                            env={**os.environ, "TERM": "xterm", "COLUMNS": "100"})
+                            env={**os.environ, "TERM": "xterm", "COLUMNS": "100", "PYTHONPATH": str(ROOT)})
     os.close(child)
     seen = b""
     while True:
@@ -62,6 +62,8 @@ def test_progress_goes_to_a_terminal_stderr_only(tmp_path: Path, name: str) -> N
     assert proc.returncode == 0
     assert f"checking {name}".encode() in seen
     assert re.search(rb"[1-9][0-9.]*/[0-9.]+ MB", seen), "the bar never moved"
+    assert re.search(rb"[1-9][0-9,]* rows", seen), "the rows were never counted"
+    assert re.search(rb"[0-9]+ MB/s", seen)
     assert out.decode().strip().startswith("rows ")   # stdout stays clean for machines
 
 

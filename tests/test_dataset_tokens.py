@@ -173,3 +173,28 @@ def test_a_response_marker_typed_with_backslash_n_is_the_marker(tmp_path: Path, 
                 "--response-part", "<|im_start|>assistant\\n", "--format", "json")
     ids = [f["id"] for f in json.loads(r.stdout)["findings"]]
     assert "DATA-RESPONSE-MARKER-MISSING" not in ids, ids
+
+
+def test_the_console_says_which_form_of_the_marker_was_read(tmp_path: Path, tok_dir: Path) -> None:
+    """The typed \\n is read as a line break and the report says so; a marker that is missing
+    is quoted with its line break shown as \\n, on one line."""
+    from tests.helpers.cli import run_cli
+
+    rows = [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}] * 2
+    path = write_rows(tmp_path / "d.jsonl", [dict(r, id=i) for i, r in enumerate(rows)])
+    r = run_cli("scan", "--data", str(path), "--tokenizer", str(tok_dir), "--max-seq-length", "512",
+                "--response-part", "<|im_start|>assistant\\n")
+    assert "--response-part <|im_start|>assistant\\n: read \\n as a line break" in r.stdout
+
+    r = run_cli("scan", "--data", str(path), "--tokenizer", str(tok_dir), "--max-seq-length", "512",
+                "--response-part", "<|no_such|>\\n", "--format", "json")
+    missing = [f for f in json.loads(r.stdout)["findings"] if f["id"] == "DATA-RESPONSE-MARKER-MISSING"]
+    assert missing and '"<|no_such|>\\n"' in missing[0]["message"] and "\n" not in missing[0]["message"]
+
+
+def test_a_typed_double_backslash_is_one_backslash() -> None:
+    from doctor.cli.commands import escapes_note, typed_escapes
+
+    assert typed_escapes("a\\\\nb") == "a\\nb"        # \\n typed: a backslash and an n
+    assert typed_escapes("x\\qy") == "x\\qy"          # unknown escapes stay as typed
+    assert escapes_note("--response-part", "plain") is None

@@ -62,10 +62,11 @@ def tb(final: str, *, file: str = "/home/alice/train.py") -> str:
 def test_match_on_the_final_error_beats_an_equal_match_elsewhere(kb):
     text = "UserWarning: `foo` is deprecated\n" + tb("KeyError: 'text'")
     result = diagnose(text, kb)
-    assert [f.id for f in result.findings] == ["T-KEY", "T-WARN"]
-    key, warn = result.findings
+    entries = [f for f in result.findings if not f.id.startswith("ST-")]   # not the structural reading
+    assert [f.id for f in entries] == ["T-KEY", "T-WARN"]
+    key, warn = entries
     assert key.confidence > 0.8 > warn.confidence      # pulled up / pushed down from 0.8
-    assert result.diagnoses[0].on_final_error and not result.diagnoses[1].on_final_error
+    assert result.diagnoses[0].on_final_error and not result.diagnoses[-1].on_final_error
     assert [(e.line, e.value) for e in key.evidence] == [(7, "KeyError: 'text'")]
 
 
@@ -111,9 +112,9 @@ def test_oom_fixes_carry_the_numbers_and_replace_the_generic_one(kb):
 
 
 @pytest.mark.parametrize("text,category,phrase", [
-    (tb("KeyError: 'messages'"), "dataset-format", "raised inside datasets"),
+    (tb("ValueError: the column 'messages' is missing"), "dataset-format", "wording"),
     (tb("ModuleNotFoundError: No module named 'unsloth_zoo'"), "env", "an import failed"),
-    (tb("RuntimeError: CUDA error: device-side assert triggered"), "kernel-launch", "wording"),
+    (tb("RuntimeError: cuDNN error: CUDNN_STATUS_EXECUTION_FAILED"), "kernel-launch", "wording"),
     (tb("OSError: You are trying to access a gated repo."), "other", "matches no general category"),
 ])
 def test_no_match_says_so_with_the_closest_category(text, category, phrase):
@@ -218,9 +219,10 @@ def _corpus() -> list[Path]:
 @pytest.mark.parametrize("case", _corpus(), ids=lambda p: p.stem)
 def test_pipeline_never_loses_what_the_engine_finds(runtime_kb, case):
     """On every real-issue text: if the engine alone finds the expected entry anywhere in
-    the raw text, diagnose() must have it in its top three."""
+    the raw text, diagnose() must have it in its top three. (Structural and raise-site labels
+    are not the engine's: bench/bench_explain_accuracy.py measures those.)"""
     data = yaml.safe_load(case.read_text(encoding="utf-8"))
-    wanted = {data["expected"], *data.get("also_acceptable", [])}
+    wanted = {i for i in (data["expected"], *data.get("also_acceptable", [])) if i.startswith("RT-")}
     raw = {m.entry.id for m in match_text(runtime_kb, data["text"])}
     got = [f.id for f in diagnose(data["text"], runtime_kb).findings]
     if wanted & raw:

@@ -416,3 +416,23 @@ def test_prefilter_keeps_nan_and_inf_loss_lines_of_a_big_log():
     log = parse_text(text)
     assert log.dropped_lines > 70_000
     assert (40_001, "{'loss': nan, 'grad_norm': inf, 'epoch': 40000}") in [(l.no, l.text) for l in log.lines]
+
+
+def test_markdown_link_frames_of_colab_are_frames():
+    text = ("AttributeError                            Traceback (most recent call last)\n"
+            "[<ipython-input-9-4f9c>](https://localhost:8080/#) in <cell line: 2>()\n"
+            "----> 2 trainer = train_on_responses_only(trainer)\n\n"
+            "[/usr/local/lib/python3.10/dist-packages/unsloth/chat_templates.py](https://localhost:8080/#) "
+            "in train_on_responses_only(trainer, instruction_part)\n")
+    final = parse_text(text).final
+    assert final is not None and final.truncated
+    assert [(f.file, f.function) for f in final.frames][-1] == (
+        "/usr/local/lib/python3.10/dist-packages/unsloth/chat_templates.py", "train_on_responses_only")
+
+
+def test_a_paste_that_starts_at_an_ipython8_frame_is_a_traceback():
+    text = ("File /usr/local/lib/python3.10/dist-packages/unsloth/save.py:2304, in unsloth_generic_save(model)\n"
+            "   2303     if token is None and push_to_hub: token = get_token()\n"
+            "-> 2304     merge_and_overwrite_lora(\n")
+    final = parse_text(text).final
+    assert final is not None and final.frames[-1].function == "unsloth_generic_save"

@@ -2,6 +2,10 @@
 explain to say where a pasted message is raised when no knowledge entry knows it."""
 from __future__ import annotations
 
+import os
+import subprocess
+from datetime import date
+
 import gzip
 import json
 import textwrap
@@ -167,7 +171,8 @@ def test_kb_index_writes_the_index(tmp_path):
         pytest.skip("needs unsloth 2026.10.9 installed: the version of the shipped index")
 
     root = Path(__file__).resolve().parents[1]
-    out = subprocess.run([sys.executable, "-m", "doctor", "kb", "index", "--output", str(tmp_path)],
+    out = subprocess.run([sys.executable, "-m", "doctor", "kb", "index", "--output", str(tmp_path),
+                          "--package", "unsloth", "--package", "unsloth_zoo"],
                          cwd=root, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     built = raiseindex.load(tmp_path / "unsloth-2026.10.9.json.gz")
@@ -179,6 +184,91 @@ def test_info_lines_of_a_log_are_not_taken_for_the_error(knowledge_base):
     root = Path(__file__).resolve().parents[1]
     cut = (root / "fixtures" / "logs" / "truncated.log").read_text()
     assert "Unsloth: Will use up to" in cut                      # printed by unsloth/save.py
-    assert diagnose(cut, knowledge_base).raise_sites == []      # but the error was cut off
+    sites = diagnose(cut, knowledge_base).raise_sites             # but the error was cut off:
+    assert not any("Will use up to" in r.template for r in sites)  # leads come from the last frame
+    assert all(r.confidence <= 0.5 for r in sites)
     warning = "Unsloth: Will use up to 12.5 out of 31.35 RAM for saving.\n"
     assert diagnose(warning, knowledge_base).raise_sites[0].file == "unsloth/save.py"
+
+
+def test_a_transformers_message_is_found_in_the_second_tier(knowledge_base):
+    paste = "ValueError: `torch_empty_cache_steps` must be an integer bigger than 0, got -1."
+    sites = diagnose(paste, knowledge_base).raise_sites
+    assert sites and sites[0].file == "transformers/training_args.py" and sites[0].package == "transformers"
+
+
+def test_the_second_tier_is_never_built_on_first_use(monkeypatch):
+    monkeypatch.setattr(raiseindex, "build_index", lambda *a: pytest.fail("transformers was read at run time"))
+    index = raiseindex.package_index("transformers")
+    assert index is not None and index.package == "transformers" and len(index.sites) > 5000
+
+
+def test_the_second_tier_is_not_loaded_when_the_first_answers(knowledge_base, monkeypatch):
+    monkeypatch.setattr(raiseindex, "_SECOND", None)
+    monkeypatch.setattr(raiseindex, "second_tier_index", lambda: pytest.fail("transformers index loaded"))
+    sites = diagnose("RuntimeError: Quantization failed - output file /x/unsloth.Q2_K_L.gguf not created",
+                     knowledge_base).raise_sites
+    assert sites and sites[0].file == "unsloth/save.py"
+
+
+def test_a_message_of_an_older_release_is_found_in_the_history_and_says_so(knowledge_base):
+    paste = "RuntimeError: Unsloth: `unsloth/llama-3-8b-bnb-4bit` is not a full model or a PEFT model."
+    sites = diagnose(paste, knowledge_base).raise_sites
+    assert sites and sites[0].file == "unsloth/models/loader.py" and sites[0].version.startswith("git ")
+    assert "older unsloth" in (sites[0].version_note or "")
+
+
+def test_the_history_builder_reads_each_snapshot_from_git(tmp_path):
+    from scripts.build_history_index import sites_at, snapshots
+
+    repo = tmp_path / "repo"
+    (repo / "unsloth").mkdir(parents=True)
+
+    def commit(message: str, when: str) -> None:
+        (repo / "unsloth" / "save.py").write_text(f"def save():\n    raise RuntimeError('{message}')\n")
+        env = {"GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when, "HOME": str(tmp_path),
+               "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+               "GIT_COMMITTER_EMAIL": "t@t", "PATH": os.environ["PATH"]}
+        subprocess.run(["git", "add", "-A"], cwd=repo, check=True, env=env)
+        subprocess.run(["git", "commit", "-qm", message], cwd=repo, check=True, env=env)
+
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    commit("Unsloth: the old wording of this failure", "2024-02-10T12:00:00")
+    commit("Unsloth: the new wording of this failure", "2024-05-10T12:00:00")
+    git_dir = str(repo / ".git")
+    snaps = snapshots(git_dir, date(2024, 3, 1), 3)
+    assert [when for _, when in snaps] == ["2024-02-10", "2024-05-10"]
+    old = sites_at(git_dir, snaps[0][0], "unsloth")
+    assert [(s.file, s.template) for s in old] == [("unsloth/save.py", "Unsloth: the old wording of this failure")]
+
+
+def test_backticks_added_or_lost_in_a_paste_do_not_matter(knowledge_base):
+    # trl/trainer/dpo_config.py: "`loss_weights` must have the same length as `loss_type` when ..."
+    paste = ("ValueError: loss_weights must have the same length as loss_type when combining multiple "
+             "losses. Got 2 weights for 3 loss types.")
+    sites = diagnose(paste, knowledge_base).raise_sites
+    assert sites and sites[0].file == "trl/trainer/dpo_config.py"
+
+
+def test_the_first_line_of_a_multi_line_message_is_enough(knowledge_base):
+    # an old loader message of several lines, quoted by an issue title with its first line only
+    sites = diagnose("NotImplementedError: Unsloth: unsloth/gemma-2-9b-bnb-4bit not supported yet!",
+                     knowledge_base).raise_sites
+    assert sites and sites[0].file == "unsloth/models/loader.py"
+
+
+def test_an_installed_bitsandbytes_is_read_on_first_use_as_the_second_tier(tmp_path, monkeypatch, knowledge_base):
+    root = tmp_path / "site"
+    (root / "bitsandbytes").mkdir(parents=True)
+    (root / "bitsandbytes" / "__init__.py").write_text("")
+    (root / "bitsandbytes" / "functional.py").write_text(
+        "def quantize_blockwise(A):\n    if A.dtype not in (1, 2):\n"
+        '        raise ValueError(f"Blockwise quantization only supports 16/32-bit floats, but got {A.dtype}")\n')
+    (root / "bitsandbytes-0.0.1.dist-info").mkdir()
+    (root / "bitsandbytes-0.0.1.dist-info" / "METADATA").write_text("Name: bitsandbytes\nVersion: 0.0.1\n\n")
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.setattr(raiseindex, "_SECOND", None)
+    sites = diagnose("ValueError: Blockwise quantization only supports 16/32-bit floats, but got torch.uint8",
+                     knowledge_base).raise_sites
+    assert sites and (sites[0].file, sites[0].version) == ("bitsandbytes/functional.py", "0.0.1")
+    assert (raiseindex.cache_dir() / "bitsandbytes-0.0.1.json.gz").is_file()

@@ -31,7 +31,9 @@ def test_real_tokenizer_larger_than_real_embedding(tmp_path: Path) -> None:
 
     n = build_tokenizer(tmp_path)
     save_file({"model.embed_tokens.weight": torch.zeros(n - 5, 8)}, str(tmp_path / "model.safetensors"))
-    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama", "vocab_size": n - 5}))
+    (tmp_path / "config.json").write_text(json.dumps({
+        "model_type": "llama", "vocab_size": n - 5, "hidden_size": 8, "intermediate_size": 16,
+        "num_hidden_layers": 1, "num_attention_heads": 2, "tie_word_embeddings": True}))
     result = scan_model(str(tmp_path))
     assert ids(result) == ["MODEL-TOKENIZER-EXCEEDS-EMBEDDINGS"]
     (obs,) = result.observations

@@ -117,3 +117,16 @@ def test_a_baseline_that_is_not_one_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "b.json").write_text("[]")
     proc = run_cli("scan", ".", "--no-env", "--baseline", "b.json", cwd=tmp_path)
     assert proc.returncode == 2 and "not an unsloth-doctor baseline" in proc.stderr
+
+
+def test_the_status_line_counts_the_findings_shown_after_suppressions(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text(
+        "from trl import SFTConfig\n"
+        "a = SFTConfig(learning_rate=1e-2, output_dir='out')  # unsloth-doctor: ignore[SCRIPT-LR]\n"
+        "b = SFTConfig(learning_rate=2e-2, output_dir='out')\n"
+        "c = SFTConfig(learning_rate=3e-2, output_dir='out')\n")
+    proc = run_cli("scan", "train.py", "--no-env", cwd=tmp_path)
+    assert "Script train.py (2 findings)" in proc.stdout and "1 finding silenced" in proc.stdout, proc.stdout
+    assert "0 errors, 2 warnings" in proc.stdout
+    proc = run_cli("scan", "train.py", "--no-env", "--ignore", "SCRIPT-LR", cwd=tmp_path)
+    assert "[✓] 1 script: nothing found" in proc.stdout and "No issues found" in proc.stdout, proc.stdout

@@ -75,13 +75,13 @@ def test_estimate_from_real_headers(tmp_path: Path) -> None:
     params = sum(int(np.prod(s)) for _, s in tensors.values())
     e = est.estimate(config, tensors, batch=2, seq=128, r=8)
     assert e.params == params
-    assert e.weights_mib * est.MIB == pytest.approx(params * 2)          # fp32 stored, loaded 16-bit
+    assert e.run.weights_mib * est.MIB == pytest.approx(params * 2)          # fp32 stored, loaded 16-bit
     per_layer = (64 + 64) + 2 * (64 + 32) + (64 + 64) + 2 * (64 + 128) + (128 + 64)
-    assert e.lora_params == 8 * per_layer * 2
+    assert e.run.trainable_params == 8 * per_layer * 2
     tokens = 2 * 128
-    assert e.activations_mib * est.MIB == 2 * tokens * 64 * 2 + tokens * (10 * 64 + 4 * 128) * 2 + tokens * 384 * 4
+    assert e.run.logits_mib * est.MIB == tokens * 384 * 16                  # Unsloth's chunked loss
     four = est.estimate(config, tensors, batch=2, seq=128, r=8, load_in_4bit=True)
-    assert four.weights_mib < e.weights_mib
+    assert four.run.weights_mib < e.run.weights_mib
 
 
 def test_refuses_with_numbers_before_starting_a_child(tmp_path: Path) -> None:
@@ -150,3 +150,19 @@ def test_bad_options_say_which_flag(kw: dict, flag: str) -> None:
 
     with pytest.raises(SmokeOptionError, match=flag):
         SmokeOptions(**kw)
+
+
+def test_a_model_folder_without_a_tokenizer_is_named_as_such_before_any_child(tmp_path: Path) -> None:
+    """As `scan --model` says it: the child would fail in from_pretrained with "Can't load
+    tokenizer", which explain would pin on transformers."""
+    folder = _model_folder(tmp_path, hidden=64, layers=2, vocab=384)
+    report = run_smoke(SmokeOptions(model=str(folder), python=_interpreter(tmp_path, "exit 3")),
+                       facts_provider=lambda: {"gpu.0.memory_total_mib": 80000})
+    assert report.refused and not report.ok
+    assert [o.entry_id for o in report.observations] == ["MODEL-NO-TOKENIZER"]
+    assert report.stages[0].name == "load" and "tokenizer.json" in report.stages[0].detail
+
+    (folder / "tokenizer.json").write_text("{}")   # with one, the child starts (and here fails)
+    report = run_smoke(SmokeOptions(model=str(folder), python=_interpreter(tmp_path, "exit 3")),
+                       facts_provider=lambda: {"gpu.0.memory_total_mib": 80000})
+    assert "MODEL-NO-TOKENIZER" not in [o.entry_id for o in report.observations]

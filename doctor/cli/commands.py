@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 
 from doctor import api
@@ -30,8 +31,18 @@ def cmd_scan(args: argparse.Namespace) -> int:
         if distributed is None:
             return EXIT_OK   # not rank 0: rank 0 reports for the whole job
     report = api.scan(args.paths, **scan_arguments(args, project, kb), baseline=args.baseline,
-                      progress=sys.stderr.isatty() and args.format == "console", distributed=distributed)
+                      progress=shows_progress(args), distributed=distributed)
+    note = escapes_note("--response-part", args.response_part)
+    if note:
+        report.notes.append(note)
     return emit(report, args)
+
+
+def shows_progress(args: argparse.Namespace) -> bool:
+    """Progress only for a person at a terminal: never into a pipe or a machine format."""
+    from doctor import progress
+
+    return progress.watched() and args.format == "console"
 
 
 def named_targets(args: argparse.Namespace) -> dict[str, list[str]]:
@@ -54,8 +65,9 @@ def scan_arguments(args: argparse.Namespace, project: object, kb: object) -> dic
     """The API arguments that `scan` and `baseline` share."""
     return dict(named=named_targets(args), env=args.env, python=args.python, deep=args.deep, smoke=args.smoke,
                 timeout=args.timeout, tokenizer=args.tokenizer, max_seq_length=args.max_seq_length,
-                response_part=typed_escapes(args.response_part), base=args.base, jobs=args.jobs, fix=args.fix,
-                unsafe_fixes=args.unsafe_fixes, in_place=args.in_place, kb=kb, config=project,
+                response_part=typed_escapes(args.response_part), base=args.base, jobs=args.jobs,
+                fix=getattr(args, "fix", False), unsafe_fixes=getattr(args, "unsafe_fixes", False),
+                in_place=getattr(args, "in_place", False), kb=kb, config=project,
                 select=_ids(args.select), ignore=_ids(args.ignore))
 
 
@@ -73,13 +85,56 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
+_ESCAPE_NAMES = {"n": "line break", "t": "tab", "r": "carriage return", "\\": "backslash"}
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """A scan (with the environment unless --no-env), written as one redacted file for an issue."""
+    from pathlib import Path
+
+    from doctor.atomic import atomic_write_bytes
+    from doctor.bugreport import prepare
+
+    html = args.format == "html"
+    args.output = args.output or f"unsloth-doctor-report.{'html' if html else 'md'}"
+    check_output(args)
+    project = api.project_config(args.paths, False if args.no_config else args.project_config)
+    kb = api.load_knowledge(extra_dirs=project_kb(project, args))
+    arguments = scan_arguments(args, project, kb)
+    arguments["env"] = True if args.env is None else args.env   # a bug report says what the machine is
+    report = api.scan(args.paths, **arguments, progress=sys.stderr.isatty())
+    report.command = "report"
+    prepare(report, args.max_seq_length or getattr(project, "max_seq_length", None))
+    if html:
+        from doctor.report.html import render_html as render
+    else:
+        from doctor.report.issue import render_issue as render
+    atomic_write_bytes(Path(args.output), render(report).encode("utf-8"))
+    counts = report.counts()
+    found = ", ".join(counted(counts[k], w) for k, w in (("error", "error"), ("warning", "warning"), ("info", "note")))
+    where = "open it in a browser, or attach it to" if html else "read it, then paste it into"
+    print(f"Wrote {args.output} ({found}); {where} a new issue: https://github.com/unslothai/unsloth/issues/new")
+    return EXIT_OK
+
+
 def typed_escapes(text: str | None) -> str | None:
     """`--response-part '<|im_start|>assistant\\n'`, typed as Unsloth's notebooks write the
     marker: the shell passes a backslash and an n, and the marker really ends in a newline.
-    Only \\n, \\t and \\r are read so; any other backslash stays as typed."""
+    \\n, \\t, \\r and \\\\ (a backslash) are read so; any other backslash stays as typed."""
     if text is None or "\\" not in text:
         return text
-    return text.replace("\\n", "\n").replace("\\t", "\t").replace("\\r", "\r")
+    return re.sub(r"\\([ntr\\])", lambda m: _ESCAPES[m.group(1)], text)
+
+
+def escapes_note(option: str, text: str | None) -> str | None:
+    """Which escapes of a typed marker were read, so nobody wonders which form was matched."""
+    if text is None or typed_escapes(text) == text:
+        return None
+    found = dict.fromkeys(re.findall(r"\\([ntr\\])", text))   # in order, once each
+    read = ", ".join(f"\\{m} as a {_ESCAPE_NAMES[m]}" for m in found)
+    return (f"{option} {text}: read {read}, as Unsloth's notebooks write markers "
+            "(type \\\\n to match a backslash followed by n).")
 
 
 # --- explain and run -------------------------------------------------------------------
@@ -132,12 +187,17 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     from doctor.engine import findings_from_observations
 
     check_output(args)
+    from doctor import progress
+
     kb = api.load_knowledge()
-    smoke = api.smoke(model=args.model, max_seq_length=args.max_seq_length, batch_size=args.batch_size,
-                      steps=args.steps, force=args.force, timeout=args.timeout, python=args.python,
-                      keep=args.keep, kb=kb)
+    with progress.session(shows_progress(args)):
+        smoke = api.smoke(model=args.model, max_seq_length=args.max_seq_length, batch_size=args.batch_size,
+                          steps=args.steps, force=args.force, timeout=args.timeout, python=args.python,
+                          keep=args.keep, kb=kb)
+    from doctor.probes.registry import headings
+
     report = Report(command="smoke", findings=findings_from_observations(kb, smoke.observations),
-                    smoke=smoke, facts=dict(smoke.facts))
+                    smoke=smoke, facts=dict(smoke.facts), headings=headings())
     code = emit(report, args)
     return code if smoke.ok else max(code, 1)
 
@@ -159,10 +219,12 @@ def cmd_kb(args: argparse.Namespace) -> int:
             print(json.dumps(json_schema(area_names()), indent=2))
         return EXIT_OK
     if action is None:
-        raise UsageError("kb needs an action: list, show, test, index or schema")
+        raise UsageError("kb needs an action: list, show, test, docs, index or schema")
     if action == "index":
         return _kb_index(args)
     kb = api.load_knowledge()
+    if action == "docs":
+        return _kb_docs(kb, args)
     if action == "list":
         from doctor.kb.schema import CATEGORIES
 
@@ -188,7 +250,8 @@ def cmd_kb(args: argparse.Namespace) -> int:
 
 
 def _kb_index(args: argparse.Namespace) -> int:
-    """Read unsloth's, unsloth_zoo's, trl's and peft's source (never import them) into the raise-site index."""
+    """Read unsloth's, unsloth_zoo's, trl's, peft's, transformers' and bitsandbytes' source (never
+    import them) into the raise-site index."""
     import time
     from pathlib import Path
 
@@ -196,7 +259,11 @@ def _kb_index(args: argparse.Namespace) -> int:
 
     folder = Path(args.output) if args.output else raiseindex.SHIPPED
     built = 0
-    for package in raiseindex.PACKAGES:
+    wanted = getattr(args, "package", None) or raiseindex.ALL_PACKAGES
+    unknown = [p for p in wanted if p not in raiseindex.ALL_PACKAGES]
+    if unknown:
+        raise UsageError(f"--package {unknown[0]}: not one of {', '.join(raiseindex.ALL_PACKAGES)}")
+    for package in wanted:
         root = raiseindex.installed_root(package)
         if root is None:
             print(f"{package}: not installed here, skipped")
@@ -208,7 +275,31 @@ def _kb_index(args: argparse.Namespace) -> int:
         print(f"{package} {index.version}: {len(index.sites)} sites in {time.perf_counter() - start:.1f} s "
               f"-> {path} ({path.stat().st_size // 1024} KiB)")
     if not built:
-        raise UsageError(f"none of {', '.join(raiseindex.PACKAGES)} is installed in this Python")
+        raise UsageError(f"none of {', '.join(raiseindex.ALL_PACKAGES)} is installed in this Python")
+    return EXIT_OK
+
+
+def _kb_docs(kb, args: argparse.Namespace) -> int:
+    """The rules reference, written whole; pages of entries no longer there are removed
+    (only pages this command wrote: they start with its marker)."""
+    from pathlib import Path
+
+    from doctor.atomic import atomic_write_bytes
+    from doctor.kb.docs import is_generated, pages
+
+    folder = Path(args.folder)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{args.folder} is a file; give a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    written = pages(kb.entries)
+    for name, text in written.items():
+        atomic_write_bytes(folder / name, text.encode("utf-8"))
+    stale = [p for p in sorted(folder.glob("*.md")) if p.name not in written
+             and is_generated(p.read_text(encoding="utf-8", errors="replace"))]
+    for path in stale:
+        path.unlink()
+    removed = f"; removed {counted(len(stale), 'page')} of entries no longer there" if stale else ""
+    print(f"Wrote {counted(len(written) - 1, 'rule page')} and the index {folder / 'README.md'}{removed}")
     return EXIT_OK
 
 
@@ -234,6 +325,16 @@ def _kb_test(kb, args: argparse.Namespace) -> int:
         extra = f", {len(skipped)} skipped (not installed: {missing})"
     print(f"{passed} passed, {len(failed)} failed{extra} ({counted(entries, 'entry')}, {len(kb)} in the knowledge base)")
     return 1 if failed else EXIT_OK
+
+
+# --- completion --------------------------------------------------------------------------
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    from doctor.cli.completion import script
+    from doctor.cli.parser import build_parser
+
+    sys.stdout.write(script(build_parser(), args.shell))
+    return EXIT_OK
 
 
 # --- undo ------------------------------------------------------------------------------

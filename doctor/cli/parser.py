@@ -26,8 +26,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--verbose", "-v", action="store_true", help="show every finding in full, with evidence and references, and every file")
 
 
-def _scan_options(p: argparse.ArgumentParser) -> None:
-    """What to scan and how: shared by `scan` and `baseline`."""
+def _scan_options(p: argparse.ArgumentParser, fixes: bool = True) -> None:
+    """What to scan and how: shared by `scan`, `baseline` and `report` (which fixes nothing)."""
     p.add_argument("paths", nargs="*", metavar="PATH", help="project folders or files to scan")
     for probe in registry.probes():
         if probe.option:
@@ -49,10 +49,19 @@ def _scan_options(p: argparse.ArgumentParser) -> None:
     m = p.add_argument_group("models")
     m.add_argument("--base", metavar="DIR", help="the base model folder to check a LoRA adapter against "
                                                  "(default: its base_model_name_or_path, when that is a local folder)")
+    if fixes:
+        _fix_options(p)
+    _project_options(p)
+
+
+def _fix_options(p: argparse.ArgumentParser) -> None:
     f = p.add_argument_group("fixes")
     f.add_argument("--fix", action="store_true", help="apply safe fixes (repaired copies; originals untouched)")
     f.add_argument("--unsafe-fixes", action="store_true", help="also apply fixes that change content (with --fix)")
     f.add_argument("--in-place", action="store_true", help="with --fix: replace the input, keeping a backup")
+
+
+def _project_options(p: argparse.ArgumentParser) -> None:
     c = p.add_argument_group("project")
     c.add_argument("--project-config", metavar="FILE",
                    help="read this configuration (default: the nearest .unsloth-doctor.toml or pyproject.toml "
@@ -82,6 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     baseline.add_argument("--output", "-o", metavar="FILE", default=".unsloth-doctor-baseline.json",
                           help="where to write it (default: .unsloth-doctor-baseline.json)")
 
+    report = sub.add_parser("report", help="one redacted Markdown or HTML file for a bug report: "
+                                           "environment, every finding, the doctor's version")
+    _scan_options(report, fixes=False)
+    report.add_argument("--format", choices=("markdown", "html"), default="markdown",
+                        help="markdown: to paste into an issue (default); html: one self-contained page with plots")
+    report.add_argument("--output", "-o", metavar="FILE",
+                        help="where to write it (default: unsloth-doctor-report.md, or .html)")
 
     explain = sub.add_parser("explain", help="explain a traceback or log: root cause and fix")
     explain.add_argument("file", nargs="?", default="-", metavar="FILE", help="a log file, or - for standard input")
@@ -105,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     smoke.add_argument("--timeout", type=float, default=600.0, metavar="S")
     _common(smoke)
 
-    kb = sub.add_parser("kb", help="the knowledge base: list, show, test, index, schema")
+    kb = sub.add_parser("kb", help="the knowledge base: list, show, test, docs, index, schema")
     kb_sub = kb.add_subparsers(dest="kb_command", metavar="ACTION", parser_class=_Parser)
     kb_list = kb_sub.add_parser("list", help="every entry, one per line")
     kb_list.add_argument("--area", help="only this area")
@@ -115,11 +131,18 @@ def build_parser() -> argparse.ArgumentParser:
     kb_test = kb_sub.add_parser("test", help="check every entry against its own examples")
     kb_test.add_argument("id", nargs="?")
     kb_test.add_argument("--quiet", "-q", action="store_true")
-    kb_index = kb_sub.add_parser("index", help="rebuild the raise-site index from the installed unsloth, unsloth_zoo, trl and peft source")
+    kb_index = kb_sub.add_parser("index", help="rebuild the raise-site index from the installed unsloth, unsloth_zoo, trl, peft, transformers and bitsandbytes source")
+    kb_index.add_argument("--package", action="append", metavar="NAME",
+                          help="only this package (repeatable; default: all that are installed)")
     kb_index.add_argument("--output", metavar="DIR",
                           help="folder to write into (default: the index shipped inside the package)")
+    kb_docs = kb_sub.add_parser("docs", help="write the rules reference: one Markdown page per entry and an index")
+    kb_docs.add_argument("folder", metavar="DIR", help="folder to write into (created if missing; the repository's is docs/rules)")
     kb_schema = kb_sub.add_parser("schema", help="print the JSON Schema of knowledge entries")
     kb_schema.add_argument("--report", action="store_true", help="the schema of --format json reports instead")
+
+    completion = sub.add_parser("completion", help="print a shell completion script (bash, zsh or fish)")
+    completion.add_argument("shell", choices=("bash", "zsh", "fish"))
 
     undo = sub.add_parser("undo", help="restore the files changed by the last --fix")
     undo.add_argument("--force", action="store_true", help="restore even files edited since the fix")

@@ -17,6 +17,7 @@ import ast
 from typing import Any
 
 from doctor.findings import Observation
+from doctor.probes import pep701
 from doctor.probes.script import Source, read_source
 from doctor.probes.script import _name   # the script probe's dotted-name reader, shared
 
@@ -65,7 +66,7 @@ def _device_map_observation(src: Source, call: ast.Call, node: ast.expr) -> Obse
 
 def scan_source(src: Source) -> list[Observation]:
     try:
-        tree = ast.parse(src.text, filename=src.path)
+        tree = pep701.parse(src.text, filename=src.path)
     except (SyntaxError, RecursionError, MemoryError, ValueError):
         return []   # the script probe reports what does not parse (or nests too deep) at its line
     out: list[Observation] = []

@@ -15,12 +15,14 @@ Ranking, on top of the engine's pattern score s (0..1):
 """
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import IO, Any, Mapping
 
 from doctor.explainer import banner, oom
 from doctor.explainer.fallback import classify_unmatched
 from doctor.explainer.parse import parse_stream, parse_text
+from doctor.explainer.structural import diagnose_structure
 from doctor.findings import Evidence, Fix
 from doctor.results.explain import Diagnosis, ExplainResult, Frame, ParsedLog, RaiseSite
 
@@ -30,6 +32,7 @@ ECHO = 0.6   # a match only on a launcher's echo of the failure (torchrun's Chil
 STRONG, FAINT = 0.5, 0.2   # next to a strong diagnosis, faint ones are noise
 SHORT_PASTE = 5   # an untyped paste up to this many lines may be one message (a warning)
 WEAK = 0.35                # below this no diagnosis is claimed; the best are shown as leads
+LEAD_FLOOR = 0.3           # an entry this weak still outranks a cut traceback's frame lead
 
 
 def diagnose(text: str, kb: Any, facts: Mapping[str, Any] | None = None, top: int = 3) -> ExplainResult:
@@ -52,6 +55,7 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
     hot, warm = _important_lines(log)
     echo = _echo_lines(log)
     weighed = _promote_causes([_weigh(m, log, hot, warm, echo, facts) for m in matches], kb)
+    weighed += diagnose_structure(log) if log.lines else []
     # At equal confidence (both at 100%), a cause goes before the error it explains.
     ranked = sorted(weighed, key=lambda d: (-d.confidence, not d.explains))
     diagnoses = _distinct(ranked)
@@ -59,7 +63,16 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
         diagnoses = [d for d in diagnoses if d.confidence >= FAINT]
     diagnoses = diagnoses[:max(0, top)]
     notes = []
-    sites = [] if diagnoses and diagnoses[0].confidence >= STRONG else _raise_sites(log, notes)
+    strong = bool(diagnoses) and diagnoses[0].confidence >= STRONG
+    # Under a strong entry the source is still named for a short paste (one message: where is
+    # it raised?); a whole log with a strong entry does not pay for loading the index.
+    sites = _raise_sites(log, notes) if not strong or log.total_lines <= SHORT_PASTE else []
+    cut = log.final is not None and not log.final.message
+    if diagnoses and ((cut and diagnoses[0].confidence >= LEAD_FLOOR) or strong):
+        # an entry that answers strongly says more than where the message is raised, and a
+        # cut traceback's frame is a weaker lead than any entry that matched the log
+        cap = max(0.0, diagnoses[0].confidence - 0.01)
+        sites = [s._replace(confidence=min(s.confidence, cap)) for s in sites]
     if log.dropped_lines:
         notes.append(f"Read {log.total_lines} lines; kept {len(log.lines)} that look like errors, "
                      "tracebacks or build output, plus the head and the tail.")
@@ -84,12 +97,18 @@ def _raise_sites(log: ParsedLog, notes: list[str]) -> list[RaiseSite]:
     final = log.final
     tail = [line.text for line in log.lines[-20:] if line.text.strip() and not line.text.startswith("```")]
     if final is not None:
-        if not final.message:
-            return []   # a traceback cut before its error line: the lines above are not the error
+        if not final.message:   # cut before its error line: the innermost frame is the lead
+            from doctor.explainer.cutframes import cut_traceback_sites
+
+            sites, note = cut_traceback_sites(final)
+            notes.extend([note] if note else [])
+            return sites
         messages = [(final.type, final.message)]
     elif len(tail) <= SHORT_PASTE:
-        # a pasted warning or message without a type: each line, then the lines as one
-        messages = [("", text) for text in reversed(tail)] + [("", " ".join(tail))]
+        # a pasted warning or message without a type (or an issue title with one inside):
+        # each line, then the lines as one
+        messages = [m for text in reversed(tail) for m in _typed_inside(text)]
+        messages += [("", text) for text in reversed(tail)] + [("", " ".join(tail))]
     else:
         return []   # a long log with no error: its info lines are not what went wrong
     reported = log.run.unsloth_version if log.run is not None else None
@@ -102,6 +121,16 @@ def _raise_sites(log: ParsedLog, notes: list[str]) -> list[RaiseSite]:
     except (OSError, ValueError, EOFError) as exc:   # a damaged index must not hide the rest
         notes.append(f"Could not read the raise-site index ({type(exc).__name__}: {exc}).")
         return []
+
+
+_TYPED_INSIDE = re.compile(r"(?<![A-Za-z.])((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Warning))\s*:\s*(\S.*)")
+
+
+def _typed_inside(text: str) -> list[tuple[str, str]]:
+    """`[Bug] RuntimeError: Unsloth: ...` -> [("RuntimeError", "Unsloth: ...")]: a title or a
+    sentence with the error inside it."""
+    m = _TYPED_INSIDE.search(text)
+    return [(m.group(1), m.group(2).strip())] if m and m.start() > 0 else []
 
 
 def _promote_causes(diagnoses: list[Diagnosis], kb: Any) -> list[Diagnosis]:

@@ -23,6 +23,9 @@ _IPY7 = re2.compile(
 # IPython's arrow at the failing line: `----> 3 trainer.train()`, `-> 1859     return f(`
 _ARROW = re2.compile(r"^\s*-*> ?(\d+)\s?(.*)$")
 
+# `[/usr/lib/x.py](https://localhost:8080/#)` -> `/usr/lib/x.py`
+_MD_LINK = re2.compile(r"\[([^\]]+)\]\([^)]*\)")
+
 _KNOWN_PACKAGES = (
     "unsloth_zoo", "unsloth", "transformers", "trl", "peft", "torch", "accelerate", "datasets",
     "bitsandbytes", "triton", "xformers", "huggingface_hub", "tokenizers", "safetensors",
@@ -39,6 +42,8 @@ class FrameHead(NamedTuple):
 def match_frame(text: str) -> FrameHead | None:
     """A frame header line, or None. Cheap substring checks first: most lines are not."""
     s = text.lstrip()
+    if s.startswith("[") and "](" in s:   # Colab and VS Code paste frames as Markdown links
+        text = s = _MD_LINK.sub(r"\1", s)
     if s.startswith("File "):
         m = _PY.search(text)
         if m:

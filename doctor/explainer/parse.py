@@ -203,8 +203,8 @@ class _Parser:
                 self.pending_link = "cause" if _CAUSE in text else "context"
             return i + 1
         if self.block is None:
-            if not text.lstrip().startswith('File "') or match_frame(text) is None:
-                return i + 1
+            if not text.lstrip().startswith("File ") or match_frame(text) is None:
+                return i + 1   # CPython `File "x.py", line 3` or IPython 8 `File x.py:3, in f`
             self._start_block(line)   # the paste begins in the middle of a traceback
         return self._in_block(i)
 

@@ -23,14 +23,24 @@ from doctor.explainer.raisesites import HOLE, SiteRecord, build_package, dist_ve
 from doctor.results.explain import RaiseSite
 
 # In order of preference when one message fits sites of several (Unsloth patches trl and
-# peft and often repeats their messages). transformers is left out: 7,000 sites, 10 s to build.
+# peft and often repeats their messages).
 PACKAGES = ("unsloth", "unsloth_zoo", "trl", "peft")
+# Consulted only when no site of PACKAGES fits. bitsandbytes is small and built on first use
+# like the first tier; transformers never is: 7,000+ sites take 10-30 s to read, so a version
+# without a shipped or cached index uses the newest shipped one (`kb index` builds it).
+SECOND_TIER = ("transformers", "bitsandbytes")
+NEVER_BUILT = ("transformers",)
+ALL_PACKAGES = PACKAGES + SECOND_TIER
 SHIPPED = Path(__file__).resolve().parent / "index"
+# Messages of older Unsloth releases that the current source no longer has, one small index
+# per monthly snapshot of the git history (scripts/build_history_index.py): the last tier.
+HISTORY = SHIPPED / "history"
 FORMAT = 1
 MAX_MESSAGE = 2000    # a longer "message" is a log, not one message
 MIN_SHARE = 0.3       # the template's literal text must be this share of the message...
 ENOUGH_LITERAL = 40   # ...unless it is this long on its own (a message with long paths in it)
 _WS = re.compile(r"\s+")
+_BRACED = re.compile(r"\{[A-Za-z_][\w.]*\}")
 
 
 class PackageIndex(NamedTuple):
@@ -93,6 +103,8 @@ def _version_key(name: str) -> tuple[int, ...]:
 
 
 def package_index(package: str, use_installed: bool = True) -> PackageIndex | None:
+    if package in NEVER_BUILT:
+        return _second_tier_index(package)
     root = installed_root(package) if use_installed else None
     version = dist_version(root, package) if root is not None else None
     if version is not None:
@@ -113,10 +125,25 @@ def package_index(package: str, use_installed: bool = True) -> PackageIndex | No
     return load(path) if path is not None else None
 
 
+def _second_tier_index(package: str) -> PackageIndex | None:
+    root = installed_root(package)
+    version = dist_version(root, package) if root is not None else None
+    candidates = [folder / file_name(package, version) for folder in (SHIPPED, cache_dir())] if version else []
+    fallback = newest_shipped(package)
+    for path in [*candidates, *([fallback] if fallback else [])]:
+        if path.is_file():
+            try:
+                return load(path)
+            except (OSError, ValueError, EOFError, KeyError, TypeError):
+                continue
+    return None
+
+
 # --- matching ------------------------------------------------------------------------------
 
 def normalize(text: str) -> str:
-    return _WS.sub(" ", text).strip()
+    """Whitespace collapsed and backticks dropped: pastes add and lose them freely."""
+    return _WS.sub(" ", text.replace("`", "")).strip()
 
 
 class _Compiled(NamedTuple):
@@ -124,8 +151,14 @@ class _Compiled(NamedTuple):
     version: str
     site: SiteRecord
     fragment: str
-    literal: int
-    regex: str
+
+    @property
+    def literal(self) -> int:
+        return literal_chars(normalize(self.site.template.replace(HOLE, "")))
+
+    @property
+    def regex(self) -> str:
+        return ".*?".join(re.escape(normalize(p)) for p in self.site.template.split(HOLE))
 
 
 class RaiseIndex:
@@ -133,16 +166,16 @@ class RaiseIndex:
         self.indexes = list(indexes)
         self._items: list[_Compiled] = []
         for idx in self.indexes:
-            for site in idx.sites:
-                parts = [normalize(p) for p in site.template.split(HOLE)]
-                fragment = max(parts, key=len)
-                if not fragment:
-                    continue
-                regex = ".*?".join(re.escape(p) for p in parts)
-                self._items.append(_Compiled(idx.package, idx.version, site, fragment,
-                                             literal_chars(normalize(site.template.replace(HOLE, ""))),
-                                             regex))
+            for site in idx.sites:   # only the fragment now; literal and regex when it is found
+                if "{" in site.template:   # `{name}` left in code that is generated, then run
+                    site = site._replace(template=_BRACED.sub(HOLE, site.template))
+                fragment = normalize(max(site.template.split(HOLE), key=len))
+                if fragment:
+                    self._items.append(_Compiled(idx.package, idx.version, site, fragment))
         self._regex: dict[int, object] = {}
+        self._words: dict[str, list[int]] | None = None   # word -> items, built on first fuzzy use
+        self._heads: list[tuple[str, _Compiled]] | None = None   # built on first cut_short use
+        self._first_lines: list[tuple[str, str, int, _Compiled]] | None = None   # likewise
 
     def __len__(self) -> int:
         return len(self._items)
@@ -160,21 +193,92 @@ class RaiseIndex:
         for i, item in enumerate(self._items):
             if item.fragment not in text:
                 continue
-            if item.literal < MIN_SHARE * len(text) and item.literal < ENOUGH_LITERAL:
+            literal = item.literal
+            if literal < MIN_SHARE * len(text) and literal < ENOUGH_LITERAL:
                 continue
             pattern = self._regex.get(i)
             if pattern is None:
                 pattern = self._regex[i] = re2.compile(item.regex)
             if pattern.search(text) is None:   # type: ignore[attr-defined]
                 continue
-            score = item.literal + (1000 if short and item.site.exc_type.rsplit(".", 1)[-1] == short else 0)
+            score = literal + (1000 if short and item.site.exc_type.rsplit(".", 1)[-1] == short else 0)
             found.append((score, item))
         found.sort(key=lambda x: (-x[0], _RANK.get(x[1].package, len(_RANK)), x[1].site.file, x[1].site.line))
         return found
 
 
-_RANK = {p: i for i, p in enumerate(PACKAGES)}
+    def cut_short(self, message: str) -> list[tuple[float, _Compiled]]:
+        """Sites whose message starts with what was pasted, the paste stopping early (an issue
+        title cut at its length limit): (share of the paste covered, site)."""
+        text = normalize(message)[:MAX_MESSAGE].rstrip(" .…")
+        if self._heads is None:   # each site's opening literal words, once
+            self._heads = [(normalize(item.site.template.split(HOLE, 1)[0]), item) for item in self._items]
+            self._heads = [(h, item) for h, item in self._heads if len(h) >= CUT_MIN]
+        out = []
+        for head, item in self._heads:
+            if head[:CUT_MIN] not in text:
+                continue
+            rest = text[text.find(head[:CUT_MIN]):]
+            if head.startswith(rest) and len(rest) >= CUT_MIN and len(rest) >= MIN_SHARE * len(text):
+                out.append((len(rest) / max(1, len(text)), item))
+        if self._first_lines is None:   # multi-line messages, by their first line (a title quotes only it)
+            self._first_lines = []
+            for item in self._items:
+                if "\n" in item.site.template.strip():
+                    first = item.site.template.strip().split("\n", 1)[0]
+                    parts = [normalize(x) for x in first.split(HOLE)]
+                    literal = sum(len(x) for x in parts)
+                    if literal >= CUT_MIN:
+                        self._first_lines.append((max(parts, key=len), ".*?".join(re.escape(x) for x in parts),
+                                                  literal, item))
+        for fragment, regex, literal, item in self._first_lines:
+            if fragment in text and literal >= MIN_SHARE * len(text) and re2.compile(regex).search(text):
+                out.append((literal / max(1, len(text)), item))
+        out.sort(key=lambda x: (-x[0], _RANK.get(x[1].package, len(_RANK)), x[1].site.file, x[1].site.line))
+        return out
+
+    def similar(self, message: str) -> list[tuple[float, _Compiled]]:
+        """Sites whose wording mostly reappears in the message although no template fits it:
+        the message of another release (reworded, or lengthened since). F1 over words."""
+        mine = set(_words_of(message))
+        if len(mine) < 3:
+            return []
+        if self._words is None:
+            self._words = {}
+            for i, item in enumerate(self._items):
+                for w in set(_words_of(item.site.template)):
+                    self._words.setdefault(w, []).append(i)
+        common: dict[int, int] = {}
+        for w in mine:
+            for i in self._words.get(w, ()):
+                common[i] = common.get(i, 0) + 1
+        out = []
+        for i, c in common.items():
+            if c < SIMILAR_MIN_WORDS:
+                continue
+            theirs = len(set(_words_of(self._items[i].site.template)))
+            f1 = 2 * c / (theirs + len(mine))
+            if f1 >= SIMILAR_F1:
+                out.append((f1, self._items[i]))
+        out.sort(key=lambda x: (-x[0], _RANK.get(x[1].package, len(_RANK)), x[1].site.file, x[1].site.line))
+        return out
+
+
+SIMILAR_MIN_WORDS, SIMILAR_F1 = 4, 0.5
+SHORT_LITERAL = 30   # a template with less literal text than this is weak evidence of its site
+CUT_MIN = 20   # a cut message must keep this many characters of the site's opening words
+_STOP = {"this", "that", "with", "from", "have", "your", "will", "been", "were", "when", "which", "please",
+         "does", "into", "they", "them", "then", "than", "should", "would", "could", "there", "their"}
+
+
+def _words_of(text: str) -> list[str]:
+    return [w for w in re.findall(r"[a-z_]{4,}", text.lower()) if w not in _STOP]
+
+
+_RANK = {p: i for i, p in enumerate(ALL_PACKAGES)}
 _LOADED: RaiseIndex | None = None
+_SECOND: RaiseIndex | None = None
+_HISTORY: RaiseIndex | None = None
 
 
 def default_index() -> RaiseIndex:
@@ -182,6 +286,26 @@ def default_index() -> RaiseIndex:
     if _LOADED is None:
         _LOADED = RaiseIndex(i for p in PACKAGES if (i := package_index(p)) is not None)
     return _LOADED
+
+
+def history_index() -> RaiseIndex:
+    global _HISTORY
+    if _HISTORY is None:
+        indexes = []
+        for path in sorted(HISTORY.glob("*.json.gz")):
+            try:
+                indexes.append(load(path))
+            except (OSError, ValueError, EOFError, KeyError, TypeError):
+                continue   # one damaged snapshot must not hide the others
+        _HISTORY = RaiseIndex(reversed(indexes))   # newest snapshot first
+    return _HISTORY
+
+
+def second_tier_index() -> RaiseIndex:
+    global _SECOND
+    if _SECOND is None:
+        _SECOND = RaiseIndex(i for p in SECOND_TIER if (i := package_index(p)) is not None)
+    return _SECOND
 
 
 def category(file: str) -> str:
@@ -203,23 +327,77 @@ def category(file: str) -> str:
     return "other"
 
 
-def to_result(item: _Compiled, reported_version: str | None) -> RaiseSite:
+def confidence(item: _Compiled, message: str, exc_type: str, rivals: int) -> float:
+    """How surely the message is this site's: the share of the message its literal text
+    covers, the exception type agreeing, and how many other files raise the same text."""
+    literal = item.literal
+    share = min(1.0, literal / max(1, len(normalize(message))))
+    score = 0.3 + 0.6 * share
+    if literal < SHORT_LITERAL:   # "'…' object has no attribute '…'": fits many messages
+        score -= 0.15
+    short = exc_type.rsplit(".", 1)[-1]
+    if short and item.site.exc_type.rsplit(".", 1)[-1] == short:
+        score += 0.05
+    if rivals > 1:   # vendored copies: the message is right, which file is a guess among them
+        score /= 1 + 0.25 * (rivals - 1)
+    return round(min(0.95, score), 2)
+
+
+def to_result(item: _Compiled, reported_version: str | None, conf: float = 0.0,
+              reworded: bool = False) -> RaiseSite:
     s = item.site
     note = None
-    if reported_version and item.package == "unsloth" and reported_version != item.version:
+    if item.version.startswith("git "):
+        note = (f"this message is from an older {item.package} ({item.version}); the installed release "
+                "words it differently or no longer raises it - updating may already fix the error")
+    if reworded:
+        note = (f"the pasted message is worded differently from this {item.package} {item.version} "
+                "message (most of its words agree): it likely comes from another release of the same code")
+    elif reported_version and item.package == "unsloth" and reported_version != item.version:
         note = (f"your log reports Unsloth {reported_version}; this was read from Unsloth {item.version}'s "
                 "source, so the line may have moved or the message changed")
     return RaiseSite(item.package, item.version, s.file, s.line, s.function, s.kind, s.exc_type,
-                     s.template.replace(HOLE, "…"), s.condition, category(s.file), note)
+                     s.template.replace(HOLE, "…"), s.condition, category(s.file), note, conf)
 
 
 def find_sites(messages: list[tuple[str, str]], reported_version: str | None,
                index: RaiseIndex | None = None, top: int = 3) -> tuple[list[RaiseSite], int]:
     """The sites of the first (exception type, message) pair that any template fits, and how
     many sites fit it in all (vendored code repeats one message in many files)."""
-    index = index if index is not None else default_index()
-    for exc_type, message in messages:
+    tiers = [lambda: index] if index is not None else [default_index, second_tier_index, history_index]
+    for fuzzy in (False, True):   # an exact template anywhere beats a reworded one
+        for tier in tiers:        # the second tier is loaded only when the first has nothing
+            sites, total = _find_in(tier(), messages, reported_version, top, fuzzy)
+            if sites:
+                return sites, total
+    return [], 0
+
+
+def _find_in(index: RaiseIndex, messages: list[tuple[str, str]], reported_version: str | None,
+             top: int, fuzzy: bool) -> tuple[list[RaiseSite], int]:
+    for exc_type, message in ([] if fuzzy else messages):
         found = index.match(message, exc_type)
         if found:
-            return [to_result(item, reported_version) for _, item in found[:top]], len(found)
+            best = found[0][0]
+            rivals = len({item.site.file for score, item in found if score == best})
+            old = 0.9 if found[0][1].version.startswith("git ") else 1.0   # an older release's message
+            return [to_result(item, reported_version,
+                              round(old * confidence(item, message, exc_type, rivals) - 0.05 * i, 2))
+                    for i, (_, item) in enumerate(found[:top])], len(found)
+    for exc_type, message in ([] if fuzzy else messages):   # a message cut short (a title)
+        cut = index.cut_short(message)
+        if cut:
+            return [to_result(item, reported_version, round(0.3 + 0.5 * share - 0.05 * i, 2))
+                    for i, (share, item) in enumerate(cut[:top])], len(cut)
+    for exc_type, message in (messages[:1] if fuzzy else []):   # another release's wording: weaker
+        near = index.similar(message)
+        if near:
+            return [to_result(item, reported_version, round(0.25 + 0.4 * f1 - 0.05 * i, 2), reworded=True)
+                    for i, (f1, item) in enumerate(near[:top])], len(near)
     return [], 0
+
+
+def sites_in(index: RaiseIndex, file: str, function: str) -> list[_Compiled]:
+    """The indexed sites of one function (by its short name) in one file."""
+    short = function.rsplit(".", 1)[-1]
+    return [i for i in index._items if i.site.file == file and i.site.function.rsplit(".", 1)[-1] == short]

@@ -139,7 +139,8 @@ def write_parquet(path: str, out: BinaryIO | None, rej: BinaryIO | None, options
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError as err:
-        raise reader.MissingExtra("repairing Parquet files needs pyarrow: pip install 'unsloth-doctor[data]'") from err
+        raise reader.MissingExtra("repairing Parquet files needs pyarrow, which is not installed (the doctor's "
+                                 "'data' extra installs it)") from err
     source = pq.ParquetFile(path)
     schema = source.schema_arrow
     writer = pq.ParquetWriter(_KeepOpen(out), schema) if out is not None else None

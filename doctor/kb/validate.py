@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from doctor.kb import schema as S
+from doctor.results.words import counted
 
 Path = tuple[Any, ...]
 
@@ -66,7 +67,7 @@ def validate_value(value: Any, schema: dict[str, Any], path: Path, root: dict[st
             problems.append(Problem(path, f"must be ≤ {schema['maximum']}"))
     if isinstance(value, list):
         if len(value) < schema.get("minItems", 0):
-            problems.append(Problem(path, f"needs at least {schema['minItems']} item(s)"))
+            problems.append(Problem(path, f"needs at least {counted(schema['minItems'], 'item')}"))
         if "items" in schema:
             for i, item in enumerate(value):
                 problems += validate_value(item, schema["items"], (*path, i), root)

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 from doctor.facts import FactCollector
 from doctor.findings import AreaStatus, Location, Observation, Safety
-from doctor.probes import configedit, configvocab, limits, savemethod
+from doctor.probes import configedit, configvocab, limits, runmemory, savemethod
 from doctor.probes.configfile import ConfigFile
 from doctor.probes.jsonmarks import value_spans
 from doctor.probes.base import Probe, ProbeContext, ProbeResult, Target
@@ -126,6 +126,13 @@ def config_observations(path: str) -> list[Observation]:
     return check_config(cfg) if cfg.kind.vocabulary else []
 
 
+def run_estimate(cfg: ConfigFile) -> tuple[dict[str, Any], list[Observation]]:
+    """The VRAM estimate of the run the config describes (its model's size from its name)."""
+    settings = {name: s.value for name, s in cfg.settings.items()}
+    where = cfg.at("model_name") if "model_name" in cfg.settings else Location(cfg.path, 1, 1)
+    return runmemory.estimate_run(settings, where)
+
+
 def scan_config(path: str) -> ProbeResult:
     cfg = read_config(path)
     if isinstance(cfg, Observation):
@@ -142,8 +149,11 @@ def scan_config(path: str) -> ProbeResult:
     for name, setting in cfg.settings.items():
         if isinstance(setting.value, (int, float, str, bool)):
             facts.set(f"config.{name}", setting.value)
+    memory_facts, memory_notes = run_estimate(cfg)
+    for key, value in memory_facts.items():
+        facts.set(key, value)
     detail = f"{cfg.kind.label}, {len(cfg.settings)} training settings"
-    return ProbeResult(facts=facts.freeze(), observations=check_config(cfg),
+    return ProbeResult(facts=facts.freeze(), observations=check_config(cfg) + memory_notes,
                        areas=[AreaStatus("config", f"Config {path}", detail, path=path)])
 
 
@@ -162,7 +172,7 @@ class ConfigProbe(Probe):
     headings = {"config": "Config"}
     suffixes = (".yaml", ".yml", ".json")
     option, option_help = "--config", "a training config (YAML or JSON)"
-    examples = {"config.yaml": _example}
+    examples = {"config.yaml": _example, "run.vram": runmemory.example}
 
     not_found_reason = "a YAML or JSON file without training settings"
 

@@ -27,6 +27,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
+from doctor import progress
 from doctor.facts import FactCollector, Facts
 from doctor.findings import AreaStatus, Evidence, Observation
 from doctor.probes.base import ProbeResult
@@ -244,7 +245,8 @@ def run_deep_probe(kb: Any, timeout_s: float = 120, python: str = sys.executable
                    env: dict[str, str] | None = None, static_facts: Any = None) -> ProbeResult:
     """Run the child; `static_facts` (the environment probe's facts, which it passes in) avoid
     repeating what they show."""
-    run = run_child(python, child_source(), timeout_s, env)
+    with progress.stage("deep probe: importing torch and unsloth in a child process"):
+        run = run_child(python, child_source(), timeout_s, env)
     facts, obs, text = interpret(run)
     try:
         obs += symptom_observations(kb, text, static_facts)

@@ -13,6 +13,8 @@ Facts (besides those of packages.py, torch_build.py and gpu.py):
   cuda.visible_devices_set  CUDA_VISIBLE_DEVICES is set (even to "")
   path.python        `python` on PATH; path.pip: `pip` on PATH; path.pip_python: the
                      interpreter pip's script runs (its shebang)
+  python.doctor_only the doctor's own interpreter, without torch or unsloth (see _doctor_only)
+  path.uv            `uv` on PATH (fix commands are written for it when present)
   path.pip_python_mismatch  pip on PATH installs into another environment than python on PATH
   cc.found, cc.path  a C compiler as Triton looks for one: $CC, else gcc, else clang
   disk.hf_cache.path, disk.hf_cache.free_gib, disk.cwd.free_gib
@@ -99,6 +101,7 @@ def path_facts(view: SystemView) -> Facts:
     pip = view.which_on_path("pip") or view.which_on_path("pip3")
     fc.set("path.python", python)
     fc.set("path.pip", pip)
+    fc.set("path.uv", view.which_on_path("uv"))   # fix commands use uv where it is installed
     if pip:
         pip_python = shebang_python(view.read_text(pip))
         fc.set("path.pip_python", pip_python, pip)
@@ -194,6 +197,7 @@ def collect_environment(view: SystemView | None = None, python: str | None = Non
         python_facts(view), env_facts(view.environ), path_facts(view), compiler_facts(view),
         disk_facts(view), pkg_facts, collect_torch_build(view, sites, versions), collect_gpu(view),
     )
+    facts = facts.merged(_doctor_only(facts, python))
     return ProbeResult(facts=facts, observations=observations, areas=_areas(facts))
 
 
@@ -208,6 +212,16 @@ def _requirements_example(text: str, options: dict[str, Any], kb: Any = None) ->
     from doctor.probes.packages import run_requirements_example
 
     return run_requirements_example(text, options, kb)
+
+
+def _doctor_only(facts: Facts, python: str | None) -> Facts:
+    """python.doctor_only: the scanned interpreter is the one the doctor runs in (no --python),
+    with the doctor installed and neither torch nor unsloth: a fresh venv made for the doctor,
+    not the environment anyone trains with."""
+    fc = FactCollector("the doctor's own interpreter")
+    fc.set("python.doctor_only", python is None and "pkg.unsloth_doctor.version" in facts
+           and "pkg.torch.version" not in facts and "pkg.unsloth.version" not in facts)
+    return fc.freeze()
 
 
 class EnvironmentProbe(Probe):

@@ -10,14 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from doctor.facts import FactCollector
-from doctor.findings import AreaStatus, Location, Observation
-from doctor.probes import adapters, limits, pickles
+from doctor.findings import AreaStatus, Fix, Location, Observation, Safety
+from doctor.probes import adapters, limits, model_arch, model_repairs, model_shape, model_tokenizer, pickles
 from doctor.probes.base import Probe, ProbeContext, ProbeResult, Target
+from doctor.probes.gguf import LFS_POINTER
 
 MAX_HEADER = 100 * 1024 * 1024  # the safetensors format caps its JSON header at 100 MB
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tiktoken.model")
 MAX_PICKLE_FILES = 64   # pickle files scanned per folder (a checkpoint folder has a handful)
 SHOWN = 3               # tensor names quoted in one observation
+TRAINER_STATE = ("optimizer", "scheduler", "rng_state", "scaler", "training_args")   # a checkpoint-N's, not weights
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,14 @@ class Tensor:
     name: str
     dtype: str
     shape: tuple[int, ...]
+    start: int = 0     # where its bytes begin and end in the file (absolute offsets)
+    end: int = 0
+
+
+# Bytes per element of the safetensors dtypes (the format's Dtype enum); packed 4/6-bit kinds
+# and any newer name are left out of the size check.
+DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0": 1, "I16": 2, "U16": 2,
+               "F16": 2, "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "F64": 8, "I64": 8, "U64": 8}
 
 
 class HeaderError(Exception):
@@ -45,18 +55,53 @@ def read_safetensors_header(path: Path) -> tuple[dict[str, Tensor], dict[str, st
             header = json.loads(f.read(n))
         except ValueError as exc:
             raise HeaderError(f"the JSON header does not parse: {exc}") from None
+    if not isinstance(header, dict):
+        raise HeaderError("the JSON header is not an object")
     meta = header.pop("__metadata__", {}) or {}
     tensors: dict[str, Tensor] = {}
-    end = 0
     for name, info in header.items():
         try:
-            tensors[name] = Tensor(name, info["dtype"], tuple(info["shape"]))
-            end = max(end, int(info["data_offsets"][1]))
+            begin, stop = (int(x) for x in info["data_offsets"])
+            shape = tuple(int(d) for d in info["shape"])
+            tensors[name] = Tensor(name, str(info["dtype"]), shape, 8 + n + begin, 8 + n + stop)
         except (KeyError, TypeError, ValueError, IndexError):
             raise HeaderError(f"tensor {name!r} has a malformed entry") from None
-    if 8 + n + end > size:
-        raise HeaderError(f"the tensors need {8 + n + end} bytes but the file has {size}: truncated")
+        _check_extent(name, tensors[name])
+    end = _check_layout(tensors.values(), 8 + n)
+    if end > size:
+        raise HeaderError(f"the tensors need {end} bytes but the file has {size}: truncated")
+    if end < size:   # safetensors refuses it too: "incomplete metadata, file not fully covered"
+        raise HeaderError(f"the tensors end at byte {end} but the file has {size}: bytes no tensor covers")
     return tensors, meta
+
+
+def _check_extent(name: str, t: Tensor) -> None:
+    """dtype x shape must be exactly the bytes its offsets span."""
+    if t.end < t.start or any(d < 0 for d in t.shape):
+        raise HeaderError(f"tensor {name!r} has negative offsets or dimensions")
+    width = DTYPE_BYTES.get(t.dtype)
+    if width is None:
+        return
+    count = 1
+    for d in t.shape:
+        count *= d
+    if count * width != t.end - t.start:
+        raise HeaderError(f"tensor {name!r} is {t.dtype} {list(t.shape)} ({count * width} bytes) "
+                          f"but its offsets span {t.end - t.start} bytes")
+
+
+def _check_layout(tensors: Any, data_start: int) -> int:
+    """The tensors tile the data section from its first byte, without gap or overlap, as the
+    safetensors loader demands ("invalid offset"); returns where the last one ends."""
+    end, previous = data_start, None
+    for t in sorted(tensors, key=lambda t: (t.start, t.end)):
+        if t.start < end:
+            raise HeaderError(f"tensors {previous!r} and {t.name!r} overlap in the file")
+        if t.start > end:
+            raise HeaderError(f"tensor {t.name!r} starts at byte {t.start}, leaving a gap after "
+                              f"{repr(previous) if previous else 'the header'}")
+        end, previous = t.end, t.name
+    return end
 
 
 @dataclass(frozen=True)
@@ -110,25 +155,34 @@ def _scan(folder: str, caps: Caps, base: str | None = None) -> ProbeResult:
         obs.append(Observation("MODEL-ADAPTER-AND-MERGED", where))
     if config is not None:
         facts.set("model.max_position_embeddings", max_positions(config))   # a script's max_seq_length is checked against it
-        obs += _config_checks(root, config, tensors, where, bad)
+        obs += _config_checks(root, config, tensors, per_file, bad, caps)
         obs += _remote_code(root, config, where, caps)
+    base_folder = Path(base) if base else adapters.local_base(adapter, root) if adapter is not None else None
     if adapter is not None:
         obs += _adapter_checks(root, adapter, per_file, facts, caps, base)
     gguf_only = config is None and adapter is None and root.is_dir() and any(root.glob("*.gguf"))
     if gguf_only:
         pass   # a GGUF file carries its own tokenizer
     elif not any((root / n).exists() for n in TOKENIZER_FILES):
-        obs.append(Observation("MODEL-NO-TOKENIZER", where, {"kind": "adapter" if adapter and not config else "model"}))
-    elif config is not None and tensors:
-        obs += _tokenizer_fits(root, tensors, where, caps)
+        obs.append(Observation("MODEL-NO-TOKENIZER", where, {"kind": "adapter" if adapter and not config else "model"},
+                               fixes=model_repairs.copy_tokenizer(root, base_folder, caps.tokenizer_bytes)))
+    else:
+        obs += _tokenizer_checks(root, config, adapter, tensors, caps, base_folder)
     pickled = sorted(p for p in root.iterdir() if p.suffix.lower() in pickles.PICKLE_SUFFIXES and p.is_file()) \
         if root.is_dir() else []
     scanned = _pickle_checks(pickled[:MAX_PICKLE_FILES])
     dangerous = any(o.entry_id == "MODEL-PICKLE-CODE" for o in scanned)
-    if not list(root.glob("*.safetensors")) and pickled and not dangerous:   # re-saving is no advice for those
-        obs.append(Observation("MODEL-PICKLE-WEIGHTS", where))
+    # weights, not a checkpoint-N's trainer state (optimizer.pt, rng_state.pth, training_args.bin)
+    downloaded = [p for p in pickled if lfs_pointer(p) is None and not p.name.startswith(TRAINER_STATE)]
+    if not list(root.glob("*.safetensors")) and downloaded and not dangerous:   # re-saving is no advice for those
+        obs.append(Observation("MODEL-PICKLE-WEIGHTS", where, fixes=(Fix(
+            "Convert the pickle weights to safetensors in a child process with torch.load(weights_only=True); "
+            "the pickle files are kept.", Safety.UNSAFE, "model"),)))
     obs += scanned
     kind, what, loader = classify(root, config, adapter, tensors, pickled)
+    if kind == "unknown" and config is not None and any(o.entry_id == "MODEL-LFS-POINTER" for o in obs):
+        kind, what = "lfs-pointers", "model whose weight files are Git LFS pointers (not downloaded)"
+        loader = "nothing yet: fetch the weights first (git lfs pull)"
     facts.set("model.kind", kind)
     facts.set("model.loader", loader)
     facts.set("model.pickle_files", len(pickled))
@@ -192,6 +246,11 @@ def _all_tensors(root: Path, obs: list[Observation], caps: Caps) -> tuple[dict[s
                 obs.append(Observation("MODEL-SHARD-MISSING", Location(str(index_file), 1, 1), {"shard": shard}))
                 bad = True
     for file in sorted(root.glob("*.safetensors")):
+        pointer = lfs_pointer(file)
+        if pointer is not None:
+            obs.append(Observation("MODEL-LFS-POINTER", Location(str(file), 1, 1), {"file": file.name, "size": pointer}))
+            bad = True
+            continue
         try:
             found, _ = read_safetensors_header(file)
             tensors.update(found)
@@ -200,12 +259,12 @@ def _all_tensors(root: Path, obs: list[Observation], caps: Caps) -> tuple[dict[s
             obs.append(Observation("MODEL-SAFETENSORS-BROKEN", Location(str(file)), {"file": file.name, "error": str(exc)}))
             bad = True
     if index_file is not None and weight_map:
-        obs += _index_against_shards(index_file, weight_map, per_file, caps)
+        obs += _index_against_shards(index_file, weight_map, per_file, caps, complete=not bad)
     return tensors, bad, per_file
 
 
 def _index_against_shards(index_file: Path, weight_map: dict[str, str], per_file: dict[str, dict[str, Tensor]],
-                          caps: Caps) -> list[Observation]:
+                          caps: Caps, complete: bool = True) -> list[Observation]:
     """The index names, for each tensor, the shard that holds it; transformers trusts it to
     decide which keys are missing. A tensor its shard lacks loads as random weights."""
     out: list[Observation] = []
@@ -221,21 +280,32 @@ def _index_against_shards(index_file: Path, weight_map: dict[str, str], per_file
         pos = text.find(json.dumps(name))
         return Location(str(index_file), *limits.position(text, pos)) if pos >= 0 else Location(str(index_file), 1, 1)
 
+    shards = {f: found for f, found in per_file.items() if not f.startswith("adapter_model")}
+    held = {name for found in shards.values() for name in found}
+    # a rebuilt index is offered only where every shard's header was read
+    fix = model_repairs.rebuilt_index(index_file, text, shards, sorted(set(weight_map) - held)) if complete and text else ()
     for shard, names in sorted(listed.items()):
         if shard not in per_file:
             continue   # missing or unreadable: reported on its own
         stale = sorted(names - per_file[shard].keys())
-        if stale:
-            out.append(Observation("MODEL-INDEX-STALE", at(stale[0]),
-                                   {"shard": shard, "count": len(stale), "tensors": ", ".join(stale[:SHOWN])}))
+        # held by another shard the index names: transformers 5.x still finds those
+        misplaced = [n for n in stale if any(n in per_file.get(other, {}) for other in listed if other != shard)]
+        lost = [n for n in stale if n not in misplaced]
+        if lost:
+            out.append(Observation("MODEL-INDEX-STALE", at(lost[0]),
+                                   {"shard": shard, "count": len(lost), "tensors": ", ".join(lost[:SHOWN])}, fixes=fix))
+        if misplaced:
+            out.append(Observation("MODEL-INDEX-MISPLACED", at(misplaced[0]),
+                                   {"shard": shard, "count": len(misplaced), "tensors": ", ".join(misplaced[:SHOWN])},
+                                   fixes=fix))
     for file, found in sorted(per_file.items()):
         if file.startswith("adapter_model"):
             continue
-        extra = sorted(found.keys() - listed.get(file, set()))
-        if extra:
-            out.append(Observation("MODEL-INDEX-UNLISTED", Location(str(index_file), 1, 1),
-                                   {"file": file, "count": len(extra), "tensors": ", ".join(extra[:SHOWN]),
-                                    "listed": "listed in the index" if file in listed else "not named in the index at all"}))
+        extra = sorted(found.keys() - weight_map.keys())   # mapped to another shard: MISPLACED says it
+        if extra:   # a shard the index never names is not even opened: its tensors are missing
+            out.append(Observation("MODEL-INDEX-UNLISTED" if file in listed else "MODEL-INDEX-SHARD-UNNAMED",
+                                   Location(str(index_file), 1, 1),
+                                   {"file": file, "count": len(extra), "tensors": ", ".join(extra[:SHOWN])}, fixes=fix))
     return out
 
 
@@ -264,8 +334,48 @@ def _adapter_checks(root: Path, adapter: dict[str, Any], per_file: dict[str, dic
             continue   # the base's own scan reports it
     modules = adapter.get("modules_to_save") or []
     modules = [m for m in modules if isinstance(m, str)] if isinstance(modules, list) else []
+    out += _vocabulary_grown(root, shapes, base_shapes, base_name, caps)
+    out += _targets_absent(root, adapter, base_shapes, base_name)
     return out + adapters.base_mismatches(shapes, base_shapes, base_name, modules,
                                           lambda _tensor: where)
+
+
+def _targets_absent(root: Path, adapter: dict[str, Any], base_shapes: dict[str, tuple[int, ...]],
+                    base_name: str) -> list[Observation]:
+    """PEFT matches each target_modules name against the base's module names (equal, or ending
+    with "." + name); when none matches, loading raises NoMatchingPeftModuleError."""
+    targets = adapter.get("target_modules")
+    if not isinstance(targets, list) or not targets or not base_shapes or not all(isinstance(t, str) for t in targets):
+        return []   # a regex string, "all-linear", or nothing to compare with
+    modules: set[str] = set()
+    for name in base_shapes:
+        parts = name.split(".")[:-1]   # the module of a parameter, and every module above it
+        modules.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    if any(m == t or m.endswith("." + t) for t in targets for m in modules):
+        return []
+    return [Observation("MODEL-ADAPTER-TARGETS-ABSENT", Location(str(root / "adapter_config.json"), 1, 1),
+                        {"targets": ", ".join(targets), "base": base_name})]
+
+
+def _vocabulary_grown(root: Path, shapes: dict[str, tuple[int, ...]], base_shapes: dict[str, tuple[int, ...]],
+                      base_name: str, caps: Caps) -> list[Observation]:
+    """An adapter whose tokenizer has more tokens than the base's embedding has rows must
+    carry the resized embed_tokens and lm_head (modules_to_save), or the new ids index past
+    the base's embedding."""
+    tok = root / "tokenizer.json"
+    base_rows = next((s[0] for n, s in base_shapes.items() if n.endswith("embed_tokens.weight") and s), None)
+    if base_rows is None or not tok.exists():
+        return []
+    data = _json(tok, [], caps.tokenizer_bytes)
+    length = max(model_tokenizer.token_ids(data).values(), default=-1) + 1 if data else 0
+    if length <= base_rows:
+        return []
+    # whole modules (modules_to_save) or PEFT's trainable_tokens deltas; LoRA factors don't resize
+    saved = [n for n in shapes if ("embed_tokens" in n or "lm_head" in n) and ".lora_" not in n]
+    if saved:
+        return []
+    return [Observation("MODEL-ADAPTER-VOCAB-UNSAVED", Location(str(root / "adapter_config.json"), 1, 1),
+                        {"tokens": length, "base_rows": base_rows, "base": base_name})]
 
 
 def _remote_code(root: Path, config: dict[str, Any], where: Location, caps: Caps) -> list[Observation]:
@@ -293,15 +403,40 @@ def _remote_code(root: Path, config: dict[str, Any], where: Location, caps: Caps
     out = [Observation("MODEL-REMOTE-CODE", where, {
         "classes": classes, "files": ", ".join(present) or "none here",
         "other_repos": ", ".join(remote) or "none"})]
+    fix: tuple = ()
+    if missing and isinstance(config.get("auto_map"), dict):
+        text = _bounded_text(root / "config.json", caps.json_bytes)
+        fix = model_repairs.remove_config_key(root / "config.json", text, "auto_map",
+                                              "then the model_type's own transformers class loads it, if there is one")
     for f in missing:
-        out.append(Observation("MODEL-REMOTE-CODE-MISSING", where, {"file": f}))
+        out.append(Observation("MODEL-REMOTE-CODE-MISSING", where, {"file": f}, fixes=fix))
     return out
+
+
+def lfs_pointer(path: Path) -> str | None:
+    """The size a Git LFS pointer file declares for the real file ("?" if none), or None when
+    `path` is not such a pointer (a clone without git-lfs leaves these ~130-byte texts)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return None
+    if not head.startswith(LFS_POINTER):
+        return None
+    for line in head.decode("latin-1").splitlines():
+        if line.startswith("size ") and line[5:].strip().isdigit():
+            return f"{int(line[5:]) / 1e9:.2f} GB" if int(line[5:]) >= 10**8 else f"{int(line[5:])} bytes"
+    return "?"
 
 
 def _pickle_checks(files: list[Path]) -> list[Observation]:
     """Each pickle's imports, read from its opcodes; it is never unpickled."""
     out: list[Observation] = []
     for path in files:
+        pointer = lfs_pointer(path)
+        if pointer is not None:
+            out.append(Observation("MODEL-LFS-POINTER", Location(str(path), 1, 1), {"file": path.name, "size": pointer}))
+            continue
         try:
             report = pickles.scan_file(path)
         except OSError as exc:
@@ -318,41 +453,88 @@ def _pickle_checks(files: list[Path]) -> list[Observation]:
     return out
 
 
-def _config_checks(root: Path, config: dict[str, Any], tensors: dict[str, Tensor], where: Location,
-                   incomplete: bool) -> list[Observation]:
+def _config_checks(root: Path, config: dict[str, Any], tensors: dict[str, Tensor], per_file: dict[str, dict[str, Tensor]],
+                   incomplete: bool, caps: Caps) -> list[Observation]:
+    """config.json against its architecture (installed transformers' source) and the headers."""
     out: list[Observation] = []
+    path = root / "config.json"
+    text = _bounded_text(path, caps.json_bytes)
+    at = model_shape.key_locator(path, text)
     quant = config.get("quantization_config") or {}
-    if quant.get("quant_method") == "bitsandbytes" or quant.get("load_in_4bit") or quant.get("load_in_8bit"):
-        out.append(Observation("MODEL-BNB-QUANTIZED", where))
+    if isinstance(quant, dict) and (quant.get("quant_method") == "bitsandbytes" or quant.get("load_in_4bit")
+                                    or quant.get("load_in_8bit")):
+        out.append(Observation("MODEL-BNB-QUANTIZED", at("quantization_config")))
+    shapes = {n: t.shape for n, t in tensors.items()} if not incomplete and not quant else {}
+    found, arch = model_shape.architecture_checks(config, shapes, at, model_arch.installed_transformers())
+    out += found
     if not tensors or incomplete:
         return out
-    embed = next((t for n, t in tensors.items() if n.endswith("embed_tokens.weight")), None)
+    embed_name = next((n for n in tensors if n.endswith("embed_tokens.weight")), None)
+    embed = tensors.get(embed_name) if embed_name else None
     vocab = config.get("vocab_size") or (config.get("text_config") or {}).get("vocab_size")
     if embed is not None and vocab and embed.shape and embed.shape[0] != vocab:
-        out.append(Observation("MODEL-VOCAB-MISMATCH", where, {"rows": embed.shape[0], "vocab_size": vocab}))
-    tied = config.get("tie_word_embeddings", True)
-    if not tied and not any(n.endswith("lm_head.weight") for n in tensors) and embed is not None:
-        out.append(Observation("MODEL-LM-HEAD-MISSING", where))
+        out.append(Observation("MODEL-VOCAB-MISMATCH", at("vocab_size"), {"rows": embed.shape[0], "vocab_size": vocab}))
+    head_name = next((n for n in tensors if n.endswith("lm_head.weight")), None)
+    is_tied = model_shape.tied(config, arch)
+    if not is_tied and head_name is None and embed is not None:
+        out.append(Observation("MODEL-LM-HEAD-MISSING", at("tie_word_embeddings"),
+                               fixes=model_repairs.set_config_key(path, text, "tie_word_embeddings", True)))
+    if is_tied and head_name and embed_name and embed is not None:
+        saved_in = {name: root / file for file, found in per_file.items() for name in found}
+        head = tensors[head_name]
+        if not model_shape.same_start((saved_in[embed_name], embed.start, embed.end - embed.start),
+                                      (saved_in[head_name], head.start, head.end - head.start)):
+            out.append(Observation("MODEL-TIED-HEAD-DIFFERS", at("tie_word_embeddings"),
+                                   {"explicit": "says" if "tie_word_embeddings" in config else "defaults to"},
+                                   fixes=model_repairs.set_config_key(path, text, "tie_word_embeddings", False)))
     return out
 
 
-def _tokenizer_fits(root: Path, tensors: dict[str, Tensor], where: Location, caps: Caps) -> list[Observation]:
-    embed = next((t for n, t in tensors.items() if n.endswith("embed_tokens.weight")), None)
+def _bounded_text(path: Path, max_bytes: int) -> str:
+    try:
+        return limits.read_text(path, max_bytes, errors="replace")
+    except (limits.Refusal, OSError):
+        return ""
+
+
+def _tokenizer_checks(root: Path, config: dict[str, Any] | None, adapter: dict[str, Any] | None,
+                      tensors: dict[str, Tensor], caps: Caps, base: Path | None) -> list[Observation]:
+    """tokenizer.json loads and fits the embedding; chat template; eos/pad."""
+    out: list[Observation] = []
     tok = root / "tokenizer.json"
-    if embed is None or not tok.exists():
-        return []
-    refused: list[Observation] = []
-    data = _json(tok, refused, caps.tokenizer_bytes)
-    if data is None:   # a tokenizer.json that is not JSON is the tokenizers library's to report
-        return [o for o in refused if o.entry_id != "MODEL-JSON-INVALID"]
-    vocab = (data.get("model") or {}).get("vocab") or {}
-    ids = list(vocab.values()) if isinstance(vocab, dict) else list(range(len(vocab)))
-    ids += [t.get("id", 0) for t in data.get("added_tokens") or []]
-    highest = max(ids, default=-1)
-    if highest >= embed.shape[0]:
-        return [Observation("MODEL-TOKENIZER-EXCEEDS-EMBEDDINGS", Location(str(tok), 1, 1),
-                            {"token_id": highest, "rows": embed.shape[0]})]
-    return []
+    ids: dict[str, int] = {}
+    pointers = [p for p in (tok, root / "tokenizer.model") if p.exists() and lfs_pointer(p) is not None]
+    out += [Observation("MODEL-LFS-POINTER", Location(str(p), 1, 1), {"file": p.name, "size": lfs_pointer(p)})
+            for p in pointers]
+    if tok.exists() and tok not in pointers:
+        error = model_tokenizer.load_check(tok)
+        if error:
+            out.append(Observation("MODEL-TOKENIZER-UNLOADABLE", Location(str(tok), 1, 1), {"error": error}))
+        refused: list[Observation] = []
+        data = _json(tok, refused, caps.tokenizer_bytes)
+        out += [o for o in refused if o.entry_id != "MODEL-JSON-INVALID" or not error]
+        ids = model_tokenizer.token_ids(data) if data else {}
+    embed = next((t for n, t in tensors.items() if n.endswith("embed_tokens.weight")), None)
+    highest = max(ids.values(), default=-1)
+    if config is not None and embed is not None and embed.shape and highest >= embed.shape[0]:
+        out.append(Observation("MODEL-TOKENIZER-EXCEEDS-EMBEDDINGS", Location(str(tok), 1, 1),
+                               {"token_id": highest, "rows": embed.shape[0]}))
+    tok_config_path = root / "tokenizer_config.json"
+    tok_config = (_json(tok_config_path, out, caps.tokenizer_bytes) if tok_config_path.exists() else None) or {}
+    gen_path = root / "generation_config.json"
+    generation = _json(gen_path, out, caps.json_bytes) if gen_path.exists() else None
+    if generation is None and config is not None and "eos_token_id" in config:
+        gen_path, generation = root / "config.json", config   # GenerationConfig.from_model_config
+    chat_name = model_tokenizer.looks_like_chat_model(root, config, adapter)
+    if chat_name and not model_tokenizer.has_chat_template(root, tok_config):
+        out.append(Observation("MODEL-NO-CHAT-TEMPLATE", Location(str(tok_config_path if tok_config_path.exists() else root)),
+                               {"name": chat_name},
+                               fixes=model_repairs.copy_chat_template(root, base, caps.tokenizer_bytes)))
+    if tok_config_path.exists():   # without it, AutoTokenizer has no special tokens at all
+        out += model_tokenizer.special_token_checks(
+            root, tok_config, ids, generation, Location(str(tok_config_path), 1, 1),
+            Location(str(gen_path), 1, 1))
+    return out
 
 
 def _example(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:
@@ -367,7 +549,8 @@ def _example(text: str, options: dict[str, Any], kb: Any = None) -> list[Observa
             target = Path(tmp) / name
             target.parent.mkdir(parents=True, exist_ok=True)   # "base/config.json": a base model beside
             if isinstance(content, dict) and "tensors" in content:
-                target.write_bytes(_safetensors_bytes(content["tensors"], content.get("truncate", 0)))
+                target.write_bytes(_safetensors_bytes(content["tensors"], content.get("truncate", 0),
+                                                      content.get("fill", {})))
             elif isinstance(content, dict) and "zip" in content:   # torch.save's format: {member: text}
                 import zipfile
 
@@ -376,7 +559,13 @@ def _example(text: str, options: dict[str, Any], kb: Any = None) -> list[Observa
                         zf.writestr(member, data.encode("latin-1"))
             else:
                 target.write_text(content if isinstance(content, str) else json.dumps(content))
-        return _scan(tmp, caps).observations
+        return _scan(str(Path(tmp) / str(options.get("folder", ""))), caps).observations
+
+
+def _deep_example(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:
+    from doctor.probes.model_deep import output_example
+
+    return output_example(text, options, kb)
 
 
 class ModelProbe(Probe):
@@ -386,7 +575,7 @@ class ModelProbe(Probe):
     headings = {"model": "Model"}
     folder = True
     option, option_help = "--model", "a saved model or adapter folder"
-    examples = {"model.folder": _example}
+    examples = {"model.folder": _example, "model.deep_output": _deep_example}
 
     def claims_folder(self, path: Path, files: list[str]) -> bool:
         # a merged model (config.json beside safetensors shards) or a LoRA adapter
@@ -395,14 +584,21 @@ class ModelProbe(Probe):
 
     def run(self, target: Target, context: ProbeContext) -> ProbeResult:
         assert target.path is not None
-        return scan_model(target.path, context.options.base)
+        result = scan_model(target.path, context.options.base)
+        if context.options.deep:   # load it for real, in a child process
+            from doctor.probes.model_deep import request, run_model_deep
+
+            req = request(target.path, result.facts, result.observations, context.options.base)
+            result = result.merge(run_model_deep(req, context.options.timeout, context.options.python))
+        return result
 
 
 PROBE = ModelProbe()
 
 
-def _safetensors_bytes(tensors: dict[str, list[Any]], truncate: int = 0) -> bytes:
-    """A real safetensors file (zero-filled data) from {name: [dtype, shape]}."""
+def _safetensors_bytes(tensors: dict[str, list[Any]], truncate: int = 0, fill: dict[str, int] | None = None) -> bytes:
+    """A real safetensors file from {name: [dtype, shape]}: zero bytes, or the byte `fill`
+    gives for a tensor."""
     sizes = {"F32": 4, "F16": 2, "BF16": 2, "I64": 8, "U8": 1}
     header: dict[str, Any] = {}
     offset = 0
@@ -414,5 +610,7 @@ def _safetensors_bytes(tensors: dict[str, list[Any]], truncate: int = 0) -> byte
         offset += n
     raw = json.dumps(header).encode()
     raw += b" " * (-len(raw) % 8)
-    data = struct.pack("<Q", len(raw)) + raw + b"\0" * offset
+    body = b"".join(bytes([(fill or {}).get(name, 0)]) * (header[name]["data_offsets"][1] - header[name]["data_offsets"][0])
+                    for name in header)
+    data = struct.pack("<Q", len(raw)) + raw + body
     return data[: len(data) - truncate] if truncate else data

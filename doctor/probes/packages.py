@@ -10,7 +10,9 @@ Facts:
   pkg.<key>.local      the local part of the version (`cu128` of `2.8.0+cu128`), when present
   pkg.count            number of distinct installed distributions
   pkg.duplicates       "name (v1 in DIR, v2 in DIR); ..." for names installed more than once
-  pkg.broken           names whose metadata is present but whose files are gone
+  pkg.broken           names whose RECORD lists importable modules (.py, .so) that are gone
+  pkg.broken_files     those names with the missing modules, a few of each
+  pkg.missing_data     names whose RECORD lists only other files that are gone (data, docs)
   pkg.leftovers        `~name` folders left in site-packages by an interrupted pip
 Observations, located at the METADATA line that declares the requirement:
   ENV-REQUIREMENT-UNMET     an installed version outside the declared range (one per dependency)
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from doctor.facts import FactCollector, Facts
-from doctor.findings import Evidence, Location, Observation
+from doctor.findings import Evidence, Fix, Location, Observation
 from doctor.probes.system import PythonInfo, SystemView
 
 # Packages whose declared requirements we check: the Unsloth stack and the native builds
@@ -117,24 +119,67 @@ def scan_distributions(view: SystemView) -> DistScan:
     return DistScan(dists=first, all_copies=copies, leftovers=leftovers)
 
 
-def _files_present(view: SystemView, dist: Dist) -> bool | None:
-    """Whether the files RECORD lists still exist; None when there is no RECORD to tell."""
+# Files Python imports: one of these gone breaks (part of) the package's import.
+MODULE_SUFFIXES = (".py", ".so", ".pyd")
+
+
+@dataclass(frozen=True)
+class MissingFiles:
+    """Files a distribution's RECORD lists that are gone, split by what they break."""
+
+    name: str
+    modules: tuple[str, ...]   # its importable code (.py, .so, .pyd)
+    others: tuple[str, ...]    # data, docs, stubs, licences: the package may still import
+
+    def describe(self, files: tuple[str, ...], shown: int = 3) -> str:
+        more = f" and {len(files) - shown} more" if len(files) > shown else ""
+        return f"{self.name} ({', '.join(files[:shown])}{more})"
+
+
+# RECORD entries checked one by one before a full check (spread over the file, plus every
+# top-level package's __init__.py): torch lists 14,600 files, and listing all their folders
+# costs about 100 ms per scan; the sample costs a few.
+RECORD_SAMPLE = 64
+
+
+def missing_files(view: SystemView, dist: Dist) -> MissingFiles | None:
+    """The files RECORD lists that no longer exist; None when there is no RECORD or none is
+    missing. A sample is checked first; when any of it is gone, every entry is, a folder
+    listing at a time, so a slimmed install that dropped docs is told apart from one whose
+    modules are gone, and the missing files are named."""
     record = view.read_text(os.path.join(dist.meta_dir, "RECORD"))
     if not record:
         return None
     meta_name = os.path.basename(dist.meta_dir)
-    checked = 0
-    for line in record.split("\n"):
-        path = line.split(",", 1)[0]
-        if not path or path.startswith("..") or path.startswith(meta_name) or "__pycache__" in path \
-                or os.path.isabs(path):
-            continue
-        if view.exists(os.path.join(dist.site, path)):
-            return True
-        checked += 1
-        if checked >= 5:
-            break
-    return False if checked else None
+
+    def listed(lines: list[str]) -> list[str]:
+        return [path for path in (line.split(",", 1)[0] for line in lines)
+                if path and not path.startswith("..") and not path.startswith(meta_name)
+                and "__pycache__" not in path and not os.path.isabs(path)]
+    lines = record.split("\n")
+    sample = listed(lines[::max(1, len(lines) // RECORD_SAMPLE)])
+    tops = {p.split("/", 1)[0] for p in sample if "/" in p}
+    # each top-level package's __init__.py, the file whose loss breaks `import` itself
+    sample += [init for init in (f"{top}/__init__.py" for top in sorted(tops))
+               if record.startswith(init + ",") or f"\n{init}," in record]
+    if all(view.exists(os.path.join(dist.site, p)) for p in sample):
+        return None
+    paths = listed(lines)
+    by_folder: dict[str, list[str]] = {}
+    for path in paths:
+        folder, _, name = path.rpartition("/")   # RECORD separates with "/" on every system
+        by_folder.setdefault(folder, []).append(name)
+    modules: list[str] = []
+    others: list[str] = []
+    for folder, names in by_folder.items():
+        present = set(view.list_dir(os.path.join(dist.site, folder) if folder else dist.site) or ())
+        for name in names:
+            if name not in present:
+                path = f"{folder}/{name}" if folder else name
+                (modules if name.endswith(MODULE_SUFFIXES) else others).append(path)
+    if not (modules or others):
+        return None
+    return MissingFiles(dist.name, tuple(modules), tuple(others))
 
 
 def marker_environment(py: PythonInfo) -> dict[str, str]:
@@ -257,15 +302,19 @@ def _missing_observation(decl: Declared, missing: list[tuple[int, str, str]]) ->
     plain = [req for _, name, req in missing if dist_key(name) not in TORCH_PINNED]
     pinned = [name for _, name, _ in missing if dist_key(name) in TORCH_PINNED]
     note = (f"{' and '.join(pinned)} must be built for the installed torch: install "
-            f"{'them' if len(pinned) > 1 else 'it'} from torch's own index (uv pip install "
-            f"{' '.join(pinned)} --torch-backend=auto), not with a plain pip install.") if pinned else ""
+            f"{'them' if len(pinned) > 1 else 'it'} from torch's own index, not with a plain pip install.") \
+        if pinned else ""
+    # uv's form; shown as this machine needs it (pip and torch's index for the GPU or the CPU)
+    fixes = (Fix(f"Install {' and '.join(pinned)} built for the installed torch.", kind="command",
+                 command=f"uv pip install {' '.join(pinned)} --torch-backend=auto"),) if pinned else ()
     return Observation(
         "ENV-REQUIREMENT-MISSING", Location(decl.path, missing[0][0], 1),
         values={"package": decl.package, "package_version": decl.version, "missing_count": len(missing),
                 "missing": ", ".join(name for _, name, _ in missing),
                 "dependencies": [name for _, name, _ in missing],
-                "install_args": " ".join(f'"{req}"' for req in plain) or "(nothing else)",
+                "install_args": " ".join(f'"{req}"' for req in plain),
                 "pinned_note": note},
+        fixes=fixes,
         evidence=tuple(Evidence("line", f"Requires-Dist: {req}", None, decl.path, line) for line, _, req in missing))
 
 
@@ -407,10 +456,14 @@ def package_facts(scan: DistScan, view: SystemView) -> Facts:
     if dups:
         fc.set("pkg.duplicates", "; ".join(
             f"{v[0].name} ({', '.join(f'{d.version} in {d.site}' for d in v)})" for v in dups.values()))
-    broken = [scan.dists[k].name for k in FILE_CHECKED
-              if k in scan.dists and _files_present(view, scan.dists[k]) is False]
-    if broken:
-        fc.set("pkg.broken", ", ".join(broken))
+    gone = [m for k in FILE_CHECKED if k in scan.dists and (m := missing_files(view, scan.dists[k]))]
+    broken = [m for m in gone if m.modules]
+    if broken:   # modules gone: the import fails, or fails when it reaches them
+        fc.set("pkg.broken", ", ".join(m.name for m in broken))
+        fc.set("pkg.broken_files", "; ".join(m.describe(m.modules) for m in broken))
+    slimmed = [m for m in gone if not m.modules]
+    if slimmed:   # only data or docs gone: the package imports; what needs those files may not work
+        fc.set("pkg.missing_data", "; ".join(m.describe(m.others) for m in slimmed))
     if scan.leftovers:
         fc.set("pkg.leftovers", ", ".join(scan.leftovers))
     return fc.freeze()

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import ast
 import sys
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 from doctor.facts import FactCollector
 from doctor.findings import AreaStatus, Fix, Location, Observation, Safety
-from doctor.probes import limits, savemethod
+from doctor.probes import limits, pep701, savemethod
 from doctor.probes.base import Probe, ProbeContext, ProbeResult, Target
 from doctor.probes.codeedit import code_edit, keyword_fix
 from doctor.probes.livecode import imports_module, live_module
@@ -30,7 +29,7 @@ from doctor.probes.script_settings import (example_stack, is_requirements_file, 
 
 _PATCHED_BY_UNSLOTH = ("trl", "transformers", "peft")
 LR_CEILING = LORA_LR_CEILING   # config.py reads the same ceiling
-# The grammar is this interpreter's: a 3.12 f-string (quotes reused inside) fails on 3.11.
+# The Python named in a syntax error: the grammar is its own, plus 3.12's f-strings (pep701).
 _PYTHON = ".".join(map(str, sys.version_info[:2]))
 
 
@@ -153,10 +152,7 @@ def _scan(src: Source, site_dirs: tuple[str, ...] | None = None) -> tuple[list[O
     if src.refused is not None:
         return [src.refused], {}
     try:
-        with warnings.catch_warnings():   # "invalid escape sequence" is the user's to see when run, not ours to print
-            warnings.simplefilter("ignore", SyntaxWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            tree = ast.parse(src.text, filename=src.path)
+        tree = pep701.parse(src.text, filename=src.path)   # 3.12 f-strings too, whatever Python runs this
     except SyntaxError as exc:
         return [Observation("SCRIPT-SYNTAX-ERROR", src.where(exc.lineno or 1, max((exc.offset or 1) - 1, 0), in_bytes=False),
                             {"error": exc.msg, "line": exc.lineno, "python": _PYTHON})], {}

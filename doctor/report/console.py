@@ -9,6 +9,7 @@ from typing import IO, Any
 
 from doctor.findings import AreaStatus, Finding, Fix, Severity
 from doctor.report.groups import Group, group_findings
+from doctor.report.wrap import say
 from doctor.results.report import Report
 from doctor.results.words import counted
 
@@ -32,19 +33,6 @@ def make_console(stream: IO[str], force_plain: bool = False) -> Any:
                    width=None if terminal else _PIPE_WIDTH)
 
 
-def say(console: Any, markup: str, indent: int = 0) -> None:
-    """One line of the report; wrapped lines keep its indentation."""
-    if console.soft_wrap:
-        console.print(" " * indent + markup)
-        return
-    from rich.text import Text
-
-    # wrapped here rather than by a Padding, which fills every line with trailing spaces
-    for line in Text.from_markup(markup).wrap(console, max(console.width - indent, 20)):
-        line.rstrip()
-        console.print(Text(" " * indent) + line, soft_wrap=True)
-
-
 def render_console(report: Report, stream: IO[str], quiet: bool = False, verbose: bool = False) -> None:
     console = make_console(stream)
     if report.command in ("explain", "run") and report.explain is not None:
@@ -61,6 +49,8 @@ def write_report(report: Report, console: Any, quiet: bool = False, verbose: boo
     and every file named. --quiet: only the lines with findings, without explanations."""
     from rich.markup import escape
 
+    for line in report.lead:
+        say(console, f"[bold cyan]→ {escape(line)}[/]")
     per_line, by_area = assign_findings(report.areas, report.findings)
     clean = [i for i, (s, found) in enumerate(zip(report.areas, per_line))
              if s.ran and s.path is not None and not found]
@@ -175,7 +165,7 @@ def _render_group(console: Any, group: Group, explain: bool) -> None:
     else:
         where = f"{escape(f.location.path)}  " if f.location else ""
         tail = f" — {escape(group.places())}"
-    say(console, f"[{style}]{mark}[/] {where}[dim]{f.id}[/]  {escape(f.title)}{tail}", 4)
+    say(console, f"[{style}]{mark}[/] {where}[dim]{f.id}[/]  {escape(f.title)}{tail}", 4, hang=2)
     if not explain:
         return
     say(console, escape(f.message), 6)
@@ -195,7 +185,7 @@ def _render_full(console: Any, f: Finding) -> None:
 
     mark, style = _MARK[f.severity]
     where = f" [dim]{escape(str(f.location))}[/]" if f.location else ""
-    say(console, f"[{style}]{mark}[/] {escape(f.title)}{where} [dim]({f.id})[/]", 4)
+    say(console, f"[{style}]{mark}[/] {escape(f.title)}{where} [dim]({f.id})[/]", 4, hang=2)
     say(console, escape(f.message), 6)
     if f.myth:
         say(console, f"[magenta]Myth:[/] {escape(f.myth)}", 6)

@@ -32,73 +32,88 @@ def render_text(result: ExplainResult, color: bool = False, width: int | None = 
     return buf.getvalue()
 
 
+def _line(console: Any, markup: str) -> None:
+    """A line of the report wrapped to the terminal: continuation lines keep its indentation
+    (a blank line before it stays one)."""
+    from doctor.report.wrap import say
+
+    while markup.startswith("\n"):
+        console.print()
+        markup = markup[1:]
+    body = markup.lstrip(" ")
+    say(console, body, len(markup) - len(body))
+
+
 def render_console(result: ExplainResult, console: Any) -> None:
     from rich.markup import escape as e
+
+    from doctor.report.wrap import say
 
     log = result.log
     final = log.final
     if final is None:
-        console.print("[bold]No Python traceback found[/] in the text.")
+        _line(console, "[bold]No Python traceback found[/] in the text.")
     else:
         where = f" (line {final.log_line})" if final.log_line else ""
         rank = f" on rank {final.rank}" if final.rank is not None else ""
-        console.print(f"[bold red]{e(final.type or 'Error')}[/]{e(rank)}{e(where)}: {e(_short(final.message))}")
+        _line(console, f"[bold red]{e(final.type or 'Error')}[/]{e(rank)}{e(where)}: {e(_short(final.message))}")
         if final.truncated:
-            console.print("[yellow]The paste ends before the error line; this is the last traceback seen.[/]")
+            _line(console, "[yellow]The paste ends before the error line; this is the last traceback seen.[/]")
     if log.primary and len(log.primary.exceptions) > 1:
-        console.print("\n[bold]Exception chain[/] (first to last)")
+        _line(console, "\n[bold]Exception chain[/] (first to last)")
         for i, exc in enumerate(log.primary.exceptions, 1):
             if exc.link:
-                console.print(f"   [dim]the exception above {_LINK.get(exc.link, exc.link)}:[/]")
-            console.print(f"  {i}. {e(_exc_line(exc))}")
+                _line(console, f"   [dim]the exception above {_LINK.get(exc.link, exc.link)}:[/]")
+            _line(console, f"  {i}. {e(_exc_line(exc))}")
     if result.key_frames:
-        console.print("\n[bold]Where[/]")
+        _line(console, "\n[bold]Where[/]")
         for label, frame in _label_frames(result.key_frames):
             pkg = f"[{frame.package}] " if frame.package else ""
-            console.print(f"  [cyan]{label:<10}[/] {e(pkg + frame.where())}"
-                          + (f"  [dim](line {frame.log_line})[/]" if frame.log_line else ""))
+            say(console, f"[cyan]{label:<10}[/] {e(pkg + frame.where())}"
+                + (f"  [dim](line {frame.log_line})[/]" if frame.log_line else ""), 2, hang=11)
             if frame.code:
-                console.print(f"  {'':<10} [dim]{e(frame.code)}[/]")
+                say(console, f"[dim]{e(frame.code)}[/]", 13)
     if result.raise_sites:
-        console.print("\n[bold]Raised in the source[/] (the message, found in the library's code)")
+        _line(console, "\n[bold]Raised in the source[/] (the message, found in the library's code)")
         for r in result.raise_sites:
             kind = f"{r.kind} {r.exc_type}".strip()
-            console.print(f"  [cyan]{e(r.package)} {e(r.version)}[/] {e(r.where())}  [dim]\\[{e(r.category)} · {e(kind)}][/]")
+            _line(console, f"  [cyan]{e(r.package)} {e(r.version)}[/] {e(r.where())}  [dim]\\[{e(r.category)} · {e(kind)}][/]")
             if r.condition:
-                console.print(f"    [dim]when:[/] {e(_short(r.condition, 200))}")
-            console.print(f"    [dim]message:[/] {e(_short(r.template, 200))}")
+                _line(console, f"    [dim]when:[/] {e(_short(r.condition, 200))}")
+            if r.template:   # a "frame" site (a cut traceback) has no message
+                _line(console, f"    [dim]message:[/] {e(_short(r.template, 200))}")
             if r.version_note:
-                console.print(f"    [yellow]{e(r.version_note)}[/]")
+                _line(console, f"    [yellow]{e(r.version_note)}[/]")
     run = result.run_summary
     if run:
-        console.print(f"\n[bold]Run[/] {e(run)}")
+        _line(console, f"\n[bold]Run[/] {e(run)}")
     if result.oom_summary:
-        console.print(f"{'' if run else chr(10)}[bold]Memory[/] {e(result.oom_summary)}")
+        _line(console, f"{'' if run else chr(10)}[bold]Memory[/] {e(result.oom_summary)}")
     if log.death is not None:
-        console.print(f"[bold]Process died[/] ({e(log.death.kind)}, line {log.death.log_line}): {e(log.death.text)}")
+        _line(console, f"[bold]Process died[/] ({e(log.death.kind)}, line {log.death.log_line}): {e(log.death.text)}")
     for b in log.build_errors[:5]:
-        console.print(f"[bold]Build error[/] ({e(b.tool)}, line {b.log_line}): {e(b.message)}")
+        _line(console, f"[bold]Build error[/] ({e(b.tool)}, line {b.log_line}): {e(b.message)}")
     if log.rank_failures:
         parts = [f"rank {r.rank}{' (first to fail)' if r.root_cause else ''}: exit {r.exitcode}"
                  + (f" {r.signal}" if r.signal else "") for r in log.rank_failures]
-        console.print(f"[bold]Ranks[/] {e('; '.join(parts))}")
+        _line(console, f"[bold]Ranks[/] {e('; '.join(parts))}")
     if result.diagnoses and result.unmatched is None:
-        console.print(f"\n[bold]Diagnosis[/] ({len(result.diagnoses)} most likely)")
+        _line(console, f"\n[bold]Diagnosis[/] ({len(result.diagnoses)} most likely)")
         for i, d in enumerate(result.diagnoses, 1):
             _render_diagnosis(console, i, d)
     if result.unmatched is not None:
         u = result.unmatched
-        console.print("\n[bold yellow]No known cause matches this log.[/] "
+        _line(console, "\n[bold yellow]No known cause matches this log.[/] "
                       f"Closest general category: [bold]{e(u.category)}[/] (why: {e(u.reason)}).")
-        console.print("To narrow it down, collect:")
+        _line(console, "To narrow it down, collect:")
         for item in u.collect:
-            console.print(f"  - {e(item)}")
+            _line(console, f"  - {e(item)}")
         if result.diagnoses:
-            console.print("\n[bold]Weak leads[/] (too little in the log to claim them)")
+            _line(console, "\n[bold]Weak leads[/] (too little in the log to claim them)")
             for i, d in enumerate(result.diagnoses, 1):
                 _render_diagnosis(console, i, d)
     for note in result.notes:
-        console.print(f"[dim]{e(note)}[/]")
+        _line(console, f"[dim]{e(note)}[/]")
 
 
 def _render_diagnosis(console: Any, i: int, d: Diagnosis) -> None:
@@ -106,26 +121,26 @@ def _render_diagnosis(console: Any, i: int, d: Diagnosis) -> None:
 
     f = d.finding
     conf = f" · confidence {f.confidence:.2f}" if f.confidence is not None else ""
-    console.print(f"\n [bold]{i}. {e(f.title)}[/]  [dim]\\[{e(f.category)} · {e(f.id)}{conf}][/]")
+    _line(console, f"\n [bold]{i}. {e(f.title)}[/]  [dim]\\[{e(f.category)} · {e(f.id)}{conf}][/]")
     for ev in f.evidence:
         if ev.kind == "line":
-            console.print(f"    [dim]line {ev.line}:[/] {e(_short(str(ev.value), 160))}")
+            _line(console, f"    [dim]line {ev.line}:[/] {e(_short(str(ev.value), 160))}")
     if d.env_note:
         style = "green" if d.env == "confirmed" else "yellow"
-        console.print(f"    [{style}]{e(d.env_note)}[/]")
+        _line(console, f"    [{style}]{e(d.env_note)}[/]")
     if cause_note(d):
-        console.print(f"    [cyan]{e(cause_note(d))}[/]")
-    console.print(f"    {e(f.message)}")
+        _line(console, f"    [cyan]{e(cause_note(d))}[/]")
+    _line(console, f"    {e(f.message)}")
     if f.fixes:
-        console.print("    [bold]Fix[/]")
+        _line(console, "    [bold]Fix[/]")
         for fix in f.fixes:
-            console.print(f"      - {e(fix.text)}")
+            _line(console, f"      - {e(fix.text)}")
             if fix.command:
-                console.print(f"        [cyan]$ {e(fix.command)}[/]")
+                _line(console, f"        [cyan]$ {e(fix.command)}[/]")
     if f.myth:
-        console.print(f"    [magenta]{e(myth_line(f))}[/]")
+        _line(console, f"    [magenta]{e(myth_line(f))}[/]")
     if d.alternatives:
-        console.print(f"    [dim]also fits the same lines: {e(', '.join(d.alternatives))}[/]")
+        _line(console, f"    [dim]also fits the same lines: {e(', '.join(d.alternatives))}[/]")
 
 
 def cause_note(d: Diagnosis) -> str:

@@ -2,6 +2,7 @@
 however many rows or lines it fired on, and lists the places on one line."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from doctor.findings import Finding, Location
@@ -19,14 +20,26 @@ class Group:
         return self.findings[0]
 
     def places(self) -> str:
-        """'lines 5, 9, 12 (+3 more)', or 'cell 7, line 3; cell 9, line 1' in a notebook."""
+        """'lines 5, 9, 12 (+3 more)', 'rows 5, 9' in Parquet, or 'cell 7, line 3; cell 9, line 1'
+        in a notebook."""
         locs = [f.location for f in self.findings if f.location is not None]
         named = [_place(loc) for loc in locs[:SHOWN_PLACES]]
         more = f" (+{len(locs) - SHOWN_PLACES} more)" if len(locs) > SHOWN_PLACES else ""
         if all(loc.cell is None for loc in locs[:SHOWN_PLACES]):
-            word = "line" if len(locs) == 1 else plural("line")
+            unit = "row" if all(loc.row is not None for loc in locs[:SHOWN_PLACES]) else "line"
+            word = unit if len(locs) == 1 else plural(unit)
             return f"{word} {', '.join(named)}{more}"
         return "; ".join(named) + more
+
+
+    def messages_differ(self) -> bool:
+        """Whether the places say more than their line: messages that differ beyond numbers."""
+        return len({re.sub(r"\d+", "#", f.message) for f in self.findings}) > 1
+
+    def detail(self) -> list[tuple[str, str | None]]:
+        """Every place, with its own message when the messages differ beyond numbers."""
+        differ = self.messages_differ()
+        return [(str(f.location) if f.location else "", f.message if differ else None) for f in self.findings]
 
 
 def group_findings(findings: list[Finding]) -> list[Group]:

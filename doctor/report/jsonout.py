@@ -45,7 +45,8 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "tool": {"name": "unsloth-doctor", "version": __version__},
         "command": report.command,
         "targets": report.targets,
-        "summary": {**report.counts(), "unchecked": len(report.unchecked)},
+        "summary": {**report.counts(), "unchecked": len(report.unchecked),
+                    **({"fixed": report.fixed} if report.fixed is not None else {})},
         "areas": [dataclasses.asdict(a) for a in report.areas],
         "findings": [finding_to_dict(f) for f in report.findings],
         "facts": _plain(report.facts),
@@ -175,7 +176,9 @@ REPORT_SCHEMA: dict[str, Any] = {
                                             "column": {"type": ["integer", "null"]},
                                             "cell": {"type": ["integer", "null"], "description":
                                                      "In a notebook: the cell, 1-based, every cell counted; line and column are the .ipynb file's."},
-                                            "cell_line": {"type": ["integer", "null"]}}},
+                                            "cell_line": {"type": ["integer", "null"]},
+                                            "row": {"type": ["integer", "null"], "description":
+                                                    "In a Parquet file: the row, 1-based (line holds the same number)."}}},
                 "evidence": {"type": "array"},
                 "skipped": {"type": "object", "additionalProperties": {"type": "integer"},
                     "description": "Files a folder scan left out, counted by why."},

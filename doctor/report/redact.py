@@ -25,7 +25,41 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
 _HOME = re.compile(r"(/home/|/Users/|[A-Za-z]:\\\\?Users\\\\?)([^/\\\s\"':]+)")
 
 
-def redact(text: str) -> str:
+_PACKAGE_DIR = re.compile(r"(?:site|dist)-packages[/\\]$")
+_COMMON = {"localhost", "root", "user", "admin", "ubuntu", "debian", "runner", "jovyan", "colab"}
+
+
+def machine_names() -> tuple[str | None, str | None]:
+    """This machine's host name and the user's login name, when they say who or where."""
+    import getpass
+    import socket
+
+    try:
+        host: str | None = socket.gethostname().split(".")[0]
+    except OSError:
+        host = None
+    try:
+        user: str | None = getpass.getuser()
+    except (OSError, KeyError):   # no login name (a container's uid without a passwd entry)
+        user = None
+    def telling(name: str | None) -> str | None:
+        return name if name and len(name) >= 3 and name.lower() not in _COMMON else None
+    return telling(host), telling(user)
+
+
+def redact(text: str, host: str | None = None, user: str | None = None, *, machine: bool = True) -> str:
+    """Tokens, e-mails, home folders; with `machine`, also this host's name (a whole word) and
+    the user's name where it is a folder of a path (/data/alice/...). `host`/`user` name
+    them instead of this machine's."""
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
-    return _HOME.sub(lambda m: m.group(1) + "<user>", text)
+    text = _HOME.sub(lambda m: m.group(1) + "<user>", text)
+    if machine and (host is None or user is None):
+        found_host, found_user = machine_names()
+        host, user = host or found_host, user or found_user
+    if host:
+        text = re.sub(rf"(?<![\w.-]){re.escape(host)}(?![\w-])", "<host>", text)
+    if user:   # a folder named like the user, except a package's own (a user named after one)
+        text = re.sub(rf"(?<=[/\\]){re.escape(user)}(?=[/\\]|$|[\s\"'`])",
+                      lambda m: m.group(0) if _PACKAGE_DIR.search(text, 0, m.start()) else "<user>", text)
+    return text

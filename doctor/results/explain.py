@@ -195,6 +195,7 @@ class RaiseSite(NamedTuple):
     condition: str           # the `if` test that guards it ("" when none)
     category: str            # from where it is raised: saving/GGUF, kernels, vision, RL, ...
     version_note: str | None = None  # the log's Unsloth version differs from the index's
+    confidence: float = 0.0  # how surely the pasted text is this site's message, 0..1
 
     def where(self) -> str:
         return f"{self.file}:{self.line} in {self.function}"

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from doctor.findings import AreaStatus, Finding, Severity
+from doctor.results.plots import Plot
 
 if TYPE_CHECKING:   # only annotations here: a scan needs neither module loaded
     from doctor.results.explain import ExplainResult
@@ -40,6 +41,9 @@ class Report:
     headings: dict[str, str] = field(default_factory=dict)  # area -> heading (the probe registry's)
     skipped: dict[str, int] = field(default_factory=dict)   # why -> files a folder scan left out
     notes: list[str] = field(default_factory=list)
+    lead: list[str] = field(default_factory=list)  # printed before everything else (console)
+    fixed: int | None = None                       # scan --fix: findings gone from the re-checked files
+    plots: list[Plot] = field(default_factory=list)          # the HTML report's (doctor.results.plots)
 
     @property
     def unchecked(self) -> list[AreaStatus]:

@@ -12,3 +12,12 @@ def plural(word: str) -> str:
 def counted(n: int, word: str, many: str | None = None) -> str:
     """`n` and the noun in the number that agrees with it (`many` for an irregular plural)."""
     return f"{n} {word if n == 1 else many or plural(word)}"
+
+
+_SHOWN_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def visible(text: str) -> str:
+    """A marker as people type it: a line break shown as \\n (tab \\t, CR \\r), so a message
+    that quotes it stays on one line and says exactly what was looked for."""
+    return "".join(_SHOWN_ESCAPES.get(ch, ch) for ch in text)

@@ -1,21 +1,9 @@
-"""A VRAM estimate for one LoRA training step on a local model folder, before we try it.
+"""The VRAM estimate for the smoke test's own run on a local model folder, before we try it.
 
-Read from config.json and the safetensors headers only (no weights are loaded). The formula,
-in bytes, for batch b, sequence length s, LoRA rank r:
-
-  weights      = stored tensor bytes, with 32-bit floats counted at 2 bytes (Unsloth loads
-                 16-bit) and, when loading in 4-bit, every 2-D projection weight at 0.5625
-                 bytes/param (nf4 packs 2 params a byte, plus one absmax per 64-block: 4/64)
-  lora         = 16 bytes × r × Σ(in + out) over the 7 projections × layers
-                 (fp32 param 4 + grad 4 + AdamW moments 8)
-  activations  = layers × b·s·h·2                         (checkpointed layer inputs, 16-bit)
-               + b·s·(10·h + 4·i)·2                       (one layer recomputed in backward)
-               + b·s·V·4                                  (fp32 logits for the loss)
-  overhead     = 1024 MiB                                 (CUDA context, cuBLAS workspace, allocator)
-
-It errs high: Unsloth's gradient checkpointing offloads layer inputs to the CPU and its
-chunked cross-entropy never holds all logits at once. A "fits" answer needs the total to be
-under 90% of the GPU's memory, leaving room for fragmentation.
+Sizes come from config.json and the safetensors headers only (no weights are loaded); the
+arithmetic is doctor/probes/vram.py's, the one formula the scan uses too, calibrated against
+real Unsloth runs. The smoke test refuses to start only when even the low end of the estimate's
+band exceeds the GPU's memory: a verdict that stops a run must not rest on a guess.
 """
 from __future__ import annotations
 
@@ -23,14 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from doctor.probes import vram
 from doctor.probes.model import HeaderError, read_safetensors_header
 
-MIB = 2**20
-OVERHEAD_MIB = 1024
-HEADROOM = 0.90
+MIB = vram.MIB
+# Stored dtypes we count; unknown ones count 2 bytes a parameter.
 DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
                "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
-PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+SMOKE_OPTIMIZER = "adamw_torch"   # what doctor/smoketest/child.py trains with
 
 
 class EstimateError(Exception):
@@ -39,72 +27,33 @@ class EstimateError(Exception):
 
 @dataclass(frozen=True)
 class Estimate:
-    weights_mib: float
-    lora_mib: float
-    activations_mib: float
-    overhead_mib: float
+    run: vram.VramEstimate
     params: int
-    lora_params: int
     load_in_4bit: bool
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def total_mib(self) -> float:
-        return self.weights_mib + self.lora_mib + self.activations_mib + self.overhead_mib
+        return self.run.total_mib
 
     def as_facts(self) -> dict[str, Any]:
-        return {
-            "smoke.estimate.weights_mib": round(self.weights_mib, 1),
-            "smoke.estimate.lora_mib": round(self.lora_mib, 1),
-            "smoke.estimate.activations_mib": round(self.activations_mib, 1),
-            "smoke.estimate.overhead_mib": self.overhead_mib,
-            "smoke.estimate.total_mib": round(self.total_mib, 1),
-            "smoke.estimate.params": self.params,
-            "smoke.estimate.load_in_4bit": self.load_in_4bit,
-        }
+        facts = self.run.as_facts("smoke.estimate")
+        facts["smoke.estimate.params"] = self.params
+        facts["smoke.estimate.load_in_4bit"] = self.load_in_4bit
+        return facts
 
 
-def _text_config(config: Mapping[str, Any]) -> Mapping[str, Any]:
-    # Multimodal configs keep the language model's sizes under text_config.
-    return config.get("text_config") or config
-
-
-def lora_params(config: Mapping[str, Any], r: int) -> int:
-    c = _text_config(config)
-    h = int(c["hidden_size"])
-    i = int(c.get("intermediate_size") or 4 * h)
-    heads = int(c.get("num_attention_heads") or 1)
-    kv = int(c.get("num_key_value_heads") or heads)
-    head_dim = int(c.get("head_dim") or h // heads)
-    q_out, kv_out = heads * head_dim, kv * head_dim
-    per_layer = (h + q_out) + 2 * (h + kv_out) + (q_out + h) + 2 * (h + i) + (i + h)
-    return r * per_layer * int(c["num_hidden_layers"])
-
-
-def activation_bytes(config: Mapping[str, Any], batch: int, seq: int) -> int:
-    c = _text_config(config)
-    h = int(c["hidden_size"])
-    i = int(c.get("intermediate_size") or 4 * h)
-    vocab = int(c.get("vocab_size") or 32000)
-    layers = int(c["num_hidden_layers"])
-    tokens = batch * seq
-    return layers * tokens * h * 2 + tokens * (10 * h + 4 * i) * 2 + tokens * vocab * 4
-
-
-def weight_bytes(tensors: Mapping[str, tuple[str, tuple[int, ...]]], load_in_4bit: bool) -> tuple[int, int]:
-    """(bytes on the GPU, parameter count) for the stored tensors."""
-    total, params = 0, 0
-    for name, (dtype, shape) in tensors.items():
+def header_counts(tensors: Mapping[str, tuple[str, tuple[int, ...]]]) -> tuple[int, int]:
+    """(every stored parameter, the decoder's 2-D Linear weights) from the headers."""
+    total = linear = 0
+    for name, (_, shape) in tensors.items():
         n = 1
         for d in shape:
             n *= int(d)
-        params += n
-        size = DTYPE_BYTES.get(dtype.upper(), 2)
-        if load_in_4bit and len(shape) == 2 and any(p in name for p in PROJECTIONS) and size >= 2:
-            total += int(n * 0.5625)
-        else:
-            total += n * min(size, 2) if dtype.upper() in ("F32", "F64") else n * size
-    return total, params
+        total += n
+        if len(shape) == 2 and name.endswith(".weight") and any(p in name for p in vram.PROJECTIONS):
+            linear += n
+    return total, linear
 
 
 def read_folder(folder: Path) -> tuple[dict[str, Any], dict[str, tuple[str, tuple[int, ...]]]]:
@@ -140,15 +89,15 @@ def is_prequantized_4bit(config: Mapping[str, Any]) -> bool:
 
 def estimate(config: Mapping[str, Any], tensors: Mapping[str, tuple[str, tuple[int, ...]]], batch: int, seq: int,
              r: int = 16, load_in_4bit: bool = False) -> Estimate:
+    params, linear = header_counts(tensors)
+    four = load_in_4bit or is_prequantized_4bit(config)
     try:
-        wbytes, params = weight_bytes(tensors, load_in_4bit and not is_prequantized_4bit(config))
-        lp = lora_params(config, r)
-        act = activation_bytes(config, batch, seq)
+        shape = vram.shape_from_config(config, stored_params=params or None, linear_params=linear or None)
     except (KeyError, TypeError, ValueError) as exc:
         raise EstimateError(f"config.json lacks a size the estimate needs: {exc}") from None
-    return Estimate(weights_mib=wbytes / MIB, lora_mib=16 * lp / MIB, activations_mib=act / MIB,
-                    overhead_mib=OVERHEAD_MIB, params=params, lora_params=lp,
-                    load_in_4bit=load_in_4bit or is_prequantized_4bit(config))
+    run = vram.estimate(shape, vram.RunSettings(batch=batch, seq=seq, rank=r, load_in_4bit=four,
+                                                optimizer=SMOKE_OPTIMIZER, gradient_checkpointing="unsloth"))
+    return Estimate(run=run, params=shape.params, load_in_4bit=four)
 
 
 def gpu_memory_mib(facts: Mapping[str, Any]) -> float | None:
@@ -158,16 +107,9 @@ def gpu_memory_mib(facts: Mapping[str, Any]) -> float | None:
 
 
 def fits(est: Estimate, memory_mib: float) -> bool:
-    return est.total_mib <= HEADROOM * memory_mib
-
-
-def _mib(value: float) -> str:
-    return f"{value:,.0f}" if value >= 10 else f"{value:.2f}"
+    """False only when even the band's low end, with the loss chunked smallest, is over."""
+    return not vram.certainly_over(est.run, memory_mib)
 
 
 def describe(est: Estimate, memory_mib: float | None) -> str:
-    parts = (f"weights {_mib(est.weights_mib)} + LoRA {_mib(est.lora_mib)} + activations "
-             f"{_mib(est.activations_mib)} + overhead {_mib(est.overhead_mib)} = {_mib(est.total_mib)} MiB")
-    if memory_mib is None:
-        return parts + " (no GPU memory known)"
-    return parts + f" vs {HEADROOM:.0%} of {memory_mib:,.0f} MiB = {HEADROOM * memory_mib:,.0f} MiB"
+    return vram.describe(est.run, memory_mib)

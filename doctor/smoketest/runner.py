@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from doctor import progress
 from doctor.errors import UsageError
 from doctor.findings import Location, Observation
 from doctor.interrupts import deferred, end_process_group
@@ -139,7 +140,7 @@ def run_child(spec: dict[str, Any], work: Path, python: str | None, timeout: flo
                 proc = subprocess.Popen([python, "-m", "doctor.smoketest.child", str(spec_path), str(result_path)],
                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                         cwd=str(work), env=child_env(), start_new_session=True)
-            code = proc.wait(timeout=timeout)
+            code = _wait_showing_stages(proc, log_path, timeout)
         except subprocess.TimeoutExpired:
             pass
         finally:
@@ -147,6 +148,33 @@ def run_child(spec: dict[str, Any], work: Path, python: str | None, timeout: flo
                 end_process_group(proc)
     seconds = time.perf_counter() - start
     return code, log_path.read_text(encoding="utf-8", errors="replace"), read_events(result_path), seconds
+
+
+def _wait_showing_stages(proc: subprocess.Popen[bytes], log_path: Path, timeout: float) -> int:
+    """proc.wait(timeout), naming on a terminal the stage the child has started."""
+    if not progress.active():
+        return proc.wait(timeout=timeout)
+    deadline = time.monotonic() + timeout
+    with progress.stage("smoke test: starting the child process") as rename:
+        while True:
+            try:
+                return proc.wait(timeout=max(0.0, min(0.25, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                if time.monotonic() >= deadline:
+                    raise
+            stage = last_started_stage(_log_tail(log_path))
+            if stage:
+                rename(f"smoke test: {stage.replace('_', ' ')}")
+
+
+def _log_tail(path: Path, size: int = 64 << 10) -> str:
+    """The end of the child's log, where its latest stage marker is (Unsloth prints a lot before)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, 2) - size))
+            return f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
 
 
 def map_warnings(report: SmokeReport, log: str, kb: Any) -> None:
@@ -193,6 +221,25 @@ def fit_check(config: Mapping[str, Any], tensors: Mapping[str, Any], memory_mib:
         "batch": batch, "seq": seq})
 
 
+def has_tokenizer(report: SmokeReport, options: SmokeOptions) -> bool:
+    """For --model: a folder without tokenizer files fails at from_pretrained's tokenizer
+    ("Can't load tokenizer"), which reads like a transformers problem; name the real cause
+    before starting the child, as `scan --model` does (unless --force)."""
+    from doctor.probes.model import TOKENIZER_FILES
+
+    folder = Path(options.model or "")
+    if options.force or not folder.is_dir() or not (folder / "config.json").is_file() \
+            or (folder / "adapter_config.json").is_file():   # an adapter takes its base model's tokenizer
+        return True
+    if any((folder / name).is_file() for name in TOKENIZER_FILES):
+        return True
+    report.refused = True
+    report.observations.append(Observation("MODEL-NO-TOKENIZER", Location(str(folder / "config.json"), 1, 1),
+                                           {"kind": "model"}))
+    report.stages.append(Stage("load", 0.0, False, f"no tokenizer files in {folder} ({', '.join(TOKENIZER_FILES)})"))
+    return False
+
+
 def check_fits(report: SmokeReport, options: SmokeOptions, facts_provider: Callable[[], Mapping[str, Any]]) -> bool:
     """For --model: estimate VRAM and refuse (with the numbers) when it would not fit."""
     folder = Path(options.model or "")
@@ -205,7 +252,8 @@ def check_fits(report: SmokeReport, options: SmokeOptions, facts_provider: Calla
         report.observations.append(Observation("SMOKE-MODEL-UNREADABLE", Location(str(folder)), {"reason": str(exc)}))
         return options.force
     report.facts.update(e.as_facts())
-    report.facts["smoke.estimate.gpu_memory_mib"] = memory
+    report.facts.update({"smoke.estimate.gpu_memory_mib": memory, "smoke.estimate.model": str(folder),
+                         "smoke.estimate.batch": options.batch_size or 1, "smoke.estimate.seq": options.max_seq_length or 2048})
     report.notes.append("VRAM estimate: " + est.describe(e, memory))
     if obs is None:
         return True
@@ -224,7 +272,8 @@ def run_smoke(options: SmokeOptions, kb: Any | None = None,
               facts_provider: Callable[[], Mapping[str, Any]] | None = None) -> SmokeReport:
     report = SmokeReport()
     started = time.perf_counter()
-    if options.model and not check_fits(report, options, facts_provider or _gpu_facts):
+    if options.model and (not check_fits(report, options, facts_provider or _gpu_facts)
+                          or not has_tokenizer(report, options)):
         report.seconds = time.perf_counter() - started
         return report
     spec: dict[str, Any] = {"model": str(Path(options.model).resolve()) if options.model else None}

@@ -82,4 +82,13 @@ def _holds_records(path: Path) -> bool:
         return True       # unreadable or not one JSON value (JSON Lines): the probe says what it is
     if type(whole) is not dict:
         return True
-    return any(type(v) is list and v and all(type(x) is dict for x in v[:100]) for v in whole.values())
+    # records under a key count only when they are training records (a known format's keys):
+    # a project's benchmark results or API dumps also keep lists of objects under a key
+    from doctor.probes.dataset.schema import UNKNOWN, classify
+
+    def training_like(record: dict) -> bool:   # a known format's keys, or a chat turn's
+        return classify(tuple(record)).name != UNKNOWN or {"role", "content"} <= record.keys() \
+            or {"from", "value"} <= record.keys()
+
+    return any(type(v) is list and v and all(type(x) is dict for x in v[:100])
+               and any(training_like(x) for x in v[:100]) for v in whole.values())

@@ -7,12 +7,12 @@ entries of knowledge/dataset.yaml. Wording and severity live there, not here.
 from __future__ import annotations
 
 import os
-import sys
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
+from doctor import progress
 from doctor.facts import FactCollector
 from doctor.findings import AreaStatus, Location, Observation
 from doctor.probes import limits
@@ -69,28 +69,31 @@ def _scan_jsonl(path: str, options: DatasetOptions, settings: ScanSettings) -> C
 
 
 def _progress(path: str, size: int, options: DatasetOptions) -> Any:
-    """A rich progress bar on stderr, only when asked, on a terminal, for a big file."""
-    if not (options.progress and sys.stderr.isatty() and size > (8 << 20)):
+    """A progress bar for a file that takes a while: a big one, or one whose tokens are measured."""
+    slow = size > (8 << 20) or (options.tokenizer is not None and size > (256 << 10))
+    if not slow:
         return nullcontext(None)
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
-
-    @contextmanager
-    def bar() -> Any:
-        with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                      TransferSpeedColumn(), console=Console(stderr=True), transient=True) as prog:
-            task = prog.add_task(f"checking {Path(path).name}", total=size)
-            yield lambda done: prog.update(task, completed=done)
-    return bar()
+    verb = "measuring tokens in" if options.tokenizer else "checking"
+    return progress.bar(f"{verb} {_shown_path(path)}", size, wanted=options.progress)
 
 
-def _ticking(items: Iterable[T], tick: Callable[[], None], every: int = 4096) -> Iterator[T]:
-    """The same items, calling `tick` after every `every` of them (to move a progress bar)."""
+def _shown_path(path: str) -> str:
+    """The path as the user would type it: relative to the working folder when under it."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:   # another drive on Windows
+        return path
+    return path if relative.startswith("..") else relative
+
+
+def _ticking(items: Iterable[T], tick: Callable[[int], None], every: int = 4096) -> Iterator[T]:
+    """The same items, calling `tick(count)` after every `every` of them (to move a progress bar)."""
+    count = 0
     for count, item in enumerate(items, start=1):
         yield item
         if count % every == 0:
-            tick()
-    tick()
+            tick(count)
+    tick(count)
 
 
 def _scan_file(path: str, kind: str, options: DatasetOptions, settings: ScanSettings,
@@ -100,8 +103,13 @@ def _scan_file(path: str, kind: str, options: DatasetOptions, settings: ScanSett
         first_line = 1 if kind == "parquet" else 2  # CSV line 1 is the header
         ragged: list[reader.RaggedRow] = []
         with _progress(path, size, options) as update:
-            done = None if update is None else (lambda fraction: update(int(size * fraction)))
-            rows = reader.iter_table_rows(path, kind, ragged=ragged, on_batch=done)
+            read = [0]   # bytes, as far as the reader's batches tell
+
+            def done(fraction: float) -> None:
+                read[0] = int(size * fraction)
+            rows = reader.iter_table_rows(path, kind, ragged=ragged, on_batch=done if update else None)
+            if update is not None:
+                rows = _ticking(rows, lambda count: update(read[0], count))
             result = scan.scan_rows(rows, settings, first_line)
         if kind == "csv":
             _relocate_csv_rows(path, result, first_line)
@@ -133,7 +141,7 @@ def _scan_file(path: str, kind: str, options: DatasetOptions, settings: ScanSett
         with open(path, "rb") as f, _progress(path, size, options) as update:
             items = reader.iter_array_elements(f)
             if update is not None:
-                items = _ticking(items, lambda: update(f.tell()))
+                items = _ticking(items, lambda rows: update(f.tell(), rows))
             return scan.scan_elements(items, settings)
     return _scan_jsonl(path, options, settings)
 
@@ -170,9 +178,9 @@ def scan_dataset(path: str, options: DatasetOptions | None = None) -> ProbeResul
         try:
             from doctor.probes.dataset.tokens import load_tokenizer
             load_tokenizer(tokenizer)
-        except TokenizerProblem as err:
-            observations.append(Observation(TOKENIZER_UNUSABLE, err.where or Location(tokenizer),
-                                            {"path": tokenizer, "detail": str(err)}))
+        except TokenizerProblem as err:   # a missing package gets its install command
+            observations.append(Observation(NEEDS_EXTRA if err.missing_package else TOKENIZER_UNUSABLE,
+                                            err.where or Location(tokenizer), {"path": tokenizer, "detail": str(err)}))
             tokenizer = None
     settings = _settings(options, tokenizer)
     try:
@@ -189,8 +197,8 @@ def scan_dataset(path: str, options: DatasetOptions | None = None) -> ProbeResul
                                         {"path": path, "detail": f"{type(err).__name__}: {err}"}))
         return ProbeResult(facts.freeze(), observations,
                            [AreaStatus("dataset", f"Dataset {path}", "not read", ran=False, path=path)])
-    observations.extend(observe.observations(path, result))
-    observations.extend(observe.file_level(path, result, facts))
+    observations.extend(observe.observations(path, result, kind))
+    observations.extend(observe.file_level(path, result, facts, kind, options.max_seq_length))
     dominant = result.schema_counts.most_common(1)[0][0] if result.schema_counts else "none"
     schema = "mixed" if len(result.schema_counts) > 1 else dominant
     facts.set("dataset.lines", result.lines)

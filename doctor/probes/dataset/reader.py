@@ -248,8 +248,8 @@ def iter_table_rows(path: str | Path, kind: str, batch_size: int = 4096,
             import pyarrow.csv as pacsv
     except ImportError as err:
         raise MissingExtra(
-            f"reading {kind.upper()} files needs pyarrow, which is not installed: "
-            "pip install 'unsloth-doctor[data]' (or pip install pyarrow)") from err
+            f"reading {kind.upper()} files needs pyarrow, which is not installed (the doctor's "
+            "'data' extra installs it)") from err
     skipped: list[RaggedRow] = []
     delimiter = csv_delimiter(path)
     with ExitStack() as stack:

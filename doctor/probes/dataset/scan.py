@@ -402,8 +402,9 @@ class _LineSource:
 
 
 def scan_jsonl_range(path: str, start: int, end: int | None, settings: ScanSettings,
-                     progress: Callable[[int], None] | None = None) -> ChunkResult:
-    """Check the JSONL lines that start in [start, end) of the file; lines count from 1."""
+                     progress: Callable[[int, int], None] | None = None) -> ChunkResult:
+    """Check the JSONL lines that start in [start, end) of the file; lines count from 1.
+    `progress` is told the byte offset reached and the rows read so far."""
     checker = _Checker(settings)
     r = checker.r
     line = 0
@@ -417,7 +418,7 @@ def scan_jsonl_range(path: str, start: int, end: int | None, settings: ScanSetti
                     r.rows += len(rows)
                     r.parsed += len(rows)
                     if progress is not None:
-                        progress(src.offset)
+                        progress(src.offset, r.rows)
                     continue
                 src.push_back(rows)   # something to look at: row by row
                 for _ in range(len(rows)):
@@ -432,7 +433,7 @@ def scan_jsonl_range(path: str, start: int, end: int | None, settings: ScanSetti
             line = _one_line(checker, src, raw, line + 1)
         r.lines = line
     if progress is not None:
-        progress(src.offset)
+        progress(src.offset, r.rows)
     return checker.finish()
 
 

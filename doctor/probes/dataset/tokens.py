@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from doctor.results.words import visible
 from doctor.findings import Location
 from doctor.probes import limits
 from doctor.probes.dataset.content import ROLE_ALIASES, content_text, turn_role_content
@@ -43,9 +44,10 @@ class TokenizerProblem(Exception):
     """The tokenizer folder cannot be used; the message says why and what to do, `where` the
     file, line and column at fault when one is."""
 
-    def __init__(self, message: str, where: Location | None = None) -> None:
+    def __init__(self, message: str, where: Location | None = None, missing_package: bool = False) -> None:
         super().__init__(message)
         self.where = where
+        self.missing_package = missing_package   # an optional package of the doctor's, not the folder
 
 
 def _read_file(file: Path) -> str:
@@ -88,8 +90,8 @@ def _sandbox() -> Any:
         from jinja2.sandbox import ImmutableSandboxedEnvironment
     except ImportError as err:
         raise TokenizerProblem(
-            "rendering the chat template needs jinja2, which is not installed: "
-            "pip install 'unsloth-doctor[data]' (or pip install jinja2)") from err
+            "rendering the chat template needs jinja2, which is not installed (the doctor's 'data' "
+            "extra installs it)", missing_package=True) from err
 
     def raise_exception(message: str) -> None:
         raise TemplateError(message)
@@ -151,8 +153,8 @@ def load_tokenizer(folder: str) -> TokenizerBundle:
     try:
         from tokenizers import Tokenizer
     except ImportError as err:
-        raise TokenizerProblem("measuring tokens needs the tokenizers package: pip install "
-                               "'unsloth-doctor[data]' (or pip install tokenizers)") from err
+        raise TokenizerProblem("measuring tokens needs the tokenizers package, which is not installed "
+                               "(the doctor's 'data' extra installs it)", missing_package=True) from err
     try:
         tokenizer = Tokenizer.from_file(str(tok_file))
     except Exception as err:  # the library raises plain Exception on a bad file
@@ -305,13 +307,13 @@ class TokenMeter:
             return
         at = piece.text.find(marker)
         if at < 0:
-            self.hits.add(MARKER_MISSING, piece.line, None, response_part=marker)
+            self.hits.add(MARKER_MISSING, piece.line, None, response_part=visible(marker))
         elif too_long:
             # Tokens up to the end of the marker: if they fill the window, no label survives.
             prefix = piece.text[:at + len(marker)]
             kept = len(self.bundle.tokenizer.encode(prefix, add_special_tokens=piece.special))
             if kept >= (self.max_len or 0):
-                self.hits.add(RESPONSE_TRUNCATED, piece.line, None, response_part=marker,
+                self.hits.add(RESPONSE_TRUNCATED, piece.line, None, response_part=visible(marker),
                               tokens=length, marker_end=kept, max_seq_length=self.max_len)
 
 
@@ -333,3 +335,16 @@ def recommend_max_seq_length(lengths: Counter[int]) -> int:
     """The p99 length rounded up to a multiple of 256 (at least 256)."""
     p99 = percentile(lengths, 99)
     return max(256, -(-p99 // 256) * 256)
+
+
+def length_histogram(lengths: Counter[int], max_seq_length: int | None, bins: int = 30) -> dict[str, Any]:
+    """Token lengths in `bins` equal-width bins from 0 to past the longest row and past
+    max_seq_length, so both show on one axis: the data of the HTML report's plot, kept as a
+    fact because the reporters never see the lengths themselves."""
+    top = max(max(lengths, default=0), max_seq_length or 0, 1)
+    width = max(1, -(-top // bins))   # whole tokens per bin, the last bin holding `top`
+    counts = [0] * (top // width + 1)
+    for length, n in lengths.items():
+        counts[min(length // width, len(counts) - 1)] += n
+    return {"bin_width": width, "counts": counts, "max_seq_length": max_seq_length,
+            "rows": sum(lengths.values()), "longest": max(lengths, default=0)}
