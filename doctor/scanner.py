@@ -19,6 +19,7 @@ from doctor.probes import registry, runmemory
 from doctor.probes.base import Probe, ProbeContext, ProbeOptions, ProbeResult, Target
 from doctor.findings import Finding, Location, Observation
 from doctor.probes.guard import guarded
+from doctor.probes.settings.cross import cross_target_observations
 from doctor.results.words import counted
 from doctor.results.report import FixOutcome, Report
 from doctor.suppress import LineReader, Policy, apply_policy, drop_commented
@@ -84,8 +85,9 @@ def run_scan(kb: KnowledgeBase, targets: Targets, opts: ScanOptions) -> Report:
 def _run_scan(kb: KnowledgeBase, targets: Targets, opts: ScanOptions) -> Report:
     result = probe_all(kb, targets, opts).merge(nothing_found(targets))
     facts = result.facts
-    # checks that need two targets of the scan (a run's settings and the GPU) read the merged facts
-    across = runmemory.memory_observations(facts)
+    # checks that need two targets of the scan (a run's settings and the GPU; a script's settings
+    # and the data or model scanned with it) read the merged facts
+    across = [*runmemory.memory_observations(facts), *cross_target_observations(facts)]
     findings = evaluate(kb, facts) + findings_from_observations(kb, [*opts.extra, *result.observations, *across],
                                                                 facts)
     findings = fit_commands(findings, facts)

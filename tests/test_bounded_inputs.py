@@ -384,7 +384,7 @@ def test_long_attribute_chain_that_python_parses_is_read(tmp_path: Path) -> None
     from doctor.probes.script import scan_script
 
     path = tmp_path / "train.py"
-    path.write_text("x = a" + ".b" * 2000 + "(learning_rate=1e-2)\n")
+    path.write_text("x = a" + ".b" * 2000 + ".SFTConfig(learning_rate=1e-2)\n")   # a config: the LR rule reads it
     assert ids(scan_script(str(path))) == ["SCRIPT-LR-TOO-HIGH"]
 
 

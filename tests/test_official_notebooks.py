@@ -68,7 +68,8 @@ def test_a_script_that_follows_the_seed_gets_each_myth_at_its_line() -> None:
     lines = path.read_text().splitlines()
     found = {o.entry_id: lines[o.location.line - 1] for o in scan_script(str(path)).observations}
     assert set(found) == {"SCRIPT-IMPORT-ORDER", "SCRIPT-RAW-LORA-CONFIG", "SCRIPT-LR-TOO-HIGH",
-                          "SCRIPT-MERGE-AND-UNLOAD", "SCRIPT-TRUST-REMOTE-CODE", "SCRIPT-MERGED-4BIT"}
+                          "SCRIPT-MERGE-AND-UNLOAD", "SCRIPT-TRUST-REMOTE-CODE", "SCRIPT-MERGED-4BIT",
+                          "SCRIPT-LORA-ALPHA-RATIO"}   # the seed's r=32, lora_alpha=16
     assert found["SCRIPT-IMPORT-ORDER"].startswith("from unsloth import")
     assert "LoraConfig(" in found["SCRIPT-RAW-LORA-CONFIG"]
     assert "1.8e-3" in found["SCRIPT-LR-TOO-HIGH"]

@@ -84,8 +84,10 @@ def _dedent_leading(lines: list[str]) -> list[str]:
     return [ln[len(prefix):] if ln.startswith(prefix) else ln for ln in lines]
 
 
-def python_lines(cell: str) -> list[str]:
-    """The cell's lines as Python: one output line for every line of the cell."""
+def python_lines(cell: str, commands: list[tuple[int, str]] | None = None) -> list[str]:
+    """The cell's lines as Python: one output line for every line of the cell. `commands`,
+    when given, receives (line index, text) of each magic and shell escape, with its
+    continuation lines (`!pip install a \\` then `    b`: both lines, as written)."""
     lines = _dedent_leading(cell.split("\n"))
     first = next((i for i, ln in enumerate(lines) if ln.strip()), None)
     if first is not None:
@@ -93,13 +95,17 @@ def python_lines(cell: str) -> list[str]:
         if magic:
             if magic.group(1) not in PYTHON_CELL_MAGICS:
                 return [""] * len(lines)       # %%bash, %%writefile...: the body is not Python
-            body = transform_lines(lines[first + 1:])
+            found: list[tuple[int, str]] = []
+            body = transform_lines(lines[first + 1:], found)
+            if commands is not None:
+                commands += [(i + first + 1, text) for i, text in found]
             return [""] * (first + 1) + body
-    return transform_lines(lines)
+    return transform_lines(lines, commands)
 
 
-def transform_lines(lines: list[str]) -> list[str]:
-    """Line magics, shell escapes, magic assignments and help, each made a placeholder."""
+def transform_lines(lines: list[str], commands: list[tuple[int, str]] | None = None) -> list[str]:
+    """Line magics, shell escapes, magic assignments and help, each made a placeholder
+    (`commands`, when given, receives each one's line index and joined text)."""
     out: list[str] = []
     scanner = _Scanner()
     i = 0
@@ -109,11 +115,15 @@ def transform_lines(lines: list[str]) -> list[str]:
         if scanner.at_statement_start and stripped:
             statement = _escaped(stripped)
             if statement is not None:
+                at, parts = len(out), [stripped]
                 out.append(_indent(line) + statement)
                 i += 1
                 while i < len(lines) and _continues(lines[i - 1]):   # `!pip install a \` then `    b`
+                    parts.append(lines[i])
                     out.append("")
                     i += 1
+                if commands is not None:
+                    commands.append((at, "\n".join(parts)))
                 continue
             code = scanner.feed(line)
             if scanner.at_statement_start and code.endswith("?"):   # `obj?`, `obj.method??`

@@ -154,6 +154,7 @@ def _scan(folder: str, caps: Caps, base: str | None = None) -> ProbeResult:
     if config is not None and adapter is not None:
         obs.append(Observation("MODEL-ADAPTER-AND-MERGED", where))
     if config is not None:
+        facts.set("model.max_position_embeddings", max_positions(config))   # a script's max_seq_length is checked against it
         obs += _config_checks(root, config, tensors, per_file, bad, caps)
         obs += _remote_code(root, config, where, caps)
     base_folder = Path(base) if base else adapters.local_base(adapter, root) if adapter is not None else None
@@ -188,6 +189,15 @@ def _scan(folder: str, caps: Caps, base: str | None = None) -> ProbeResult:
     return ProbeResult(facts=facts.freeze(), observations=obs,
                        areas=[AreaStatus("model", f"Model {folder}", f"{what}, {len(tensors)} tensors; load with {loader}",
                                          path=str(folder))])
+
+
+def max_positions(config: dict[str, Any]) -> int | None:
+    """The context length the model was built for (a multimodal model's is its text model's)."""
+    for part in (config, config.get("text_config")):
+        value = part.get("max_position_embeddings") if isinstance(part, dict) else None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
 
 
 def classify(root: Path, config: dict[str, Any] | None, adapter: dict[str, Any] | None,

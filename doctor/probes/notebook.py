@@ -32,6 +32,7 @@ class CellLine:
 class NotebookCode:
     text: str                        # the code cells as Python, joined with newlines
     lines: tuple[CellLine, ...]      # one for every line of text
+    commands: tuple[tuple[int, str], ...] = ()   # (1-based line of text, magic or shell escape)
 
 
 class _Placed(str):
@@ -67,11 +68,14 @@ def read_notebook(text: str, parsed: Any = None) -> NotebookCode | None:
     cells = _cells(notebook)
     out_lines: list[str] = []
     places: list[CellLine] = []
+    commands: list[tuple[int, str]] = []
     for number, parts in cells:
-        code = python_lines("".join(parts))
+        found: list[tuple[int, str]] = []
+        code = python_lines("".join(parts), found)
+        commands += [(len(out_lines) + i + 1, text) for i, text in found]
         out_lines += code
         places += [CellLine(number, i + 1, part, off) for i, (part, off) in enumerate(_line_starts(parts, len(code)))]
-    return NotebookCode("\n".join(out_lines), tuple(places))
+    return NotebookCode("\n".join(out_lines), tuple(places), tuple(commands))
 
 
 def _cells(notebook: Any) -> list[tuple[int, list[str]]]:

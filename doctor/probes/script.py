@@ -19,12 +19,18 @@ from doctor.probes import limits, pep701, savemethod
 from doctor.probes.base import Probe, ProbeContext, ProbeResult, Target
 from doctor.probes.codeedit import code_edit, keyword_fix
 from doctor.probes.livecode import imports_module, live_module
+from doctor.probes.system import NotAPython, absolute_python, other_python
 from doctor.probes.notebook import CellLine, file_place, read_notebook, string_places
+from doctor.probes.settings.cross import example as cross_example
+from doctor.probes.settings.extract import dotted_name as _name   # `a.b.c` of a dotted name, "" otherwise
+from doctor.probes.settings.rules import LORA_LR_CEILING
+from doctor.probes.script_settings import (example_stack, is_requirements_file, requirements_example, scan_requirements,
+                                           script_settings)
 
 _PATCHED_BY_UNSLOTH = ("trl", "transformers", "peft")
+LR_CEILING = LORA_LR_CEILING   # config.py reads the same ceiling
 # The Python named in a syntax error: the grammar is its own, plus 3.12's f-strings (pep701).
 _PYTHON = ".".join(map(str, sys.version_info[:2]))
-LR_CEILING = 5e-4   # the docs' range is 2e-4 .. 5e-6 for LoRA; above this is divergence territory
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,7 @@ class Source:
     places: tuple[CellLine, ...] = ()   # a notebook's: where each line of text comes from
     raw: str = ""                       # a notebook's JSON text, to place findings in it
     refused: Observation | None = None  # why the file was not read (then text is "")
+    commands: tuple[tuple[int, str], ...] = ()   # a notebook's magics and shell escapes, by line of text
     # where each cell's source strings stand in `raw`, found on the first finding placed
     _strings: dict[tuple[int, int], int] = field(default_factory=dict, compare=False, repr=False)
 
@@ -58,6 +65,17 @@ class Source:
             self._strings.update(string_places(self.raw) or {(0, 0): 0})
         raw_line, raw_col = file_place(self.raw, self._strings, place, col)
         return Location(self.path, raw_line, raw_col, cell=place.cell, cell_line=place.line)
+
+
+    def where_later(self, line: int, col: int) -> dict[str, Any]:
+        """What `where` needs, as plain data, without reading a notebook's JSON again: for a
+        fact that becomes a finding only if another target of the scan completes it."""
+        col = _char_column(self.text, line, col)
+        if not self.places:
+            return {"path": self.path, "line": line, "column": col + 1, "name": self.line_name(line)}
+        place = self.places[min(max(line, 1), len(self.places)) - 1]
+        return {"path": self.path, "cell": place.cell, "cell_line": place.line, "part": place.part,
+                "offset": place.offset, "char": col, "name": self.line_name(line)}
 
 
 def _char_column(text: str, line: int, col: int) -> int:
@@ -103,24 +121,13 @@ def _notebook_source(path: str, text: str, parsed: Any = None) -> Source:
     code = read_notebook(text, parsed)   # magics and shell escapes read as IPython reads them
     if code is None:
         return Source(path, "")
-    return Source(path, code.text, places=code.lines, raw=text)
+    return Source(path, code.text, places=code.lines, raw=text, commands=code.commands)
 
 
 def _calls(tree: ast.AST) -> Iterator[ast.Call]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             yield node
-
-
-def _name(node: ast.AST) -> str:
-    """`a.b.c` for a dotted name; "" for anything else. A loop: chains can be thousands long."""
-    parts: list[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return ""
-    return ".".join([node.id, *reversed(parts)])
 
 
 def _kw(call: ast.Call, name: str) -> ast.expr | None:
@@ -135,25 +142,33 @@ def _const(node: ast.expr | None) -> Any:
 
 
 def scan_source(src: Source) -> list[Observation]:
+    return _scan(src)[0]
+
+
+def _scan(src: Source, site_dirs: tuple[str, ...] | None = None) -> tuple[list[Observation], dict[str, Any]]:
+    """The observations of a script, and the facts its settings give (for rules that read
+    the environment or a model folder too). `site_dirs`: where the installed unsloth and trl
+    are looked up (default: this interpreter's path)."""
     if src.refused is not None:
-        return [src.refused]
+        return [src.refused], {}
     try:
         tree = pep701.parse(src.text, filename=src.path)   # 3.12 f-strings too, whatever Python runs this
     except SyntaxError as exc:
         return [Observation("SCRIPT-SYNTAX-ERROR", src.where(exc.lineno or 1, max((exc.offset or 1) - 1, 0), in_bytes=False),
-                            {"error": exc.msg, "line": exc.lineno, "python": _PYTHON})]
+                            {"error": exc.msg, "line": exc.lineno, "python": _PYTHON})], {}
     except (RecursionError, MemoryError) as exc:
         # CPython gives up on an expression nested too deeply to build (thousands of chained
         # operators or attributes): RecursionError, or MemoryError from its parser's stack.
         line, col = _densest_statement(src.text)
         error = str(exc) or type(exc).__name__
         return [Observation("SCRIPT-NESTING-TOO-DEEP", src.where(line, col - 1, in_bytes=False),
-                            {"file": Path(src.path).name, "detail": f"Python cannot parse this statement ({error})"})]
+                            {"file": Path(src.path).name, "detail": f"Python cannot parse this statement ({error})"})], {}
     tree = live_module(tree)   # code under `if False:` never runs: no check reads it
     obs: list[Observation] = []
     obs += _import_checks(src, tree)
     obs += _call_checks(src, tree)
-    return obs
+    settings, facts = script_settings(src, tree, site_dirs)
+    return obs + settings, facts
 
 
 def _densest_statement(text: str) -> tuple[int, int]:
@@ -282,11 +297,6 @@ def _call_checks(src: Source, tree: ast.Module) -> list[Observation]:
         if tail == "from_pretrained" and _const(_kw(call, "trust_remote_code")) is True and "Auto" in name \
                 and _loaded_model(call) not in base_models:
             out.append(Observation("SCRIPT-TRUST-REMOTE-CODE", where(), {"call": name}))
-        lr = _const(_kw(call, "learning_rate"))
-        if isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > LR_CEILING:
-            out.append(Observation("SCRIPT-LR-TOO-HIGH", src.where(_kw(call, "learning_rate").lineno,
-                                                                   _kw(call, "learning_rate").col_offset),
-                                   {"learning_rate": lr, "ceiling": LR_CEILING}))
         if tail == "LoraConfig" and uses_unsloth:
             out.append(Observation("SCRIPT-RAW-LORA-CONFIG", where()))
         if tail == "get_peft_model":
@@ -319,18 +329,32 @@ def _call_checks(src: Source, tree: ast.Module) -> list[Observation]:
     return [o for o in out if o.entry_id != "SCRIPT-MERGE-AND-UNLOAD" or loads_4bit]
 
 
-def scan_script(path: str) -> ProbeResult:
+def scan_script(path: str, site_dirs: tuple[str, ...] | None = None) -> ProbeResult:
+    if is_requirements_file(Path(path).name):
+        return scan_requirements(path, site_dirs)
     src = read_source(path)
-    observations = scan_source(src)
+    observations, settings_facts = _scan(src, site_dirs)
     facts = FactCollector(f"script:{path}")
     facts.set(f"script.{Path(path).name}.findings", len(observations))
+    for key, value in settings_facts.items():
+        facts.set(key, value)
     return ProbeResult(facts=facts.freeze(), observations=observations,
                        areas=[AreaStatus("script", f"Script {path}", path=path)])
 
 
 def _example(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:
     max_bytes = int(options["max_bytes"]) if "max_bytes" in options else None   # small limits, for examples
-    return scan_source(read_source(options.get("name", "train.py"), text, max_bytes))
+    return _scan(read_source(options.get("name", "train.py"), text, max_bytes), example_stack())[0]
+
+
+def _site_dirs(python: str | None) -> tuple[str, ...] | None:
+    """The path of the interpreter `scan --python` names (where its unsloth and trl are)."""
+    if not python:
+        return None
+    try:
+        return other_python(absolute_python(python)).site_dirs
+    except NotAPython:
+        return None   # the environment probe reports an interpreter that does not run
 
 
 class ScriptProbe(Probe):
@@ -340,11 +364,14 @@ class ScriptProbe(Probe):
     headings = {"script": "Training scripts"}
     suffixes = (".py", ".ipynb")
     option, option_help = "--script", "a training script or notebook"
-    examples = {"script.py": _example}
+    examples = {"script.py": _example, "requirements.txt": requirements_example, "script+data": cross_example}
+
+    def claims_file(self, path: Path) -> bool:
+        return super().claims_file(path) or is_requirements_file(path.name)
 
     def run(self, target: Target, context: ProbeContext) -> ProbeResult:
         assert target.path is not None
-        return scan_script(target.path)
+        return scan_script(target.path, _site_dirs(context.options.python))
 
 
 PROBE = ScriptProbe()

@@ -16,6 +16,7 @@ from doctor.facts import FactCollector
 from doctor.findings import AreaStatus, Location, Observation
 from doctor.probes import limits
 from doctor.probes.base import ProbeResult
+from doctor.probes.dataset.columns import first_columns
 from doctor.probes.dataset import jobs, observe, reader, scan
 from doctor.probes.dataset.jobs import split_ranges
 from doctor.probes.dataset.scan import ChunkResult, ScanSettings
@@ -208,6 +209,7 @@ def scan_dataset(path: str, options: DatasetOptions | None = None) -> ProbeResul
     facts.set("dataset.duplicates", result.hits.counts.get(scan.DUPLICATE, 0))
     facts.set("dataset.max_row_bytes", result.max_row_bytes)
     facts.set("dataset.problem_counts", dict(result.hits.counts))
+    facts.set("dataset.columns", first_columns(path, kind))   # what a script's dataset_text_field must name
     # the count of findings is the console's, from the findings it shows under this line
     facts.set("dataset.schema_columns", {name: list(cols) for name, cols in result.schema_columns.items()})
     columns = result.schema_columns.get(dominant, ())
