@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from doctor.probes.script import scan_script
+from tests.helpers.findings import problems
 
 ROOT = Path(__file__).resolve().parent.parent
 OFFICIAL = ROOT / "fixtures" / "notebooks" / "official"
@@ -36,7 +37,8 @@ EXPECTED = {
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_official_notebooks_give_only_the_findings_checked_true(name: str) -> None:
-    found = [(o.entry_id, o.location.cell, o.location.cell_line) for o in scan_script(str(OFFICIAL / name)).observations]
+    found = [(o.entry_id, o.location.cell, o.location.cell_line)
+             for o in problems(scan_script(str(OFFICIAL / name)).observations)]
     assert found == EXPECTED[name]
 
 
@@ -60,13 +62,13 @@ INVALID_UPSTREAM = {"Qwen3_(14B)-Reasoning-Conversational.ipynb"}
 
 @pytest.mark.parametrize("name", ["follows_notebook_sft.py", "follows_notebook_grpo.py"])
 def test_scripts_that_follow_the_notebooks_get_no_finding(name: str) -> None:
-    assert scan_script(str(SCRIPTS / name)).observations == []
+    assert problems(scan_script(str(SCRIPTS / name)).observations) == []
 
 
 def test_a_script_that_follows_the_seed_gets_each_myth_at_its_line() -> None:
     path = SCRIPTS / "follows_seed_advice.py"
     lines = path.read_text().splitlines()
-    found = {o.entry_id: lines[o.location.line - 1] for o in scan_script(str(path)).observations}
+    found = {o.entry_id: lines[o.location.line - 1] for o in problems(scan_script(str(path)).observations)}
     assert set(found) == {"SCRIPT-IMPORT-ORDER", "SCRIPT-RAW-LORA-CONFIG", "SCRIPT-LR-TOO-HIGH",
                           "SCRIPT-MERGE-AND-UNLOAD", "SCRIPT-TRUST-REMOTE-CODE", "SCRIPT-MERGED-4BIT",
                           "SCRIPT-LORA-ALPHA-RATIO"}   # the seed's r=32, lora_alpha=16

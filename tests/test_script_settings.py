@@ -17,6 +17,7 @@ from doctor.probes.script import read_source, scan_source, scan_script
 from doctor.probes.script_settings import requirements_observations, script_settings
 from doctor.probes.settings.extract import CONFIG, LOAD, PEFT, SAVE, TRAINER, UNKNOWN, settings_calls
 from doctor.probes.settings.trl_api import installed_trl, read_trl
+from tests.helpers.findings import problems
 
 
 def _calls(code: str):
@@ -227,7 +228,7 @@ def test_a_requirements_file_is_a_target(tmp_path) -> None:
     req = tmp_path / "requirements-train.txt"
     req.write_text("unsloth\ntrl==0.15.2\n")
     result = scan_script(str(req))
-    assert [(o.entry_id, o.location.line, o.location.column) for o in result.observations] == \
+    assert [(o.entry_id, o.location.line, o.location.column) for o in problems(result.observations)] == \
         [("SCRIPT-PIN-OUTSIDE-RANGE", 2, 1)]
 
 
@@ -281,12 +282,12 @@ SCRIPTS = Path(__file__).resolve().parent.parent / "fixtures" / "scripts"
 
 @pytest.mark.parametrize("name", ["notebook_sft.py", "notebook_grpo.py"])
 def test_scripts_that_follow_the_official_notebooks_get_no_finding(name: str) -> None:
-    assert scan_script(str(SCRIPTS / name)).observations == []
+    assert problems(scan_script(str(SCRIPTS / name)).observations) == []
 
 
 def test_a_script_that_follows_the_seeds_advice_gets_its_findings() -> None:
     found = sorted((o.entry_id, o.location.line, o.values.get("keyword", "")) for o in
-                   scan_script(str(SCRIPTS / "seed_sft.py")).observations)
+                   problems(scan_script(str(SCRIPTS / "seed_sft.py")).observations))
     assert found == [
         ("SCRIPT-LORA-ALPHA-RATIO", 12, ""),
         ("SCRIPT-LORA-NO-MLP", 13, ""),
@@ -313,8 +314,8 @@ def test_scan_python_judges_by_that_interpreters_packages(tmp_path) -> None:
     python.write_text(f"#!/bin/sh\nexec {sys.executable} -I -S -c \"$2\"\n")   # no site-packages at all
     python.chmod(0o755)
     theirs = PROBE.run(Target("script", str(req)), ProbeContext(None, ProbeOptions(python=str(python))))
-    assert [o.entry_id for o in ours.observations] == ["SCRIPT-PIN-OUTSIDE-RANGE"]
-    assert theirs.observations == []
+    assert [o.entry_id for o in problems(ours.observations)] == ["SCRIPT-PIN-OUTSIDE-RANGE"]
+    assert problems(theirs.observations) == []
 
 
 def test_an_install_line_that_never_runs_is_not_judged() -> None:
@@ -361,9 +362,9 @@ def test_a_script_exported_from_a_notebook_is_judged_by_the_versions_it_installs
 def test_a_requirements_file_beside_the_script_says_which_trl_it_runs_with(tmp_path) -> None:
     script = tmp_path / "train.py"
     script.write_text("from trl import SFTTrainer\nSFTTrainer(model=m, tokenizer=t)\n")
-    assert [o.entry_id for o in scan_script(str(script)).observations] == ["SCRIPT-TRL-KWARG-REJECTED"]
+    assert [o.entry_id for o in problems(scan_script(str(script)).observations)] == ["SCRIPT-TRL-KWARG-REJECTED"]
     (tmp_path / "requirements.txt").write_text("trl==0.11.4\n")
-    assert scan_script(str(script)).observations == []
+    assert problems(scan_script(str(script)).observations) == []
 
 
 def test_a_notebooks_text_field_finding_names_its_cell_and_the_files_line(tmp_path) -> None:

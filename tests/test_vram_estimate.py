@@ -187,3 +187,23 @@ def test_a_prequantized_checkpoint_is_counted_in_4bit():
 def test_no_gpu_or_no_size_means_no_verdict():
     assert runmemory.memory_observations(_facts({"model_name": "meta-llama/Llama-3.1-70B"})) == []
     assert _facts({"model_name": "./outputs/checkpoint-60"}) == {}
+
+
+def test_an_official_notebook_gets_its_runs_estimate_at_the_loader():
+    from doctor.probes.script import scan_script
+
+    nb = ROOT / "fixtures" / "notebooks" / "official" / "Llama3.1_(8B)-Alpaca.ipynb"
+    (note,) = [o for o in scan_script(str(nb)).observations if o.entry_id == "RUN-VRAM-ESTIMATE"]
+    assert note.location.cell is not None and note.location.line   # the cell, and the raw .ipynb line
+    assert note.values["kind"] == "4-bit LoRA r=16" and note.values["batch"] == 2 and note.values["seq"] == 2048
+    assert "Llama-3.1-8B" in note.values["model"] or "llama-3-8b" in note.values["model"].lower()
+
+
+def test_rl_runs_get_no_supervised_estimate(tmp_path):
+    from doctor.probes.script import scan_script
+
+    script = tmp_path / "grpo.py"
+    script.write_text("from unsloth import FastLanguageModel\nfrom trl import GRPOConfig\n"
+                      "model, tok = FastLanguageModel.from_pretrained('unsloth/Qwen3-4B-Base', max_seq_length=2048)\n"
+                      "args = GRPOConfig(per_device_train_batch_size=1, num_generations=4)\n")
+    assert [o for o in scan_script(str(script)).observations if o.entry_id == "RUN-VRAM-ESTIMATE"] == []

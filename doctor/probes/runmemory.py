@@ -60,8 +60,13 @@ def memory_observations(facts: Mapping[str, Any]) -> list[Observation]:
     for key, fact in sorted(facts.items()):
         if not key.startswith(FACT_PREFIX) or not isinstance(fact, Mapping):
             continue
-        where = Location(str(fact.get("path") or ""), fact.get("line"), fact.get("column"), cell=fact.get("cell"),
-                         cell_line=fact.get("cell_line"))
+        if isinstance(fact.get("at"), Mapping):   # a script's place, kept as plain data (Source.where_later)
+            from doctor.probes.settings.cross import place_of
+
+            where = place_of(fact["at"], str(fact.get("path") or ""))
+        else:
+            where = Location(str(fact.get("path") or ""), fact.get("line"), fact.get("column"), cell=fact.get("cell"),
+                             cell_line=fact.get("cell_line"))
         values = {"model": fact.get("model"), "kind": fact.get("kind"), "batch": fact.get("batch"),
                   "seq": fact.get("seq"), "memory": _mib(memory), "estimate": fact.get("estimate"),
                   "floor": _mib(float(fact.get("floor_mib", 0))), "middle": _mib(float(fact.get("middle_mib", 0)))}

@@ -22,7 +22,11 @@ def cross_target_observations(facts: Mapping[str, Any]) -> list[Observation]:
 
 
 def _place(facts: Mapping[str, Any], key: str, fallback: str) -> Location:
-    at = facts.get(key) or {}
+    return place_of(facts.get(key) or {}, fallback)
+
+
+def place_of(at: Mapping[str, Any], fallback: str) -> Location:
+    """A place kept as plain data (Source.where_later), as a Location."""
     if not at.get("path"):
         return Location(fallback)
     if "part" not in at:

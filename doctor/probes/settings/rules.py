@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 from doctor.findings import Location, Observation
+from doctor.probes import runmemory
 from doctor.probes.settings.extract import (CONFIG, LOAD, LORA_CONFIG, PEFT, TRAINER, UNKNOWN, SettingsCall,
                                             dotted_name)
 from doctor.probes.settings.cross import MAX_SEQ, MAX_SEQ_AT, TEXT_FIELD, TEXT_FIELD_AT
+from doctor.probes.settings.memory import supervised_run
 from doctor.probes.settings.trl_api import TRANSFORMERS_CLASSES, TransformersApi, TrlApi
 from doctor.probes.settings.unsloth_api import CONFIG_EXTRAS, TRAINER_EXTRAS, UnslothCompat
 
@@ -73,6 +75,12 @@ def settings_observations(calls: list[SettingsCall], script: ScriptFacts, place:
         out += _trl_keyword_rules(calls, script, place)
     if script.transformers is not None:
         out += _transformers_keyword_rules(calls, script, place)
+    run = supervised_run(calls, _model_name(loads[0]) if loads else None)
+    if run:
+        run_facts, notes = runmemory.estimate_run(run, place(_at(loads[0], "model_name")))
+        out += notes
+        facts.update({key: dict(fact, at=script.where_later(_at(loads[0], "model_name")))
+                      for key, fact in run_facts.items()})
     sized = next((c for c in loads if _number(c.value("max_seq_length"))), None)
     if sized is not None:
         facts[MAX_SEQ] = sized.value("max_seq_length")
