@@ -1,10 +1,12 @@
 """Which multi-GPU strategy fits this machine's topology for the user's run; pure.
 
-Unsloth trains multi-GPU as DDP: one whole model per GPU (unsloth/models/loader.py:1309-1315),
-so a run whose model fits one card is DDP on any topology; DDP all-reduces only the trainable
-gradients, which for LoRA are small. A run that does not fit one card must shard (FSDP /
-ZeRO-3), which gathers the full weights every step: viable when every pair is NVLinked, slow
-across PCIe host bridges (the same advice as unsloth_cli/commands/doctor.py:verdict).
+Under torchrun Unsloth trains DDP by default: one whole model per GPU
+(unsloth/models/loader.py:1309-1315), so a run whose model fits one card is DDP on any
+topology; DDP all-reduces only the trainable gradients, which for LoRA are small. A run that
+does not fit one card must shard (Unsloth 2026.10's native FSDP2 with UNSLOTH_FSDP2=1,
+unsloth/models/fsdp2_native.py:13, or ZeRO-3), which gathers the full weights every step:
+viable when every pair is NVLinked, slow across PCIe host bridges (the same advice as
+unsloth_cli/commands/doctor.py:verdict).
 
 Memory per parameter, the model's weights and training state only (activations come on top,
 hence the headroom): QLoRA 4-bit NF4 with its quantisation constants about 0.56 bytes; LoRA on
