@@ -87,3 +87,19 @@ def test_scan_gpus_on_the_gpu_machine(tmp_path: Path) -> None:
         assert rec["allreduce"]["backend"] == "nccl" and rec["allreduce"]["world"]["ok"] is True
         assert set(rec["peer_copy"].values()) == {"ok"}
         assert any(i.startswith("GPUS-STRATEGY-") for i in found)
+
+
+def test_under_torchrun_scan_gpus_keeps_the_cross_rank_checks() -> None:
+    import subprocess
+    import sys
+
+    from tests.helpers.cli import ROOT
+
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           "-m", "doctor", "scan", "--gpus", "--timeout", "60", "--format", "json"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=240,
+                          env={**os.environ, "NO_COLOR": "1", "OMP_NUM_THREADS": "1"})
+    report = json.loads(done.stdout)   # rank 0 alone reports
+    assert report["facts"]["dist.world_size"] == 2 and report["facts"]["dist.launcher"] == "torchrun", done.stderr
+    assert report["facts"]["dist.allreduce.ok"] is True
+    assert not any(k.startswith("gpus.") for k in report["facts"])

@@ -137,12 +137,17 @@ def test_model_sizes_come_from_names_and_safetensors_headers(tmp_path: Path) -> 
     assert run_for([], [str(tmp_path)], method="full").params_b == 0.002
 
 
-def test_a_training_script_gives_method_and_size(tmp_path: Path) -> None:
-    script = tmp_path / "train.py"
+def lora_script(folder: Path, loader_args: str) -> Path:
+    """A training script: Unsloth's loader called with `loader_args`, then a LoRA adapter."""
+    script = folder / "train.py"
     script.write_text("from unsloth import FastLanguageModel\n"
-                      "model, tok = FastLanguageModel.from_pretrained(model_name='unsloth/Llama-3.2-3B-Instruct',\n"
-                      "    max_seq_length=2048, load_in_4bit=False)\n"
+                      f"model, tok = FastLanguageModel.from_pretrained({loader_args})\n"
                       "model = FastLanguageModel.get_peft_model(model, r=16)\n")
+    return script
+
+
+def test_a_training_script_gives_method_and_size(tmp_path: Path) -> None:
+    script = lora_script(tmp_path, "model_name='unsloth/Llama-3.2-3B-Instruct', max_seq_length=2048, load_in_4bit=False")
     assert run_from_script(str(script)) == Run("lora", 3.0, f"{script} (unsloth/Llama-3.2-3B-Instruct)")
     script.write_text("from unsloth import FastLanguageModel\n"
                       "model, tok = FastLanguageModel.from_pretrained('unsloth/Qwen3-14B', full_finetuning=True)\n")
@@ -150,11 +155,7 @@ def test_a_training_script_gives_method_and_size(tmp_path: Path) -> None:
 
 
 def test_device_map_auto_is_flagged_for_ddp_but_not_when_the_model_must_be_split(tmp_path: Path) -> None:
-    script = tmp_path / "train.py"
-    script.write_text("from unsloth import FastLanguageModel\n"
-                      "model, tok = FastLanguageModel.from_pretrained('unsloth/Llama-3.1-8B', load_in_4bit=False,\n"
-                      "    device_map='balanced')\n"
-                      "model = FastLanguageModel.get_peft_model(model, r=16)\n")
+    script = lora_script(tmp_path, "'unsloth/Llama-3.1-8B', load_in_4bit=False, device_map='balanced'")
     rec = record("rtx4090x2-phb")
     fits = judge(rec, run_from_script(str(script)), [str(script)])
     assert {"GPUS-STRATEGY-DDP", "DIST-DEVICE-MAP-STRATEGY"} <= {o.entry_id for o in fits.observations}
