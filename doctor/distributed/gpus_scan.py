@@ -66,11 +66,11 @@ def machine_record(opts: GpusOptions, environ: Mapping[str, str] | None = None) 
         record = merge_topology(record, live_topology(gpus))
     if len(gpus) < 2 or not torch.get("nccl_available"):
         return record
-    record["allreduce"] = run_local_ranks(len(gpus), opts.timeout_s, python=opts.python)
+    record["allreduce"] = run_local_ranks(len(gpus), opts.timeout_s, python=opts.python, backend="nccl")
     record["p2p_disable_inherited"] = p2p_disable_inherited(environ)
     if _allreduce_failed(record["allreduce"]) and not record["p2p_disable_inherited"]:
         record["allreduce_retry"] = run_local_ranks(len(gpus), opts.timeout_s, {"NCCL_P2P_DISABLE": "1"},
-                                                    python=opts.python)
+                                                    python=opts.python, backend="nccl")
     return record
 
 
@@ -95,7 +95,7 @@ def judge(record: dict[str, Any], run: Run, scripts: list[str]) -> ProbeResult:
     if run.params_b:
         facts["gpus.run.params_b"] = run.params_b
         facts["gpus.run.need_gib"] = need_gib(run)
-    areas = [AreaStatus("distributed", label, detail=detail) for label, detail in summary_lines(record)]
+    areas = [AreaStatus("distributed", label, detail=detail, ids=ids) for label, detail, ids in summary_lines(record)]
     return ProbeResult(facts=Facts(facts, {k: "scan --gpus" for k in facts}), observations=observations, areas=areas)
 
 

@@ -58,8 +58,9 @@ def _error_line(log: str) -> str:
 
 
 def run_local_ranks(world: int, timeout_s: float, extra_env: dict[str, str] | None = None,
-                    python: str = sys.executable, startup_s: float = STARTUP_S) -> dict[str, Any]:
-    """The all-reduce suite over `world` fresh local ranks: its result, or {backend, error, hung}."""
+                    python: str = sys.executable, startup_s: float = STARTUP_S, backend: str = "?") -> dict[str, Any]:
+    """The all-reduce suite over `world` fresh local ranks: its result, or {backend, error, hung}
+    (`backend`: what the ranks would have used, for a result they never wrote)."""
     base = with_doctor_code({**os.environ, **(extra_env or {})})
     with tempfile.TemporaryDirectory(prefix="unsloth-doctor-ranks-") as folder:
         result_file = os.path.join(folder, "result.json")
@@ -83,21 +84,21 @@ def run_local_ranks(world: int, timeout_s: float, extra_env: dict[str, str] | No
                     hung = True
                     break
         except OSError as exc:
-            return {"backend": "?", "error": f"could not start rank {len(procs)} of {world}: {exc}", "hung": False}
+            return {"backend": backend, "error": f"could not start rank {len(procs)} of {world}: {exc}", "hung": False}
         finally:
             for p in procs:   # Ctrl-C or a hang must not leave ranks holding GPU contexts
                 if p.poll() is None:
                     end_process_group(p)
         log = _tail(logs)
         if hung:
-            return {"backend": "?", "hung": True, "log": log,
+            return {"backend": backend, "hung": True, "log": log,
                     "error": f"no answer within {timeout_s + startup_s:g} s (killed)"}
         try:
             with open(result_file, encoding="utf-8") as fh:
                 result: dict[str, Any] = json.load(fh)
         except (OSError, ValueError):
             codes = ", ".join(f"rank {i}: {p.returncode}" for i, p in enumerate(procs))
-            return {"backend": "?", "hung": False, "log": log,
+            return {"backend": backend, "hung": False, "log": log,
                     "error": f"the ranks exited without a result ({codes}): {_error_line(log)}"}
     if result.get("error"):
         result["hung"] = any(w in result["error"].lower() for w in _TIMEOUT_WORDS)

@@ -19,9 +19,10 @@ from typing import Any, Mapping
 
 from doctor.distributed.bandwidth import allreduce_observations
 from doctor.distributed.checks import gpu_mismatches
-from doctor.distributed.links import SLOW_LINK_RATIO, degraded_widths, expected_pair, slot_limited
+from doctor.distributed.links import SLOW_LINK_RATIO, degraded_widths, expected_pair, pcie_label, slot_limited
 from doctor.distributed.strategy import Run, strategy
 from doctor.findings import Evidence, Observation
+from doctor.results.words import counted
 
 Record = Mapping[str, Any]
 
@@ -209,15 +210,25 @@ def gpus_facts(record: Record) -> dict[str, Any]:
     return facts
 
 
-def summary_lines(record: Record) -> list[tuple[str, str]]:
-    """(label, detail) lines for the console: the GPUs, each pair's link, the peer copies, the all-reduce."""
+# Which findings each console line stands for (entry id prefixes); the strategy line takes the rest.
+GPU_IDS = ("GPUS-TORCH", "GPUS-NONE", "GPUS-NON-CUDA", "GPUS-SINGLE", "GPUS-ROCM", "GPUS-NO-NCCL", "DIST-GPU-",
+           "DIST-BF16")
+LINK_IDS = ("GPUS-TOPOLOGY", "GPUS-P2P", "GPUS-PCIE", "GPUS-LINK")
+COPY_IDS = ("GPUS-PEER-COPY",)
+ALLREDUCE_IDS = ("GPUS-ALLREDUCE", "DIST-ALLREDUCE", "DIST-SLOW-PAIR")
+NONE = ("(none)",)
+
+
+def summary_lines(record: Record) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(label, detail, entry id prefixes) lines for the console: the GPUs, each pair's link, the
+    peer copies, the all-reduce, and a last line for the strategy and the script's settings."""
     gpus = _gpus(record)
     names = sorted({str(g.get("name")) for g in gpus})
     torch = record.get("torch") or {}
     lines = [(f"GPUs: {len(gpus)} visible ({', '.join(names) or 'none'})",
               f"torch {torch.get('version', '?')}, "
               + (f"ROCm {torch['hip']}" if torch.get("hip") else f"CUDA {torch.get('cuda') or 'none'}")
-              + f", NCCL {torch.get('nccl') or 'unavailable'}")]
+              + f", NCCL {torch.get('nccl') or 'unavailable'}", GPU_IDS)]
     gpu_by = {int(g["index"]): g for g in gpus}
     measured = pair_busbw(record)
     pair_text = []
@@ -229,22 +240,27 @@ def summary_lines(record: Record) -> list[tuple[str, str]]:
                          f"P2P read {'yes' if pair.get('p2p_read') else 'no'}"
                          + (f", {link} = {expected:.0f} GB/s" if expected else "") + bw)
     if pair_text:
-        lines.append((f"Topology (NVML): {len(pair_text)} pairs", "; ".join(pair_text)))
+        lines.append((f"Topology (NVML): {counted(len(pair_text), 'pair')}", "; ".join(pair_text), LINK_IDS))
+    elif gpus:
+        links = "; ".join(f"{g['index']}: {pcie_label(g)}" for g in gpus if g.get("pcie"))
+        lines.append(("Links (NVML)", links or record.get("topology_error", "not read"), LINK_IDS))
     copies = record.get("peer_copy") or {}
     if copies:
         ok = sum(1 for s in copies.values() if s == "ok")
         lines.append((f"Peer copies: {ok} of {len(copies)} ordered pairs kept their data",
-                      "; ".join(f"{k} {v}" for k, v in sorted(copies.items()))))
+                      "; ".join(f"{k} {v}" for k, v in sorted(copies.items())), COPY_IDS))
     elif record.get("peer_copy_skipped"):
-        lines.append(("Peer copies: not checked", record["peer_copy_skipped"]))
-    for key, label in (("allreduce", "All-reduce"), ("allreduce_retry", "All-reduce with NCCL_P2P_DISABLE=1")):
+        lines.append(("Peer copies: not checked", record["peer_copy_skipped"], COPY_IDS))
+    for key, label, ids in (("allreduce", "All-reduce", ALLREDUCE_IDS),
+                            ("allreduce_retry", "All-reduce with NCCL_P2P_DISABLE=1", NONE)):
         result = record.get(key)
         if not result:
             continue
         world = result.get("world") or {}
         if _failed(result):
-            lines.append((f"{label}: {_what(result).upper()} ({result.get('backend')})", ""))
+            lines.append((f"{label}: {_what(result).upper()} ({result.get('backend')})", "", ids))
         else:
             lines.append((f"{label}: result checked, {world.get('ranks')} ranks, busbw "
-                           f"{world.get('busbw_gbps', 0):.1f} GB/s ({result.get('backend')})", ""))
+                           f"{world.get('busbw_gbps', 0):.1f} GB/s ({result.get('backend')})", "", ids))
+    lines.append(("Strategy and launch settings", "", ()))
     return lines
