@@ -225,3 +225,11 @@ def test_a_bad_machine_record_is_a_located_message(tmp_path: Path) -> None:
     done = run_cli("scan", "--gpus", "--gpus-from", str(bad))
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert f"{bad}:2:" in done.stderr
+
+
+def test_a_record_of_the_wrong_shape_is_a_message_not_a_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "record.json"
+    bad.write_text('{"torch": {}, "gpus": [{"name": "X"}]}')
+    done = run_cli("scan", "--gpus", "--gpus-from", str(bad))
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "integer 'index'" in done.stderr

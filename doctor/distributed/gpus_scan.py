@@ -112,6 +112,12 @@ def load_record(path: str) -> dict[str, Any]:
         raise UsageError(f"{path}:{exc.lineno}:{exc.colno}: not a machine record: {exc.msg}") from None
     if not isinstance(record, dict) or not isinstance(record.get("torch"), dict):
         raise UsageError(f"{path}:1:1: not a machine record: expected a JSON object with a 'torch' object")
+    gpus = record.get("gpus", [])
+    if not isinstance(gpus, list) or not all(isinstance(g, dict) and isinstance(g.get("index"), int) for g in gpus):
+        raise UsageError(f"{path}:1:1: not a machine record: 'gpus' must be a list of objects with an integer 'index'")
+    for key in ("pairs", "peer_copy", "allreduce", "allreduce_retry"):
+        if record.get(key) is not None and not isinstance(record[key], dict):
+            raise UsageError(f"{path}:1:1: not a machine record: '{key}' must be an object")
     return record
 
 
