@@ -158,10 +158,11 @@ def test_device_map_auto_is_flagged_for_ddp_but_not_when_the_model_must_be_split
     script = lora_script(tmp_path, "'unsloth/Llama-3.1-8B', load_in_4bit=False, device_map='balanced'")
     rec = record("rtx4090x2-phb")
     fits = judge(rec, run_from_script(str(script)), [str(script)])
-    assert {"GPUS-STRATEGY-DDP", "DIST-DEVICE-MAP-STRATEGY"} <= {o.entry_id for o in fits.observations}
+    assert {"GPUS-STRATEGY-DDP", "GPUS-DEVICE-MAP-SPLIT-FITS"} <= {o.entry_id for o in fits.observations}
     too_big = judge(rec, Run("lora", 14.0, "test"), [str(script)])
     found = {o.entry_id for o in too_big.observations}
-    assert "GPUS-STRATEGY-SHARDING-OVER-PCIE" in found and "DIST-DEVICE-MAP-STRATEGY" not in found
+    assert "GPUS-STRATEGY-SHARDING-OVER-PCIE" in found and "GPUS-DEVICE-MAP-SPLIT-FITS" not in found
+    assert "DIST-DEVICE-MAP-STRATEGY" not in found
 
 
 # --- links, NVML, the child's output --------------------------------------------------------------

@@ -52,6 +52,21 @@ def _gpus(text: str, options: dict[str, Any], kb: Any = None) -> list[Observatio
     return gpus_observations(yaml.safe_load(text) or {})
 
 
+def _gpus_script(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:
+    """A training script judged on a machine (options.record, YAML): what `scan --gpus --script` adds."""
+    import os
+    import tempfile
+
+    from doctor.distributed.gpus_scan import judge
+    from doctor.distributed.run_info import run_from_script
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, options.get("name", "train.py"))
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        return judge(yaml.safe_load(options["record"]), run_from_script(path), [path]).observations
+
+
 # kb test runs these on knowledge examples (`probe: NAME` in an entry's examples).
 EXAMPLES = {
     "distributed.facts": _facts,
@@ -59,4 +74,5 @@ EXAMPLES = {
     "distributed.start": _start,
     "distributed.script": _script,
     "distributed.gpus": _gpus,
+    "distributed.gpus-script": _gpus_script,
 }

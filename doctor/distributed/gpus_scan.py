@@ -75,10 +75,16 @@ def machine_record(opts: GpusOptions, environ: Mapping[str, str] | None = None) 
 
 
 def _script_observations(scripts: list[str], strategy_id: str) -> list[Observation]:
+    """The script's launch settings against the verdict. A placement strategy splits the model
+    over the GPUs in one process (Unsloth's 2 x T4 notebooks do): right for a model that does not
+    fit one GPU, a waste of all but one GPU at a time for one that does (DDP would use them all).
+    Under a launcher `scan --distributed` reports them whatever the size: there DDP is certain."""
     found = scan_script_paths(scripts)
-    if strategy_id in ("GPUS-STRATEGY-SHARDING-OVER-PCIE", "GPUS-STRATEGY-DOES-NOT-FIT"):
-        return [o for o in found if o.entry_id not in _DDP_ONLY]
-    return found
+    if strategy_id == "GPUS-STRATEGY-DDP":
+        return [Observation("GPUS-DEVICE-MAP-SPLIT-FITS", o.location, o.values) if o.entry_id in _DDP_ONLY else o
+                for o in found]
+    # the model must be split, or its size is unknown: a split in one process may be the right run
+    return [o for o in found if o.entry_id not in _DDP_ONLY]
 
 
 def judge(record: dict[str, Any], run: Run, scripts: list[str]) -> ProbeResult:

@@ -55,36 +55,40 @@ def _literal(node: ast.expr | None) -> Any:
         return None
 
 
+def _loader_calls(tree: ast.AST) -> list[tuple[Any, dict[str, ast.expr]]]:
+    """(model name, keywords) of every from_pretrained call that names a model, in source order."""
+    calls = sorted((n for n in ast.walk(tree) if isinstance(n, ast.Call) and _name(n.func).endswith("from_pretrained")),
+                   key=lambda n: (n.lineno, n.col_offset))
+    out = []
+    for call in calls:
+        kw = {k.arg: k.value for k in call.keywords if k.arg}
+        name = _literal(kw.get("model_name") or (call.args[0] if call.args else None))
+        if isinstance(name, str):
+            out.append((name, kw))
+    return out
+
+
 def run_from_script(path: str) -> Run:
-    """Method and size from a training script's loader call and get_peft_model use."""
+    """Method and size from a training script's loader call and get_peft_model use.
+
+    The loader call is the first that names a model with a size ("...-8B..."), else the first:
+    notebooks load their saved adapter again at the end ("lora_model"), which names no size."""
     try:
         tree = ast.parse(read_source(path).text)
     except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
         return Run()
-    name = None
-    four_bit: Any = True      # the loaders' default
-    full = False
-    peft = False
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
-            continue
-        called = _name(node.func)
-        kw = {k.arg: k.value for k in node.keywords if k.arg}
-        if called.endswith("get_peft_model"):
-            peft = True
-        if called.endswith("from_pretrained") and ("model_name" in kw or node.args):
-            name = _literal(kw.get("model_name") or (node.args[0] if node.args else None)) or name
-            if "load_in_4bit" in kw:
-                four_bit = _literal(kw["load_in_4bit"])
-            full = full or _literal(kw.get("full_finetuning")) is True
+    loaders = _loader_calls(tree)
+    if not loaders:
+        return Run()
+    name, kw = next((c for c in loaders if params_from_name(c[0])), loaders[0])
+    peft = any(_name(n.func).endswith("get_peft_model") for n in ast.walk(tree) if isinstance(n, ast.Call))
+    four_bit = _literal(kw["load_in_4bit"]) if "load_in_4bit" in kw else True   # the loaders' default
     method = None
-    if full:
+    if _literal(kw.get("full_finetuning")) is True:
         method = "full"
     elif peft:
-        prequantised = isinstance(name, str) and "4bit" in name.lower()
-        method = "qlora" if four_bit is True or prequantised else "lora"
-    params = params_from_name(name) if isinstance(name, str) else None
-    return Run(method, params, path if name is None else f"{path} ({name})")
+        method = "qlora" if four_bit is True or "4bit" in name.lower() else "lora"
+    return Run(method, params_from_name(name), f"{path} ({name})")
 
 
 def run_for(scripts: list[str], models: list[str], model_name: str | None = None,
