@@ -7,6 +7,7 @@ The record is plain JSON (tests and `kb test` feed recorded ones, see fixtures/g
   pairs       {"0-1": {level: PIX|PXB|PHB|NODE|SYS, nvlink, nvlinks, p2p_read}} from NVML
   topology_error   why there is no `pairs`
   peer_copy   {"0->1": "ok" | "corrupt" | "error: ..." | "hung: ..." | "inconclusive: ..."}
+  peer_access {"0->1": bool}: torch.cuda.can_device_access_peer
   peer_copy_skipped  why the peer-copy probe did not run
   allreduce   run_allreduce_suite's result, or {backend, error, hung}
   allreduce_retry   the same with NCCL_P2P_DISABLE=1, or null
@@ -200,6 +201,8 @@ def gpus_facts(record: Record) -> dict[str, Any]:
         facts[f"gpus.pair.{key}.busbw_gbps"] = round(bw, 2)
     for key, status in sorted((record.get("peer_copy") or {}).items()):
         facts[f"gpus.peer_copy.{key}"] = status.split(":", 1)[0]
+    for key, access in sorted((record.get("peer_access") or {}).items()):
+        facts[f"gpus.peer_access.{key}"] = bool(access)
     for key in ("allreduce", "allreduce_retry"):
         result = record.get(key)
         if result:
@@ -219,6 +222,12 @@ COPY_IDS = ("GPUS-PEER-COPY-CORRUPT", "GPUS-PEER-COPY-FAILED", "GPUS-PEER-COPY-H
 ALLREDUCE_IDS = ("GPUS-ALLREDUCE-NEEDS-P2P-DISABLE", "GPUS-ALLREDUCE-FAILED", "DIST-ALLREDUCE-WRONG",
                  "DIST-ALLREDUCE-FAILED", "DIST-SLOW-PAIR")
 NONE = ("(none)",)
+
+
+def _access(record: Record, pair: str) -> str:
+    """torch.cuda.can_device_access_peer for the pair, as the child saw it."""
+    access = (record.get("peer_access") or {}).get(pair)
+    return "" if access is None else f" (peer access {'yes' if access else 'no'})"
 
 
 def summary_lines(record: Record) -> list[tuple[str, str, tuple[str, ...]]]:
@@ -250,7 +259,7 @@ def summary_lines(record: Record) -> list[tuple[str, str, tuple[str, ...]]]:
     if copies:
         ok = sum(1 for s in copies.values() if s == "ok")
         lines.append((f"Peer copies: {ok} of {len(copies)} ordered pairs kept their data",
-                      "; ".join(f"{k} {v}" for k, v in sorted(copies.items())), COPY_IDS))
+                      "; ".join(f"{k} {v}" + _access(record, k) for k, v in sorted(copies.items())), COPY_IDS))
     elif record.get("peer_copy_skipped"):
         lines.append(("Peer copies: not checked", record["peer_copy_skipped"], COPY_IDS))
     for key, label, ids in (("allreduce", "All-reduce", ALLREDUCE_IDS),
