@@ -21,6 +21,16 @@ def cmd_scan(args: argparse.Namespace) -> int:
     project = api.project_config(args.paths, False if args.no_config else args.project_config)
     kb = api.load_knowledge(extra_dirs=project_kb(project, args))
     distributed = None
+    if args.gpus and not args.gpus_from and _launched():
+        args.distributed = True   # one rank of a torchrun/accelerate/srun job: the cross-rank checks
+    elif args.gpus:
+        from doctor.distributed.gpus_scan import GpusOptions, run_gpus_scan
+
+        targets = named_targets(args)
+        distributed = run_gpus_scan(GpusOptions(timeout_s=args.timeout, scripts=list(targets.get("script", [])),
+                                                models=list(targets.get("model", [])),
+                                                python=args.python or sys.executable, record_file=args.gpus_record,
+                                                replay_file=args.gpus_from))
     if args.distributed:
         from doctor.distributed import DistributedOptions, run_distributed_scan
         from doctor.interrupts import sigterm_ends_at_once
@@ -43,6 +53,14 @@ def shows_progress(args: argparse.Namespace) -> bool:
     from doctor import progress
 
     return progress.watched() and args.format == "console"
+
+
+def _launched() -> bool:
+    import os
+
+    from doctor.distributed.launch_env import detect_launch
+
+    return detect_launch(os.environ).world_size > 1
 
 
 def named_targets(args: argparse.Namespace) -> dict[str, list[str]]:

@@ -41,6 +41,11 @@ def _scan_options(p: argparse.ArgumentParser, fixes: bool = True) -> None:
     p.add_argument("--timeout", type=float, default=120.0, metavar="S", help="limit for --deep/--smoke child processes")
     p.add_argument("--distributed", action="store_true",
                    help="run on every rank under torchrun/accelerate/srun; rank 0 reports for the job")
+    p.add_argument("--gpus", action="store_true",
+                   help="multi-GPU pre-flight of this machine: starts one rank per GPU itself (no torchrun); "
+                        "under a launcher, the same as --distributed")
+    p.add_argument("--gpus-record", metavar="FILE", help="with --gpus: also write the machine record (JSON) here")
+    p.add_argument("--gpus-from", metavar="FILE", help="with --gpus: judge a recorded machine record instead of this machine")
     d = p.add_argument_group("datasets")
     d.add_argument("--tokenizer", metavar="DIR", help="a local tokenizer or model folder, to measure tokens")
     d.add_argument("--max-seq-length", type=int, metavar="N", help="the max_seq_length you train with")

@@ -12,6 +12,7 @@ import yaml
 from doctor.distributed.bandwidth import allreduce_observations
 from doctor.distributed.checks import cross_rank_observations
 from doctor.distributed.envchecks import launch_observations, start_observations
+from doctor.distributed.preflight import gpus_observations
 from doctor.distributed.rank_only import rank_only_observations
 from doctor.distributed.script_split import scan_source
 from doctor.findings import Observation
@@ -46,10 +47,32 @@ def _script(text: str, options: dict[str, Any], kb: Any = None) -> list[Observat
     return scan_source(read_source(options.get("name", "train.py"), text))
 
 
+def _gpus(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:
+    """A YAML machine record, as `scan --gpus` builds it (doctor/distributed/preflight.py)."""
+    return gpus_observations(yaml.safe_load(text) or {})
+
+
+def _gpus_script(text: str, options: dict[str, Any], kb: Any = None) -> list[Observation]:
+    """A training script judged on a machine (options.record, YAML): what `scan --gpus --script` adds."""
+    import os
+    import tempfile
+
+    from doctor.distributed.gpus_scan import judge
+    from doctor.distributed.run_info import run_from_script
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, options.get("name", "train.py"))
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        return judge(yaml.safe_load(options["record"]), run_from_script(path), [path]).observations
+
+
 # kb test runs these on knowledge examples (`probe: NAME` in an entry's examples).
 EXAMPLES = {
     "distributed.facts": _facts,
     "distributed.allreduce": _allreduce,
     "distributed.start": _start,
     "distributed.script": _script,
+    "distributed.gpus": _gpus,
+    "distributed.gpus-script": _gpus_script,
 }

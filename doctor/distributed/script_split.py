@@ -64,6 +64,26 @@ def _device_map_observation(src: Source, call: ast.Call, node: ast.expr) -> Obse
     return None
 
 
+def _find_unused_true(src: Source, tree: ast.AST) -> list[Observation]:
+    """ddp_find_unused_parameters=True set by hand in a LoRA script with gradient checkpointing:
+    Unsloth picks False itself only when it is left None (unsloth/models/_ddp_defaults.py:224-245),
+    and True under reentrant checkpointing fails the first backward ("marked as ready twice")."""
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
+    peft = [c for c in calls if _name(c.func).endswith("get_peft_model")]
+    if not peft:
+        return []
+    checkpointing = next((k.value for c in peft for k in c.keywords if k.arg == "use_gradient_checkpointing"), None)
+    if checkpointing is not None and _literal(checkpointing) == (True, False):
+        return []   # checkpointing off: True is merely slower (get_peft_model defaults to "unsloth")
+    out = []
+    for call in calls:
+        for k in call.keywords:
+            if k.arg == "ddp_find_unused_parameters" and _literal(k.value) == (True, True):
+                out.append(Observation("DIST-FIND-UNUSED-TRUE", src.where(k.value.lineno, k.value.col_offset),
+                                       {"call": _name(call.func)}))
+    return out
+
+
 def scan_source(src: Source) -> list[Observation]:
     try:
         tree = pep701.parse(src.text, filename=src.path)
@@ -82,6 +102,7 @@ def scan_source(src: Source) -> list[Observation]:
                 obs = _device_map_observation(src, node, device_map)
                 if obs:
                     out.append(obs)
+    out += _find_unused_true(src, tree)
     return sorted(out, key=lambda o: (o.location.line or 0) if o.location else 0)
 
 
