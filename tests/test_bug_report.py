@@ -13,7 +13,7 @@ import pytest
 from doctor.report.html import render_html
 from doctor.report.redact import redact
 from doctor.report.svg import PALETTE
-from doctor.results.plots import plots_for
+from doctor.results.plots import VRAM_PARTS, plots_for
 from doctor.results.report import Report
 from doctor.results.smoke import SmokeReport, Stage
 from tests.helpers.browser import dump_dom, screenshot
@@ -141,7 +141,8 @@ def test_the_html_report_shows_findings_and_plots_in_a_real_browser(tmp_path: Pa
     histogram = figures["Token length per row"]
     assert 'class="marker"' in histogram and "max_seq_length 256" in histogram
     assert len(re.findall(r'class="bin"', histogram)) >= 5
-    assert len(re.findall(r'class="segment"', figures["VRAM estimate against the GPU's memory"])) == 4
+    vram_plot = figures["VRAM estimate against the GPU's memory"]
+    assert len(re.findall(r'class="segment"', vram_plot)) == len(VRAM_PARTS)   # every part of the estimate
     png = screenshot(page, tmp_path / "report.png")
     assert _pixels(png, PALETTE[0]) > 2000      # the histogram's bars under max_seq_length
     assert _pixels(png, "#ff9896") > 500        # and those over it
@@ -152,7 +153,7 @@ def test_the_smoke_tests_stage_times_and_the_gpu_limit_are_plotted(tmp_path: Pat
     stages = [Stage("import unsloth", 4.2, True), Stage("load model", 1.5, True), Stage("train 2 steps", 0.8, False,
                                                                                         "RuntimeError")]
     smoke = SmokeReport(stages=stages, seconds=6.5, facts={
-        "smoke.estimate.weights_mib": 15000.0, "smoke.estimate.lora_mib": 160.0,
+        "smoke.estimate.weights_mib": 15000.0, "smoke.estimate.trainable_mib": 160.0,
         "smoke.estimate.activations_mib": 9000.0, "smoke.estimate.overhead_mib": 1024,
         "smoke.estimate.total_mib": 25184.0, "smoke.estimate.model": "llama-8b", "smoke.estimate.seq": 2048})
     facts = {"gpu.count": 1, "gpu.0.name": "Tesla T4", "gpu.0.memory_total_mib": 15360}

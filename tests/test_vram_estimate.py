@@ -207,3 +207,14 @@ def test_rl_runs_get_no_supervised_estimate(tmp_path):
                       "model, tok = FastLanguageModel.from_pretrained('unsloth/Qwen3-4B-Base', max_seq_length=2048)\n"
                       "args = GRPOConfig(per_device_train_batch_size=1, num_generations=4)\n")
     assert [o for o in scan_script(str(script)).observations if o.entry_id == "RUN-VRAM-ESTIMATE"] == []
+
+
+def test_the_html_reports_plot_holds_each_runs_estimate_against_the_gpu():
+    from doctor.results.plots import plots_for
+
+    facts = _facts({"model_name": "unsloth/Meta-Llama-3.1-8B-Instruct", "max_seq_length": 2048})
+    (plot,) = plots_for({**facts, "gpu.0.memory_total_mib": 16384})
+    assert [p.label for p in plot.parts][:3] == ["weights", "trainable + gradients", "optimizer state"]
+    assert plot.limit == 16384 and "does not fit" in plot.caption and "train.yml" in plot.caption
+    (fact,) = facts.values()
+    assert abs(plot.total - fact["total_mib"]) < 5

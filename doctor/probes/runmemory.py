@@ -43,7 +43,8 @@ def estimate_run(settings: Mapping[str, Any], where: Location) -> tuple[dict[str
     fact = {"path": where.path, "line": where.line, "column": where.column, "cell": where.cell,
             "cell_line": where.cell_line, "model": name, "kind": _kind(run), "batch": run.batch, "seq": run.seq,
             "total_mib": round(est.total_mib), "floor_mib": round(vram.floor_mib(est)),
-            "middle_mib": round(vram.middle_mib(est)), "estimate": vram.describe(est)}
+            "middle_mib": round(vram.middle_mib(est)), "low_mib": round(est.low_mib), "high_mib": round(est.high_mib),
+            "parts": [[name, round(value, 1)] for name, value in est.parts()], "estimate": vram.describe(est)}
     obs = Observation("RUN-VRAM-ESTIMATE", where, {
         "model": name, "kind": fact["kind"], "batch": run.batch, "seq": run.seq, "total": _mib(est.total_mib),
         "low": _mib(est.low_mib), "high": _mib(est.high_mib), "estimate": fact["estimate"],

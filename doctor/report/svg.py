@@ -85,7 +85,15 @@ def stacked_bar(plot: StackedBar) -> str:
     top = max(plot.total, plot.limit or 0) * 1.08
     span = WIDTH - LEFT - RIGHT
     sx = span / max(top, 1e-9)
-    height, bar_y, bar_h = 150, 34, 44
+    bar_y, bar_h = 34, 44
+    # the legend wraps to as many rows as its entries need
+    rows, row_x = 1, float(LEFT)
+    for part in plot.parts:
+        w = 22 + 6.3 * len(f"{part.label} {_number(part.value)} {plot.unit}")
+        if row_x + w > WIDTH - RIGHT and row_x > LEFT:
+            rows, row_x = rows + 1, float(LEFT)
+        row_x += w
+    height = 130 + 20 * rows
     body = []
     x = float(LEFT)
     for i, part in enumerate(plot.parts):
@@ -102,13 +110,16 @@ def stacked_bar(plot: StackedBar) -> str:
         body.append(f'<line class="limit" x1="{lx:.1f}" y1="{bar_y - 10}" x2="{lx:.1f}" y2="{bar_y + bar_h + 6}" '
                     f'stroke="{colour}" stroke-width="2" stroke-dasharray="6 3"/>')
         body.append(_text(lx, y + (4 if y < bar_y else 0), label, "end" if lx > WIDTH / 2 else "start", 12, colour))
-    legend_x = float(LEFT)
+    legend_x, legend_y = float(LEFT), float(bar_y + bar_h + 36)
     for i, part in enumerate(plot.parts):   # the legend says what each colour is, with its size
         text = f"{part.label} {_number(part.value)} {plot.unit}"
-        body.append(f'<rect x="{legend_x:.1f}" y="{height - 30}" width="10" height="10" '
+        w = 22 + 6.3 * len(text)
+        if legend_x + w > WIDTH - RIGHT and legend_x > LEFT:
+            legend_x, legend_y = float(LEFT), legend_y + 20
+        body.append(f'<rect x="{legend_x:.1f}" y="{legend_y:.0f}" width="10" height="10" '
                     f'fill="{PALETTE[i % len(PALETTE)]}"/>')
-        body.append(_text(legend_x + 14, height - 21, text, size=11))
-        legend_x += 22 + 6.3 * len(text)
+        body.append(_text(legend_x + 14, legend_y + 9, text, size=11))
+        legend_x += w
     return _svg(height, body, plot.title)
 
 

@@ -86,26 +86,55 @@ def token_histogram(facts: Mapping[str, Any]) -> Histogram | None:
                      f"max_seq_length {limit:,}" if limit else "", caption)
 
 
-def vram_bar(facts: Mapping[str, Any]) -> StackedBar | None:
-    names = (("weights", "weights_mib"), ("LoRA + optimizer", "lora_mib"), ("activations", "activations_mib"),
-             ("overhead", "overhead_mib"))
-    if facts.get("smoke.estimate.total_mib") is None:
-        return None
-    parts = tuple(Segment(label, float(facts.get(f"smoke.estimate.{key}") or 0)) for label, key in names)
+# The estimate's parts (doctor/probes/vram.py VramEstimate.parts), as the facts name them.
+VRAM_PARTS = (("weights", "weights_mib"), ("trainable + gradients", "trainable_mib"),
+              ("optimizer state", "optimizer_mib"), ("activations", "activations_mib"),
+              ("logits (chunked loss)", "logits_mib"), ("CUDA context", "overhead_mib"))
+
+
+def _gpu_memory(facts: Mapping[str, Any]) -> float | None:
     memory = facts.get("smoke.estimate.gpu_memory_mib") or facts.get("gpu.0.memory_total_mib")
-    memory = float(memory) if memory else None
-    where = facts.get("smoke.estimate.model") or "the model"
-    shape = f"batch {facts.get('smoke.estimate.batch', 1)}, sequence {facts.get('smoke.estimate.seq', '?')}"
+    return float(memory) if memory else None
+
+
+def _vram_plot(parts: tuple[Segment, ...], memory: float | None, what: str, band: str,
+               title: str = "VRAM estimate against the GPU's memory") -> StackedBar:
     total = sum(p.value for p in parts)
     if memory is None:
-        caption = f"Estimated {total:,.0f} MiB for one LoRA step on {where} ({shape}); no GPU memory known here."
+        caption = f"Estimated {total:,.0f} MiB {band}for {what}; no GPU memory known here."
     else:
         verdict = "fits" if total <= HEADROOM * memory else "does not fit"
-        caption = (f"Estimated {total:,.0f} MiB for one LoRA step on {where} ({shape}): {verdict} under "
-                   f"{HEADROOM:.0%} of the GPU's {memory:,.0f} MiB.")
-    return StackedBar("VRAM estimate against the GPU's memory", parts, "MiB", memory,
+        caption = (f"Estimated {total:,.0f} MiB {band}for {what}: {verdict} under {HEADROOM:.0%} of the GPU's "
+                   f"{memory:,.0f} MiB.")
+    return StackedBar(title, parts, "MiB", memory,
                       f"GPU memory {memory:,.0f} MiB" if memory else "",
                       HEADROOM * memory if memory else None, f"{HEADROOM:.0%}" if memory else "", caption)
+
+
+def vram_bar(facts: Mapping[str, Any]) -> StackedBar | None:
+    """The smoke test's estimate of one LoRA step on a --model folder."""
+    if facts.get("smoke.estimate.total_mib") is None:
+        return None
+    parts = tuple(Segment(label, float(facts.get(f"smoke.estimate.{key}") or 0)) for label, key in VRAM_PARTS)
+    low, high = facts.get("smoke.estimate.low_mib"), facts.get("smoke.estimate.high_mib")
+    band = f"({low:,.0f} to {high:,.0f}) " if low and high else ""
+    where = facts.get("smoke.estimate.model") or "the model"
+    shape = f"batch {facts.get('smoke.estimate.batch', 1)}, sequence {facts.get('smoke.estimate.seq', '?')}"
+    return _vram_plot(parts, _gpu_memory(facts), f"one LoRA step on {where} ({shape})", band)
+
+
+def run_vram_bars(facts: Mapping[str, Any]) -> list[StackedBar]:
+    """The estimate of each run a script or config describes (doctor/probes/runmemory.py)."""
+    out = []
+    for key, fact in sorted(facts.items()):
+        if not key.startswith("vram.run:") or not isinstance(fact, Mapping) or not fact.get("parts"):
+            continue
+        parts = tuple(Segment(str(label), float(value)) for label, value in fact["parts"])
+        what = (f"{fact.get('model')} ({fact.get('kind')}, batch {fact.get('batch')} x {fact.get('seq')} tokens) "
+                f"in {fact.get('path')}")
+        band = f"({fact.get('low_mib'):,.0f} to {fact.get('high_mib'):,.0f}) " if fact.get("low_mib") else ""
+        out.append(_vram_plot(parts, _gpu_memory(facts), what, band, f"VRAM of the run in {fact.get('path')}"))
+    return out
 
 
 def stage_times(smoke: SmokeReport | None) -> BarChart | None:
@@ -120,5 +149,6 @@ def stage_times(smoke: SmokeReport | None) -> BarChart | None:
 
 def plots_for(facts: Mapping[str, Any], smoke: SmokeReport | None = None) -> list[Plot]:
     """Every plot the data allows, in reading order; none where a table would say as much."""
-    found = [token_histogram(facts), vram_bar({**(smoke.facts if smoke else {}), **facts}), stage_times(smoke)]
+    found = [token_histogram(facts), vram_bar({**(smoke.facts if smoke else {}), **facts}), *run_vram_bars(facts),
+             stage_times(smoke)]
     return [p for p in found if p is not None]
