@@ -41,6 +41,12 @@ def test_without_uv_its_torch_backend_becomes_the_index_for_the_driver() -> None
     assert fit_command("uv venv unsloth_env --python 3.13", GPU) == "python3.13 -m venv unsloth_env"
 
 
+def test_a_command_installing_more_than_torch_keeps_pypi() -> None:
+    # the PyTorch index has no unsloth: --index-url would make the command fail
+    assert fit_command("uv pip install unsloth --torch-backend=auto", CPU) == \
+        f"{PY} -m pip install unsloth --extra-index-url https://download.pytorch.org/whl/cpu"
+
+
 def test_no_gpu_gets_the_cpu_build_and_no_gpu_only_packages() -> None:
     assert fit_command("uv pip install torch torchvision --torch-backend=auto", CPU) == \
         f"{PY} -m pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu"

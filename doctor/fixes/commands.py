@@ -175,15 +175,22 @@ def _for_installer(args: list[str], uv: bool) -> list[str]:
     return [a for a in out if a not in ("-y", "--yes")] if uv else out
 
 
+TORCH_INDEX_PACKAGES = frozenset({"torch", "torchvision", "torchaudio", "triton", "pytorch-triton"})
+
+
 def _fit_torch_index(args: list[str], machine: Machine) -> list[str]:
     """`--torch-backend=auto` is uv's; pip gets the PyTorch index for this machine instead. An
     explicit CUDA index on a machine without a GPU becomes the CPU one."""
     tag = machine.torch_tag()
+    # the PyTorch index holds torch and its kin only: a command that installs anything else
+    # (unsloth) keeps PyPI and adds the index
+    names = {n for n in map(_requirement_name, args) if n and n not in ("install", "pip", "uv")}
+    flag = "--index-url" if names and names <= TORCH_INDEX_PACKAGES else "--extra-index-url"
     out: list[str] = []
     for arg in args:
         if arg.startswith("--torch-backend") and not machine.uv:
             if tag:
-                out += ["--index-url", TORCH_INDEX + tag]
+                out += [flag, TORCH_INDEX + tag]
             continue
         if arg.startswith(TORCH_INDEX) and machine.gpu is False:
             arg = TORCH_INDEX + "cpu"

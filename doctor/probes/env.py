@@ -164,7 +164,9 @@ def _areas(facts: Facts) -> list[AreaStatus]:
             f"ROCm {g('torch.hip_build')}" if build == "rocm" else build.upper() if build == "cpu" else build
         torch_line = AreaStatus("packages", f"torch {g('torch.version')} ({kind} build)", ids=TORCH_LINE_IDS)
     else:
-        torch_line = AreaStatus("packages", "torch is not installed", ids=TORCH_LINE_IDS)
+        # in the doctor's own fresh venv that is as it should be (ENV-DOCTOR-OWN-PYTHON says what to scan)
+        own = " (not needed in the doctor's own Python)" if g("python.doctor_only") else ""
+        torch_line = AreaStatus("packages", "torch is not installed" + own, ids=TORCH_LINE_IDS)
     if g("nvml.available"):
         n = g("gpu.count", 0)
         gpu_line = AreaStatus(
