@@ -61,7 +61,11 @@ def _missing(example: Any) -> str | None:
 
     if isinstance(example, dict):
         for name in example.get("requires", ()):
-            if importlib.util.find_spec(name) is None:
+            try:
+                found = importlib.util.find_spec(name)
+            except (ImportError, ValueError):   # a broken install reads as a missing one
+                found = None
+            if found is None:
                 return name
     return None
 
