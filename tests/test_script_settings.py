@@ -18,6 +18,7 @@ from doctor.probes.script_settings import requirements_observations, script_sett
 from doctor.probes.settings.extract import CONFIG, LOAD, PEFT, SAVE, TRAINER, UNKNOWN, settings_calls
 from doctor.probes.settings.trl_api import installed_trl, read_trl
 from tests.helpers.findings import problems
+from tests.helpers.cli import ROOT
 
 
 def _calls(code: str):
@@ -92,9 +93,16 @@ def test_only_unsloth_loaders_and_trl_style_configs_count() -> None:
 # --- trl's own source ----------------------------------------------------------------------
 
 def test_the_installed_trl_is_read_without_importing_it() -> None:
+    import subprocess
     import sys
+
+    # in a fresh process: another test of this session may have imported trl in this one
+    probe = ("import sys; from doctor.probes.settings.trl_api import installed_trl; "
+             "api = installed_trl(); api.signature('SFTConfig'); print(api is not None, 'trl' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.stdout.split() == ["True", "False"], done.stderr
     trl = installed_trl()
-    assert trl is not None and "trl" not in sys.modules
+    assert trl is not None
     trainer, config = trl.signature("SFTTrainer"), trl.signature("SFTConfig")
     assert "processing_class" in trainer.params and "tokenizer" not in trainer.params
     assert {"max_length", "dataset_text_field", "packing", "learning_rate", "fp16"} <= config.params
