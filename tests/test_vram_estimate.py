@@ -169,7 +169,7 @@ def _facts(settings: dict) -> dict:
     return facts
 
 
-@pytest.mark.parametrize("memory,expected", [(81559, []), (19456, ["RUN-VRAM-TIGHT"]), (16384, ["RUN-VRAM-WONT-FIT"])])
+@pytest.mark.parametrize("memory,expected", [(81559, []), (19456, ["RUN-VRAM-TIGHT"]), (15360, ["RUN-VRAM-WONT-FIT"])])  # a T4
 def test_the_verdict_against_the_gpu(memory, expected):
     facts = _facts({"model_name": "unsloth/Meta-Llama-3.1-8B-Instruct", "max_seq_length": 2048})   # 16-bit
     got = runmemory.memory_observations({**facts, runmemory.MEMORY_FACT: memory})
@@ -218,3 +218,20 @@ def test_the_html_reports_plot_holds_each_runs_estimate_against_the_gpu():
     assert plot.limit == 16384 and "does not fit" in plot.caption and "train.yml" in plot.caption
     (fact,) = facts.values()
     assert abs(plot.total - fact["total_mib"]) < 5
+
+
+@pytest.mark.parametrize("name,active", [("unsloth/Qwen3-30B-A3B-Instruct-2507", 3e9),
+                                         ("unsloth/diffusiongemma-26B-A4B-it", 4e9),
+                                         ("unsloth/Llama-3.1-8B", None), ("unsloth/gpt-oss-20b", None)])
+def test_a_mixture_of_experts_name_gives_its_active_size(name, active):
+    assert vram.active_params_from_name(name) == (int(active) if active else None)
+
+
+def test_a_mixture_of_experts_sizes_its_activations_by_the_active_experts():
+    run = {"model_name": "unsloth/Qwen3-30B-A3B", "load_in_4bit": False, "max_seq_length": 2048,
+           "use_gradient_checkpointing": False}
+    (moe,) = _facts(run).values()
+    (dense,) = _facts(dict(run, model_name="unsloth/Qwen2.5-32B")).values()
+    moe_parts, dense_parts = dict(moe["parts"]), dict(dense["parts"])
+    assert moe_parts["activations"] < dense_parts["activations"] / 3
+    assert moe_parts["weights"] > 0.8 * dense_parts["weights"]   # every expert is loaded

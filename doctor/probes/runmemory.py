@@ -39,7 +39,9 @@ def estimate_run(settings: Mapping[str, Any], where: Location) -> tuple[dict[str
     if "bnb-4bit" in str(name).lower() and not values.get("full_finetuning"):
         values["load_in_4bit"] = True   # a pre-quantized checkpoint loads in 4-bit whatever the flag says
     run = vram.run_from_settings(values)
-    est = vram.estimate(vram.shape_from_params(params), run)
+    active = vram.active_params_from_name(name)
+    est = vram.estimate(vram.shape_from_params(params), run,
+                        vram.shape_from_params(active) if active and active < params else None)
     fact = {"path": where.path, "line": where.line, "column": where.column, "cell": where.cell,
             "cell_line": where.cell_line, "model": name, "kind": _kind(run), "batch": run.batch, "seq": run.seq,
             "total_mib": round(est.total_mib), "floor_mib": round(vram.floor_mib(est)),
@@ -47,6 +49,7 @@ def estimate_run(settings: Mapping[str, Any], where: Location) -> tuple[dict[str
             "parts": [[name, round(value, 1)] for name, value in est.parts()], "estimate": vram.describe(est)}
     obs = Observation("RUN-VRAM-ESTIMATE", where, {
         "model": name, "kind": fact["kind"], "batch": run.batch, "seq": run.seq, "total": _mib(est.total_mib),
+        "floor": _mib(vram.floor_mib(est)),
         "low": _mib(est.low_mib), "high": _mib(est.high_mib), "estimate": fact["estimate"],
         "notes": "; ".join(est.notes) or "none"})
     return {FACT_PREFIX + str(where.path): fact}, [obs]

@@ -3,9 +3,10 @@
 Pure arithmetic over a model's shape (from config.json, the safetensors headers, or only a
 parameter count read from the model's name) and the run's settings (batch, sequence length,
 4/8/16-bit loading, LoRA rank or full fine-tuning, optimizer, gradient checkpointing). Each
-term follows what Unsloth 2026.10.9 does, and the constants were fitted to the peak memory of
-real Unsloth runs on an H100 (bench/gpu/vram_calibrate.py; the table and the fit are in
-bench/results/vram-2026-12-07/):
+term follows what Unsloth 2026.10.9 does. The activation constants are derived from the
+tensors each layer saves for its backward pass and are not yet measured:
+bench/gpu/vram_calibrate.py measures real Unsloth runs against this formula on a GPU, and
+bench/vram_table.py prints the comparison; until it has run, the band is a prior.
 
   weights      16-bit: 2 bytes a parameter. 4-bit (bitsandbytes nf4, double quantization as
                Unsloth loads it): 0.5 + 1/64 + 4/(64*256) bytes for the decoder's Linear
@@ -15,16 +16,20 @@ bench/results/vram-2026-12-07/):
                4 bytes + 4 of gradient + the optimizer's state. Full fine-tuning: every
                parameter, upcast to float32 the same way under bf16 mixed precision.
   optimizer    bytes of state per trainable parameter: AdamW 8, 8-bit AdamW 2, Lion/Muon 4.
-  activations  per token per layer ACT_H*h + ACT_I*i bytes; with gradient checkpointing only
-               the layer inputs stay (2*h bytes a token a layer: "True"), or, with Unsloth's
-               offloading ("unsloth", for max_seq_length >= 512), none of them stay on the
-               GPU; one layer is recomputed in the backward pass either way.
+  activations  per token per layer ACT_H*h + ACT_I*i bytes, 16-bit: the layer norms' and
+               attention's inputs, q/k/v, the attention output and o_proj's input (about 16*h
+               with flash attention, which saves no score matrix), and the MLP's gate, up,
+               activation and product (8*i). With gradient checkpointing only the layer inputs
+               stay (2*h bytes a token a layer: "True"), or, with Unsloth's offloading
+               ("unsloth", for max_seq_length >= 512), none of them stay on the GPU; one layer
+               is recomputed in the backward pass either way. A mixture of experts runs only
+               its active experts per token: a name's "A3B" sizes the activations.
   logits       Unsloth's chunked cross-entropy (unsloth_zoo/fused_losses/cross_entropy_loss.py):
                16 bytes per token per vocabulary entry, capped at 4 GiB (_CE_TARGET_GB_CAP).
   overhead     the CUDA context, cuBLAS workspaces and the allocator's rounding.
 
-The band is what the calibration showed; a model known only by its parameter count gets a
-wider one (its shape is guessed from the count).
+A model known only by its parameter count gets a wider band (its shape is guessed from the
+count).
 """
 from __future__ import annotations
 
@@ -40,11 +45,11 @@ CE_BYTES_PER_LOGIT = 16
 CE_CAP_BYTES = 4 * GIB
 UNSLOTH_OFFLOAD_MIN_SEQ = 512   # unsloth/models/_utils.py apply_unsloth_gradient_checkpointing
 
-# Fitted on the measured runs (bench/results/vram-2026-12-07/fit.txt).
-ACT_H = 34.0          # bytes per token per layer per hidden unit, no checkpointing
-ACT_I = 6.0           # bytes per token per layer per MLP unit, no checkpointing
+# Derived (see above); bench/gpu/vram_calibrate.py + bench/vram_table.py --fit measure them.
+ACT_H = 16.0          # bytes per token per layer per hidden unit, no checkpointing
+ACT_I = 8.0           # bytes per token per layer per MLP unit, no checkpointing
 OVERHEAD_MIB = 700.0  # CUDA context + workspaces, measured alone
-BAND = 0.25           # the calibration's largest relative error, rounded up
+BAND = 0.25           # a prior until the GPU calibration has run
 BAND_FROM_NAME = 0.40 # shape guessed from a parameter count: activations follow the guessed widths
 # Names round the size, mostly down ("14B" is 14.7e9 for Qwen2.5-14B, "7B" 7.6e9 for Qwen2.5-7B),
 # sometimes up ("Llama-2-7b" is 6.7e9): the counted parts may be 5% lower or 15% higher.
@@ -207,6 +212,15 @@ def params_from_name(name: str) -> int | None:
     return int(best) if best else None
 
 
+_ACTIVE_RE = re.compile(r"(?<![A-Za-z0-9.])[Aa](\d+(?:\.\d+)?)[Bb](?![a-zA-Z])")
+
+
+def active_params_from_name(name: str) -> int | None:
+    """A mixture of experts' active size: 'Qwen3-30B-A3B' -> 3e9; None for a dense name."""
+    found = _ACTIVE_RE.findall(name.rsplit("/", 1)[-1])
+    return int(float(found[-1]) * 1e9) if found else None
+
+
 def shape_from_params(params: int) -> ModelShape:
     """A plausible shape for a model known only by its size: the nearest row, scaled."""
     billions = params / 1e9
@@ -245,7 +259,9 @@ def effective_checkpointing(value: bool | str, seq: int) -> bool | str:
     return value if value in ("unsloth", True, False) else bool(value)
 
 
-def estimate(shape: ModelShape, run: RunSettings) -> VramEstimate:
+def estimate(shape: ModelShape, run: RunSettings, active: ModelShape | None = None) -> VramEstimate:
+    """`active`: the shape that sizes the activations where it differs (a mixture of experts
+    computes with its active experts only)."""
     notes: list[str] = []
     p, lin = shape.params, shape.linear_params
     if run.full_finetuning:
@@ -269,14 +285,15 @@ def estimate(shape: ModelShape, run: RunSettings) -> VramEstimate:
         notes.append(f"optimizer {run.optimizer!r} is not one we size: counted as AdamW")
     optimizer = trainable_params * state
     tokens = run.batch * run.seq
-    per_layer = tokens * (ACT_H * shape.hidden + ACT_I * shape.intermediate)
+    act = active or shape
+    per_layer = tokens * (ACT_H * act.hidden + ACT_I * act.intermediate)
     gc = effective_checkpointing(run.gradient_checkpointing, run.seq)
     if gc is False:
-        activations = shape.layers * per_layer
+        activations = act.layers * per_layer
     elif gc is True:
-        activations = shape.layers * tokens * shape.hidden * 2 + per_layer
+        activations = act.layers * tokens * act.hidden * 2 + per_layer
     else:   # "unsloth": layer inputs offloaded to the CPU; one layer in flight
-        activations = 2 * tokens * shape.hidden * 2 + per_layer
+        activations = 2 * tokens * act.hidden * 2 + per_layer
     logits = min(tokens * shape.vocab * CE_BYTES_PER_LOGIT, CE_CAP_BYTES)
     guessed = "name" in shape.source
     return VramEstimate(weights_mib=weights / MIB, trainable_mib=trainable / MIB, optimizer_mib=optimizer / MIB,
