@@ -114,3 +114,13 @@ def test_a_reference_to_an_undefined_entry_is_reported(tmp_path: Path) -> None:
     with pytest.raises(KnowledgeError) as info:
         load_knowledge([write(tmp_path, bad)])
     assert "ENV-TEST-DRIVER refers to ENV-NOT-THERE, which no entry defines" in str(info.value)
+
+
+def test_no_knowledge_text_writes_a_plural_as_s_in_brackets(knowledge_base) -> None:
+    """"1 tensor(s)" reads badly: `{count|tensor|tensors}` gives the right form. Quotes of
+    other tools' messages ("Error(s) in loading state_dict") are theirs and stay."""
+    import re
+
+    for entry in knowledge_base.entries:
+        for text in (entry.title, entry.explain or "", *(f.text for f in entry.fixes)):
+            assert not re.search(r"[a-z]\(s\)", text.replace("Error(s)", "")), f"{entry.id}: {text}"

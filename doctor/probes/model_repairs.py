@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 from doctor.findings import FileEdit, Fix, Safety
 from doctor.probes import limits
+from doctor.results.words import counted
 
 # What tokenizer.save_pretrained writes; copied from the base when the folder has none.
 TOKENIZER_COPY = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
@@ -112,8 +113,9 @@ def rebuilt_index(index_path: Path, old_text: str, per_file: Mapping[str, Mappin
     metadata["total_size"] = sum(t.end - t.start for found in per_file.values() for t in found.values())
     new = _dump({"metadata": metadata, "weight_map": dict(sorted(weight_map.items()))})
     if lost:
-        text = (f"Rebuild {index_path.name} from the shards' headers; {len(lost)} tensors it names "
-                f"({', '.join(lost[:3])}) are in no shard and are dropped: transformers will initialize them randomly.")
+        names = f"{counted(len(lost), 'tensor')} it names ({', '.join(lost[:3])}) " + ("is" if len(lost) == 1 else "are")
+        text = (f"Rebuild {index_path.name} from the shards' headers; {names} in no shard and dropped: "
+                f"the model's own weights of that name, if it has any, are initialized randomly.")
         safety = Safety.UNSAFE
     else:
         text = f"Rebuild {index_path.name} from the tensors each shard's header really holds."
