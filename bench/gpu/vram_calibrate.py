@@ -44,9 +44,11 @@ def grid(quick: bool) -> list[dict]:
     widths = WIDTHS[:1] if quick else WIDTHS
     for w in widths:
         for s in SEQS:
-            runs.append({"width": w, "seq": s, "load_in_4bit": False, "gc": "unsloth", "optim": "adamw_8bit"})
-            runs.append({"width": w, "seq": s, "load_in_4bit": True, "gc": "unsloth", "optim": "adamw_8bit"})
-            runs.append({"width": w, "seq": s, "load_in_4bit": False, "gc": False, "optim": "adamw_8bit"})
+            # VRAM_MODES: 16u = 16-bit + Unsloth checkpointing, 4u = 4-bit + Unsloth, 16n = 16-bit, none
+            modes = os.environ.get("VRAM_MODES", "16u,4u,16n").split(",")
+            for mode, four, gc in (("16u", False, "unsloth"), ("4u", True, "unsloth"), ("16n", False, False)):
+                if mode in modes:
+                    runs.append({"width": w, "seq": s, "load_in_4bit": four, "gc": gc, "optim": "adamw_8bit"})
     if not quick and os.environ.get("VRAM_FULL", "1") == "1":   # full fine-tuning: optimizer state dominates
         for w in WIDTHS[:2]:
             for s in SEQS:
