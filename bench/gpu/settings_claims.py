@@ -49,12 +49,12 @@ def main() -> int:
     checks["SFTConfig(max_seq_length=...)"] = {"rule": "unsloth extras accepted (no finding)", **attempt(
         lambda: getattr(trl.SFTConfig(output_dir="/tmp/o", max_seq_length=128), "max_seq_length", None))}
     checks["SFTConfig(warmup_ratio=0.1)"] = {"rule": "SCRIPT-TRL-KWARG-MOVED (renamed to warmup_steps)", **attempt(
-        lambda: trl.SFTConfig(output_dir="/tmp/o", warmup_ratio=0.1).warmup_steps)}
+        lambda: trl.SFTConfig(output_dir="/tmp/o", warmup_ratio=0.1).warmup_steps)}  # unsloth-doctor: ignore[SCRIPT-TRL-KWARG-MOVED]
     checks["GRPOConfig(max_prompt_length=256)"] = {"rule": "SCRIPT-TRL-KWARG-DROPPED", **attempt(
-        lambda: hasattr(trl.GRPOConfig(output_dir="/tmp/o", max_prompt_length=256, per_device_train_batch_size=4,
+        lambda: hasattr(trl.GRPOConfig(output_dir="/tmp/o", max_prompt_length=256, per_device_train_batch_size=4,  # unsloth-doctor: ignore[SCRIPT-TRL-KWARG-DROPPED]
                                        num_generations=4), "max_prompt_length"))}
     checks["TrainingArguments(warmup_ratio=0.1)"] = {"rule": "SCRIPT-TRANSFORMERS-KWARG-REJECTED", **attempt(
-        lambda: TrainingArguments(output_dir="/tmp/o", warmup_ratio=0.1).warmup_steps)}
+        lambda: TrainingArguments(output_dir="/tmp/o", warmup_ratio=0.1).warmup_steps)}  # unsloth-doctor: ignore[SCRIPT-TRANSFORMERS-KWARG-REJECTED]
     checks["from trl import ORPOTrainer"] = {"rule": "SCRIPT-TRL-IMPORT-MOVED", **attempt(
         lambda: str(__import__("trl", fromlist=["ORPOTrainer"]).ORPOTrainer))}
 
@@ -75,9 +75,9 @@ def main() -> int:
         processing_class=tok, args=trl.SFTConfig(output_dir="/tmp/o", fp16=True, bf16=False, max_steps=1,
                                                  dataset_text_field="text", report_to="none")))}
     checks["SFTConfig(fp16=True, bf16=True)"] = {"rule": "SCRIPT-FP16-AND-BF16", **attempt(
-        lambda: trl.SFTConfig(output_dir="/tmp/o", fp16=True, bf16=True).fp16)}
+        lambda: trl.SFTConfig(output_dir="/tmp/o", fp16=True, bf16=True).fp16)}  # unsloth-doctor: ignore[SCRIPT-FP16-AND-BF16]
     checks["from_pretrained(load_in_16bit=True) (load_in_4bit default)"] = {"rule": "SCRIPT-LOAD-PRECISION-CONFLICT", **attempt(
-        lambda: str(type(FastLanguageModel.from_pretrained(tiny, max_seq_length=128, load_in_16bit=True)[0])))}
+        lambda: str(type(FastLanguageModel.from_pretrained(tiny, max_seq_length=128, load_in_16bit=True)[0])))}  # unsloth-doctor: ignore[SCRIPT-LOAD-PRECISION-CONFLICT]
     checks["from_pretrained(max_seq_length=1024 > 256 positions)"] = {"rule": "SCRIPT-SEQ-LEN-ABOVE-MODEL", **attempt(
         lambda: getattr(FastLanguageModel.from_pretrained(tiny, max_seq_length=1024, load_in_4bit=False)[0].config,
                         "rope_scaling", None))}

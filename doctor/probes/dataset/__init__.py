@@ -46,8 +46,19 @@ class DatasetProbe(Probe):
     def finds(self, path: Path) -> bool:
         # In a folder, a .json file is a dataset when it holds records: an array, an object
         # with a list of records under a key, or JSON Lines. DeepSpeed configs and
-        # LLaMA-Factory's dataset_info.json are objects of settings: not datasets.
-        return self.claims_file(path) and (path.suffix.lower() != ".json" or _holds_records(path))
+        # LLaMA-Factory's dataset_info.json are objects of settings: not datasets. A CSV/TSV
+        # table is one when its header names a training column (results tables are not).
+        if not self.claims_file(path):
+            return False
+        suffix = path.suffix.lower()
+        if suffix == ".json":
+            return _holds_records(path)
+        if suffix in _TABLES:
+            return _header_trains(path, _TABLES[suffix])
+        return True
+
+    def skip_reason(self, path: Path) -> str | None:
+        return "a table whose header names no training column" if path.suffix.lower() in _TABLES else None
 
     def run(self, target: Target, context: ProbeContext) -> ProbeResult:
         from doctor.probes.dataset.check import DatasetOptions, scan_dataset
@@ -90,5 +101,33 @@ def _holds_records(path: Path) -> bool:
         return classify(tuple(record)).name != UNKNOWN or {"role", "content"} <= record.keys() \
             or {"from", "value"} <= record.keys()
 
-    return any(type(v) is list and v and all(type(x) is dict for x in v[:100])
-               and any(training_like(x) for x in v[:100]) for v in whole.values())
+    # the reader takes the longest list of objects (reader.py): that list decides
+    lists = [v for v in whole.values() if type(v) is list and v and all(type(x) is dict for x in v[:100])]
+    return bool(lists) and any(training_like(x) for x in max(lists, key=len)[:100])
+
+
+_TABLES = {".csv": ",", ".tsv": "\t"}
+
+
+def _header_trains(path: Path, delimiter: str) -> bool:
+    """The table's first line names a column some training format reads (text, messages,
+    instruction, prompt, chosen...): what a folder scan takes for a dataset."""
+    import csv
+
+    from doctor.probes.dataset.schema import UNKNOWN, classify
+
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
+            header = next(csv.reader([f.readline(1 << 16)], delimiter=delimiter), [])
+    except OSError:
+        return True   # the probe says what is wrong with it
+    names = tuple(h.strip() for h in header if h.strip())
+    return not names or classify(names).name != UNKNOWN or bool(classify(names).missing) \
+        or bool(_TRAINING_WORDS & {n.lower() for n in names})
+
+
+# Column names of question-answer tables people train from, in no format of their own: such a
+# table is taken, so the scan can say how to turn it into one.
+_TRAINING_WORDS = frozenset({"question", "answer", "query", "response", "reply", "input", "output", "context",
+                             "instruction", "prompt", "completion", "text", "content", "messages", "conversation",
+                             "conversations", "chosen", "rejected", "system", "user", "assistant", "label"})
