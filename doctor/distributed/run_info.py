@@ -11,23 +11,18 @@ from __future__ import annotations
 
 import ast
 import math
-import re
 from pathlib import Path
 from typing import Any
 
 from doctor.distributed.strategy import Run
+from doctor.probes import vram
 from doctor.probes.script import _name, read_source
 
-_SIZE = re.compile(r"(?<![A-Za-z0-9.])(?:(\d+)x)?(\d+(?:\.\d+)?)([BM])(?![A-Za-z])", re.IGNORECASE)
-
-
 def params_from_name(name: str) -> float | None:
-    """Billions of parameters named in a model id: "unsloth/Meta-Llama-3.1-8B-bnb-4bit" -> 8.0."""
-    found = None
-    for experts, number, unit in _SIZE.findall(name.replace("_", "-")):
-        value = float(number) * (int(experts) if experts else 1)
-        found = value if unit.upper() == "B" else value / 1000
-    return found
+    """Billions of parameters named in a model id: "unsloth/Meta-Llama-3.1-8B-bnb-4bit" -> 8.0
+    (the VRAM estimate's reading, doctor/probes/vram.py)."""
+    found = vram.params_from_name(name)
+    return found / 1e9 if found else None
 
 
 def params_from_folder(folder: str) -> float | None:

@@ -200,14 +200,15 @@ _SIZE_TABLE = (  # billions, hidden, intermediate, layers, heads, kv_heads, voca
     (27.0, 5376, 21504, 62, 32, 16, 262208), (32.0, 5120, 27648, 64, 40, 8, 152064),
     (70.0, 8192, 28672, 80, 64, 8, 128256),
 )
-_SIZE_RE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*([bBmM])(?![a-zA-Z])")
+_SIZE_RE = re.compile(r"(?<![A-Za-z0-9.])(?:(\d+)x)?(\d+(?:\.\d+)?)([bBmM])(?![a-zA-Z])")
 
 
 def params_from_name(name: str) -> int | None:
-    """'unsloth/Llama-3.2-3B-Instruct' -> 3e9; 'Qwen3-30B-A3B' -> 30e9 (every expert is loaded)."""
+    """'unsloth/Llama-3.2-3B-Instruct' -> 3e9; 'Qwen3-30B-A3B' -> 30e9 (every expert is loaded;
+    'A3B' is the active size); 'Mixtral-8x7B' -> 56e9 (the experts' nominal sum)."""
     best = None
-    for number, unit in _SIZE_RE.findall(name.rsplit("/", 1)[-1]):
-        value = float(number) * (1e9 if unit in "bB" else 1e6)
+    for experts, number, unit in _SIZE_RE.findall(name.rsplit("/", 1)[-1].replace("_", "-")):
+        value = float(number) * (int(experts) if experts else 1) * (1e9 if unit in "bB" else 1e6)
         best = value if best is None else max(best, value)
     return int(best) if best else None
 
