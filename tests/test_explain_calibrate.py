@@ -48,3 +48,13 @@ def test_one_message_in_several_files_with_nothing_to_choose_says_it_is_unsure(k
                      'line 220, in _prepare_adapter_config\n    raise ValueError(msg)\n'
                      "ValueError: Please specify `target_modules` in `peft_config`\n", knowledge_base)
     assert named.raise_sites[0].file == "peft/tuners/mixed/model.py" and named.raise_sites[0].confidence > 0.8
+
+
+def test_a_generic_entry_is_rivalled_by_a_site_in_the_file_the_traceback_names():
+    # an entry on the final error through a weak symptom (below SPECIFIC) and a template of
+    # the very file the innermost frame is in: two answers, not one
+    weak, strong = [diag("RT-A", 0.6)], [diag("RT-A", 0.9)]
+    here = [site("trl/trainer/dpo_trainer.py", 0.55)]
+    assert rival_share(weak, here, True, "trl/trainer/dpo_trainer.py") > 0.9
+    assert rival_share(weak, here, True, "peft/other.py") == 0.0   # the paste names another file
+    assert rival_share(strong, here, True, "trl/trainer/dpo_trainer.py") == 0.0

@@ -27,6 +27,7 @@ from typing import Sequence
 from doctor.results.explain import Diagnosis, RaiseSite
 
 AMBIGUITY, FLOOR = 0.4, 0.5
+SPECIFIC = 0.85   # an entry on the final error reaches this only through a symptom of weight >= 0.75
 
 
 def _linked(a: Diagnosis, b: Diagnosis) -> bool:
@@ -40,7 +41,15 @@ def _linked(a: Diagnosis, b: Diagnosis) -> bool:
 STRUCTURAL = "ST-"
 
 
-def rival_share(diagnoses: Sequence[Diagnosis], sites: Sequence[RaiseSite], message_known: bool) -> float:
+def raised_here(site: RaiseSite, named_file: str | None) -> bool:
+    """The paste's innermost frame is in this site's file (the error was raised there)."""
+    from doctor.explainer.raiseindex import EXACT, file_agreement
+
+    return bool(named_file) and site.kind != "frame" and file_agreement(named_file, site.file) == EXACT
+
+
+def rival_share(diagnoses: Sequence[Diagnosis], sites: Sequence[RaiseSite], message_known: bool,
+                named_file: str | None = None) -> float:
     """How close the best rival of the top answer comes to it: rival / top, 0 when none."""
     best_d = diagnoses[0].confidence if diagnoses else 0.0
     best_s = sites[0].confidence if sites else 0.0
@@ -54,7 +63,11 @@ def rival_share(diagnoses: Sequence[Diagnosis], sites: Sequence[RaiseSite], mess
         rivals = [d.confidence for d in diagnoses[1:] if not _linked(head, d)
                   and (d.on_final_error or not head.on_final_error)]
         agree = head.on_final_error and message_known   # a site of the same final message
-        rivals += [s.confidence for s in sites if not (agree and s.kind != "frame")]
+        # ...unless the entry rests on a generic symptom and the traceback says the site's
+        # file raised it: then the site is a second answer, not the same one
+        generic = head.confidence < SPECIFIC
+        rivals += [s.confidence for s in sites if not (agree and s.kind != "frame")
+                   or (generic and raised_here(s, named_file))]
     else:
         rivals = [s.confidence for s in sites[1:] if s.file != sites[0].file]
         rivals += [d.confidence for d in diagnoses]
@@ -66,10 +79,10 @@ def factor(share: float) -> float:
     return 1 - AMBIGUITY * closeness
 
 
-def calibrated(diagnoses: list[Diagnosis], sites: list[RaiseSite],
-               message_known: bool) -> tuple[list[Diagnosis], list[RaiseSite], float]:
+def calibrated(diagnoses: list[Diagnosis], sites: list[RaiseSite], message_known: bool,
+               named_file: str | None = None) -> tuple[list[Diagnosis], list[RaiseSite], float]:
     """The answers with every confidence scaled by `factor`, and the factor."""
-    f = factor(rival_share(diagnoses, sites, message_known))
+    f = factor(rival_share(diagnoses, sites, message_known, named_file))
     if f >= 1.0:
         return diagnoses, sites, 1.0
     out_d = [replace(d, finding=replace(d.finding, confidence=round(d.confidence * f, 2))) for d in diagnoses]

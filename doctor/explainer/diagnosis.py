@@ -21,7 +21,7 @@ from dataclasses import replace
 from typing import IO, Any, Mapping
 
 from doctor.explainer import banner, oom
-from doctor.explainer.calibrate import calibrated
+from doctor.explainer.calibrate import SPECIFIC, calibrated
 from doctor.explainer.fallback import classify_unmatched
 from doctor.explainer.parse import parse_stream, parse_text
 from doctor.explainer.structural import diagnose_structure
@@ -69,14 +69,20 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
     strong = bool(diagnoses) and diagnoses[0].confidence >= STRONG
     # Under a strong entry the source is still named for a short paste (one message: where is
     # it raised?); a whole log with a strong entry does not pay for loading the index.
-    sites = _raise_sites(log, notes) if not strong or log.total_lines <= SHORT_PASTE else []
+    # A traceback that names its raising file is read against the index too when the entry
+    # rests on a generic symptom (below SPECIFIC): the file's own template may say more.
+    named = named_raiser(log) if log.final is not None and log.final.frames else None
+    specific = bool(diagnoses) and diagnoses[0].confidence >= SPECIFIC
+    sites = _raise_sites(log, notes) if not strong or log.total_lines <= SHORT_PASTE or (
+        named and not specific) else []
     cut = log.final is not None and not log.final.message
     unmatched = None if diagnoses and diagnoses[0].confidence >= WEAK else classify_unmatched(log)
     # rivals are judged on the sites' own confidence, before the cap below ranks them under
     # an entry; a close rival makes every answer less sure (doctor/explainer/calibrate.py)
     capped = bool(diagnoses) and ((cut and diagnoses[0].confidence >= LEAD_FLOOR) or strong)
     shape = next((d.id for d in diagnoses if d.id.startswith("ST-") and d.on_final_error), None)
-    diagnoses, sites, scaled = calibrated(diagnoses, sites, log.final is not None and bool(log.final.message))
+    diagnoses, sites, scaled = calibrated(diagnoses, sites, log.final is not None and bool(log.final.message),
+                                          named)
     if scaled < 1.0:
         notes.append("Another answer fits this log almost as well as the first one; the confidences are "
                      "lowered to say so.")
