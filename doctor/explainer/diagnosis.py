@@ -21,7 +21,7 @@ from dataclasses import replace
 from typing import IO, Any, Mapping
 
 from doctor.explainer import banner, oom
-from doctor.explainer.calibrate import SPECIFIC, calibrated
+from doctor.explainer.calibrate import SPECIFIC, calibrated, coverage, narrow_factor
 from doctor.explainer.fallback import classify_unmatched
 from doctor.explainer.parse import parse_stream, parse_text
 from doctor.explainer.structural import diagnose_structure
@@ -280,7 +280,8 @@ def _weigh(match: Any, log: ParsedLog, hot: set[int], warm: set[int], echo: set[
            facts: Mapping[str, Any] | None) -> Diagnosis:
     from doctor.engine import finding_from_match
 
-    score = float(match.score)
+    # how much of its line the entry's pattern spans: a few words of a long message are weak
+    score = float(match.score) * narrow_factor(coverage(match.entry.symptoms, match.lines))
     lines = {no for no, _ in match.lines}
     on_final = bool(lines & hot)
     if on_final:
