@@ -388,3 +388,19 @@ def test_the_innermost_frame_picks_a_later_tier_when_unsloth_repeats_the_message
     assert lone[0].file.startswith("unsloth/")
     assert framed[0].file == "transformers/models/marian/modeling_marian.py"
     assert framed[0].confidence > lone[0].confidence
+
+
+@pytest.mark.parametrize("code, first", [
+    ("raise AttributeError(f\"'{type(self).__name__}' object has no attribute '{name}'\")",
+     "site:bitsandbytes/nn/modules.py"),   # bitsandbytes raised it on purpose in that file
+    ("return self.absmax * 2", "ST-OBJECT-ATTR"),   # Python raised it in an expression
+])
+def test_a_frame_quoting_its_raise_puts_the_files_template_above_the_shape_reading(code, first, knowledge_base):
+    from doctor.explainer.labels import ranked_labels
+
+    tb = ('Traceback (most recent call last):\n  File "/content/train.py", line 12, in <module>\n'
+          '    model.dequantize()\n  File "/usr/lib/python3.11/site-packages/bitsandbytes/nn/modules.py", '
+          f"line 276, in __getattr__\n    {code}\nAttributeError: 'Params4bit' object has no attribute 'absmax'\n")
+    labels = [label for label, _ in ranked_labels(diagnose(tb, knowledge_base))]
+    assert labels[0] == first
+    assert {"site:bitsandbytes/nn/modules.py", "ST-OBJECT-ATTR"} <= set(labels[:3])

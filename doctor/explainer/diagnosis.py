@@ -86,7 +86,10 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
     if scaled < 1.0:
         notes.append("Another answer fits this log almost as well as the first one; the confidences are "
                      "lowered to say so.")
-    if capped:
+    # the innermost frame's own line is the `raise` of a template in its file: the library
+    # raised this message on purpose there, not Python in some expression of that shape
+    kept = _raised_on_purpose(log, sites, named) if shape is not None else None
+    if capped and not (kept and diagnoses[0].id == shape):
         # an entry that answers strongly says more than where the message is raised, and a
         # cut traceback's frame is a weaker lead than any entry that matched the log
         cap = max(0.0, diagnoses[0].confidence - 0.01)
@@ -96,7 +99,7 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
         # keyword, cannot import): a library template of that shape is where any such error
         # may pass, weaker than the structural reading of which package lacks what
         cap = max(0.0, next(d.confidence for d in diagnoses if d.id == shape) - 0.01)
-        sites = [s._replace(confidence=min(s.confidence, cap)) for s in sites]
+        sites = [s if s is kept else s._replace(confidence=min(s.confidence, cap)) for s in sites]
     if log.dropped_lines:
         notes.append(f"Read {log.total_lines} lines; kept {len(log.lines)} that look like errors, "
                      "tracebacks or build output, plus the head and the tail.")
@@ -112,6 +115,17 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
         oom_advice=list(oom.advice(log.oom, log.run)) if log.oom is not None else [],
         raise_sites=sites,
     )
+
+
+def _raised_on_purpose(log: ParsedLog, sites: list[RaiseSite], named: str | None) -> RaiseSite | None:
+    """The first site in the file the innermost frame names, when that frame's source line is
+    a `raise` (CPython's own errors show the failing expression there, not a raise)."""
+    from doctor.explainer.calibrate import raised_here
+
+    code = (log.final.frames[-1].code or "").lstrip() if log.final is not None and log.final.frames else ""
+    if not code.startswith("raise "):
+        return None
+    return next((s for s in sites if raised_here(s, named)), None)
 
 
 def _raise_sites(log: ParsedLog, notes: list[str]) -> list[RaiseSite]:
