@@ -74,7 +74,7 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
     named = named_raiser(log) if log.final is not None and log.final.frames else None
     specific = bool(diagnoses) and diagnoses[0].confidence >= SPECIFIC
     sites = _raise_sites(log, notes) if not strong or log.total_lines <= SHORT_PASTE or (
-        named and not specific) else []
+        named and not specific and _indexed(named)) else []
     cut = log.final is not None and not log.final.message
     unmatched = None if diagnoses and diagnoses[0].confidence >= WEAK else classify_unmatched(log)
     # rivals are judged on the sites' own confidence, before the cap below ranks them under
@@ -126,6 +126,12 @@ def _raised_on_purpose(log: ParsedLog, sites: list[RaiseSite], named: str | None
     if not code.startswith("raise "):
         return None
     return next((s for s in sites if raised_here(s, named)), None)
+
+
+def _indexed(named: str) -> bool:
+    from doctor.explainer.raiseindex import indexed   # the index module only when needed
+
+    return indexed(named)
 
 
 def _raise_sites(log: ParsedLog, notes: list[str]) -> list[RaiseSite]:
