@@ -48,3 +48,30 @@ def test_one_message_in_several_files_with_nothing_to_choose_says_it_is_unsure(k
                      'line 220, in _prepare_adapter_config\n    raise ValueError(msg)\n'
                      "ValueError: Please specify `target_modules` in `peft_config`\n", knowledge_base)
     assert named.raise_sites[0].file == "peft/tuners/mixed/model.py" and named.raise_sites[0].confidence > 0.8
+
+
+def test_a_generic_entry_is_rivalled_by_a_site_in_the_file_the_traceback_names():
+    # an entry on the final error through a weak symptom (below SPECIFIC) and a template of
+    # the very file the innermost frame is in: two answers, not one
+    weak, strong = [diag("RT-A", 0.6)], [diag("RT-A", 0.9)]
+    here = [site("trl/trainer/dpo_trainer.py", 0.55)]
+    assert rival_share(weak, here, True, "trl/trainer/dpo_trainer.py") > 0.9
+    assert rival_share(weak, here, True, "peft/other.py") == 0.0   # the paste names another file
+    assert rival_share(strong, here, True, "trl/trainer/dpo_trainer.py") == 0.0
+
+
+def test_a_pattern_spanning_a_few_words_of_a_long_line_counts_less(knowledge_base):
+    from types import SimpleNamespace
+
+    from doctor.explainer.calibrate import WIDE, coverage, narrow_factor
+
+    pixel = [SimpleNamespace(pattern="pixel_values")]
+    long_line = [(3, "ValueError: pixel_values of shape (1, 3) are expected to have 4 or 5 dimensions here")]
+    assert coverage(pixel, long_line) < 0.2 and coverage(pixel, [(1, "  pixel_values  ")]) == 1.0
+    assert narrow_factor(WIDE) == narrow_factor(1.0) == 1.0 > narrow_factor(0.2) > narrow_factor(0.0)
+    # the real pipeline: the same entry through the same symptom is less sure on a long
+    # message it spans a few words of than on a short one
+    def collator(text: str) -> float:
+        return next(d.confidence for d in diagnose(text, knowledge_base).diagnoses if d.id == "RT-VISION-COLLATOR")
+
+    assert collator(f"{long_line[0][1]}\n") < collator("ValueError: no pixel_values\n")

@@ -375,3 +375,32 @@ def test_an_unsloth_message_raised_from_generated_code_is_found(knowledge_base):
     r = diagnose("ValueError: Unsloth: Please set a positive non-zero temperature since your results will be wrong.",
                  knowledge_base)
     assert r.raise_sites and r.raise_sites[0].file == "unsloth/models/rl.py"
+
+
+def test_the_innermost_frame_picks_a_later_tier_when_unsloth_repeats_the_message(knowledge_base):
+    # unsloth/models/sentence_transformer.py raises transformers' own message too: the
+    # traceback says which copy raised it, so the transformers index is read for it
+    message = "ValueError: You must specify exactly one of input_ids or inputs_embeds"
+    tb = ('Traceback (most recent call last):\n  File "/content/train.py", line 12, in <module>\n'
+          '    model(**batch)\n  File "/usr/lib/python3.11/site-packages/transformers/models/marian/'
+          'modeling_marian.py", line 467, in forward\n    raise ValueError(msg)\n' + message + "\n")
+    lone, framed = (diagnose(t, knowledge_base).raise_sites for t in (message, tb))
+    assert lone[0].file.startswith("unsloth/")
+    assert framed[0].file == "transformers/models/marian/modeling_marian.py"
+    assert framed[0].confidence > lone[0].confidence
+
+
+@pytest.mark.parametrize("code, first", [
+    ("raise AttributeError(f\"'{type(self).__name__}' object has no attribute '{name}'\")",
+     "site:bitsandbytes/nn/modules.py"),   # bitsandbytes raised it on purpose in that file
+    ("return self.absmax * 2", "ST-OBJECT-ATTR"),   # Python raised it in an expression
+])
+def test_a_frame_quoting_its_raise_puts_the_files_template_above_the_shape_reading(code, first, knowledge_base):
+    from doctor.explainer.labels import ranked_labels
+
+    tb = ('Traceback (most recent call last):\n  File "/content/train.py", line 12, in <module>\n'
+          '    model.dequantize()\n  File "/usr/lib/python3.11/site-packages/bitsandbytes/nn/modules.py", '
+          f"line 276, in __getattr__\n    {code}\nAttributeError: 'Params4bit' object has no attribute 'absmax'\n")
+    labels = [label for label, _ in ranked_labels(diagnose(tb, knowledge_base))]
+    assert labels[0] == first
+    assert {"site:bitsandbytes/nn/modules.py", "ST-OBJECT-ATTR"} <= set(labels[:3])

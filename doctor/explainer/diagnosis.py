@@ -21,7 +21,7 @@ from dataclasses import replace
 from typing import IO, Any, Mapping
 
 from doctor.explainer import banner, oom
-from doctor.explainer.calibrate import calibrated
+from doctor.explainer.calibrate import SPECIFIC, calibrated, coverage, narrow_factor
 from doctor.explainer.fallback import classify_unmatched
 from doctor.explainer.parse import parse_stream, parse_text
 from doctor.explainer.structural import diagnose_structure
@@ -69,18 +69,27 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
     strong = bool(diagnoses) and diagnoses[0].confidence >= STRONG
     # Under a strong entry the source is still named for a short paste (one message: where is
     # it raised?); a whole log with a strong entry does not pay for loading the index.
-    sites = _raise_sites(log, notes) if not strong or log.total_lines <= SHORT_PASTE else []
+    # A traceback that names its raising file is read against the index too when the entry
+    # rests on a generic symptom (below SPECIFIC): the file's own template may say more.
+    named = named_raiser(log) if log.final is not None and log.final.frames else None
+    specific = bool(diagnoses) and diagnoses[0].confidence >= SPECIFIC
+    sites = _raise_sites(log, notes) if not strong or log.total_lines <= SHORT_PASTE or (
+        named and not specific and _indexed(named)) else []
     cut = log.final is not None and not log.final.message
     unmatched = None if diagnoses and diagnoses[0].confidence >= WEAK else classify_unmatched(log)
     # rivals are judged on the sites' own confidence, before the cap below ranks them under
     # an entry; a close rival makes every answer less sure (doctor/explainer/calibrate.py)
     capped = bool(diagnoses) and ((cut and diagnoses[0].confidence >= LEAD_FLOOR) or strong)
     shape = next((d.id for d in diagnoses if d.id.startswith("ST-") and d.on_final_error), None)
-    diagnoses, sites, scaled = calibrated(diagnoses, sites, log.final is not None and bool(log.final.message))
+    diagnoses, sites, scaled = calibrated(diagnoses, sites, log.final is not None and bool(log.final.message),
+                                          named)
     if scaled < 1.0:
         notes.append("Another answer fits this log almost as well as the first one; the confidences are "
                      "lowered to say so.")
-    if capped:
+    # the innermost frame's own line is the `raise` of a template in its file: the library
+    # raised this message on purpose there, not Python in some expression of that shape
+    kept = _raised_on_purpose(log, sites, named) if shape is not None else None
+    if capped and not (kept and diagnoses[0].id == shape):
         # an entry that answers strongly says more than where the message is raised, and a
         # cut traceback's frame is a weaker lead than any entry that matched the log
         cap = max(0.0, diagnoses[0].confidence - 0.01)
@@ -90,7 +99,7 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
         # keyword, cannot import): a library template of that shape is where any such error
         # may pass, weaker than the structural reading of which package lacks what
         cap = max(0.0, next(d.confidence for d in diagnoses if d.id == shape) - 0.01)
-        sites = [s._replace(confidence=min(s.confidence, cap)) for s in sites]
+        sites = [s if s is kept else s._replace(confidence=min(s.confidence, cap)) for s in sites]
     if log.dropped_lines:
         notes.append(f"Read {log.total_lines} lines; kept {len(log.lines)} that look like errors, "
                      "tracebacks or build output, plus the head and the tail.")
@@ -106,6 +115,23 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
         oom_advice=list(oom.advice(log.oom, log.run)) if log.oom is not None else [],
         raise_sites=sites,
     )
+
+
+def _raised_on_purpose(log: ParsedLog, sites: list[RaiseSite], named: str | None) -> RaiseSite | None:
+    """The first site in the file the innermost frame names, when that frame's source line is
+    a `raise` (CPython's own errors show the failing expression there, not a raise)."""
+    from doctor.explainer.calibrate import raised_here
+
+    code = (log.final.frames[-1].code or "").lstrip() if log.final is not None and log.final.frames else ""
+    if not code.startswith("raise "):
+        return None
+    return next((s for s in sites if raised_here(s, named)), None)
+
+
+def _indexed(named: str) -> bool:
+    from doctor.explainer.raiseindex import indexed   # the index module only when needed
+
+    return indexed(named)
 
 
 def _raise_sites(log: ParsedLog, notes: list[str]) -> list[RaiseSite]:
@@ -274,7 +300,8 @@ def _weigh(match: Any, log: ParsedLog, hot: set[int], warm: set[int], echo: set[
            facts: Mapping[str, Any] | None) -> Diagnosis:
     from doctor.engine import finding_from_match
 
-    score = float(match.score)
+    # how much of its line the entry's pattern spans: a few words of a long message are weak
+    score = float(match.score) * narrow_factor(coverage(match.entry.symptoms, match.lines))
     lines = {no for no, _ in match.lines}
     on_final = bool(lines & hot)
     if on_final:

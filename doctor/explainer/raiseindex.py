@@ -438,6 +438,11 @@ def to_result(item: _Compiled, reported_version: str | None, conf: float = 0.0,
                      s.template.replace(HOLE, "…"), s.condition, category(s.file), note, conf)
 
 
+def indexed(named_file: str | None, packages: tuple[str, ...] = ALL_PACKAGES) -> bool:
+    """The file a paste names is in a package of `packages` (one an index reads)."""
+    return bool(named_file) and named_file.split("/", 1)[0] in packages
+
+
 def find_sites(messages: list[tuple[str, str]], reported_version: str | None,
                index: RaiseIndex | None = None, top: int = 3,
                named_file: str | None = None) -> tuple[list[RaiseSite], int]:
@@ -446,11 +451,17 @@ def find_sites(messages: list[tuple[str, str]], reported_version: str | None,
     `named_file`: the library file the paste itself says raised it (its innermost frame,
     a warning's `path.py:123:` prefix), relative to site-packages; sites there go first."""
     tiers = [lambda: index] if index is not None else [default_index, second_tier_index, history_index]
+    elsewhere: tuple[list[RaiseSite], int] | None = None
     for fuzzy in (False, True):   # an exact template anywhere beats a reworded one
-        for tier in tiers:        # the second tier is loaded only when the first has nothing
+        for tier in tiers:        # the second tier is loaded only when the first has nothing...
             sites, total = _find_in(tier(), messages, reported_version, top, fuzzy, named_file)
-            if sites:
+            if sites and (not indexed(named_file, SECOND_TIER) or file_agreement(named_file, sites[0].file)):
                 return sites, total
+            # ...or when its sites are in other files than the one the paste names (Unsloth
+            # repeats transformers' messages: the traceback says which copy raised it)
+            elsewhere = elsewhere or ((sites, total) if sites else None)
+        if elsewhere:
+            return elsewhere
     return [], 0
 
 
