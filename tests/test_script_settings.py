@@ -96,7 +96,7 @@ def test_the_installed_trl_is_read_without_importing_it() -> None:
     import subprocess
     import sys
 
-    # in a fresh process: another test of this session may have imported trl in this one
+    # in a fresh process: another test of this pytest run may have imported trl in this process
     probe = ("import sys; from doctor.probes.settings.trl_api import installed_trl; "
              "api = installed_trl(); api.signature('SFTConfig'); print(api is not None, 'trl' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=ROOT)

@@ -52,7 +52,7 @@ for label, env, timeout, startup in (("plain", None, 60, 60), ("NCCL_P2P_DISABLE
                       "hung": r.get("hung"), "error": (r.get("error") or "")[:200],
                       "devices": [x.get("device") for x in r.get("runtime", [])]}))
 PY
-if [ "${WITH_TESTS:-0}" = 1 ]; then   # the gpu-marked test repeats the scan above; off to save device time
+if [ "${WITH_TESTS:-0}" = 1 ]; then   # the gpu-marked test repeats the scan above; off to save GPU time
   echo "== gpu-marked tests"
   timeout 300 python3 -m pytest -q -m gpu tests/test_gpus_local_ranks.py -p no:cacheprovider 2>&1 | tail -8
 fi

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The short form of run_gpus.sh for a tight device budget: scan --gpus (record kept), Unsloth's
+# The short form of run_gpus.sh for little GPU time: scan --gpus (record kept), Unsloth's
 # `unsloth doctor --gpus` as the baseline, and a 1-rank-per-GPU NCCL all-reduce through our launcher.
 set -uo pipefail
 OUT=${1:?give an output folder}; mkdir -p "$OUT"
