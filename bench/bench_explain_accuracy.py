@@ -242,7 +242,7 @@ def main() -> int:
         print("  calibration of explain's top-1 confidence:")
         print("\n".join(calibration(results[0]["scored"], results[0]["disputed"])))
         if (split == "dev" and args.verbose) or (split == "test" and args.show_test_misses):
-            print(f"  misses (case: expected -> got top 3):")
+            print("  misses (case: expected -> got top 3):")
             for name, expected, got in results[0]["misses"]:
                 shown = ", ".join(f"{lab} {c:.2f}" for lab, c in got) or "(nothing)"
                 print(f"    {name}: {expected} -> {shown}")

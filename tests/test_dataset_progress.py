@@ -42,7 +42,7 @@ CODE = ("from doctor.probes.dataset import scan_dataset, DatasetOptions\n"
 def test_progress_goes_to_a_terminal_stderr_only(tmp_path: Path, name: str) -> None:
     if not name.endswith(".jsonl"):
         pytest.importorskip("pyarrow")
-    path = big_file(tmp_path / name)
+    big_file(tmp_path / name)
     main, child = pty.openpty()
     proc = subprocess.Popen([sys.executable, "-c", CODE.format(path=name)], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=child,

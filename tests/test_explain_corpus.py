@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from doctor.kb import load_knowledge
 from doctor.textmatch import compile_pattern
 from tests.helpers.reserved_threads import reserved_urls_in
 

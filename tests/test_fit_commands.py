@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from doctor.fixes.commands import Machine, fit_command
 from tests.helpers.env_shapes import Machine as FakeMachine, scan
 

@@ -19,7 +19,7 @@ from doctor.fixes.dataset import RepairOptions, repair_dataset
 from doctor.fixes.journal import Journal, UndoError
 from doctor.probes.script import read_source, scan_source
 from tests.helpers.cli import ROOT, run_cli
-from tests.helpers.folders import SCRIPT, project, tree
+from tests.helpers.folders import project, tree
 
 
 def journal_entries() -> list[dict]:

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from doctor.probes.child_python import absolute_python, check_python
-from doctor.probes.system import NotAPython
 
 from tests.helpers.cli import ROOT, run_cli
 

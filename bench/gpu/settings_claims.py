@@ -10,7 +10,6 @@ Writes OUT_DIR/settings_claims.json and prints one line per check.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import traceback
 from pathlib import Path

@@ -9,7 +9,6 @@ hold something the source never does.
 """
 import json
 import os
-import sys
 
 MARK = "UNSLOTH_DOCTOR_GPUS "
 SENTINEL = -7.0

@@ -64,23 +64,22 @@ def expected_pair(a: Gpu, b: Gpu, pair: Mapping[str, Any]) -> tuple[float | None
     return min(known)
 
 
-def degraded_widths(gpus: list[Gpu]) -> list[tuple[int, int, int]]:
-    """(index, trained width, maximum width) for each GPU whose PCIe link trained narrower."""
+def _pcie_below(gpus: list[Gpu], low: str, high: str) -> list[tuple[int, int, int]]:
+    """(index, value of `low`, value of `high`) for each GPU whose PCIe reading `low` is under `high`."""
     out = []
     for g in gpus:
         pcie = g.get("pcie") or {}
-        width, top = pcie.get("width"), pcie.get("max_width")
-        if width and top and int(width) < int(top):
-            out.append((int(g["index"]), int(width), int(top)))
+        a, b = pcie.get(low), pcie.get(high)
+        if a and b and int(a) < int(b):
+            out.append((int(g["index"]), int(a), int(b)))
     return out
+
+
+def degraded_widths(gpus: list[Gpu]) -> list[tuple[int, int, int]]:
+    """(index, trained width, maximum width) for each GPU whose PCIe link trained narrower."""
+    return _pcie_below(gpus, "width", "max_width")
 
 
 def slot_limited(gpus: list[Gpu]) -> list[tuple[int, int, int]]:
     """(index, system max gen, GPU max gen): a card in a slot (or behind a switch) of an older generation."""
-    out = []
-    for g in gpus:
-        pcie = g.get("pcie") or {}
-        system, card = pcie.get("max_gen"), pcie.get("gpu_max_gen")
-        if system and card and int(system) < int(card):
-            out.append((int(g["index"]), int(system), int(card)))
-    return out
+    return _pcie_below(gpus, "max_gen", "gpu_max_gen")

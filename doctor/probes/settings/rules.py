@@ -13,8 +13,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from doctor.findings import Location, Observation
 from doctor.probes import runmemory
-from doctor.probes.settings.extract import (CONFIG, LOAD, LORA_CONFIG, PEFT, TRAINER, UNKNOWN, SettingsCall,
-                                            dotted_name)
+from doctor.probes.settings.extract import (CONFIG, LOAD, LORA_CONFIG, PEFT, TRAINER, UNKNOWN, SettingsCall)
 from doctor.probes.settings.cross import MAX_SEQ, MAX_SEQ_AT, TEXT_FIELD, TEXT_FIELD_AT
 from doctor.probes.settings.memory import supervised_run
 from doctor.probes.settings.trl_api import TRANSFORMERS_CLASSES, TransformersApi, TrlApi
