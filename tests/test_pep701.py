@@ -236,3 +236,14 @@ def test_places_equal_python_312s() -> None:
     done = subprocess.run([exe, "-c", _POSITIONS + _DUMP], input=json.dumps(texts),
                           capture_output=True, text=True, check=True)
     assert _dump_here(texts) == json.loads(done.stdout)
+
+
+def test_library_source_with_312_fstrings_is_read_too() -> None:
+    """Installed packages are read with the same parser: the raise-site index of a module that
+    uses a 3.12 f-string keeps its sites when the doctor runs on 3.11."""
+    from doctor.explainer.raisesites import sites_from_source
+
+    source = ('def check(x):\n    label = f"{"model"}"\n'
+              '    if x:\n        raise ValueError("Unsloth: the model cannot be loaded here")\n')
+    sites = sites_from_source(source, "unsloth/models/example.py")
+    assert any("cannot be loaded here" in str(getattr(s, "template", s)) for s in sites), sites

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from doctor.distributed.strategy import Run
-from doctor.probes import vram
+from doctor.probes import pep701, vram
 from doctor.probes.script import _name, read_source
 
 def params_from_name(name: str) -> float | None:
@@ -69,7 +69,7 @@ def run_from_script(path: str) -> Run:
     The loader call is the first that names a model with a size ("...-8B..."), else the first:
     notebooks load their saved adapter again at the end ("lora_model"), which names no size."""
     try:
-        tree = ast.parse(read_source(path).text)
+        tree = pep701.parse(read_source(path).text)
     except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
         return Run()
     loaders = _loader_calls(tree)

@@ -13,6 +13,7 @@ import os
 import re
 from pathlib import Path
 from typing import Iterator, NamedTuple
+from doctor.probes import pep701
 
 HOLE = "\x00"          # a value filled in at run time; never in real source text
 MIN_LITERAL = 16       # fewer literal characters than this would match too much
@@ -225,7 +226,7 @@ def _guard_above(lines: list[str], at: int) -> str:
 def sites_from_source(source: str, file: str) -> list[SiteRecord]:
     """Every message site of one module's source; [] when it does not parse."""
     try:
-        tree = ast.parse(source)
+        tree = pep701.parse(source)
     except (SyntaxError, ValueError):
         return []
     walker = _Walker(source, file)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from doctor.paths import state_dir
+from doctor.probes import pep701
 
 # The fields the weights' shapes (or their count) depend on: left out, the class default is
 # used and the checkpoint no longer fits the model transformers builds.
@@ -88,7 +89,7 @@ def _literal(node: ast.AST | None) -> Any:
 
 def _parse(path: Path) -> ast.Module | None:
     try:
-        return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        return pep701.parse(path.read_text(encoding="utf-8"), filename=str(path))
     except (OSError, SyntaxError, ValueError):
         return None
 

@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Iterable
+from doctor.probes import pep701
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def read_trl(root: str, version: str) -> TrlApi | None:
 def _parse(path: str) -> ast.Module | None:
     try:
         with open(path, encoding="utf-8") as handle:
-            return ast.parse(handle.read(), filename=path)
+            return pep701.parse(handle.read(), filename=path)
     except (OSError, SyntaxError, ValueError):
         return None
 

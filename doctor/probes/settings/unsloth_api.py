@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Iterable
 
 from doctor.probes.settings.trl_api import find_distribution
+from doctor.probes import pep701
 
 # The keywords Unsloth's generated config `__init__` adds (unsloth/models/rl.py:606, and
 # max_seq_length where the trl config has max_length: rl.py:3430).
@@ -44,7 +45,7 @@ def read_unsloth(root: str, version: str) -> UnslothCompat:
     tables: dict[str, dict[str, str]] = {}
     try:
         with open(path, encoding="utf-8") as handle:
-            tree = ast.parse(handle.read())
+            tree = pep701.parse(handle.read())
     except (OSError, SyntaxError, ValueError):
         tree = ast.Module(body=[], type_ignores=[])
     for node in tree.body:
