@@ -234,3 +234,23 @@ def test_a_mixture_of_experts_sizes_its_activations_by_the_active_experts():
     moe_parts, dense_parts = dict(moe["parts"]), dict(dense["parts"])
     assert moe_parts["activations"] < dense_parts["activations"] / 3
     assert moe_parts["weights"] > 0.8 * dense_parts["weights"]   # every expert is loaded
+
+
+def test_targets_given_as_a_regular_expression_count_every_projection():
+    # axolotl's voxtral example: lora_target_modules is a regular expression over module paths
+    regex = "language_model.model.layers.[\\d]+.(mlp|self_attn).(up|down|gate|q|k|v|o)_proj"
+    run = vram.run_from_settings({"lora_target_modules": regex})
+    assert run.targets == vram.PROJECTIONS
+    assert vram.run_from_settings({"target_modules": ["q_proj", "v_proj"]}).targets == ("q_proj", "v_proj")
+
+
+@pytest.mark.parametrize("extra", ["rl: dpo\n", "stage: dpo\n", "stage: rm\n"])
+def test_preference_and_rl_configs_get_no_supervised_estimate(tmp_path, extra):
+    from doctor.probes.config import scan_config
+
+    cfg = tmp_path / "run.yml"
+    cfg.write_text("base_model: meta-llama/Meta-Llama-3-8B-Instruct\nadapter: lora\nsequence_len: 4096\n"
+                   "micro_batch_size: 2\nlearning_rate: 0.0002\n" + extra)
+    assert [o for o in scan_config(str(cfg)).observations if o.entry_id == "RUN-VRAM-ESTIMATE"] == []
+    cfg.write_text(cfg.read_text().replace(extra, ""))
+    assert [o.entry_id for o in scan_config(str(cfg)).observations].count("RUN-VRAM-ESTIMATE") == 1

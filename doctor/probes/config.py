@@ -127,7 +127,12 @@ def config_observations(path: str) -> list[Observation]:
 
 
 def run_estimate(cfg: ConfigFile) -> tuple[dict[str, Any], list[Observation]]:
-    """The VRAM estimate of the run the config describes (its model's size from its name)."""
+    """The VRAM estimate of the run the config describes (its model's size from its name).
+    Preference, reward and RL stages are left out, as for scripts (settings/memory.py): they
+    hold paired rows, generations or a second model."""
+    data = cfg.data if isinstance(cfg.data, dict) else {}
+    if data.get("rl") or str(data.get("stage") or "sft").lower() not in ("sft", "pt"):
+        return {}, []
     settings = {name: s.value for name, s in cfg.settings.items()}
     where = cfg.at("model_name") if "model_name" in cfg.settings else Location(cfg.path, 1, 1)
     return runmemory.estimate_run(settings, where)

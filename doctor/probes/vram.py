@@ -340,6 +340,14 @@ def _positive_int(value: Any, default: int) -> int:
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else default
 
 
+def _projections(targets: Any) -> tuple[str, ...]:
+    """The projections `target_modules` names; () where it names none of them by name (a
+    regular expression or module path, as axolotl allows): then every projection is counted."""
+    if not isinstance(targets, (list, tuple)):
+        return ()
+    return tuple(t for t in targets if t in PROJECTIONS)
+
+
 def run_from_settings(values: Mapping[str, Any]) -> RunSettings:
     """A RunSettings from literal settings (script keywords or config keys); defaults elsewhere."""
     base = RunSettings()
@@ -365,7 +373,7 @@ def run_from_settings(values: Mapping[str, Any]) -> RunSettings:
         full_finetuning=full,
         optimizer=str(_first(values, _KEYS["optimizer"]) or base.optimizer),
         gradient_checkpointing=gc if gc in ("unsloth", True, False) else base.gradient_checkpointing,
-        targets=tuple(targets) if isinstance(targets, (list, tuple)) and targets else base.targets,
+        targets=_projections(targets) or base.targets,
     )
 
 
