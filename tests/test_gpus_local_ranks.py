@@ -70,6 +70,27 @@ def test_scan_gpus_without_a_gpu_says_so(tmp_path: Path) -> None:
     assert json.loads(rec.read_text())["gpus"] == []
 
 
+def test_scan_gpus_examines_the_interpreter_named_by_python(tmp_path: Path) -> None:
+    """--python: the environment part and the GPU child are both that interpreter's (here the
+    base interpreter under the test venv, which has no torch), as a plain scan does."""
+    import sys
+
+    base = getattr(sys, "_base_executable", "")
+    if sys.prefix == sys.base_prefix or not base:
+        pytest.skip("the tests do not run in a venv: no second interpreter to name")
+    done = run_cli("scan", "--gpus", "--python", base, "--no-config", "--timeout", "60", "--format", "json")
+    report = json.loads(done.stdout)
+    assert report["facts"]["python.prefix"] == sys.base_prefix != sys.prefix, done.stderr
+    if importlib.util.find_spec("torch", None) is not None and not _has_torch(base):
+        assert "ENV-TORCH-MISSING" in [f["id"] for f in report["findings"]]
+
+
+def _has_torch(python: str) -> bool:
+    import subprocess
+
+    return subprocess.run([python, "-c", "import torch"], capture_output=True, timeout=120).returncode == 0
+
+
 @pytest.mark.gpu
 def test_scan_gpus_on_the_gpu_machine(tmp_path: Path) -> None:
     rec_file = tmp_path / "machine.json"

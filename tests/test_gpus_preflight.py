@@ -13,7 +13,7 @@ from doctor.distributed.gpus_scan import judge, p2p_disable_inherited
 from doctor.distributed.links import expected_pair, nvlink_rate, pcie_rate
 from doctor.distributed.nvml_topology import bus_key, pair_links
 from doctor.distributed.preflight import gpus_facts, gpus_observations
-from doctor.distributed.run_info import params_from_folder, params_from_name, run_for, run_from_script
+from doctor.distributed.run_info import params_from_folder, params_from_name, run_for, run_from_config, run_from_script
 from doctor.distributed.strategy import Run, strategy, topology_class
 from tests.helpers.cli import ROOT, run_cli
 
@@ -148,10 +148,45 @@ def lora_script(folder: Path, loader_args: str) -> Path:
 
 def test_a_training_script_gives_method_and_size(tmp_path: Path) -> None:
     script = lora_script(tmp_path, "model_name='unsloth/Llama-3.2-3B-Instruct', max_seq_length=2048, load_in_4bit=False")
-    assert run_from_script(str(script)) == Run("lora", 3.0, f"{script} (unsloth/Llama-3.2-3B-Instruct)")
+    found = run_from_script(str(script))
+    assert (found.method, found.params_b, found.source) == ("lora", 3.0, f"{script} (unsloth/Llama-3.2-3B-Instruct)")
+    assert 5 < found.state_gib < 8   # 16-bit weights (about 6 GiB) + LoRA state, as the VRAM estimate sizes it
     script.write_text("from unsloth import FastLanguageModel\n"
                       "model, tok = FastLanguageModel.from_pretrained('unsloth/Qwen3-14B', full_finetuning=True)\n")
     assert run_from_script(str(script)).method == "full"
+
+
+CONFIGS = ROOT / "fixtures" / "configs"
+
+
+@pytest.mark.parametrize("config,expected", [
+    ("axolotl/llama-3_qlora.yml", Run("qlora", 8.0)),                       # adapter: qlora
+    ("axolotl/mistral_lora.yml", Run("lora", 7.0)),                         # adapter: lora
+    ("llama-factory/train_full_qwen3_full_sft.yaml", Run("full", 4.0)),     # finetuning_type: full
+    ("llama-factory/train_lora_qwen3_lora_sft.yaml", Run("lora", 4.0)),
+])
+def test_a_real_training_config_gives_method_and_size(config: str, expected: Run) -> None:
+    found = run_from_config(str(CONFIGS / config))
+    assert (found.method, found.params_b) == (expected.method, expected.params_b)
+    assert str(CONFIGS / config) in found.source
+
+
+def test_a_file_that_is_no_training_config_gives_no_run() -> None:
+    assert run_from_config(str(CONFIGS / "llama-factory" / "deepspeed_ds_z3_config.json")) == Run()
+
+
+def test_scan_gpus_takes_the_run_from_config() -> None:
+    """The verdict for the config's run: a full fine-tune of a 4B model on two 24 GiB PCIe cards."""
+    done = run_cli("scan", "--gpus", "--gpus-from", str(FIXTURES / "rtx4090x2-phb.json"), "--no-config",
+                   "--config", str(CONFIGS / "llama-factory" / "train_full_qwen3_full_sft.yaml"), "--format", "json")
+    report = json.loads(done.stdout)
+    assert report["facts"]["gpus.run.method"] == "full" and report["facts"]["gpus.run.params_b"] == 4.0, done.stderr
+    assert report["facts"]["gpus.strategy"] != "generic"
+    # one size for one run: the verdict's need is the VRAM note's weights and training state, with
+    # the Trainer's 32-bit AdamW (LLaMA-Factory sets no optim): 4B x (4 + 4 + 8) bytes
+    estimate = next(f for f in report["findings"] if f["id"] == "RUN-VRAM-ESTIMATE")
+    assert report["facts"]["gpus.run.need_gib"] == 59.6
+    assert "optimizer state 29.8 GiB" in json.dumps(estimate)
 
 
 def test_device_map_auto_is_flagged_for_ddp_but_not_when_the_model_must_be_split(tmp_path: Path) -> None:

@@ -6,7 +6,9 @@ set -uo pipefail
 OUT=${1:?give an output folder}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 NO_COLOR=1 HF_HUB_OFFLINE=1
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 3
+if [ "${SKIP_INSTALL:-0}" != 1 ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 3
+fi
 export PYTHONPATH=/tmp/site
 secs() { python3 -c "import time; print(round(time.time() - $1, 2))"; }
 {

@@ -174,8 +174,15 @@ def context_mib() -> dict:
 
 def run_child(spec: dict, timeout: float) -> dict:
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True,
-                          timeout=timeout, cwd=str(ROOT))
+    # Each child in its own folder: Unsloth writes its compiled cache into the working directory,
+    # and eight children writing one cache at once race.
+    Path(spec["work"]).mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(ROOT)])))
+    try:
+        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
+                              capture_output=True, text=True, timeout=timeout, cwd=spec["work"], env=env)
+    except subprocess.TimeoutExpired:
+        return dict(spec, wall_s=round(time.perf_counter() - t0, 1), rc=None, error=f"no result in {timeout:.0f} s")
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     out = dict(spec, wall_s=round(time.perf_counter() - t0, 1), rc=proc.returncode)
     if lines:

@@ -29,6 +29,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         targets = named_targets(args)
         distributed = run_gpus_scan(GpusOptions(timeout_s=args.timeout, scripts=list(targets.get("script", [])),
                                                 models=list(targets.get("model", [])),
+                                                configs=list(targets.get("config", [])),
                                                 python=args.python or sys.executable, record_file=args.gpus_record,
                                                 replay_file=args.gpus_from))
     if args.distributed:

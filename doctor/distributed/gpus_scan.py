@@ -38,6 +38,7 @@ class GpusOptions:
     timeout_s: float = 60.0
     scripts: list[str] = field(default_factory=list)
     models: list[str] = field(default_factory=list)
+    configs: list[str] = field(default_factory=list)
     python: str = sys.executable
     record_file: str | None = None      # write the machine record here (to keep or to replay)
     replay_file: str | None = None      # judge a recorded machine instead of this one
@@ -134,12 +135,13 @@ def run_gpus_scan(opts: GpusOptions, environ: Mapping[str, str] | None = None) -
         record = load_record(opts.replay_file)
         env = ProbeResult()
     else:
-        env = collect_environment()
+        # the environment of the interpreter the user trains with (--python), as a plain scan reads it
+        env = collect_environment(python=None if opts.python == sys.executable else opts.python)
         record = machine_record(opts, environ)
     if opts.record_file:
         with open(opts.record_file, "w", encoding="utf-8") as fh:
             json.dump(record, fh, indent=1, sort_keys=True)
-    run = run_for(opts.scripts, opts.models)
+    run = run_for(opts.scripts, opts.models, configs=opts.configs)
     result = judge(record, run, opts.scripts)
     return ProbeResult(facts=env.facts.merged(result.facts), observations=[*env.observations, *result.observations],
                        areas=[*env.areas, *result.areas])

@@ -30,6 +30,7 @@ class Run:
     method: str | None = None        # qlora | lora | full
     params_b: float | None = None    # billions of parameters
     source: str = ""                 # where the two came from
+    state_gib: float | None = None   # weights + training state as the VRAM estimate sizes this run
 
 
 def topology_class(pairs: Mapping[str, Mapping[str, Any]]) -> str:
@@ -47,6 +48,8 @@ def topology_class(pairs: Mapping[str, Mapping[str, Any]]) -> str:
 
 def need_gib(run: Run, method: str | None = None) -> float | None:
     method = method or run.method
+    if method == run.method and run.state_gib:
+        return run.state_gib   # the run's own settings (bits, rank, optimizer), as the VRAM estimate reads them
     if method not in BYTES_PER_PARAM or not run.params_b:
         return None
     return round(run.params_b * 1e9 * BYTES_PER_PARAM[method] / 2**30, 1)

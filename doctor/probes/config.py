@@ -126,6 +126,16 @@ def config_observations(path: str) -> list[Observation]:
     return check_config(cfg) if cfg.kind.vocabulary else []
 
 
+def run_settings(cfg: ConfigFile) -> dict[str, Any]:
+    """The config's settings as the VRAM estimate reads them. axolotl and LLaMA-Factory train
+    with transformers' Trainer, whose optimizer defaults to AdamW in 32-bit state
+    (transformers/training_args.py, `default_optim`), not Unsloth's adamw_8bit."""
+    settings = {name: s.value for name, s in cfg.settings.items()}
+    if cfg.kind.vocabulary in (configvocab.AXOLOTL, configvocab.LLAMA_FACTORY, configvocab.TRL):
+        settings.setdefault("optimizer", "adamw_torch")
+    return settings
+
+
 def run_estimate(cfg: ConfigFile) -> tuple[dict[str, Any], list[Observation]]:
     """The VRAM estimate of the run the config describes (its model's size from its name).
     Preference, reward and RL stages are left out, as for scripts (settings/memory.py): they
@@ -133,7 +143,7 @@ def run_estimate(cfg: ConfigFile) -> tuple[dict[str, Any], list[Observation]]:
     data = cfg.data if isinstance(cfg.data, dict) else {}
     if data.get("rl") or str(data.get("stage") or "sft").lower() not in ("sft", "pt"):
         return {}, []
-    settings = {name: s.value for name, s in cfg.settings.items()}
+    settings = run_settings(cfg)
     where = cfg.at("model_name") if "model_name" in cfg.settings else Location(cfg.path, 1, 1)
     return runmemory.estimate_run(settings, where)
 

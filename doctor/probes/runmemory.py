@@ -29,19 +29,28 @@ def _mib(v: float) -> str:
     return f"{v / 1024:.1f} GiB"
 
 
-def estimate_run(settings: Mapping[str, Any], where: Location) -> tuple[dict[str, Any], list[Observation]]:
-    """(facts, [RUN-VRAM-ESTIMATE]) for a run whose model's size its name tells; else nothing."""
+def estimate_settings(settings: Mapping[str, Any]) -> tuple[vram.RunSettings, vram.VramEstimate] | None:
+    """The run and its estimate, for settings whose model's size its name tells; else None."""
     name = settings.get("model_name")
     params = vram.params_from_name(name) if isinstance(name, str) else None
     if not params:
-        return {}, []
+        return None
     values = dict(settings)
     if "bnb-4bit" in str(name).lower() and not values.get("full_finetuning"):
         values["load_in_4bit"] = True   # a pre-quantized checkpoint loads in 4-bit whatever the flag says
     run = vram.run_from_settings(values)
     active = vram.active_params_from_name(name)
-    est = vram.estimate(vram.shape_from_params(params), run,
-                        vram.shape_from_params(active) if active and active < params else None)
+    return run, vram.estimate(vram.shape_from_params(params), run,
+                              vram.shape_from_params(active) if active and active < params else None)
+
+
+def estimate_run(settings: Mapping[str, Any], where: Location) -> tuple[dict[str, Any], list[Observation]]:
+    """(facts, [RUN-VRAM-ESTIMATE]) for a run whose model's size its name tells; else nothing."""
+    found = estimate_settings(settings)
+    if found is None:
+        return {}, []
+    run, est = found
+    name = settings.get("model_name")
     fact = {"path": where.path, "line": where.line, "column": where.column, "cell": where.cell,
             "cell_line": where.cell_line, "model": name, "kind": _kind(run), "batch": run.batch, "seq": run.seq,
             "total_mib": round(est.total_mib), "floor_mib": round(vram.floor_mib(est)),
