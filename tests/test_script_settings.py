@@ -147,10 +147,15 @@ def test_unsloth_scripts_may_use_the_names_unsloth_accepts() -> None:
         trainer = SFTTrainer(model=model, tokenizer=tokenizer, train_dataset=dataset,
                              dataset_text_field="text", max_seq_length=1024, packing=True)
     """
-    found = scan_source(read_source("t.py", textwrap.dedent(seed_style)))
+    with_args = textwrap.dedent(seed_style).replace("packing=True)", "packing=True, args=SFTConfig())")
+    found = scan_source(read_source("t.py", with_args))
     assert sorted(o.values["keyword"] for o in found) == ["dataset_text_field", "max_seq_length", "packing"]
     assert {o.entry_id for o in found} == {"SCRIPT-TRL-KWARG-MOVED"}
-    plain = textwrap.dedent(seed_style).replace("from unsloth import FastLanguageModel\n", "")
+    # tokenizer= is accepted either way; the config fields only move when args= is passed
+    # (unsloth/trainer.py:1732): without it Unsloth's trainer raises TypeError as trl's does
+    without_args = scan_source(read_source("t.py", textwrap.dedent(seed_style)))
+    assert {o.entry_id for o in without_args} == {"SCRIPT-TRL-KWARG-REJECTED"} and len(without_args) == 3
+    plain = with_args.replace("from unsloth import FastLanguageModel\n", "")
     assert {o.entry_id for o in scan_source(read_source("t.py", plain))} == {"SCRIPT-TRL-KWARG-REJECTED"}
 
 
@@ -296,17 +301,19 @@ def test_scripts_that_follow_the_official_notebooks_get_no_finding(name: str) ->
 def test_a_script_that_follows_the_seeds_advice_gets_its_findings() -> None:
     found = sorted((o.entry_id, o.location.line, o.values.get("keyword", "")) for o in
                    problems(scan_script(str(SCRIPTS / "seed_sft.py")).observations))
+    # the seed passes config fields to the trainer without args=: Unsloth moves them into args only
+    # when args= is given (unsloth/trainer.py:1732), so each raises TypeError (checked on a GPU)
     assert found == [
         ("SCRIPT-LORA-ALPHA-RATIO", 12, ""),
         ("SCRIPT-LORA-NO-MLP", 13, ""),
         ("SCRIPT-LR-TOO-HIGH", 32, ""),
         ("SCRIPT-RAW-LORA-CONFIG", 10, ""),
-        ("SCRIPT-TRL-KWARG-MOVED", 27, "dataset_text_field"),
-        ("SCRIPT-TRL-KWARG-MOVED", 28, "max_seq_length"),
-        ("SCRIPT-TRL-KWARG-MOVED", 29, "packing"),
-        ("SCRIPT-TRL-KWARG-MOVED", 30, "fp16"),
-        ("SCRIPT-TRL-KWARG-MOVED", 31, "gradient_checkpointing"),
-        ("SCRIPT-TRL-KWARG-MOVED", 32, "learning_rate"),
+        ("SCRIPT-TRL-KWARG-REJECTED", 27, "dataset_text_field"),
+        ("SCRIPT-TRL-KWARG-REJECTED", 28, "max_seq_length"),
+        ("SCRIPT-TRL-KWARG-REJECTED", 29, "packing"),
+        ("SCRIPT-TRL-KWARG-REJECTED", 30, "fp16"),
+        ("SCRIPT-TRL-KWARG-REJECTED", 31, "gradient_checkpointing"),
+        ("SCRIPT-TRL-KWARG-REJECTED", 32, "learning_rate"),
     ]
 
 

@@ -86,7 +86,12 @@ def test_each_setting_moves_the_estimate_the_way_unsloth_does():
     adamw = vram.estimate(shape, vram.RunSettings(batch=2, seq=2048, load_in_4bit=True, optimizer="adamw_torch"))
     assert adamw.optimizer_mib == 4 * e.optimizer_mib
     full = vram.estimate(shape, vram.RunSettings(batch=2, seq=2048, full_finetuning=True))
-    assert full.trainable_params == shape.params and full.total_mib > 3 * sixteen.total_mib
+    # Unsloth trains a bf16 model's weights in bf16: 2 bytes of weight, 2 of gradient, 2 of 8-bit AdamW
+    assert full.trainable_params == shape.params and full.counted_mib == shape.params * 6 / vram.MIB
+    torch_adamw = vram.estimate(shape, vram.RunSettings(full_finetuning=True, optimizer="adamw_torch"))
+    assert torch_adamw.optimizer_mib == shape.params * 4 / vram.MIB   # zeros_like(bf16 weight): 2 + 2
+    master = vram.estimate(shape, vram.RunSettings(full_finetuning=True, optimizer="adamw_torch", fp32_trainable=True))
+    assert master.counted_mib == shape.params * 16 / vram.MIB         # float32 master weights: 4 + 4 + 8
     assert e.band == vram.BAND_FROM_NAME   # a shape guessed from the name is less certain
 
 
@@ -95,12 +100,18 @@ def test_unsloth_checkpointing_below_512_tokens_is_plain_checkpointing():
     assert vram.effective_checkpointing("unsloth", 512) == "unsloth"
 
 
-def test_logits_follow_unsloths_chunk_cap():
+def test_logits_are_one_chunk_of_rows_as_unsloths_fused_loss_holds_them():
+    """unsloth_zoo/fused_losses/fused_linear.py fused_linear_rows: a power of two near
+    tokens * hidden / vocab, at least 512 * 151936 / vocab rows (at least 512), at most 4096
+    and 2 GiB of float32 logits; never more rows than tokens."""
     shape = vram.shape_from_config(dict(LLAMA, vocab_size=128256))
+    assert vram.fused_ce_rows(256, 4096, 128256) == 256            # fewer tokens than a chunk
+    assert vram.fused_ce_rows(8 * 8192, 4096, 128256) == 2048      # 65536 * 4096 / 128256 = 2093
+    assert vram.fused_ce_rows(2 * 2048, 4096, 128256) == 512       # the least for this vocabulary
+    assert vram.fused_ce_rows(2 * 2048, 1024, 32000) == 2048       # 512 * 151936 / 32000 = 2431
+    assert vram.fused_ce_rows(10**6, 8192, 262144) == 2048         # 2 GiB / (262144 * 4 bytes)
     small = vram.estimate(shape, vram.RunSettings(batch=1, seq=256))
-    big = vram.estimate(shape, vram.RunSettings(batch=8, seq=8192))
-    assert small.logits_mib == 256 * 128256 * 16 / vram.MIB
-    assert big.logits_mib == vram.CE_CAP_BYTES / vram.MIB
+    assert small.logits_mib == 256 * 128256 * 4 / vram.MIB
 
 
 def test_unknown_optimizer_is_counted_as_adamw_and_said():

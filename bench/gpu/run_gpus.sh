@@ -28,14 +28,7 @@ cat "$OUT/scan-gpus-console.txt" | tail -25
 
 echo "== baseline: Unsloth's unsloth doctor --gpus (unsloth_cli/commands/doctor.py)"
 t=$(python3 -c "import time; print(time.time())")
-timeout 300 python3 -c "
-import typer
-from unsloth_cli.commands.doctor import _gpu_checks
-try:
-    _gpu_checks(60.0)
-except typer.Exit as e:
-    print('exit', e.exit_code)
-" > "$OUT/unsloth-doctor-gpus.txt" 2>&1
+timeout 300 python3 bench/gpu/unsloth_doctor_gpus.py 60 > "$OUT/unsloth-doctor-gpus.txt" 2>&1
 echo "exit $? in $(secs "$t") s"
 cat "$OUT/unsloth-doctor-gpus.txt" | tail -25
 

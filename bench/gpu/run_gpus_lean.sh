@@ -9,11 +9,7 @@ export PYTHONPATH=/tmp/site
 nvidia-smi --query-gpu=index,name,pcie.link.gen.current,pcie.link.gen.max,pcie.link.width.current,pcie.link.width.max,driver_version --format=csv > "$OUT/nvidia-smi.csv" 2>&1
 s=$(date +%s.%N); timeout 100 python3 -m doctor scan --gpus --no-config --timeout 40 --gpus-record "$OUT/machine.json" > "$OUT/scan-gpus-console.txt" 2>&1; echo "ours exit $? $(python3 -c "print(round($(date +%s.%N)-$s,1))") s"
 tail -12 "$OUT/scan-gpus-console.txt"; cat "$OUT/machine.json"
-s=$(date +%s.%N); timeout 60 python3 -c "
-import typer
-from unsloth_cli.commands.doctor import _gpu_checks
-try: _gpu_checks(40.0)
-except typer.Exit as e: print('exit', e.exit_code)" > "$OUT/unsloth-doctor-gpus.txt" 2>&1; echo "unsloth exit $? $(python3 -c "print(round($(date +%s.%N)-$s,1))") s"
+s=$(date +%s.%N); timeout 60 python3 bench/gpu/unsloth_doctor_gpus.py 40 > "$OUT/unsloth-doctor-gpus.txt" 2>&1; echo "unsloth exit $? $(python3 -c "print(round($(date +%s.%N)-$s,1))") s"
 tail -12 "$OUT/unsloth-doctor-gpus.txt"
 timeout 60 python3 -c "
 import json, time, torch

@@ -133,6 +133,11 @@ def run_settings(cfg: ConfigFile) -> dict[str, Any]:
     settings = {name: s.value for name, s in cfg.settings.items()}
     if cfg.kind.vocabulary in (configvocab.AXOLOTL, configvocab.LLAMA_FACTORY, configvocab.TRL):
         settings.setdefault("optimizer", "adamw_torch")
+    data = cfg.data if isinstance(cfg.data, dict) else {}
+    if cfg.kind.vocabulary == configvocab.LLAMA_FACTORY and not data.get("pure_bf16") and not data.get("use_badam"):
+        # LLaMA-Factory casts the trainable weights to float32 unless pure_bf16 or BAdam
+        # (src/llamafactory/model/adapter.py, cast_trainable_params_to_fp32)
+        settings["fp32_trainable"] = True
     return settings
 
 

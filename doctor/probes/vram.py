@@ -4,9 +4,10 @@ Pure arithmetic over a model's shape (from config.json, the safetensors headers,
 parameter count read from the model's name) and the run's settings (batch, sequence length,
 4/8/16-bit loading, LoRA rank or full fine-tuning, optimizer, gradient checkpointing). Each
 term follows what Unsloth 2026.10.9 does. The activation constants are derived from the
-tensors each layer saves for its backward pass and are not yet measured:
-bench/gpu/vram_calibrate.py measures real Unsloth runs against this formula on a GPU, and
-bench/vram_table.py prints the comparison; until it has run, the band is a prior.
+tensors each layer saves for its backward pass, not fitted. bench/gpu/vram_calibrate.py
+measured 22 real Unsloth runs on an H100 (3 widths, 2 sequence lengths, 16-bit, 4-bit, no
+checkpointing, full fine-tuning; bench/results/vram-2026-12-07/): bench/vram_table.py puts
+every run within 16% of its measured peak (mean 5%), inside the stated band of 25%.
 
   weights      16-bit: 2 bytes a parameter. 4-bit (bitsandbytes nf4, double quantization as
                Unsloth loads it): 0.5 + 1/64 + 4/(64*256) bytes for the decoder's Linear
@@ -14,8 +15,10 @@ bench/vram_table.py prints the comparison; until it has run, the band is a prior
   trainable    LoRA: r * (in + out) per targeted projection per layer, kept in float32
                (unsloth_zoo/training_utils.py prepare_model_for_training upcasts lora_A/B), so
                4 bytes + 4 of gradient + the optimizer's state. Full fine-tuning: every
-               parameter, upcast to float32 the same way under bf16 mixed precision.
-  optimizer    bytes of state per trainable parameter: AdamW 8, 8-bit AdamW 2, Lion/Muon 4.
+               parameter, trained in bfloat16 as loaded (2 bytes + 2 of gradient; measured).
+  optimizer    bytes of state per trainable parameter: AdamW 8, 8-bit AdamW 2, Lion/Muon 4;
+               torch's optimizers keep it in the weights' dtype, so half that beside 16-bit
+               weights (full fine-tuning).
   activations  per token per layer ACT_H*h + ACT_I*i bytes, 16-bit: the layer norms' and
                attention's inputs, q/k/v, the attention output and o_proj's input (about 16*h
                with flash attention, which saves no score matrix), and the MLP's gate, up,
@@ -24,8 +27,10 @@ bench/vram_table.py prints the comparison; until it has run, the band is a prior
                ("unsloth", for max_seq_length >= 512), none of them stay on the GPU; one layer
                is recomputed in the backward pass either way. A mixture of experts runs only
                its active experts per token: a name's "A3B" sizes the activations.
-  logits       Unsloth's chunked cross-entropy (unsloth_zoo/fused_losses/cross_entropy_loss.py):
-               16 bytes per token per vocabulary entry, capped at 4 GiB (_CE_TARGET_GB_CAP).
+  logits       Unsloth's fused linear cross-entropy (unsloth_zoo/fused_losses/fused_linear.py)
+               never holds every token's logits: one chunk of rows at a time (fused_linear_rows:
+               about tokens*h/vocab rows, at least 512*151936/vocab, at most 4096 and 2 GiB),
+               4 bytes a logit.
   overhead     the CUDA context, cuBLAS workspaces and the allocator's rounding.
 
 A model known only by its parameter count gets a wider band (its shape is guessed from the
@@ -41,8 +46,13 @@ MIB = 2**20
 GIB = 2**30
 PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 NF4_BYTES = 0.5 + 1 / 64 + 4 / (64 * 256)
-CE_BYTES_PER_LOGIT = 16
-CE_CAP_BYTES = 4 * GIB
+# Unsloth's fused linear cross-entropy (unsloth_zoo/fused_losses/fused_linear.py, 2026.10.x)
+# computes the logits one chunk of rows at a time: fused_linear_rows picks a power of two near
+# tokens * hidden / vocab, at least 512 * 151936 / vocab rows (at least 512) and at most 4096.
+CE_MIN_LOGITS = 512 * 151936
+CE_MIN_ROWS, CE_MAX_ROWS = 512, 4096
+CE_BYTES_PER_LOGIT = 4.0   # the chunk's float32 logits (bytes_per_logit = 4 in fused_linear_rows)
+CE_BUDGET_BYTES = 2 * GIB  # _CHUNK_GB: a chunk's logits stay within 2 GiB (less when little is free)
 UNSLOTH_OFFLOAD_MIN_SEQ = 512   # unsloth/models/_utils.py apply_unsloth_gradient_checkpointing
 
 # Derived (see above); bench/gpu/vram_calibrate.py + bench/vram_table.py --fit measure them.
@@ -98,6 +108,9 @@ class RunSettings:
     optimizer: str = "adamw_8bit"
     gradient_checkpointing: bool | str = "unsloth"
     targets: tuple[str, ...] = PROJECTIONS
+    # full fine-tuning with float32 master weights (LLaMA-Factory without pure_bf16); Unsloth
+    # trains a bf16 model's weights in bf16
+    fp32_trainable: bool = False
 
 
 @dataclass(frozen=True)
@@ -253,6 +266,29 @@ def optimizer_bytes(name: str) -> tuple[float, bool]:
     return DEFAULT_OPTIMIZER_BYTES, False
 
 
+# torch's own optimizers create their state with zeros_like(param) (torch/optim/adamw.py), so it
+# takes the weights' dtype; bitsandbytes' and the 32-bit paged ones fix their own.
+_TORCH_STATE = frozenset({"adamw", "adam", "adamw_torch", "adamw_torch_fused", "adamw_hf", "sgd", "rmsprop",
+                          "adagrad", "muon"})
+
+
+def _state_follows_weights(name: str) -> bool:
+    return str(name).strip().lower().replace("-", "_") in _TORCH_STATE
+
+
+def _pow2_floor(x: float) -> int:
+    return 1 << max(int(x).bit_length() - 1, 0) if x >= 1 else 1
+
+
+def fused_ce_rows(tokens: int, hidden: int, vocab: int) -> int:
+    """Rows of logits Unsloth's fused linear cross-entropy holds at once (fused_linear_rows)."""
+    vocab = max(vocab, 1)
+    rows = _pow2_floor(tokens * hidden / vocab)
+    least = min(max(_pow2_floor(CE_MIN_LOGITS / vocab), CE_MIN_ROWS), CE_MAX_ROWS)
+    rows = min(max(rows, least), CE_MAX_ROWS, max(int(CE_BUDGET_BYTES // (vocab * CE_BYTES_PER_LOGIT)), 2))
+    return max(min(rows, tokens), 1)
+
+
 def effective_checkpointing(value: bool | str, seq: int) -> bool | str:
     """Unsloth turns "unsloth" into plain checkpointing below 512 tokens (_utils.py)."""
     if value == "unsloth" and seq < UNSLOTH_OFFLOAD_MIN_SEQ:
@@ -266,10 +302,13 @@ def estimate(shape: ModelShape, run: RunSettings, active: ModelShape | None = No
     notes: list[str] = []
     p, lin = shape.params, shape.linear_params
     if run.full_finetuning:
-        # Trainable weights are held in float32 under mixed precision (prepare_model_for_training).
-        weights = p * 4.0
+        # Unsloth 2026.10.x trains a bfloat16 model's own weights in bfloat16 (rl.py keeps bf16 for
+        # full fine-tuning on a bf16 GPU; measured: 2 bytes a parameter after loading), so the
+        # gradients are 16-bit too, and torch's optimizers keep their state in the weights' dtype.
+        width = 4.0 if run.fp32_trainable else 2.0
+        weights = p * width
         trainable_params = p
-        trainable = p * 4.0                       # gradients
+        trainable = p * width                     # gradients
         if run.load_in_4bit or run.load_in_8bit:
             notes.append("full fine-tuning loads 16-bit weights: load_in_4bit/8bit is ignored")
     else:
@@ -284,6 +323,8 @@ def estimate(shape: ModelShape, run: RunSettings, active: ModelShape | None = No
     state, known = optimizer_bytes(run.optimizer)
     if not known:
         notes.append(f"optimizer {run.optimizer!r} is not one we size: counted as AdamW")
+    if run.full_finetuning and not run.fp32_trainable and _state_follows_weights(run.optimizer):
+        state /= 2   # zeros_like(param): 16-bit state beside 16-bit weights
     optimizer = trainable_params * state
     tokens = run.batch * run.seq
     act = active or shape
@@ -295,7 +336,7 @@ def estimate(shape: ModelShape, run: RunSettings, active: ModelShape | None = No
         activations = act.layers * tokens * act.hidden * 2 + per_layer
     else:   # "unsloth": layer inputs offloaded to the CPU; one layer in flight
         activations = 2 * tokens * act.hidden * 2 + per_layer
-    logits = min(tokens * shape.vocab * CE_BYTES_PER_LOGIT, CE_CAP_BYTES)
+    logits = fused_ce_rows(tokens, shape.hidden, shape.vocab) * shape.vocab * CE_BYTES_PER_LOGIT
     guessed = "name" in shape.source
     return VramEstimate(weights_mib=weights / MIB, trainable_mib=trainable / MIB, optimizer_mib=optimizer / MIB,
                         activations_mib=activations / MIB, logits_mib=logits / MIB, overhead_mib=OVERHEAD_MIB,
@@ -374,14 +415,15 @@ def run_from_settings(values: Mapping[str, Any]) -> RunSettings:
         optimizer=str(_first(values, _KEYS["optimizer"]) or base.optimizer),
         gradient_checkpointing=gc if gc in ("unsloth", True, False) else base.gradient_checkpointing,
         targets=_projections(targets) or base.targets,
+        fp32_trainable=full and values.get("fp32_trainable") is True,
     )
 
 
 def floor_mib(est: VramEstimate) -> float:
     """The least the run can need: the band's low end, with the loss chunked smallest.
 
-    Unsloth sizes the loss's chunks from the free memory (half of it, at most 4 GiB), so the
-    logits term shrinks on a full GPU.
+    Unsloth caps the loss's chunk at 2 GiB and at the memory it finds free, so on a nearly full
+    GPU the logits term shrinks.
     """
     return est.low_mib - est.logits_mib * (1 - est.band)
 

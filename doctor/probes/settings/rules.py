@@ -273,6 +273,12 @@ def _transformers_keyword_rules(calls: list[SettingsCall], script: ScriptFacts, 
     return out
 
 
+def _gives_args(call: SettingsCall) -> bool:
+    """The trainer call passes `args` (by keyword, a `**mapping` that may hold it, or second
+    positional argument, as trl's trainers order them)."""
+    return "args" in call.kwargs or call.open_ended or len(call.node.args) >= 2
+
+
 def _keyword_outcome(call: SettingsCall, key: str, config_params: frozenset[str],
                      script: ScriptFacts) -> tuple[str, dict[str, Any]] | None:
     unsloth = script.uses_unsloth
@@ -282,9 +288,15 @@ def _keyword_outcome(call: SettingsCall, key: str, config_params: frozenset[str]
         if unsloth and key in TRAINER_EXTRAS:
             return None
         in_config = key in config_params or (unsloth and key in CONFIG_EXTRAS) or renames.get(key) in config_params
-        if in_config and unsloth:   # Unsloth's generated trainer always passes `args` (rl.py:641), so the move applies
+        if in_config and unsloth and _gives_args(call):
             return "SCRIPT-TRL-KWARG-MOVED", {"how": f"unsloth moves it into `args` ({call.short}'s config)"}
-        hint = f"it is a field of {_config_of(call)}: set it there" if in_config else "no trl trainer or config takes it"
+        if in_config and unsloth:
+            # unsloth/trainer.py:1732 moves config fields only `if "args" in kwargs`: without
+            # args= Unsloth's trainer raises TypeError too (checked on a GPU with 2026.10.9)
+            hint = (f"it is a field of {_config_of(call)}; Unsloth moves it there only when the trainer "
+                    "is also given `args=`")
+        else:
+            hint = f"it is a field of {_config_of(call)}: set it there" if in_config else "no trl trainer or config takes it"
         return "SCRIPT-TRL-KWARG-REJECTED", {"hint": hint}
     if unsloth:
         if key in CONFIG_EXTRAS:
