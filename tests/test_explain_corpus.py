@@ -68,6 +68,8 @@ def test_corpus_index_has_a_frozen_test_split():
     assert len(test) >= 80 and len(set(test)) == len(test)
     assert set(test) <= names, set(test) - names
     assert len(names - set(test)) >= 80, "the development split is too small to tune on"
+    # the retired first split is development now, never part of the current test split
+    assert set(INDEX.get("retired_test", [])) <= names - set(test)
 
 
 @pytest.mark.parametrize("path,case", CASES, ids=[p.stem for p, _ in CASES])
@@ -94,9 +96,11 @@ def _entry_ids(case: dict) -> list[str]:
     return [i for i in [case["expected"], *case.get("also_acceptable", [])] if i.startswith("RT-")]
 
 
-# only the cases labelled with a knowledge entry: the others name a structural diagnosis or a
-# raise site, which bench/bench_explain_accuracy.py scores
-ENTRY_CASES = [(p, c) for p, c in CASES if _entry_ids(c)]
+# only the development cases labelled with a knowledge entry: the others name a structural
+# diagnosis or a raise site, which bench/bench_explain_accuracy.py scores. A test case's label is
+# what its thread established; whether an entry's patterns find it is what the bench measures,
+# so it is not made to pass here.
+ENTRY_CASES = [(p, c) for p, c in CASES if _entry_ids(c) and p.stem not in set(INDEX["test"])]
 
 
 @pytest.mark.parametrize("path,case", ENTRY_CASES, ids=[p.stem for p, _ in ENTRY_CASES])
