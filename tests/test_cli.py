@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+
+import pytest
 import os
 from pathlib import Path
 
@@ -133,6 +135,29 @@ def test_explain_markdown_redacts_the_home_folder(tmp_path: Path) -> None:
     r = run_cli("explain", "-", "--no-env", "--format", "markdown", stdin=OOM_LOG)
     assert "/home/<user>/train.py" in r.stdout and "/home/me/" not in r.stdout
     assert r.stdout.count("Tried to allocate 2.00 GiB") <= 2
+
+
+@pytest.mark.parametrize("argv", [
+    ["RuntimeError: CUDA error: out of memory"],             # quoted, as pasted from a chat
+    ["RuntimeError:", "CUDA", "error:", "out", "of", "memory"],  # unquoted: the shell split it
+])
+def test_explain_takes_the_message_itself_as_its_argument(argv: list[str]) -> None:
+    r = run_cli("explain", *argv, "--no-env", "--format", "json")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert json.loads(r.stdout)["findings"][0]["category"] == "cuda-oom"
+
+
+def test_a_message_longer_than_any_file_name_is_explained_not_a_crash() -> None:
+    message = ("You passed a tokenizer with `padding_side` not equal to `right` to the SFTTrainer. This might "
+               "lead to some unexpected behaviour due to overflow issues when training a model in half-precision. "
+               "You might consider adding `tokenizer.padding_side = 'right'` to your code.")
+    r = run_cli("explain", message, "--no-env")
+    assert r.returncode in (0, 1) and "internal error" not in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_explain_of_a_log_file_that_is_not_there_says_so(tmp_path: Path) -> None:
+    r = run_cli("explain", str(tmp_path / "train.log"), "--no-env")
+    assert r.returncode == 2 and "does not exist" in r.stderr
 
 
 def test_run_keeps_the_exit_code_and_reports_json(tmp_path: Path) -> None:

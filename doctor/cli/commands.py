@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import re
 import sys
@@ -159,26 +160,51 @@ def escapes_note(option: str, text: str | None) -> str | None:
 # --- explain and run -------------------------------------------------------------------
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     check_output(args)
-    if args.file == "-":
+    given = " ".join(args.file) if args.file else "-"
+    if given == "-":
         if sys.stdin.isatty():
             print("Paste the error or log, then press Ctrl-D (Ctrl-Z Enter on Windows):", file=sys.stderr)
         result = api.explain(sys.stdin.buffer, env=not args.no_env, top=args.top)
-    else:
-        path = Path(args.file)
-        if not path.exists():
-            raise UsageError(f"file {args.file!r} does not exist")
-        if path.is_dir():
-            raise UsageError(f"{args.file!r} is a folder; give a log file or - for standard input")
-        try:
-            handle = open(path, "rb")
-        except OSError as exc:
-            raise UsageError(f"cannot read {args.file!r}: {exc.strerror or exc}") from None
-        with handle:   # streamed: a 50 MB log is read once, in bounded memory
-            result = api.explain(handle, env=not args.no_env, top=args.top)
-    return emit(explain_report(result, [args.file]), args)
+        return emit(explain_report(result, ["-"]), args)
+    path = _existing_path(given)
+    if path is None and not _names_a_file(args.file):
+        # `explain "RuntimeError: ..."` (quoted or not): the words are the paste
+        result = api.explain(io.BytesIO(given.encode("utf-8", "surrogateescape")), env=not args.no_env, top=args.top)
+        return emit(explain_report(result, ["(the message given)"]), args)
+    if path is None:
+        raise UsageError(f"file {given!r} does not exist (to explain a message, give its text, or - and paste it)")
+    if path.is_dir():
+        raise UsageError(f"{given!r} is a folder; give a log file or - for standard input")
+    try:
+        handle = open(path, "rb")
+    except OSError as exc:
+        raise UsageError(f"cannot read {given!r}: {exc.strerror or exc}") from None
+    with handle:   # streamed: a 50 MB log is read once, in bounded memory
+        result = api.explain(handle, env=not args.no_env, top=args.top)
+    return emit(explain_report(result, [given]), args)
+
+
+def _existing_path(text: str) -> "Path | None":
+    from pathlib import Path
+
+    try:   # a pasted message may be longer than any file name (ENAMETOOLONG) or hold a NUL
+        path = Path(text)
+        return path if path.exists() else None
+    except (OSError, ValueError):
+        return None
+
+
+# what a log file's name ends with: a single word like this that does not exist is a typo, not a message
+_LOG_SUFFIXES = (".log", ".txt", ".out", ".err", ".json", ".jsonl", ".ipynb", ".md")
+
+
+def _names_a_file(words: list[str]) -> bool:
+    """One word that reads as a path (a separator or a log's suffix), not as an error message."""
+    if len(words) != 1 or any(ch.isspace() for ch in words[0]) or len(words[0]) > 255:
+        return False
+    word = words[0]
+    return "/" in word or "\\" in word or word.lower().endswith(_LOG_SUFFIXES)
 
 
 def explain_report(result: ExplainResult, targets: list[str], command: str = "explain") -> Report:

@@ -105,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where to write it (default: unsloth-doctor-report.md, or .html)")
 
     explain = sub.add_parser("explain", help="explain a traceback or log: root cause and fix")
-    explain.add_argument("file", nargs="?", default="-", metavar="FILE", help="a log file, or - for standard input")
+    explain.add_argument("file", nargs="*", metavar="FILE_OR_TEXT",
+                         help="a log file, - for standard input (the default), or the error message itself")
     explain.add_argument("--no-env", action="store_true", help="don't correlate with this machine's environment")
     explain.add_argument("--top", type=int, default=3, metavar="N", help="how many diagnoses to show")
     _common(explain)
