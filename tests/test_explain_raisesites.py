@@ -131,6 +131,7 @@ def test_another_installed_version_is_built_once_and_cached(tmp_path, monkeypatc
     "`TypeError: forward() got an unexpected keyword argument 'num_items_in_batch'`",
     "```\nTypeError: forward() got an unexpected keyword argument 'num_items_in_batch'\n```",
     "'TypeError: forward() got an unexpected keyword argument 'num_items_in_batch''",
+    "**TypeError: forward() got an unexpected keyword argument 'num_items_in_batch'**",   # Markdown bold
 ])
 def test_one_line_pastes_are_the_final_error(paste):
     final = parse_text(paste).final
@@ -368,6 +369,48 @@ def test_a_raise_in_code_kept_in_a_string_is_a_site_and_a_docstring_example_is_n
     sites = sites_from_source(source, "unsloth/models/_utils.py")
     assert [(s.line, s.function, s.kind, s.exc_type, s.template, s.condition) for s in sites] == [
         (10, "patch_rope", "raise", "ValueError", "Unknown RoPE scaling type {scaling_type}", "else")]
+
+
+def test_a_print_in_code_kept_in_a_string_is_a_site_even_when_it_spans_lines():
+    # unsloth/models/rl.py builds GRPO's batch check as text; a print whose message goes on
+    # over the next line of the generated code does not parse alone: its first literal counts
+    source = textwrap.dedent('''
+        check = (
+            "if per_device_train_batch_size % num_generations != 0:\\n"
+            "    print('Unsloth: We now expect the batch size to be a multiple of num_generations.' +\\n"
+            "          str(per_device_train_batch_size))\\n"
+            "    print(f'Unsloth: Batch size {bs} is far too small for {n} generations here')\\n"
+        )
+    ''')
+    found = [(s.kind, s.template, s.condition) for s in sites_from_source(source, "unsloth/models/rl.py")]
+    guard = "per_device_train_batch_size % num_generations != 0"
+    assert found == [
+        ("print", "Unsloth: We now expect the batch size to be a multiple of num_generations.", guard),
+        ("print", f"Unsloth: Batch size {HOLE} is far too small for {HOLE} generations here", guard)]
+
+
+def test_grpos_batch_size_notice_printed_from_generated_code_is_found(knowledge_base):
+    r = diagnose("Unsloth: We now expect `per_device_train_batch_size` to be a multiple of `num_generations`.\n"
+                 "We will change the batch size of 8 to the `num_generations` of 16", knowledge_base)
+    assert r.raise_sites and r.raise_sites[0].file == "unsloth/models/rl.py"
+
+
+def test_a_cache_built_by_an_older_doctor_is_rebuilt(tmp_path, monkeypatch):
+    import gzip
+    import json
+
+    root = tmp_path / "site"
+    (root / "unsloth").mkdir(parents=True)
+    (root / "unsloth" / "__init__.py").write_text('raise ValueError("Unsloth: a message only the new build reads")\n')
+    (root / "unsloth-0.0.2.dist-info").mkdir()
+    (root / "unsloth-0.0.2.dist-info" / "METADATA").write_text("Name: unsloth\nVersion: 0.0.2\n\n")
+    monkeypatch.syspath_prepend(str(root))
+    stale = raiseindex.cache_dir() / "unsloth-0.0.2.json.gz"
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_bytes(gzip.compress(json.dumps({"format": raiseindex.FORMAT - 1, "package": "unsloth",
+                                                "version": "0.0.2", "sites": []}).encode()))
+    index = raiseindex.package_index("unsloth")
+    assert [s.template for s in index.sites] == ["Unsloth: a message only the new build reads"]
 
 
 def test_an_unsloth_message_raised_from_generated_code_is_found(knowledge_base):

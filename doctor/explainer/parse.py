@@ -142,12 +142,13 @@ def _bare_continuation(lines: list[LogLine], at: int) -> list[LogLine]:
         out.append(line)
     return out
 _CLASS_FORM = re2.compile(r"^<class '([A-Za-z_][\w.]*)'>:?\s*(.*)$")
-_WRAPPERS = ("```", "``", "`", '"""', "'''", '"', "'")
+# Markdown code and emphasis (`**RuntimeError: ...**` in an issue body), then quotes
+_WRAPPERS = ("```", "``", "**", "__", "`", "*", '"""', "'''", '"', "'")
 
 
 def unwrap(text: str) -> str:
-    """One pasted line without what chat and Markdown put around it: backticks, quotes,
-    a `<class 'TypeError'>:` prefix (how `print(type(e), e)` shows it) becomes `TypeError:`."""
+    """One pasted line without what chat and Markdown put around it: backticks, bold or
+    italic marks, quotes, a `<class 'TypeError'>:` prefix (how `print(type(e), e)` shows it) becomes `TypeError:`."""
     s = text.strip()
     changed = True
     while changed and len(s) > 1:

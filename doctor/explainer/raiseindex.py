@@ -36,7 +36,7 @@ SHIPPED = Path(__file__).resolve().parent / "index"
 # Messages of older Unsloth releases that the current source no longer has, one small index
 # per monthly snapshot of the git history (scripts/build_history_index.py): the last tier.
 HISTORY = SHIPPED / "history"
-FORMAT = 1
+FORMAT = 2   # 2: prints in code kept in strings are read; a cache of an older format is rebuilt
 MAX_MESSAGE = 2000    # a longer "message" is a log, not one message
 MIN_SHARE = 0.3       # the template's literal text must be this share of the message...
 ENOUGH_LITERAL = 40   # ...unless it is this long on its own (a message with long paths in it)
@@ -57,8 +57,11 @@ def dump(index: PackageIndex) -> bytes:
     return gzip.compress(raw, compresslevel=9, mtime=0)   # mtime 0: the same source, the same bytes
 
 
-def load(path: Path) -> PackageIndex:
+def load(path: Path, current_only: bool = False) -> PackageIndex:
+    """`current_only`: refuse (ValueError) an index an older doctor built with other rules."""
     doc = json.loads(gzip.decompress(path.read_bytes()))
+    if current_only and doc.get("format") != FORMAT:
+        raise ValueError(f"{path.name}: index format {doc.get('format')}, not {FORMAT}")
     return PackageIndex(doc["package"], doc["version"], [SiteRecord(*s) for s in doc["sites"]])
 
 
@@ -112,10 +115,10 @@ def package_index(package: str, use_installed: bool = True) -> PackageIndex | No
         for folder in (SHIPPED, cache_dir()):
             path = folder / file_name(package, version)
             if path.is_file():
-                try:
-                    return load(path)
+                try:   # a cache must follow today's rules; the shipped copy is built with them
+                    return load(path, current_only=folder != SHIPPED)
                 except (OSError, ValueError, EOFError, KeyError, TypeError):
-                    pass   # a damaged cache is rebuilt below
+                    pass   # a damaged or outdated cache is rebuilt below
         index = build_index(root, package)   # first use of this version: read its source once
         try:
             write(index, cache_dir())

@@ -172,24 +172,21 @@ class _Walker(ast.NodeVisitor):
         """Code kept in a string and run later (Unsloth writes patched functions as source text,
         then execs it): its one-line `raise X("...")` and `warnings.warn("...")` raise too."""
         text = node.value
-        if id(node) in self.docstrings or not isinstance(text, str) or "\n" not in text or ("raise " not in text and "warn(" not in text):
+        if id(node) in self.docstrings or not isinstance(text, str) or "\n" not in text \
+                or ("raise " not in text and "warn(" not in text and "print(" not in text):
             return
         lines = text.split("\n")
         for offset, line in enumerate(lines):
             if not _CODE_LINE.match(line):
                 continue
-            try:
-                stmt = ast.parse(line.strip()).body[0]
-            except (SyntaxError, ValueError, IndexError):
+            found = _string_code_call(line)
+            if found is None:
                 continue
-            call = stmt.exc if isinstance(stmt, ast.Raise) else getattr(stmt, "value", None)
-            if not isinstance(call, ast.Call) or not call.args:
-                continue
+            kind, exc_type, template = found
             at = _Line(node.lineno + offset)
             guard = _guard_above(lines, offset)
-            kind = "raise" if isinstance(stmt, ast.Raise) else "warn"
             self.guards.append(guard) if guard else None
-            self._add(at, kind, _dotted(call.func) if kind == "raise" else "UserWarning", message_template(call.args[0]))
+            self._add(at, kind, exc_type, template)
             self.guards.pop() if guard else None
 
     def _add(self, node: ast.AST, kind: str, exc_type: str, template: str | None) -> None:
@@ -202,7 +199,40 @@ class _Walker(ast.NodeVisitor):
                                    kind, exc_type, template, self.guards[-1] if self.guards else ""))
 
 
-_CODE_LINE = re.compile(r"^\s*(?:raise\s+[\w.]+\(.*\)|(?:warnings\.)?warn\(.*\))\s*$")
+_CODE_LINE = re.compile(r"^\s*(?:raise\s+[\w.]+\(.*\)|(?:warnings\.)?warn\(.*\)|print\(.*)\s*$")
+# A print whose message goes on over the next lines of the string (`print('Unsloth: ...\\n'`
+# then `'more' + str(x))`) does not parse alone: its first literal is the message's start.
+_FIRST_LITERAL = re.compile(r"""^\s*print\(\s*(f?)(['"])((?:\\.|(?!\2).)*)""")
+
+
+def _string_code_call(line: str) -> tuple[str, str, str | None] | None:
+    """(kind, exception type, template) of a raise, warn or print on one line of code kept
+    in a string; None for anything else."""
+    try:
+        stmt = ast.parse(line.strip()).body[0]
+    except (SyntaxError, ValueError, IndexError):
+        m = _FIRST_LITERAL.match(line)
+        if not m:
+            return None
+        try:   # the literal as Python reads it, cut at the string's own line end
+            literal = ast.literal_eval(m.group(2) + m.group(3) + m.group(2))
+        except (SyntaxError, ValueError):
+            return None
+        if not isinstance(literal, str):
+            return None
+        first = literal.split("\n", 1)[0]
+        return "print", "", _format_holes(first) if m.group(1) else first
+    call = stmt.exc if isinstance(stmt, ast.Raise) else getattr(stmt, "value", None)
+    if not isinstance(call, ast.Call) or not call.args:
+        return None
+    if isinstance(stmt, ast.Raise):
+        return "raise", _dotted(call.func), message_template(call.args[0])
+    name = _dotted(call.func)
+    if name == "print":
+        return "print", "", message_template(call.args[0])
+    if name in ("warnings.warn", "warn"):
+        return "warn", "UserWarning", message_template(call.args[0])
+    return None
 
 
 class _Line(NamedTuple):
