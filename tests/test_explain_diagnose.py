@@ -221,13 +221,18 @@ def test_pipeline_never_loses_what_the_engine_finds(runtime_kb, case):
     """On every real-issue text: if the engine alone finds the expected entry anywhere in
     the raw text, diagnose() must have it in its top three. (Structural and raise-site labels
     are not the engine's: bench/bench_explain_accuracy.py measures those.)"""
+    from doctor.explainer.diagnosis import WEAK
+
     data = yaml.safe_load(case.read_text(encoding="utf-8"))
     wanted = {i for i in (data["expected"], *data.get("also_acceptable", [])) if i.startswith("RT-")}
-    raw = {m.entry.id for m in match_text(runtime_kb, data["text"])}
+    matches = match_text(runtime_kb, data["text"])
+    # a match below WEAK is a lead, not a diagnosis (a frame path's hint of an old release):
+    # it may give way to a strong answer
+    raw = {m.entry.id for m in matches if m.score >= WEAK}
     got = [f.id for f in diagnose(data["text"], runtime_kb).findings]
     if wanted & raw:
         assert wanted & set(got), (got, raw)
-    else:
+    elif not wanted & {m.entry.id for m in matches}:
         assert not wanted & set(got)   # nothing invented that the knowledge doesn't say
 
 
