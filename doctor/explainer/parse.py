@@ -106,7 +106,7 @@ def _bare_error(lines: list[LogLine]) -> list[Chain]:
     as a chain of one, without frames; a paste of one line is its message even untyped."""
     for at in range(len(lines) - 1, -1, -1):
         line = lines[at]
-        found = _is_exception_line(line.text) or _is_exception_line(unwrap(line.text))
+        found = _is_exception_line(line.text) or _is_exception_line(unwrap(line.text)) or _quoted_error(line.text)
         if found is not None:
             more = _bare_continuation(lines, at) if found[1] else []
             message = "\n".join([found[1], *(x.text.strip() for x in more)])
@@ -146,10 +146,25 @@ _CLASS_FORM = re2.compile(r"^<class '([A-Za-z_][\w.]*)'>:?\s*(.*)$")
 _WRAPPERS = ("```", "``", "**", "__", "`", "*", '"""', "'''", '"', "'")
 
 
+# An issue title's tags ("[Bug] ", "[FIXED] ", "[import unsloth] ") before the message.
+_TITLE_TAGS = re2.compile(r"^(?:\[[^\]\n]{1,30}\]\s*)+")
+# An error quoted inside a sentence: Getting "KeyError: None" when passing ...
+_QUOTED = re2.compile(r"`([^`]{8,})`|\"([^\"]{8,})\"|“([^”]{8,})”")
+
+
+def _quoted_error(text: str) -> tuple[str, str] | None:
+    """A `Type: message` quoted inside a line of prose (backticks or double quotes)."""
+    for m in _QUOTED.finditer(text):
+        found = _is_exception_line(next(g for g in m.groups() if g is not None).strip())
+        if found is not None:
+            return found
+    return None
+
+
 def unwrap(text: str) -> str:
-    """One pasted line without what chat and Markdown put around it: backticks, bold or
-    italic marks, quotes, a `<class 'TypeError'>:` prefix (how `print(type(e), e)` shows it) becomes `TypeError:`."""
-    s = text.strip()
+    """One pasted line without what chat, issue titles and Markdown put around it: title tags
+    ("[Bug] "), backticks, bold or italic marks, quotes, a `<class 'TypeError'>:` prefix (how `print(type(e), e)` shows it) becomes `TypeError:`."""
+    s = _TITLE_TAGS.sub("", text.strip())
     changed = True
     while changed and len(s) > 1:
         changed = False
