@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 WIDTHS = tuple(int(x) for x in os.environ.get("VRAM_WIDTHS", "1024,2048,4096").split(","))
 SEQS = tuple(int(x) for x in os.environ.get("VRAM_SEQS", "512,2048").split(","))
 LAYERS = 8
-VOCAB = 32000
+VOCAB = int(os.environ.get("VRAM_VOCAB", "32000"))   # 151936: a Qwen-size vocabulary, where the loss chunk's floor binds
 BATCH = 2
 RANK = 16
 STEPS = 3
