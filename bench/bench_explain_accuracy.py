@@ -215,6 +215,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--strict", action="store_true", help="count only `expected`")
     ap.add_argument("--verbose", action="store_true", help="list the development misses")
+    ap.add_argument("--only", metavar="PREFIXES", default="",
+                    help="score only the cases whose names start with one of these comma-separated prefixes "
+                         "(a round of development reports: --only dv-,dw-)")
     ap.add_argument("--show-test-misses", action="store_true",
                     help="list the test misses too (read them, never tune on them)")
     args = ap.parse_args()
@@ -222,6 +225,8 @@ def main() -> int:
     global _KB
     kb = _KB = load_knowledge()
     cases, test_names = load_cases()
+    if args.only:
+        cases = [c for c in cases if c[0].startswith(tuple(p for p in args.only.split(",") if p))]
     retired = retired_names()
     splits = {"dev": [c for c in cases if c[0] not in test_names],
               "test": [c for c in cases if c[0] in test_names]}
@@ -233,6 +238,8 @@ def main() -> int:
     rankers = [("explain (entries, structural, raise sites)", explain_ranker(kb)),
                ("baseline: last matching line, no weights", baseline_last_line(kb))]
     for split, subset in splits.items():
+        if not subset:
+            continue
         print(f"\n{split} split ({len(subset)} cases):")
         results = []
         for label, fn in rankers:
