@@ -41,7 +41,7 @@ def load_knowledge(extra_dirs: Iterable[str | os.PathLike[str]] = (), *, use_cac
             raise UsageError(f"knowledge folder {str(extra)!r} does not exist")
         paths.append(Path(extra))
     try:
-        return _load_files(paths, use_cache=use_cache, areas=area_names())
+        return _load_files(paths, use_cache=use_cache, areas=area_names)
     except KnowledgeError as exc:
         lines = "\n".join(f"  {p}" for p in exc.problems[:50])
         more = f"\n  ... and {len(exc.problems) - 50} more" if len(exc.problems) > 50 else ""

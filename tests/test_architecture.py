@@ -3,6 +3,7 @@ one probe registry from which the CLI, discovery, console and knowledge areas ar
 from __future__ import annotations
 
 import ast
+import os
 import re
 
 import pytest
@@ -112,6 +113,42 @@ def test_a_knowledge_entry_with_an_unknown_area_is_refused(tmp_path) -> None:
     (tmp_path / "one.yaml").write_text(re.sub(r"\n  area: \w+", "\n  area: nosuch", first, count=1))
     with pytest.raises(KnowledgeError, match="area 'nosuch' is not one of"):
         load_knowledge([tmp_path], use_cache=False, areas=registry.area_names())
+
+
+def test_a_cached_knowledge_base_keeps_its_area_check(tmp_path) -> None:
+    """The registry is asked only when files are validated (a cache hit imports no probe), so a
+    base cached by a caller that checked no area must not pass for one that was checked."""
+    from doctor.kb import KnowledgeError, load_knowledge
+
+    text = (PACKAGE.parent / "knowledge" / "script.yaml").read_text(encoding="utf-8")
+    first = "- id:" + text.split("- id:")[1]
+    (tmp_path / "one.yaml").write_text(re.sub(r"\n  area: \w+", "\n  area: nosuch", first, count=1))
+    assert len(load_knowledge([tmp_path])) == 1   # cached without the check
+    asked = []
+    with pytest.raises(KnowledgeError, match="area 'nosuch' is not one of"):
+        load_knowledge([tmp_path], areas=lambda: asked.append(1) or registry.area_names())
+    with pytest.raises(KnowledgeError, match="area 'nosuch' is not one of"):
+        load_knowledge([tmp_path], areas=registry.area_names)
+    assert asked == [1]
+
+
+def test_explaining_a_message_imports_no_probe(tmp_path) -> None:
+    """`explain` needs neither the scan flags nor the probes' areas once the knowledge is
+    cached: importing every probe was a third of a one-line paste's run time."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "UNSLOTH_DOCTOR_STATE": str(tmp_path)}
+    code = ("import sys, io, contextlib\n"
+            "from doctor.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    main(['explain', 'ValueError: Unsloth: something odd', '--no-env', '--format', 'json'])\n"
+            "print(sorted(m for m in sys.modules if m in {m2} ))\n").replace(
+        "{m2}", repr({m for m in registry.PROBE_MODULES}))
+    first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    again = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert first.stdout.strip() != "[]"    # the first run validates, asking the registry
+    assert again.stdout.strip() == "[]", again.stdout
 
 
 # --- every id a probe can emit exists, and every observed entry is emitted ------------------

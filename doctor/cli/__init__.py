@@ -34,7 +34,8 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         from doctor.cli.parser import build_parser
 
-        parser = build_parser()
+        named = args_list[0] if args_list and not args_list[0].startswith("-") else None
+        parser = build_parser(named)
         args = parser.parse_args(args_list)
         if not args.command:
             parser.print_help()

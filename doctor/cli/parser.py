@@ -80,25 +80,31 @@ def _project_options(p: argparse.ArgumentParser) -> None:
                    help="don't report rules whose id starts with one of these (comma-separated)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole grammar; with `command` (the sub-command the line names) the probe-sized
+    flags of the scan-like commands are left out unless it is one of them: they import every
+    probe, a fifth of a one-line `explain`'s run time."""
     parser = _Parser(prog="unsloth-doctor", description="Diagnose and repair Unsloth fine-tuning setups.")
     parser.add_argument("--version", action="version", version=f"unsloth-doctor {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     scan = sub.add_parser("scan", help="check the environment, datasets and scripts before training")
-    _scan_options(scan)
+    if command in (None, "scan"):
+        _scan_options(scan)
     scan.add_argument("--baseline", metavar="FILE",
                       help="don't report findings recorded in FILE (written by 'unsloth-doctor baseline')")
     _common(scan)
 
     baseline = sub.add_parser("baseline", help="record today's findings, so that scan --baseline reports only new ones")
-    _scan_options(baseline)
+    if command in (None, "baseline"):
+        _scan_options(baseline)
     baseline.add_argument("--output", "-o", metavar="FILE", default=".unsloth-doctor-baseline.json",
                           help="where to write it (default: .unsloth-doctor-baseline.json)")
 
     report = sub.add_parser("report", help="one redacted Markdown or HTML file for a bug report: "
                                            "environment, every finding, the doctor's version")
-    _scan_options(report, fixes=False)
+    if command in (None, "report"):
+        _scan_options(report, fixes=False)
     report.add_argument("--format", choices=("markdown", "html"), default="markdown",
                         help="markdown: to paste into an issue (default); html: one self-contained page with plots")
     report.add_argument("--output", "-o", metavar="FILE",

@@ -81,13 +81,15 @@ def knowledge_files(root: Path) -> list[Path]:
 
 
 def load_knowledge(paths: Iterable[str | Path] | None = None, use_cache: bool = True,
-                   areas: Collection[str] | None = None) -> KnowledgeBase:
+                   areas: Collection[str] | Callable[[], Collection[str]] | None = None) -> KnowledgeBase:
     """Load every entry; raise KnowledgeError listing *all* problems, not just the first.
 
     Validation costs far more than reading, so a knowledge base that validated once is kept
     as JSON, keyed by every file's path, size and mtime (any edit revalidates).
     `areas`: the areas an entry may name (the probe registry's, passed in by the caller, so
-    that this package imports nothing above it); None accepts any slug.
+    that this package imports nothing above it); None accepts any slug. A callable is called
+    only when the files are validated: a cached base passed the same check when it was written
+    (asking the registry imports every probe, a third of a one-line `explain`).
     """
     if paths is None:
         files = knowledge_files(default_knowledge_dir())
@@ -95,29 +97,29 @@ def load_knowledge(paths: Iterable[str | Path] | None = None, use_cache: bool = 
         files = []
         for p in map(Path, paths):
             files += knowledge_files(p) if p.is_dir() else [p]
-    cache = _cache_file(files) if use_cache else None
-    kb = None
+    cache = _cache_file(files, areas is not None) if use_cache else None
     if cache is not None:
         cached = _read_cache(cache)
         if cached is not None:
-            kb = KnowledgeBase(cached)
-    if kb is None:
-        kb = _load_and_validate(files)
-        if cache is not None:
-            _write_cache(cache, kb)
+            return KnowledgeBase(cached)
+    kb = _load_and_validate(files)
     if areas is not None:
+        allowed = areas() if callable(areas) else areas
         unknown = [KnowledgeProblem(e.file, e.line, None, f"entry {e.id}: area {e.area!r} is not one of: "
-                                    f"{', '.join(sorted(areas))}") for e in kb.entries if e.area not in areas]
+                                    f"{', '.join(sorted(allowed))}") for e in kb.entries if e.area not in allowed]
         if unknown:
             raise KnowledgeError(unknown)
+    if cache is not None:   # only a base that passed every check is kept
+        _write_cache(cache, kb)
     return kb
 
 
-def _cache_file(files: list[Path]) -> Path | None:
+def _cache_file(files: list[Path], areas_checked: bool) -> Path | None:
+    """`areas_checked`: a base kept without the area check never stands in for one with it."""
     from doctor.version import __version__
     from doctor.paths import state_dir
 
-    h = hashlib.sha256(f"{__version__}|{_SCHEMA_STAMP}".encode())
+    h = hashlib.sha256(f"{__version__}|{_SCHEMA_STAMP}|{areas_checked}".encode())
     try:
         for f in files:
             st = f.stat()
