@@ -61,6 +61,16 @@ def retired_names() -> set[str]:
     return set(json.loads(INDEX.read_text(encoding="utf-8")).get("retired_test", []))
 
 
+def previous_test_names() -> set[str]:
+    """The second test split: held out still (never tuned on), reported apart from the current one."""
+    return set(json.loads(INDEX.read_text(encoding="utf-8")).get("test_previous", []))
+
+
+def held_out_names() -> set[str]:
+    """Every case no tuning may read: the current test split and the previous one."""
+    return set(json.loads(INDEX.read_text(encoding="utf-8"))["test"]) | previous_test_names()
+
+
 def frozen_at() -> str:
     """The commit that first recorded today's test split (the oldest of the unbroken run of
     commits whose index names exactly these cases), and whether the working copy still equals it."""
@@ -227,12 +237,15 @@ def main() -> int:
     cases, test_names = load_cases()
     if args.only:
         cases = [c for c in cases if c[0].startswith(tuple(p for p in args.only.split(",") if p))]
-    retired = retired_names()
-    splits = {"dev": [c for c in cases if c[0] not in test_names],
+    retired, previous = retired_names(), previous_test_names()
+    splits = {"dev": [c for c in cases if c[0] not in test_names | previous],
               "test": [c for c in cases if c[0] in test_names]}
+    if previous:   # held out as well, never tuned on: reported apart, never as development
+        splits["previous test split (second, frozen at 0d0d09f)"] = [c for c in cases if c[0] in previous]
     if retired:   # a part of dev, shown apart so that the earlier rounds' figures stay comparable
         splits["dev, of which the retired first test split"] = [c for c in cases if c[0] in retired]
-    print(f"corpus: {len(cases)} real error reports (dev {len(splits['dev'])}, test {len(splits['test'])}); "
+    print(f"corpus: {len(cases)} real error reports (dev {len(splits['dev'])}, test {len(splits['test'])}, "
+          f"previous test {len(previous)}); "
           f"knowledge base: {len(kb.entries)} entries; {'strict' if args.strict else 'expected or also_acceptable'}")
     print(f"test split frozen at commit {frozen_at()}")
     rankers = [("explain (entries, structural, raise sites)", explain_ranker(kb)),

@@ -70,6 +70,9 @@ def test_corpus_index_has_a_frozen_test_split():
     assert len(names - set(test)) >= 80, "the development split is too small to tune on"
     # the retired first split is development now, never part of the current test split
     assert set(INDEX.get("retired_test", [])) <= names - set(test)
+    # the previous (second) split is held out too, apart from the current one and from the retired one
+    previous = set(INDEX.get("test_previous", []))
+    assert previous <= names and not previous & set(test) and not previous & set(INDEX.get("retired_test", []))
 
 
 @pytest.mark.parametrize("path,case", CASES, ids=[p.stem for p, _ in CASES])
@@ -100,7 +103,8 @@ def _entry_ids(case: dict) -> list[str]:
 # diagnosis or a raise site, which bench/bench_explain_accuracy.py scores. A test case's label is
 # what its thread established; whether an entry's patterns find it is what the bench measures,
 # so it is not made to pass here.
-ENTRY_CASES = [(p, c) for p, c in CASES if _entry_ids(c) and p.stem not in set(INDEX["test"])
+HELD_OUT = set(INDEX["test"]) | set(INDEX.get("test_previous", []))
+ENTRY_CASES = [(p, c) for p, c in CASES if _entry_ids(c) and p.stem not in HELD_OUT
                and p.stem not in set(INDEX.get("uncovered", []))]
 UNCOVERED = [(p, c) for p, c in CASES if p.stem in set(INDEX.get("uncovered", []))]
 
