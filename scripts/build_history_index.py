@@ -7,6 +7,10 @@ index does not have, and writes one small index per snapshot to doctor/explainer
 
     python scripts/build_history_index.py unsloth=PATH/TO/unsloth.git unsloth_zoo=PATH/TO/unsloth-zoo.git \
         [--since 2024-01-01] [--every-months 3]
+    python scripts/build_history_index.py trl=PATH/TO/trl.git peft=PATH/TO/peft.git:src --since 2023-01-01
+
+A repository that keeps the package under a folder (peft's `src/peft`) names it after a colon;
+the sites are named as installed (`peft/tuners/lora/model.py`).
 """
 from __future__ import annotations
 
@@ -44,9 +48,10 @@ def snapshots(git_dir: str, since: date, every: int) -> list[tuple[str, str]]:
     return out
 
 
-def sites_at(git_dir: str, commit: str, package: str) -> list:
+def sites_at(git_dir: str, commit: str, package: str, folder: str = "") -> list:
+    where = f"{folder.strip('/')}/{package}" if folder else package
     try:
-        raw = git(git_dir, "archive", "--format=tar", commit, package)
+        raw = git(git_dir, "archive", "--format=tar", commit, where)
     except subprocess.CalledProcessError:
         return []   # the package folder did not exist yet at that commit
     out = []
@@ -54,8 +59,9 @@ def sites_at(git_dir: str, commit: str, package: str) -> list:
         for member in tar.getmembers():
             if not member.name.endswith(".py") or is_mlx(member.name):
                 continue
+            name = member.name[len(where) - len(package):]   # as installed: package/...
             source = tar.extractfile(member).read().decode("utf-8", "replace")
-            out += sites_from_source(source, member.name)
+            out += sites_from_source(source, name)
     return out
 
 
@@ -68,10 +74,11 @@ def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     for spec in args.repos:
         package, git_dir = spec.split("=", 1)
+        git_dir, _, folder = git_dir.partition(":")
         current = raiseindex.package_index(package, use_installed=False)
         known = {s.template for s in current.sites} if current else set()
         for commit, when in snapshots(git_dir, date.fromisoformat(args.since), args.every_months):
-            fresh = [s for s in sites_at(git_dir, commit, package) if s.template not in known]
+            fresh = [s for s in sites_at(git_dir, commit, package, folder) if s.template not in known]
             known.update(s.template for s in fresh)
             if not fresh:
                 continue

@@ -77,6 +77,7 @@ def test_the_shipped_index_is_small_and_readable():
     doc = json.loads(gzip.decompress(unsloth.read_bytes()))
     assert doc["format"] == raiseindex.FORMAT and len(doc["sites"]) > 500
     assert not any("/mlx/" in s[0] for s in doc["sites"])
+    assert not any("/benchmark/" in s[0] or "/tests/" in s[0] for s in doc["sites"])   # never run in training
 
 
 # Real raise statements of unsloth 2026.10.9, pasted as users paste them.

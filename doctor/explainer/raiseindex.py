@@ -36,7 +36,7 @@ SHIPPED = Path(__file__).resolve().parent / "index"
 # Messages of older Unsloth releases that the current source no longer has, one small index
 # per monthly snapshot of the git history (scripts/build_history_index.py): the last tier.
 HISTORY = SHIPPED / "history"
-FORMAT = 2   # 2: prints in code kept in strings are read; a cache of an older format is rebuilt
+FORMAT = 3   # 2: prints in code kept in strings are read; 3: benchmarks and tests are not; an older cache is rebuilt
 MAX_MESSAGE = 2000    # a longer "message" is a log, not one message
 MIN_SHARE = 0.3       # the template's literal text must be this share of the message...
 ENOUGH_LITERAL = 40   # ...unless it is this long on its own (a message with long paths in it)

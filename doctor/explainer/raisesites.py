@@ -265,9 +265,14 @@ def sites_from_source(source: str, file: str) -> list[SiteRecord]:
 
 
 def is_mlx(relpath: str) -> bool:
-    """Apple MLX code paths never run on the CUDA setups the doctor diagnoses."""
+    """Apple MLX code paths never run on the CUDA setups the doctor diagnoses; nor do the
+    benchmarks and tests a wheel carries (unsloth/kernels/moe/benchmark/ repeats transformers'
+    messages, and as the first tier it hid the file that really raised them)."""
     parts = relpath.replace(os.sep, "/").split("/")
-    return any(p == "mlx" or "_mlx" in p or p.startswith("mlx_") for p in parts)
+    return any(p == "mlx" or "_mlx" in p or p.startswith("mlx_") or p in _NOT_RUN for p in parts)
+
+
+_NOT_RUN = {"benchmark", "benchmarks", "tests", "test"}
 
 
 def package_files(site_packages: Path, package: str) -> Iterator[Path]:
