@@ -448,3 +448,70 @@ def test_a_frame_quoting_its_raise_puts_the_files_template_above_the_shape_readi
     labels = [label for label, _ in ranked_labels(diagnose(tb, knowledge_base))]
     assert labels[0] == first
     assert {"site:bitsandbytes/nn/modules.py", "ST-OBJECT-ATTR"} <= set(labels[:3])
+
+
+def test_the_history_builder_reads_a_package_kept_under_src(tmp_path):
+    """peft keeps its package in src/peft: the sites are named as installed (peft/...)."""
+    from scripts.build_history_index import sites_at
+
+    repo = tmp_path / "repo"
+    (repo / "src" / "peft").mkdir(parents=True)
+    (repo / "src" / "peft" / "auto.py").write_text("def f():\n    raise ValueError('Please specify the task type here')\n")
+    env = {"HOME": str(tmp_path), "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t", "PATH": os.environ["PATH"]}
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True, env=env)
+    subprocess.run(["git", "commit", "-qm", "x"], cwd=repo, check=True, env=env)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+    found = sites_at(str(repo / ".git"), head, "peft", "src")
+    assert [(s.file, s.template) for s in found] == [("peft/auto.py", "Please specify the task type here")]
+
+
+TEXT_SOURCE = textwrap.dedent('''
+    """Unsloth: a module docstring that reads like a message but documents the module."""
+
+    def _hint(version):
+        lines = [
+            "Unsloth detected signs of an odd accelerator, but this PyTorch build cannot use it at all.",
+            f"Detected version hint: {version}",
+        ]
+        return "\\n".join(lines)
+
+    def _refusal(name):
+        return ("Unsloth: The tokenizer `{name}` has no generation block, and automatic repair "
+                "was not possible here.").format(name=name)
+
+    def check(ok):
+        if not ok:
+            raise RuntimeError("Unsloth: this message is raised directly and indexed as a raise site.")
+        help_text = "List of module names or regex expressions of the module names to replace."
+''')
+
+
+def test_sentences_built_away_from_their_call_are_text_sites():
+    sites = sites_from_source(TEXT_SOURCE, "unsloth/probe.py")
+    text = {s.template: s for s in sites if s.kind == "text"}
+    assert any(t.startswith("Unsloth detected signs of an odd accelerator") for t in text)
+    refusal = next(t for t in text if t.startswith("Unsloth: The tokenizer"))
+    assert HOLE in refusal and text[refusal].function == "_refusal"
+    raised = [s for s in sites if "raised directly" in s.template]
+    assert [s.kind for s in raised] == ["raise"]            # never again as text
+    assert not any("docstring" in t for t in text)           # a docstring is not a message
+    assert not any("module names" in t for t in text)        # a help text does not open with Unsloth
+
+
+def test_a_text_site_is_found_only_when_no_call_site_fits(knowledge_base):
+    paste = ("Unsloth detected signs of an AMD ROCm GPU, but your current PyTorch build has no usable HIP "
+             "accelerator.")
+    sites = diagnose(paste, knowledge_base).raise_sites
+    assert sites and sites[0].file == "unsloth_zoo/device_type.py" and sites[0].kind == "text"
+    assert all(i.site.kind != "text" for i in raiseindex.default_index()._items)
+
+
+def test_an_issue_title_above_a_long_report_is_read_as_its_message(knowledge_base):
+    body = "\n".join(f"line {i} of what the reporter tried, with no error in it" for i in range(12))
+    paste = ("[Bug] Unsloth detected signs of an AMD ROCm GPU, but your current PyTorch build has no usable "
+             "HIP accelerator\n\n" + body)
+    sites = diagnose(paste, knowledge_base).raise_sites
+    assert sites and sites[0].file == "unsloth_zoo/device_type.py"
+    assert diagnose("Some heading\n\n" + body, knowledge_base).raise_sites == []   # no title tag: a log

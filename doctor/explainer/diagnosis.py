@@ -155,8 +155,13 @@ def _raise_sites(log: ParsedLog, notes: list[str]) -> list[RaiseSite]:
         # each line, then the lines as one
         messages = [m for text in reversed(tail) for m in _typed_inside(text)]
         messages += [("", text) for text in reversed(tail)] + [("", " ".join(tail))]
-    else:
-        return []   # a long log with no error: its info lines are not what went wrong
+    else:   # a long log with no error: its info lines are not what went wrong, but an
+        # issue title on its first line (`[Bug] Unsloth detected ...`) is the report's error
+        title = next((line.text for line in log.lines if line.text.strip()), "")
+        if not _TITLE_TAG.match(title.strip()):
+            return []
+        bare = _TITLE_TAG.sub("", title.strip())
+        messages = [*_typed_inside(bare), ("", bare)]
     reported = log.run.unsloth_version if log.run is not None else None
     try:
         sites, total = find_sites(messages, reported, named_file=named_raiser(log))
@@ -192,6 +197,7 @@ def named_raiser(log: ParsedLog) -> str | None:
     return None
 
 
+_TITLE_TAG = re.compile(r"^(?:\[[A-Za-z][^\]\n]{0,29}\]\s*)+(?=\S)")   # [Bug], [FIXED], [Feature Request]
 _TYPED_INSIDE = re.compile(r"(?<![A-Za-z.])((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Warning))\s*:\s*(\S.*)")
 
 

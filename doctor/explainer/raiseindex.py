@@ -168,11 +168,15 @@ class _Compiled(NamedTuple):
 
 
 class RaiseIndex:
-    def __init__(self, indexes: Iterable[PackageIndex]) -> None:
+    def __init__(self, indexes: Iterable[PackageIndex], free_text: bool = False) -> None:
+        """`free_text`: the sentences built away from their call (kind "text") instead of the
+        raise, warn, log and print sites: a tier of their own, read after every call site."""
         self.indexes = list(indexes)
         self._items: list[_Compiled] = []
         for idx in self.indexes:
             for site in idx.sites:   # only the fragment now; literal and regex when it is found
+                if (site.kind == "text") != free_text:
+                    continue
                 if "{" in site.template:   # `{name}` left in code that is generated, then run
                     site = site._replace(template=_BRACED.sub(HOLE, site.template))
                 fragment = normalize(max(site.template.split(HOLE), key=len))
@@ -337,6 +341,7 @@ def _site_order(item: "_Compiled") -> tuple[int, int, str, int]:
 _LOADED: RaiseIndex | None = None
 _SECOND: RaiseIndex | None = None
 _HISTORY: RaiseIndex | None = None
+_TEXT: RaiseIndex | None = None
 
 
 def default_index() -> RaiseIndex:
@@ -364,6 +369,15 @@ def second_tier_index() -> RaiseIndex:
     if _SECOND is None:
         _SECOND = RaiseIndex(i for p in SECOND_TIER if (i := package_index(p)) is not None)
     return _SECOND
+
+
+def free_text_index() -> RaiseIndex:
+    """Unsloth's messages built away from the call that shows them (a list of lines joined
+    later, a `.format` template returned by a helper)."""
+    global _TEXT
+    if _TEXT is None:
+        _TEXT = RaiseIndex(default_index().indexes, free_text=True)   # the files the first tier read
+    return _TEXT
 
 
 def category(file: str) -> str:
@@ -455,7 +469,8 @@ def find_sites(messages: list[tuple[str, str]], reported_version: str | None,
     many sites fit it in all (vendored code repeats one message in many files).
     `named_file`: the library file the paste itself says raised it (its innermost frame,
     a warning's `path.py:123:` prefix), relative to site-packages; sites there go first."""
-    tiers = [lambda: index] if index is not None else [default_index, second_tier_index, history_index]
+    tiers = [lambda: index] if index is not None else [default_index, second_tier_index, free_text_index,
+                                                        history_index]
     elsewhere: tuple[list[RaiseSite], int] | None = None
     for fuzzy in (False, True):   # an exact template anywhere beats a reworded one
         for tier in tiers:        # the second tier is loaded only when the first has nothing...

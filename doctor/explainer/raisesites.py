@@ -25,7 +25,7 @@ class SiteRecord(NamedTuple):
     file: str            # relative to site-packages
     line: int
     function: str        # qualified: "Class.method.<inner>", "<module>" at top level
-    kind: str            # raise | warn | log | print
+    kind: str            # raise | warn | log | print | text (a sentence built away from its call)
     exc_type: str        # the raised class or the warning category; "" for log/print
     template: str        # the message, HOLE where a value goes
     condition: str       # source of the nearest enclosing `if` test ("not (...)" in its else)
@@ -261,7 +261,106 @@ def sites_from_source(source: str, file: str) -> list[SiteRecord]:
         return []
     walker = _Walker(source, file)
     walker.visit(tree)
-    return walker.out
+    texts = _TextWalker(file, _message_args(tree), walker.docstrings)
+    texts.visit(tree)
+    return walker.out + texts.out
+
+
+# --- messages built away from their raise: a list of lines, a helper's return, a table -----
+
+MIN_TEXT_LITERAL = 40   # a free-standing string must read as a sentence, not a key or a path
+MIN_TEXT_WORDS = 6
+_WORDLIKE = re.compile(r"[A-Za-z][a-z]+")
+_CODE_LIKE = re.compile(r"\b(def|import|return|lambda|self)\b|==|\)\s*:|^\s*#|^\s*(if|for|while|with|elif) ")
+
+
+def looks_like_message(template: str) -> bool:
+    """A one-line string that reads as one of Unsloth's own messages (they open with
+    "Unsloth"): long enough, mostly words, not code. Prompts, help texts and code fragments
+    kept in strings are none of these."""
+    text = template.replace(HOLE, " ").strip()
+    if not text.startswith("Unsloth") or "\n" in text or len(template.replace(HOLE, "").strip()) < MIN_TEXT_LITERAL:
+        return False
+    words = text.split()
+    if len(words) < MIN_TEXT_WORDS:
+        return False
+    wordlike = sum(1 for w in words if _WORDLIKE.fullmatch(w.strip(".,:;!?()'`\"")))
+    return wordlike >= 0.6 * len(words) and not _CODE_LIKE.search(text)
+
+
+def _message_args(tree: ast.AST) -> set[int]:
+    """Ids of every node inside the message argument of a raise, warn, print or log call:
+    those sites are indexed as such, never again as free text."""
+    out: set[int] = set()
+    for node in ast.walk(tree):
+        arg = None
+        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and node.exc.args:
+            arg = node.exc.args[0]
+        elif isinstance(node, ast.Call) and node.args:
+            name = _dotted(node.func)
+            if name in ("warnings.warn", "warn", "print") or (
+                    isinstance(node.func, ast.Attribute) and node.func.attr in _LOG_METHODS
+                    and "log" in _dotted(node.func.value).lower()):
+                arg = node.args[0]
+        if arg is not None:
+            out.update(id(n) for n in ast.walk(arg))
+    return out
+
+
+class _TextWalker(ast.NodeVisitor):
+    """Sentences the code keeps apart from the call that shows them (Unsloth builds its ROCm
+    advice as a list of lines, its chat-template refusal with `.format`): kind "text", looked
+    up only when no raise, warn, log or print of any indexed package fits the paste."""
+
+    def __init__(self, file: str, consumed: set[int], docstrings: set[int]) -> None:
+        self.file, self.consumed, self.docstrings = file, consumed, docstrings
+        self.scope: list[str] = []
+        self.out: list[SiteRecord] = []
+
+    def _scoped(self, node: ast.AST, name: str) -> None:
+        self.scope.append(name)
+        self.generic_visit(node)
+        self.scope.pop()
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        self._scoped(node, node.name)
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> None:
+        self._scoped(node, node.name)
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self._scoped(node, node.name)
+
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> None:
+        self._take(node)   # its parts are not strings of their own
+
+    def visit_BinOp(self, node: ast.BinOp) -> None:
+        if isinstance(node.op, (ast.Add, ast.Mod)) and message_template(node) is not None:
+            self._take(node)
+        else:
+            self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        if isinstance(node.func, ast.Attribute) and node.func.attr == "format" \
+                and message_template(node.func.value) is not None:
+            self._take(node)
+            for arg in [*node.args, *(k.value for k in node.keywords)]:
+                self.visit(arg)
+            return
+        self.generic_visit(node)
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        if isinstance(node.value, str):
+            self._take(node)
+
+    def _take(self, node: ast.expr) -> None:
+        if id(node) in self.consumed or id(node) in self.docstrings:
+            return
+        template = message_template(node)
+        if template is None or not looks_like_message(template) or len(longest_fragment(template)) < MIN_FRAGMENT:
+            return
+        self.out.append(SiteRecord(self.file, node.lineno, ".".join(self.scope) or "<module>", "text", "",
+                                   template.strip(), ""))
 
 
 def is_mlx(relpath: str) -> bool:

@@ -60,7 +60,7 @@ _RAISE_SITE = {
     "properties": {
         "package": {"type": "string"}, "version": {"type": "string"}, "file": {"type": "string"},
         "line": {"type": "integer"}, "function": {"type": "string"},
-        "kind": {"enum": ["raise", "warn", "log", "print", "frame"]}, "exc_type": {"type": "string"},
+        "kind": {"enum": ["raise", "warn", "log", "print", "text", "frame"]}, "exc_type": {"type": "string"},
         "template": {"type": "string"}, "condition": {"type": "string"},
         "category": {"enum": ["saving/GGUF", "kernels", "vision", "RL", "tokenizer", "dataset", "other"]},
         "version_note": _STR_OR_NULL,
