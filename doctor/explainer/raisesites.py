@@ -87,7 +87,23 @@ def _dotted(node: ast.expr) -> str:
     return ""
 
 
-class _Walker(ast.NodeVisitor):
+class _ScopeVisitor(ast.NodeVisitor):
+    """Names each def and class it enters (`_scoped` says what else entering one does)."""
+
+    def _scoped(self, node: ast.AST, name: str) -> None:
+        raise NotImplementedError
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        self._scoped(node, node.name)
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> None:
+        self._scoped(node, node.name)
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self._scoped(node, node.name)
+
+
+class _Walker(_ScopeVisitor):
     def __init__(self, source: str, file: str) -> None:
         self.source = source
         self.lines = source.encode("utf-8").splitlines(keepends=True)   # offsets are UTF-8 bytes
@@ -114,15 +130,6 @@ class _Walker(ast.NodeVisitor):
     def visit_Module(self, node: ast.Module) -> None:
         self._skip_docstring(node)
         self.generic_visit(node)
-
-    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
-        self._scoped(node, node.name)
-
-    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> None:
-        self._scoped(node, node.name)
-
-    def visit_ClassDef(self, node: ast.ClassDef) -> None:
-        self._scoped(node, node.name)
 
     def visit_If(self, node: ast.If) -> None:
         test = " ".join(self._segment(node.test).split())
@@ -307,7 +314,7 @@ def _message_args(tree: ast.AST) -> set[int]:
     return out
 
 
-class _TextWalker(ast.NodeVisitor):
+class _TextWalker(_ScopeVisitor):
     """Sentences the code keeps apart from the call that shows them (Unsloth builds its ROCm
     advice as a list of lines, its chat-template refusal with `.format`): kind "text", looked
     up only when no raise, warn, log or print of any indexed package fits the paste."""
@@ -321,15 +328,6 @@ class _TextWalker(ast.NodeVisitor):
         self.scope.append(name)
         self.generic_visit(node)
         self.scope.pop()
-
-    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
-        self._scoped(node, node.name)
-
-    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> None:
-        self._scoped(node, node.name)
-
-    def visit_ClassDef(self, node: ast.ClassDef) -> None:
-        self._scoped(node, node.name)
 
     def visit_JoinedStr(self, node: ast.JoinedStr) -> None:
         self._take(node)   # its parts are not strings of their own
