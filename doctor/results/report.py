@@ -5,9 +5,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from doctor.findings import AreaStatus, Finding, Severity
-from doctor.results.plots import Plot
 
-if TYPE_CHECKING:   # only annotations here: a scan needs neither module loaded
+if TYPE_CHECKING:   # only annotations here: a scan needs neither module loaded (nor explain the plots)
+    from doctor.results.plots import Plot
     from doctor.results.explain import ExplainResult
     from doctor.results.smoke import SmokeReport
 
