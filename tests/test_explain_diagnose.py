@@ -344,4 +344,5 @@ def test_an_info_line_beside_an_error_is_a_weaker_lead_than_a_warning_there(kb):
     found = {f.id: f.confidence for f in diagnose(text, info).findings}
     assert found["T-INFO"] < found["T-WARN"]    # both 0.8, neither on the error
     alone = diagnose("Unsloth: Will patch your computer\n", info).findings[0]
-    assert alone.id == "T-INFO" and alone.confidence > found["T-INFO"]   # no error: not pushed down
+    # with no error either, a line printed when things work is a lead, not a cause
+    assert alone.id == "T-INFO" and alone.confidence < 0.35   # under the line explain claims a cause at

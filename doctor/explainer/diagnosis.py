@@ -5,10 +5,11 @@ Ranking, on top of the engine's pattern score s (0..1):
 - a match on a line of the final error (or the OOM message, or a build tool's error line)
   moves s 40% of the way to 1; on another exception of the same chain, 15%;
 - when the log has an exception and the match touches none of its lines, s * 0.85
-  (a warning earlier in the log is a weaker lead than the error itself; an entry of
-  severity info, a line printed when things work, s * 0.5 more), and s * 0.6 when
+  (a warning earlier in the log is a weaker lead than the error itself), and s * 0.6 when
   every line it touches is a launcher's echo (torchrun's ChildFailedError traceback and
   summary) of a failure whose own traceback is in the log;
+- an entry of severity info (a line printed when things work) not on the final error: s * 0.5,
+  with or without an exception in the log;
 - a `when:` condition that holds on the live facts moves s 30% of the way to 1; one that is
   false multiplies s by 0.4; unknown (facts missing) leaves s as it is;
 - an entry that `explains:` another one that also matched (a cause printed before the error
@@ -316,8 +317,10 @@ def _weigh(match: Any, log: ParsedLog, hot: set[int], warm: set[int], echo: set[
         score += (1 - score) * CHAIN_PULL
     elif log.final is not None:
         score *= ECHO if lines and lines <= echo else ELSEWHERE
-        if _severity(match.entry) == "info":   # a line printed on success is no cause of the error
-            score *= INFO_BESIDE_ERROR
+    if not on_final and _severity(match.entry) == "info":
+        # a line printed on success (Unsloth's banner, "patched 28 layers") is no cause of the
+        # error beside it, nor of a report with no error at all: a lead under the claim line
+        score *= INFO_BESIDE_ERROR
     finding = finding_from_match(match, facts)
     env: str | None = None
     env_note: str | None = None
