@@ -30,18 +30,24 @@ from doctor.results.words import counted
 __all__ = ["explain", "live_facts", "load_knowledge", "project_config", "run", "scan", "smoke", "write_baseline"]
 
 
+def _registry_areas() -> frozenset[str]:
+    """The areas entries may name; asked only when files are validated (a cache hit imports
+    neither the registry nor a probe)."""
+    from doctor.probes.registry import area_names
+
+    return area_names()
+
+
 def load_knowledge(extra_dirs: Iterable[str | os.PathLike[str]] = (), *, use_cache: bool = True) -> KnowledgeBase:
     """The bundled knowledge base plus entries from `extra_dirs` (folders or YAML files),
     validated by the same schema; entries may name only the registry's areas."""
-    from doctor.probes.registry import area_names
-
     paths: list[str | Path] = [default_knowledge_dir()]
     for extra in extra_dirs:
         if not Path(extra).exists():
             raise UsageError(f"knowledge folder {str(extra)!r} does not exist")
         paths.append(Path(extra))
     try:
-        return _load_files(paths, use_cache=use_cache, areas=area_names)
+        return _load_files(paths, use_cache=use_cache, areas=_registry_areas)
     except KnowledgeError as exc:
         lines = "\n".join(f"  {p}" for p in exc.problems[:50])
         more = f"\n  ... and {len(exc.problems) - 50} more" if len(exc.problems) > 50 else ""

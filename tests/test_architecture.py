@@ -151,6 +151,21 @@ def test_explaining_a_message_imports_no_probe(tmp_path) -> None:
     assert again.stdout.strip() == "[]", again.stdout
 
 
+def test_explain_imports_neither_the_registry_nor_the_probe_base(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    env = {**os.environ, "UNSLOTH_DOCTOR_STATE": str(tmp_path)}
+    code = ("import sys, io, contextlib\n"
+            "from doctor.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    main(['explain', 'ValueError: Unsloth: something odd', '--no-env', '--format', 'json'])\n"
+            "print(sorted(m for m in sys.modules if m in {'doctor.probes.registry', 'doctor.probes.base'}))\n")
+    subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)   # fills the cache
+    again = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert again.stdout.strip() == "[]", again.stdout
+
+
 # --- every id a probe can emit exists, and every observed entry is emitted ------------------
 
 _ID = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")

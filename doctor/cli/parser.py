@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from doctor.errors import UsageError
-from doctor.probes import registry
 from doctor.version import __version__
 
 FORMATS = ("console", "concise", "json", "sarif", "markdown")
@@ -28,6 +27,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _scan_options(p: argparse.ArgumentParser, fixes: bool = True) -> None:
     """What to scan and how: shared by `scan`, `baseline` and `report` (which fixes nothing)."""
+    from doctor.probes import registry   # here: a command that scans nothing imports no probe
+
     p.add_argument("paths", nargs="*", metavar="PATH", help="project folders or files to scan")
     for probe in registry.probes():
         if probe.option:
