@@ -183,7 +183,8 @@ class RaiseIndex:
                 if fragment:
                     self._items.append(_Compiled(idx.package, idx.version, site, fragment))
         self._regex: dict[int, object] = {}
-        self._words: dict[str, list[int]] | None = None   # word -> items, built on first fuzzy use
+        self._lowered: list[str] | None = None   # each template lower-cased, on first fuzzy use
+        self._opening: list[str] | None = None   # each template's words before its first hole, likewise
         self._heads: list[tuple[str, _Compiled]] | None = None   # built on first cut_short use
         self._first_lines: list[tuple[str, str, int, _Compiled]] | None = None   # likewise
         self._holed: dict[str, list[tuple[str, _Compiled]]] | None = None   # likewise
@@ -223,8 +224,7 @@ class RaiseIndex:
         title cut at its length limit): (share of the paste covered, site)."""
         text = normalize(message)[:MAX_MESSAGE].rstrip(" .…")
         if self._heads is None:   # each site's opening literal words, once
-            self._heads = [(normalize(item.site.template.split(HOLE, 1)[0]), item) for item in self._items]
-            self._heads = [(h, item) for h, item in self._heads if len(h) >= CUT_MIN]
+            self._heads = [(h, item) for h, item in zip(self._openings(), self._items) if len(h) >= CUT_MIN]
         out = []
         for head, item in self._heads:
             if head[:CUT_MIN] not in text:
@@ -250,12 +250,18 @@ class RaiseIndex:
         out.sort(key=lambda x: (-x[0], *_site_order(x[1])))
         return out
 
+    def _openings(self) -> list[str]:
+        """Each site's literal words before its first hole, whitespace collapsed (computed once
+        for both readings of a message cut short)."""
+        if self._opening is None:
+            self._opening = [normalize(item.site.template.split(HOLE, 1)[0]) for item in self._items]
+        return self._opening
+
     def _cut_after_a_hole(self, text: str) -> list[tuple[float, _Compiled]]:
         if self._holed is None:   # templates with a value inside, by their opening words
             self._holed = {}
-            for item in self._items:
-                head, holed, _ = item.site.template.partition(HOLE)
-                if holed and len(head := normalize(head)) >= MIN_FRAGMENT:
+            for head, item in zip(self._openings(), self._items):
+                if HOLE in item.site.template and len(head) >= MIN_FRAGMENT:
                     self._holed.setdefault(head[:MIN_FRAGMENT], []).append((head, item))
         out = []
         for head, item in self._holed.get(text[:MIN_FRAGMENT], ()):
@@ -272,21 +278,22 @@ class RaiseIndex:
         mine = set(_words_of(message))
         if len(mine) < 3:
             return []
-        if self._words is None:
-            self._words = {}
-            for i, item in enumerate(self._items):
-                for w in set(_words_of(item.site.template)):
-                    self._words.setdefault(w, []).append(i)
+        if self._lowered is None:   # a substring test per word finds every template sharing it
+            self._lowered = [item.site.template.lower() for item in self._items]
         common: dict[int, int] = {}
         for w in mine:
-            for i in self._words.get(w, ()):
-                common[i] = common.get(i, 0) + 1
+            for i, text in enumerate(self._lowered):
+                if w in text:
+                    common[i] = common.get(i, 0) + 1
         out = []
         for i, c in common.items():
             if c < SIMILAR_MIN_WORDS:
                 continue
-            theirs = len(set(_words_of(self._items[i].site.template)))
-            f1 = 2 * c / (theirs + len(mine))
+            theirs = set(_words_of(self._items[i].site.template))
+            shared = len(mine & theirs)   # whole words: a substring hit inside a longer word does not count
+            if shared < SIMILAR_MIN_WORDS:
+                continue
+            f1 = 2 * shared / (len(theirs) + len(mine))
             if f1 >= SIMILAR_F1:
                 out.append((f1, self._items[i]))
         out.sort(key=lambda x: (-x[0], *_site_order(x[1])))
