@@ -515,3 +515,12 @@ def test_an_issue_title_above_a_long_report_is_read_as_its_message(knowledge_bas
     sites = diagnose(paste, knowledge_base).raise_sites
     assert sites and sites[0].file == "unsloth_zoo/device_type.py"
     assert diagnose("Some heading\n\n" + body, knowledge_base).raise_sites == []   # no title tag: a log
+
+
+def test_a_message_found_in_the_source_is_not_called_unknown(knowledge_base):
+    paste = ("Unsloth detected signs of an AMD ROCm GPU, but your current PyTorch build has no usable HIP "
+             "accelerator.")
+    shown = render_text(diagnose(paste, knowledge_base))
+    assert "Raised in the source" in shown and "unsloth_zoo/device_type.py" in shown
+    assert "No knowledge entry explains it beyond where the source raises it" in shown
+    assert "No known cause matches" not in shown

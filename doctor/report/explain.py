@@ -103,7 +103,7 @@ def render_console(result: ExplainResult, console: Any) -> None:
             _render_diagnosis(console, i, d)
     if result.unmatched is not None:
         u = result.unmatched
-        _line(console, "\n[bold yellow]No known cause matches this log.[/] "
+        _line(console, f"\n[bold yellow]{_unmatched_heading(result)}[/] "
                       f"Closest general category: [bold]{e(u.category)}[/] (why: {e(u.reason)}).")
         _line(console, "To narrow it down, collect:")
         for item in u.collect:
@@ -220,7 +220,7 @@ def render_markdown(result: ExplainResult, diagnoses: bool = True) -> str:
             out.append("")
     if result.unmatched is not None:
         u = result.unmatched
-        out += ["", f"No known cause matches. Closest general category: **{u.category}** (why: {u.reason}).",
+        out += ["", f"{_unmatched_heading(result)} Closest general category: **{u.category}** (why: {u.reason}).",
                 "", "Please collect:"] + [f"- {c}" for c in u.collect]
     if result.notes:
         out += [""] + [f"_{n}_" for n in result.notes]
@@ -250,3 +250,13 @@ def _exc_line(exc: ExceptionInfo) -> str:
 def _short(text: str, limit: int = _MESSAGE_CHARS) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _unmatched_heading(result: ExplainResult) -> str:
+    """No entry names a cause; when the message was found in a library's source, that is what
+    the reader has (said so, not "nothing matches" under the place it was found)."""
+    final = result.log.final
+    cut = final is not None and not final.message   # its sites are the candidates of a frame, not the message
+    if not cut and any(r.kind != "frame" for r in result.raise_sites):
+        return "No knowledge entry explains it beyond where the source raises it (above)."
+    return "No known cause matches this log."
