@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from doctor.explainer import raiseindex  # noqa: E402
-from doctor.explainer.raisesites import is_mlx, sites_from_source  # noqa: E402
+from doctor.explainer.raisesites import never_runs, sites_from_source  # noqa: E402
 
 OUT = raiseindex.SHIPPED / "history"
 
@@ -57,7 +57,7 @@ def sites_at(git_dir: str, commit: str, package: str, folder: str = "") -> list:
     out = []
     with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
         for member in tar.getmembers():
-            if not member.name.endswith(".py") or is_mlx(member.name):
+            if not member.name.endswith(".py") or never_runs(member.name):
                 continue
             name = member.name[len(where) - len(package):]   # as installed: package/...
             source = tar.extractfile(member).read().decode("utf-8", "replace")

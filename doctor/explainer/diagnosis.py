@@ -24,7 +24,7 @@ from typing import IO, Any, Mapping
 from doctor.explainer import banner, oom
 from doctor.explainer.calibrate import SPECIFIC, calibrated, coverage, narrow_factor
 from doctor.explainer.fallback import classify_unmatched
-from doctor.explainer.parse import parse_stream, parse_text
+from doctor.explainer.parse import issue_title, parse_stream, parse_text
 from doctor.explainer.structural import diagnose_structure
 from doctor.findings import Evidence, Fix
 from doctor.results.explain import Diagnosis, ExplainResult, Frame, ParsedLog, RaiseSite
@@ -158,10 +158,9 @@ def _raise_sites(log: ParsedLog, notes: list[str]) -> list[RaiseSite]:
         messages += [("", text) for text in reversed(tail)] + [("", " ".join(tail))]
     else:   # a long log with no error: its info lines are not what went wrong, but an
         # issue title on its first line (`[Bug] Unsloth detected ...`) is the report's error
-        title = next((line.text for line in log.lines if line.text.strip()), "")
-        if not _TITLE_TAG.match(title.strip()):
+        bare = issue_title(next((line.text for line in log.lines if line.text.strip()), ""))
+        if bare is None:
             return []
-        bare = _TITLE_TAG.sub("", title.strip())
         messages = [*_typed_inside(bare), ("", bare)]
     reported = log.run.unsloth_version if log.run is not None else None
     try:
@@ -198,7 +197,6 @@ def named_raiser(log: ParsedLog) -> str | None:
     return None
 
 
-_TITLE_TAG = re.compile(r"^(?:\[[A-Za-z][^\]\n]{0,29}\]\s*)+(?=\S)")   # [Bug], [FIXED], [Feature Request]
 _TYPED_INSIDE = re.compile(r"(?<![A-Za-z.])((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Warning))\s*:\s*(\S.*)")
 
 

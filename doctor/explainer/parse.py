@@ -148,8 +148,18 @@ _WRAPPERS = ("```", "``", "**", "__", "`", "*", '"""', "'''", '"', "'")
 
 # An issue title's tags ("[Bug] ", "[FIXED] ", "[import unsloth] ") before the message.
 _TITLE_TAGS = re2.compile(r"^(?:\[[^\]\n]{1,30}\]\s*)+")
+# The same tags as a report's first line: words only ([Bug], [Feature Request]), so that a log
+# line's "[2024-01-05 10:00:00]" timestamp is no issue title.
+_ISSUE_TITLE = re2.compile(r"^(?:\[[A-Za-z][^\]\n]{0,29}\]\s*)+(\S.*)$")
 # An error quoted inside a sentence: Getting "KeyError: None" when passing ...
 _QUOTED = re2.compile(r"`([^`]{8,})`|\"([^\"]{8,})\"|“([^”]{8,})”")
+
+
+def issue_title(line: str) -> str | None:
+    """The message of a line that opens with issue-title tags (`[Bug] Unsloth detected ...`),
+    None for any other line."""
+    m = _ISSUE_TITLE.match(line.strip())
+    return m.group(1) if m else None
 
 
 def _quoted_error(text: str) -> tuple[str, str] | None:

@@ -33,8 +33,9 @@ SECOND_TIER = ("transformers", "bitsandbytes")
 NEVER_BUILT = ("transformers",)
 ALL_PACKAGES = PACKAGES + SECOND_TIER
 SHIPPED = Path(__file__).resolve().parent / "index"
-# Messages of older Unsloth releases that the current source no longer has, one small index
-# per monthly snapshot of the git history (scripts/build_history_index.py): the last tier.
+# Messages of older unsloth, unsloth_zoo, trl and peft releases that the current source no
+# longer has, one small index per snapshot of their git history
+# (scripts/build_history_index.py): the last tier.
 HISTORY = SHIPPED / "history"
 FORMAT = 3   # 2: prints in code kept in strings are read; 3: benchmarks and tests are not; an older cache is rebuilt
 MAX_MESSAGE = 2000    # a longer "message" is a log, not one message

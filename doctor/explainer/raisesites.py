@@ -112,6 +112,7 @@ class _Walker(_ScopeVisitor):
         self.guards: list[str] = []
         self.out: list[SiteRecord] = []
         self.docstrings: set[int] = set()
+        self.message_nodes: set[int] = set()   # every node inside a call's message: never free text
 
     # scopes: the qualified function name
     def _scoped(self, node: ast.AST, name: str) -> None:
@@ -158,7 +159,7 @@ class _Walker(_ScopeVisitor):
     def visit_Raise(self, node: ast.Raise) -> None:
         exc = node.exc
         if isinstance(exc, ast.Call) and exc.args:
-            self._add(node, "raise", _dotted(exc.func), message_template(exc.args[0]))
+            self._message(node, "raise", _dotted(exc.func), exc.args[0])
         self.generic_visit(node)
 
     def visit_Call(self, node: ast.Call) -> None:
@@ -167,12 +168,12 @@ class _Walker(_ScopeVisitor):
             if name in ("warnings.warn", "warn"):
                 category = _dotted(node.args[1]) if len(node.args) > 1 else next(
                     (_dotted(k.value) for k in node.keywords if k.arg == "category"), "UserWarning")
-                self._add(node, "warn", category or "UserWarning", message_template(node.args[0]))
+                self._message(node, "warn", category or "UserWarning", node.args[0])
             elif name == "print":
-                self._add(node, "print", "", message_template(node.args[0]))
+                self._message(node, "print", "", node.args[0])
             elif isinstance(node.func, ast.Attribute) and node.func.attr in _LOG_METHODS \
                     and "log" in _dotted(node.func.value).lower():
-                self._add(node, "log", "", message_template(node.args[0]))
+                self._message(node, "log", "", node.args[0])
         self.generic_visit(node)
 
     def visit_Constant(self, node: ast.Constant) -> None:
@@ -195,6 +196,10 @@ class _Walker(_ScopeVisitor):
             self.guards.append(guard) if guard else None
             self._add(at, kind, exc_type, template)
             self.guards.pop() if guard else None
+
+    def _message(self, node: ast.AST, kind: str, exc_type: str, arg: ast.expr) -> None:
+        self.message_nodes.update(id(n) for n in ast.walk(arg))
+        self._add(node, kind, exc_type, message_template(arg))
 
     def _add(self, node: ast.AST, kind: str, exc_type: str, template: str | None) -> None:
         if any("mlx" in g.lower() for g in self.guards):
@@ -268,7 +273,7 @@ def sites_from_source(source: str, file: str) -> list[SiteRecord]:
         return []
     walker = _Walker(source, file)
     walker.visit(tree)
-    texts = _TextWalker(file, _message_args(tree), walker.docstrings)
+    texts = _TextWalker(file, walker.message_nodes, walker.docstrings)
     texts.visit(tree)
     return walker.out + texts.out
 
@@ -293,25 +298,6 @@ def looks_like_message(template: str) -> bool:
         return False
     wordlike = sum(1 for w in words if _WORDLIKE.fullmatch(w.strip(".,:;!?()'`\"")))
     return wordlike >= 0.6 * len(words) and not _CODE_LIKE.search(text)
-
-
-def _message_args(tree: ast.AST) -> set[int]:
-    """Ids of every node inside the message argument of a raise, warn, print or log call:
-    those sites are indexed as such, never again as free text."""
-    out: set[int] = set()
-    for node in ast.walk(tree):
-        arg = None
-        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and node.exc.args:
-            arg = node.exc.args[0]
-        elif isinstance(node, ast.Call) and node.args:
-            name = _dotted(node.func)
-            if name in ("warnings.warn", "warn", "print") or (
-                    isinstance(node.func, ast.Attribute) and node.func.attr in _LOG_METHODS
-                    and "log" in _dotted(node.func.value).lower()):
-                arg = node.args[0]
-        if arg is not None:
-            out.update(id(n) for n in ast.walk(arg))
-    return out
 
 
 class _TextWalker(_ScopeVisitor):
@@ -361,7 +347,7 @@ class _TextWalker(_ScopeVisitor):
                                    template.strip(), ""))
 
 
-def is_mlx(relpath: str) -> bool:
+def never_runs(relpath: str) -> bool:
     """Apple MLX code paths never run on the CUDA setups the doctor diagnoses; nor do the
     benchmarks and tests a wheel carries (unsloth/kernels/moe/benchmark/ repeats transformers'
     messages, and as the first tier it hid the file that really raised them)."""
@@ -376,7 +362,7 @@ def package_files(site_packages: Path, package: str) -> Iterator[Path]:
     root = site_packages / package
     for path in sorted(root.rglob("*.py")):
         rel = path.relative_to(site_packages).as_posix()
-        if not is_mlx(rel) and "__pycache__" not in rel:
+        if not never_runs(rel) and "__pycache__" not in rel:
             yield path
 
 
