@@ -66,23 +66,29 @@ def previous_test_names() -> set[str]:
     return set(json.loads(INDEX.read_text(encoding="utf-8")).get("test_previous", []))
 
 
+def fourth_test_names() -> set[str]:
+    """The fourth test split: fresh reports frozen after the third split's figures were read
+    (held out like the others, reported apart)."""
+    return set(json.loads(INDEX.read_text(encoding="utf-8")).get("test_fourth", []))
+
+
 def held_out_names() -> set[str]:
-    """Every case no tuning may read: the current test split and the previous one."""
-    return set(json.loads(INDEX.read_text(encoding="utf-8"))["test"]) | previous_test_names()
+    """Every case no tuning may read: the current test split, the previous one and the fourth."""
+    return set(json.loads(INDEX.read_text(encoding="utf-8"))["test"]) | previous_test_names() | fourth_test_names()
 
 
-def frozen_at() -> str:
-    """The commit that first recorded today's test split (the oldest of the unbroken run of
-    commits whose index names exactly these cases), and whether the working copy still equals it."""
+def frozen_at(key: str = "test") -> str:
+    """The commit that first recorded a test split (the oldest of the unbroken run of commits
+    whose index names exactly these cases under `key`), and whether the working copy still equals it."""
     rel = INDEX.relative_to(ROOT).as_posix()
-    now = sorted(json.loads(INDEX.read_text(encoding="utf-8"))["test"])
+    now = sorted(json.loads(INDEX.read_text(encoding="utf-8")).get(key, []))
     try:
         commits = [c for c in subprocess.run(["git", "log", "--format=%h %cs", "--", rel], cwd=ROOT, text=True,
                                              capture_output=True, check=True).stdout.split("\n") if c.strip()]
         first = None
         for commit in commits:   # newest first
             then = json.loads(subprocess.run(["git", "show", f"{commit.split()[0]}:{rel}"], cwd=ROOT, text=True,
-                                             capture_output=True, check=True).stdout)["test"]
+                                             capture_output=True, check=True).stdout).get(key, [])
             if sorted(then) != now:
                 break
             first = commit
@@ -237,15 +243,17 @@ def main() -> int:
     cases, test_names = load_cases()
     if args.only:
         cases = [c for c in cases if c[0].startswith(tuple(p for p in args.only.split(",") if p))]
-    retired, previous = retired_names(), previous_test_names()
-    splits = {"dev": [c for c in cases if c[0] not in test_names | previous],
+    retired, previous, fourth = retired_names(), previous_test_names(), fourth_test_names()
+    splits = {"dev": [c for c in cases if c[0] not in test_names | previous | fourth],
               "test": [c for c in cases if c[0] in test_names]}
-    if previous:   # held out as well, never tuned on: reported apart, never as development
+    if fourth:   # held out as well, never tuned on: reported apart, never as development
+        splits[f"fourth test split (frozen at {frozen_at('test_fourth')})"] = [c for c in cases if c[0] in fourth]
+    if previous:
         splits["previous test split (second, frozen at 0d0d09f)"] = [c for c in cases if c[0] in previous]
     if retired:   # a part of dev, shown apart so that the earlier rounds' figures stay comparable
         splits["dev, of which the retired first test split"] = [c for c in cases if c[0] in retired]
     print(f"corpus: {len(cases)} real error reports (dev {len(splits['dev'])}, test {len(splits['test'])}, "
-          f"previous test {len(previous)}); "
+          f"previous test {len(previous)}, fourth test {len(fourth)}); "
           f"knowledge base: {len(kb.entries)} entries; {'strict' if args.strict else 'expected or also_acceptable'}")
     print(f"test split frozen at commit {frozen_at()}")
     rankers = [("explain (entries, structural, raise sites)", explain_ranker(kb)),
