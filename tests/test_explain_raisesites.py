@@ -524,3 +524,26 @@ def test_a_message_found_in_the_source_is_not_called_unknown(knowledge_base):
     assert "Raised in the source" in shown and "unsloth_zoo/device_type.py" in shown
     assert "No knowledge entry explains it beyond where the source raises it" in shown
     assert "No known cause matches" not in shown
+
+
+def test_a_line_of_a_long_report_that_says_it_failed_is_read_as_its_message(knowledge_base):
+    # prose around one line that quotes the library's message without an exception type
+    body = "\n".join(f"step {i}: what the reporter did before it broke" for i in range(8))
+    paste = (f"export to gguf on Colab\n\n{body}\nfails with:\n"
+             "export failed: Failed during loading/introspection of original script: Failed to execute "
+             "module convert_hf_to_gguf_original from /root/x.py\n")
+    sites = diagnose(paste, knowledge_base).raise_sites
+    assert sites and sites[0].file == "unsloth_zoo/llama_cpp.py"
+    # lines of code that mention errors are not messages, and a log that says none has no site
+    code = body + "\nraise_on_error = True\nif failed: print(failed)\n"
+    assert diagnose(code, knowledge_base).raise_sites == []
+
+
+def test_error_sentences_are_the_last_lines_that_say_so():
+    from doctor.explainer.diagnosis import SAID_ERRORS, error_sentences
+    from doctor.explainer.parse import parse_text
+
+    lines = [f"note {i}" for i in range(10)] + [f"Unsloth: step {i} failed badly" for i in range(6)]
+    said = error_sentences(parse_text("\n".join(lines)))
+    assert said == [f"Unsloth: step {i} failed badly" for i in (5, 4, 3, 2)][:SAID_ERRORS]
+    assert error_sentences(parse_text("x = 1\n# error handling below\nerrors = []\n")) == []

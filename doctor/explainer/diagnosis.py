@@ -157,11 +157,14 @@ def _raise_sites(log: ParsedLog, notes: list[str]) -> list[RaiseSite]:
         messages = [m for text in reversed(tail) for m in _typed_inside(text)]
         messages += [("", text) for text in reversed(tail)] + [("", " ".join(tail))]
     else:   # a long log with no error: its info lines are not what went wrong, but an
-        # issue title on its first line (`[Bug] Unsloth detected ...`) is the report's error
+        # issue title on its first line (`[Bug] Unsloth detected ...`) is the report's error,
+        # and so are lines that say they are one (`GGUF export failed: Unsloth: ...`)
         bare = issue_title(next((line.text for line in log.lines if line.text.strip()), ""))
-        if bare is None:
+        said = error_sentences(log)
+        if bare is None and not said:
             return []
-        messages = [*_typed_inside(bare), ("", bare)]
+        messages = [*_typed_inside(bare), ("", bare)] if bare is not None else []
+        messages += [m for text in said for m in (*_typed_inside(text), ("", text))]
     reported = log.run.unsloth_version if log.run is not None else None
     try:
         sites, total = find_sites(messages, reported, named_file=named_raiser(log))
@@ -176,6 +179,26 @@ def _raise_sites(log: ParsedLog, notes: list[str]) -> list[RaiseSite]:
     except (OSError, ValueError, EOFError) as exc:   # a damaged index must not hide the rest
         notes.append(f"Could not read the raise-site index ({type(exc).__name__}: {exc}).")
         return []
+
+
+# a line of a log or of prose that says something failed, in the words libraries use
+_SAYS_ERROR = re.compile(r"(?i)(?:\berror\b|\bfailed\b|\bfailure\b|\bexception\b|\bcannot\b|\bcan't\b|"
+                         r"\bcould not\b|\bnot supported\b|\bunsupported\b|\binvalid\b|\bno such\b)")
+_CODE_LINE = re.compile(r"^\s*(?:#|//|import |from \S+ import |def |class |if |for |with |return |print\(|\w[\w.\[\]'\"]*\s*=[^=])")
+SAID_ERRORS = 4   # the last lines of a long paste that say they are an error
+
+
+def error_sentences(log: ParsedLog) -> list[str]:
+    """The last few lines of a paste without a Python exception that say an error happened
+    (`Unsloth: GGUF conversion failed: ...`), latest first; code lines are not messages."""
+    out: list[str] = []
+    for line in reversed(log.lines):
+        text = line.text.strip().strip("`*> ")
+        if 12 <= len(text) <= 400 and _SAYS_ERROR.search(text) and not _CODE_LINE.match(text):
+            out.append(text)
+            if len(out) == SAID_ERRORS:
+                break
+    return out
 
 
 _WARNING_AT = re.compile(r"(\S+\.py):\d+: (?:[A-Za-z_]\w*\.)*[A-Z]\w*Warning: ")
