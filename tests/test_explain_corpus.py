@@ -17,7 +17,7 @@ RUNTIME_KB = ROOT / "knowledge" / "runtime"
 # a public thread: a GitHub issue or PR, a Hugging Face model discussion or forum topic, or a
 # blog post whose answer settles the cause (CSDN, Qiita)
 ISSUE_URL = re.compile(r"^https://(github\.com/[\w.-]+/[\w.-]+/(issues|pull)/\d+"
-                       r"|huggingface\.co/[\w.-]+/[\w.-]+/discussions/\d+"
+                       r"|huggingface\.co/(spaces/|datasets/)?[\w.-]+/[\w.-]+/discussions/\d+"
                        r"|discuss\.huggingface\.co/t/[\w-]+/\d+"
                        r"|blog\.csdn\.net/[\w-]+/article/details/\d+"
                        r"|qiita\.com/[\w-]+/items/\w+)$")
