@@ -221,7 +221,7 @@ def test_pipeline_never_loses_what_the_engine_finds(runtime_kb, case):
     """On every real-issue text: if the engine alone finds the expected entry anywhere in
     the raw text, diagnose() must have it in its top three. (Structural and raise-site labels
     are not the engine's: bench/bench_explain_accuracy.py measures those.)"""
-    from doctor.explainer.diagnosis import WEAK
+    from doctor.explainer.diagnosis import UNSLOTH_PRIOR, WEAK
 
     data = yaml.safe_load(case.read_text(encoding="utf-8"))
     wanted = {i for i in (data["expected"], *data.get("also_acceptable", [])) if i.startswith("RT-")}
@@ -232,6 +232,9 @@ def test_pipeline_never_loses_what_the_engine_finds(runtime_kb, case):
     result = diagnose(data["text"], runtime_kb)
     # an entry nothing in the log tells apart from a better one is kept as its alternative
     got = [f.id for f in result.findings] + [a for d in result.diagnoses for a in d.alternatives]
+    # the one answer no symptom gives: the update-first lead of an unexplained Unsloth report
+    got = [i for i in got if not (i == "RT-STALE-RELEASE" and result.diagnoses[0].confidence == UNSLOTH_PRIOR
+                                  and len(result.diagnoses) == 1)]
     if wanted & raw:
         assert wanted & set(got), (got, raw)
     elif not wanted & {m.entry.id for m in matches}:
@@ -346,3 +349,23 @@ def test_an_info_line_beside_an_error_is_a_weaker_lead_than_a_warning_there(kb):
     alone = diagnose("Unsloth: Will patch your computer\n", info).findings[0]
     # with no error either, a line printed when things work is a lead, not a cause
     assert alone.id == "T-INFO" and alone.confidence < 0.35   # under the line explain claims a cause at
+
+
+# --- a report about Unsloth that nothing in it explains: the maintainers' usual answer -------
+
+def test_an_unexplained_unsloth_report_gets_the_update_first_lead(knowledge_base):
+    result = diagnose("[Bug] save_pretrained_merged doesn't merge the model with unsloth\n"
+                      "The saved folder still holds the LoRA weights only.\n", knowledge_base)
+    assert [d.id for d in result.diagnoses] == ["RT-STALE-RELEASE"]
+    assert result.diagnoses[0].confidence == 0.2                      # a faint lead, never a claim
+    assert "No known cause matches" in render_text(result)
+
+
+def test_no_update_lead_without_a_problem_or_through_other_code(knowledge_base):
+    healthy = ("==((====))==  Unsloth - 2x faster free finetuning | Num GPUs used = 1\n"
+               "Unsloth: Will smartly offload gradients to save VRAM!\n"
+               "What is Unsloth? It is a library for fast fine-tuning; a wrong answer here is fine.\n")
+    assert diagnose(healthy, knowledge_base).diagnoses == []
+    # a traceback that never enters Unsloth is not Unsloth's bug, whatever the paste mentions
+    other = ("I use unsloth for training; this fails in my own code\n" + tb("ZeroDivisionError: boom"))
+    assert all(d.id != "RT-STALE-RELEASE" for d in diagnose(other, knowledge_base).diagnoses)

@@ -448,3 +448,11 @@ def test_a_paste_that_starts_at_an_ipython8_frame_is_a_traceback():
             "-> 2304     merge_and_overwrite_lora(\n")
     final = parse_text(text).final
     assert final is not None and final.frames[-1].function == "unsloth_generic_save"
+
+
+def test_an_error_line_retyped_without_the_space_after_the_colon():
+    final = parse_text("ValueError:paged_adamw_32bit is not a valid OptimizerNames\n").final
+    assert final is not None and final.type == "ValueError"
+    assert final.message == "paged_adamw_32bit is not a valid OptimizerNames"
+    # only the unmistakable suffixes: a URL or a `key:value` line is no exception
+    assert parse_text("https://example.invalid/x\nmode:fast\n").final is None

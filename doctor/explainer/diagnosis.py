@@ -60,6 +60,8 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
     echo = _echo_lines(log)
     weighed = _promote_causes([_weigh(m, log, hot, warm, echo, facts) for m in matches], kb)
     weighed += diagnose_structure(log) if log.lines else []
+    if not weighed and log.lines:
+        weighed = _unsloth_prior(log, kb)
     # At equal confidence (both at 100%), a cause goes before the error it explains.
     ranked = sorted(weighed, key=lambda d: (-d.confidence, not d.explains))
     diagnoses = _distinct(ranked)
@@ -116,6 +118,40 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
         oom_advice=list(oom.advice(log.oom, log.run)) if log.oom is not None else [],
         raise_sites=sites,
     )
+
+
+UNSLOTH_PRIOR = 0.2   # as weak as the entry's own path and version symptoms
+_NAMES_UNSLOTH = re.compile(r"(?i)\bunsloth\b")
+_PRINTED_BY_A_RUN = re.compile(r"^\s*(?:Unsloth|==\(\(|\\\\|O\^O|\\|\"-|INFO|WARNING|DEBUG|ERROR|\[|\(|\d|[\w.]+:\d+:|/|[A-Za-z]:\\)")
+_SAYS_PROBLEM = re.compile(r"(?i)\b(bugs?|crash\w*|broken|breaks?|wrong|garbage|gibberish|hangs?|stuck|froze|freezes?|"
+                           r"fails?|failing|issues?|problems?|has no attribute|not found|"
+                           r"(does ?n.?t|do ?n.?t|not|won.?t|can.?t|cannot) (work|load|save|merge|run|train|start|finish))\b|"
+                           r"报错|失败|错误|出错|问题|不能|无法")
+
+
+def _unsloth_prior(log: ParsedLog, kb: Any) -> list[Diagnosis]:
+    """A report about Unsloth that nothing in it explains: the answer its maintainers give
+    most often is that a later release fixed it (RT-STALE-RELEASE), as a faint lead."""
+    from doctor.engine import TextMatch, finding_from_match
+
+    entry = kb.get("RT-STALE-RELEASE")
+    line = next((line for line in log.lines if _NAMES_UNSLOTH.search(line.text)), None)
+    if entry is None or line is None:
+        return []
+    # only a report of something going wrong: an exception, or a first line (a title) that
+    # says so; a healthy run's output is no report, whatever its notices or generations say
+    final = log.final
+    if final is not None and final.frames:   # a traceback: it must pass through Unsloth
+        if not (any(f.package in ("unsloth", "unsloth_zoo") for f in final.frames)
+                or _NAMES_UNSLOTH.search(final.message)):
+            return []
+    elif final is None or not _NAMES_UNSLOTH.search(final.message):   # prose, or a bare error line
+        first = next((l.text for l in log.lines if l.text.strip()), "")
+        title = issue_title(first) or first   # `[Bug] ...` is a title, not a log record
+        if _PRINTED_BY_A_RUN.match(title) or not (_SAYS_PROBLEM.search(title) or _SAYS_ERROR.search(title)):
+            return []
+    match = TextMatch(entry, UNSLOTH_PRIOR, [(line.no, line.text)])
+    return [Diagnosis(finding_from_match(match))]
 
 
 def _raised_on_purpose(log: ParsedLog, sites: list[RaiseSite], named: str | None) -> RaiseSite | None:
@@ -255,6 +291,9 @@ def _promote_causes(diagnoses: list[Diagnosis], kb: Any) -> list[Diagnosis]:
             if d.confidence <= top:
                 lifted = max(top + (1 - top) * CAUSE_STEP, top + 0.01)   # visibly above it
                 finding = replace(finding, confidence=round(min(1.0, lifted), 2))
+        elif d.id in causes and d.confidence >= 1.0:
+            # an effect already at 1.0 leaves its cause no room above it: it steps down
+            finding = replace(finding, confidence=0.99)
         out.append(replace(d, finding=finding, explains=d.explains + effects_of.get(d.id, ()),
                            caused_by=d.caused_by + causes.get(d.id, ())))
     return out

@@ -17,6 +17,8 @@ from doctor.results.explain import Chain, ExceptionInfo, Frame, LogLine, ParsedL
 from doctor.explainer.prefilter import Selection, select_stream, select_text
 
 _EXC = re2.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)(?::(?:\s(.*))?)?\s*$")
+# `ValueError:message` (retyped without the space): only for the unmistakable suffixes
+_EXC_TIGHT = re2.compile(r"^((?:[A-Za-z_][A-Za-z0-9_]*\.)*[A-Z][A-Za-z0-9_]*(?:Error|Exception|Warning)):(\S.*?)\s*$")
 _EXC_SUFFIXES = ("Error", "Exception", "Warning", "Exit", "Interrupt", "Iteration", "Fault",
                  "Failure", "Failed", "Errors", "Unsupported", "OutOfResources", "Abort", "Group")
 _JUPYTER_HEAD = re2.compile(r"^\s*([A-Za-z_][\w.]*)\s+Traceback \(most recent call last\)")
@@ -193,7 +195,8 @@ def _is_exception_line(text: str) -> tuple[str, str] | None:
         return None
     m = _EXC.search(text)
     if not m:
-        return None
+        tight = _EXC_TIGHT.search(text)
+        return (tight.group(1), tight.group(2).strip()) if tight else None
     name = m.group(1)
     last = name.rsplit(".", 1)[-1]
     if not last[:1].isupper():
