@@ -369,3 +369,8 @@ def test_no_update_lead_without_a_problem_or_through_other_code(knowledge_base):
     # a traceback that never enters Unsloth is not Unsloth's bug, whatever the paste mentions
     other = ("I use unsloth for training; this fails in my own code\n" + tb("ZeroDivisionError: boom"))
     assert all(d.id != "RT-STALE-RELEASE" for d in diagnose(other, knowledge_base).diagnoses)
+
+
+def test_an_untyped_error_line_is_called_the_final_error(knowledge_base):
+    result = diagnose("[Bug] the merged model does not load in vLLM\n", knowledge_base)
+    assert result.unmatched is not None and "the final  " not in result.unmatched.reason

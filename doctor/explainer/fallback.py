@@ -71,7 +71,7 @@ def _guess(log: ParsedLog, final: ExceptionInfo | None) -> tuple[str, str]:
         return "other", "no exception was found"
     name = final.short_type
     message = final.message.lower()
-    where = f"the final {final.type}" + (f" (line {final.log_line})" if final.log_line else "")
+    where = f"the final {final.type or 'error'}" + (f" (line {final.log_line})" if final.log_line else "")
     if final.rank is not None:
         where += f" on rank {final.rank}"
     if name.endswith("OutOfMemoryError"):
