@@ -52,24 +52,43 @@ def pattern_problem(pattern: str) -> str | None:
     return None
 
 
+# `.{0,40}` or `[^,]{0,10}`: each bounded gap is N states of the set's automaton
+_BOUNDED_GAP = _re.compile(r"(\.|\[[^\]]*\])\{0,\d+\}")
+
+
+def loosened(pattern: str) -> str:
+    """The pattern with its bounded gaps unbounded (`.{0,40}` -> `.*`): it matches every line
+    the pattern matches, and its automaton is far smaller."""
+    return _BOUNDED_GAP.sub(lambda m: m.group(1) + "*", pattern)
+
+
 class PatternSet:
-    """Many patterns matched in one pass per line (RE2::Set), giving the indices that hit."""
+    """Many patterns matched in one pass per line (RE2::Set), giving the indices that hit.
+
+    The set holds each pattern with its bounded gaps loosened (compiling dozens of `.{0,40}`
+    gaps into one automaton cost more than the rest of a short explain); a hit of a loosened
+    pattern is confirmed with the pattern itself, so the answers are the pattern's own."""
 
     def __init__(self, patterns: list[str]):
         self.patterns = patterns
         self._set = None
+        self._confirm: dict[int, str] = {}
         if HAVE_RE2 and patterns:
             options = _re2.Options()
             options.case_sensitive = False
             options.log_errors = False
             s = _re2.Set.SearchSet(options)
-            for p in patterns:
-                s.Add(p)
+            for i, p in enumerate(patterns):
+                loose = loosened(p)
+                if loose != p:
+                    self._confirm[i] = p
+                s.Add(loose)
             s.Compile()
             self._set = s
         self._compiled = [compile_pattern(p) for p in patterns] if self._set is None else None
 
     def match(self, line: str) -> list[int]:
         if self._set is not None:
-            return list(self._set.Match(line) or ())
+            hits = self._set.Match(line) or ()
+            return [i for i in hits if i not in self._confirm or compile_pattern(self._confirm[i]).search(line)]
         return [i for i, c in enumerate(self._compiled or []) if c.search(line)]
