@@ -405,3 +405,12 @@ def test_damaged_install_files_never_break_the_scan(tmp_path: Path) -> None:
         assert result.facts["pkg.unsloth.version"] == "2026.10.9"  # the folder name still tells
 
     check()
+
+
+def test_a_record_naming_a_path_with_a_nul_byte_does_not_break_the_scan(tmp_path: Path) -> None:
+    # found by the property test above: os.listdir raises ValueError, not OSError, on a NUL
+    m = Machine(tmp_path)
+    m.site.torch("2.8.0+cu128", "12.8")
+    dist = m.site.install("unsloth", "2026.10.9")
+    (dist / "RECORD").write_bytes(b"\x00/\nunsloth/\x00x.py,,\n")
+    assert collect_environment(m.view()).facts["pkg.unsloth.version"] == "2026.10.9"

@@ -160,14 +160,14 @@ def _read_text(path: str, limit: int | None = None) -> str | None:
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
             return fh.read() if limit is None else fh.read(limit)
-    except OSError:
+    except (OSError, ValueError):   # ValueError: a NUL in a path read from a damaged RECORD
         return None
 
 
 def _list_dir(path: str) -> list[str] | None:
     try:
         return os.listdir(path)
-    except OSError:
+    except (OSError, ValueError):   # ValueError: a NUL in a path read from a damaged RECORD
         return None
 
 
