@@ -26,6 +26,7 @@ the entry says more about it). The figures by labels as written stay the headlin
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import subprocess
 import sys
@@ -52,36 +53,35 @@ Ranker = Callable[[str], list[tuple[str, float]]]
 
 def load_cases() -> tuple[list[tuple[str, dict]], set[str]]:
     cases = [(p.stem, yaml.safe_load(p.read_text(encoding="utf-8"))) for p in sorted(CORPUS.glob("*.yaml"))]
-    test = set(json.loads(INDEX.read_text(encoding="utf-8"))["test"])
-    return cases, test
+    return cases, split_names("test")
 
 
-def retired_names() -> set[str]:
-    """The first test split, development since the second was frozen (reported apart)."""
-    return set(json.loads(INDEX.read_text(encoding="utf-8")).get("retired_test", []))
+# The splits named in the index: `test` (the current, third split), `test_fourth` and
+# `test_previous` (the second) are held out and never tuned on; `retired_test` (the first)
+# is development since the second was frozen, reported apart so earlier figures compare.
+HELD_OUT = ("test", "test_fourth", "test_previous")
 
 
-def previous_test_names() -> set[str]:
-    """The second test split: held out still (never tuned on), reported apart from the current one."""
-    return set(json.loads(INDEX.read_text(encoding="utf-8")).get("test_previous", []))
+@functools.lru_cache(maxsize=None)
+def _index() -> dict:
+    return json.loads(INDEX.read_text(encoding="utf-8"))
 
 
-def fourth_test_names() -> set[str]:
-    """The fourth test split: fresh reports frozen after the third split's figures were read
-    (held out like the others, reported apart)."""
-    return set(json.loads(INDEX.read_text(encoding="utf-8")).get("test_fourth", []))
+def split_names(key: str) -> set[str]:
+    """The cases the index names under `key` (empty when it names none)."""
+    return set(_index().get(key, []))
 
 
 def held_out_names() -> set[str]:
-    """Every case no tuning may read: the current test split, the previous one and the fourth."""
-    return set(json.loads(INDEX.read_text(encoding="utf-8"))["test"]) | previous_test_names() | fourth_test_names()
+    """Every case no tuning may read: the cases of every held-out split."""
+    return set().union(*(split_names(k) for k in HELD_OUT))
 
 
 def frozen_at(key: str = "test") -> str:
     """The commit that first recorded a test split (the oldest of the unbroken run of commits
     whose index names exactly these cases under `key`), and whether the working copy still equals it."""
     rel = INDEX.relative_to(ROOT).as_posix()
-    now = sorted(json.loads(INDEX.read_text(encoding="utf-8")).get(key, []))
+    now = sorted(split_names(key))
     try:
         commits = [c for c in subprocess.run(["git", "log", "--format=%h %cs", "--", rel], cwd=ROOT, text=True,
                                              capture_output=True, check=True).stdout.split("\n") if c.strip()]
@@ -243,8 +243,8 @@ def main() -> int:
     cases, test_names = load_cases()
     if args.only:
         cases = [c for c in cases if c[0].startswith(tuple(p for p in args.only.split(",") if p))]
-    retired, previous, fourth = retired_names(), previous_test_names(), fourth_test_names()
-    splits = {"dev": [c for c in cases if c[0] not in test_names | previous | fourth],
+    retired, previous, fourth = split_names("retired_test"), split_names("test_previous"), split_names("test_fourth")
+    splits = {"dev": [c for c in cases if c[0] not in held_out_names()],
               "test": [c for c in cases if c[0] in test_names]}
     if fourth:   # held out as well, never tuned on: reported apart, never as development
         splits[f"fourth test split (frozen at {frozen_at('test_fourth')})"] = [c for c in cases if c[0] in fourth]

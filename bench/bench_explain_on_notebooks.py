@@ -13,7 +13,6 @@ under "Weak leads". Baseline: the same outputs through the knowledge base's patt
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -22,25 +21,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from doctor.engine import match_text  # noqa: E402
+from bench_symptoms_on_notebooks import notebook_texts  # noqa: E402
 from doctor.explainer.diagnosis import WEAK, diagnose  # noqa: E402
 from doctor.kb import load_knowledge  # noqa: E402
 
 
 def saved_outputs(folder: Path) -> list[tuple[str, str]]:
-    """(notebook, text) of every saved stream or plain-text output of a code cell."""
-    out = []
-    for path in sorted(folder.glob("*.ipynb")):
-        try:
-            cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
-        except (OSError, ValueError):
-            continue
-        for cell in cells:
-            for o in cell.get("outputs", []) or []:
-                t = o.get("text") or (o.get("data") or {}).get("text/plain") or o.get("traceback") or []
-                text = "".join(t) if isinstance(t, list) else str(t)
-                if text.strip():
-                    out.append((path.name, text))
-    return out
+    """(notebook, text) of every saved output of a code cell that has any text."""
+    return [(name, text) for name, kind, text in notebook_texts(folder) if kind == "out" and text.strip()]
 
 
 def main() -> int:
@@ -49,22 +37,23 @@ def main() -> int:
     ap.add_argument("--verbose", action="store_true", help="show one output per entry that answered")
     args = ap.parse_args()
     kb = load_knowledge()
-    runtime = [e for e in kb.entries if e.area == "runtime"]
     outputs = saved_outputs(args.folder)
     claims: Counter[str] = Counter()
     leads: Counter[str] = Counter()
     patterns: Counter[str] = Counter()
     shown: dict[str, tuple[str, str]] = {}
+    prior = 0   # the update-first lead, the one answer no symptom gives
     for name, text in outputs:
-        top = diagnose(text, kb, facts=None, top=3).diagnoses[:1]
-        for d in top:
+        matched = match_text(kb, text)
+        for d in diagnose(text, kb, facts=None, top=3).diagnoses[:1]:
             (claims if d.confidence >= WEAK else leads)[d.id] += 1
             shown.setdefault(d.id, (name, text.strip().splitlines()[0][:120]))
-        found = {m.entry.id for m in match_text(kb, text) if m.score >= WEAK and m.entry in runtime}
-        patterns.update(found)
+            prior += d.id == "RT-STALE-RELEASE" and all(m.entry.id != d.id for m in matched)
+        patterns.update({m.entry.id for m in matched if m.score >= WEAK and m.entry.area == "runtime"})
     print(f"{len(outputs)} saved outputs of {len({n for n, _ in outputs})} notebooks")
     print(f"  explain claims a cause (top answer >= {WEAK}): {sum(claims.values())} outputs")
     print(f"  explain gives only a weak lead:                 {sum(leads.values())} outputs")
+    print(f"  of which the update-first lead of an unexplained Unsloth report: {prior}")
     print(f"  baseline, a runtime symptom >= {WEAK} on a line: {sum(patterns.values())} (output, entry) pairs")
     for title, counts in (("claims", claims), ("weak leads", leads)):
         print(f"\n{title} by entry:")

@@ -24,8 +24,8 @@ from doctor.kb import load_knowledge  # noqa: E402
 from doctor.textmatch import compile_pattern  # noqa: E402
 
 
-def notebook_lines(folder: Path) -> list[tuple[str, str, str]]:
-    """(notebook, "src" or "out", line) for every line of every code cell and saved output."""
+def notebook_texts(folder: Path) -> list[tuple[str, str, str]]:
+    """(notebook, "src" or "out", text) for every code cell's source and every saved output."""
     out = []
     for path in sorted(folder.glob("*.ipynb")):
         try:
@@ -34,12 +34,16 @@ def notebook_lines(folder: Path) -> list[tuple[str, str, str]]:
             continue
         for cell in cells:
             source = cell.get("source", [])
-            texts = [("src", "".join(source) if isinstance(source, list) else str(source))]
+            out.append((path.name, "src", "".join(source) if isinstance(source, list) else str(source)))
             for o in cell.get("outputs", []) or []:
                 t = o.get("text") or (o.get("data") or {}).get("text/plain") or o.get("traceback") or []
-                texts.append(("out", "".join(t) if isinstance(t, list) else str(t)))
-            out += [(path.name, kind, line) for kind, text in texts for line in text.splitlines()]
+                out.append((path.name, "out", "".join(t) if isinstance(t, list) else str(t)))
     return out
+
+
+def notebook_lines(folder: Path) -> list[tuple[str, str, str]]:
+    """(notebook, "src" or "out", line) for every line of every code cell and saved output."""
+    return [(name, kind, line) for name, kind, text in notebook_texts(folder) for line in text.splitlines()]
 
 
 def main() -> int:

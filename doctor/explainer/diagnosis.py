@@ -146,7 +146,7 @@ def _unsloth_prior(log: ParsedLog, kb: Any) -> list[Diagnosis]:
                 or _NAMES_UNSLOTH.search(final.message)):
             return []
     elif final is None or not _NAMES_UNSLOTH.search(final.message):   # prose, or a bare error line
-        first = next((l.text for l in log.lines if l.text.strip()), "")
+        first = first_line(log)
         title = issue_title(first) or first   # `[Bug] ...` is a title, not a log record
         if _PRINTED_BY_A_RUN.match(title) or not (_SAYS_PROBLEM.search(title) or _SAYS_ERROR.search(title)):
             return []
@@ -195,7 +195,7 @@ def _raise_sites(log: ParsedLog, notes: list[str]) -> list[RaiseSite]:
     else:   # a long log with no error: its info lines are not what went wrong, but an
         # issue title on its first line (`[Bug] Unsloth detected ...`) is the report's error,
         # and so are lines that say they are one (`GGUF export failed: Unsloth: ...`)
-        bare = issue_title(next((line.text for line in log.lines if line.text.strip()), ""))
+        bare = issue_title(first_line(log))
         said = error_sentences(log)
         if bare is None and not said:
             return []
@@ -222,6 +222,11 @@ _SAYS_ERROR = re.compile(r"(?i)(?:\berror\b|\bfailed\b|\bfailure\b|\bexception\b
                          r"\bcould not\b|\bnot supported\b|\bunsupported\b|\binvalid\b|\bno such\b)")
 _CODE_LINE = re.compile(r"^\s*(?:#|//|import |from \S+ import |def |class |if |for |with |return |print\(|\w[\w.\[\]'\"]*\s*=[^=])")
 SAID_ERRORS = 4   # the last lines of a long paste that say they are an error
+
+
+def first_line(log: ParsedLog) -> str:
+    """The paste's first non-empty line: a report's title, or a log's first record."""
+    return next((line.text for line in log.lines if line.text.strip()), "")
 
 
 def error_sentences(log: ParsedLog) -> list[str]:

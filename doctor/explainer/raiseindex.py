@@ -514,7 +514,9 @@ def _find_in(index: RaiseIndex, messages: list[tuple[str, str]], reported_versio
         if cut:
             return [to_result(item, reported_version, round(0.3 + 0.5 * share - 0.05 * i, 2))
                     for i, (share, item) in enumerate(cut[:top])], len(cut)
-    for exc_type, message in (messages if fuzzy else []):   # another release's wording: weaker
+    # another release's wording, weaker; a reading repeated (a one-line paste whole and joined)
+    # is read once: similar() reads every template
+    for message in (dict.fromkeys(m for _, m in messages) if fuzzy else ()):
         near = index.similar(message)
         if near:
             return [to_result(item, reported_version, round(0.25 + 0.4 * f1 - 0.05 * i, 2), reworded=True)
