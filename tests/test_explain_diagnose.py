@@ -366,6 +366,9 @@ def test_no_update_lead_without_a_problem_or_through_other_code(knowledge_base):
                "Unsloth: Will smartly offload gradients to save VRAM!\n"
                "What is Unsloth? It is a library for fast fine-tuning; a wrong answer here is fine.\n")
     assert diagnose(healthy, knowledge_base).diagnoses == []
+    # a game's state printed by a working RL notebook (gpt_oss 2048 game) is no report either
+    state = "Steps = 1 State = failed\ndef strategy(board):\n    return 'W'\nunsloth/gpt-oss-20b loaded\n"
+    assert diagnose(state, knowledge_base).diagnoses == []
     # a traceback that never enters Unsloth is not Unsloth's bug, whatever the paste mentions
     other = ("I use unsloth for training; this fails in my own code\n" + tb("ZeroDivisionError: boom"))
     assert all(d.id != "RT-STALE-RELEASE" for d in diagnose(other, knowledge_base).diagnoses)

@@ -122,7 +122,9 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
 
 UNSLOTH_PRIOR = 0.2   # as weak as the entry's own path and version symptoms
 _NAMES_UNSLOTH = re.compile(r"(?i)\bunsloth\b")
-_PRINTED_BY_A_RUN = re.compile(r"^\s*(?:Unsloth|==\(\(|\\\\|O\^O|\\|\"-|INFO|WARNING|DEBUG|ERROR|\[|\(|\d|[\w.]+:\d+:|/|[A-Za-z]:\\)")
+# a line a run prints (banners, log records, paths, `Steps = 1 State = failed`), not a title
+_PRINTED_BY_A_RUN = re.compile(r"^\s*(?:Unsloth|==\(\(|\\\\|O\^O|\\|\"-|INFO|WARNING|DEBUG|ERROR|\[|\(|\d|[\w.]+:\d+:|/|[A-Za-z]:\\"
+                               r"|.*\w = \S)")
 _SAYS_PROBLEM = re.compile(r"(?i)\b(bugs?|crash\w*|broken|breaks?|wrong|garbage|gibberish|hangs?|stuck|froze|freezes?|"
                            r"fails?|failing|issues?|problems?|has no attribute|not found|"
                            r"(does ?n.?t|do ?n.?t|not|won.?t|can.?t|cannot) (work|load|save|merge|run|train|start|finish))\b|"
