@@ -21,7 +21,7 @@ import re
 from dataclasses import replace
 from typing import IO, Any, Mapping
 
-from doctor.explainer import banner, oom
+from doctor.explainer import banner, oom, wording
 from doctor.explainer.calibrate import SPECIFIC, calibrated, coverage, narrow_factor
 from doctor.explainer.fallback import classify_unmatched
 from doctor.explainer.parse import issue_title, parse_stream, parse_text
@@ -103,6 +103,7 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
         # may pass, weaker than the structural reading of which package lacks what
         cap = max(0.0, next(d.confidence for d in diagnoses if d.id == shape) - 0.01)
         sites = [s if s is kept else s._replace(confidence=min(s.confidence, cap)) for s in sites]
+    diagnoses += _wording_leads(log, kb, diagnoses, sites, top)
     if log.dropped_lines:
         notes.append(f"Read {log.total_lines} lines; kept {len(log.lines)} that look like errors, "
                      "tracebacks or build output, plus the head and the tail.")
@@ -154,6 +155,47 @@ def _unsloth_prior(log: ParsedLog, kb: Any) -> list[Diagnosis]:
             return []
     match = TextMatch(entry, UNSLOTH_PRIOR, [(line.no, line.text)])
     return [Diagnosis(finding_from_match(match))]
+
+
+def _wording_leads(log: ParsedLog, kb: Any, diagnoses: list[Diagnosis], sites: list[RaiseSite],
+                   top: int) -> list[Diagnosis]:
+    """When nothing answers at WEAK or above, the runtime entries closest to the report's
+    telling lines by wording fill the free places, under every answer found otherwise."""
+    best = max([d.confidence for d in diagnoses] + [s.confidence for s in sites], default=0.0)
+    free = top - len(diagnoses) - len({s.file for s in sites})
+    if best >= WEAK or free <= 0 or not log.lines or not reports_a_problem(log):
+        return []
+    from doctor.engine import TextMatch, finding_from_match
+
+    telling = [first_line(log), *error_sentences(log)]
+    if log.final is not None and log.final.message:
+        telling.append(f"{log.final.type}: {log.final.message}")
+    out = []
+    for lead in wording.leads("\n".join(telling), kb, {d.id for d in diagnoses}, free):
+        entry = kb.get(lead.entry_id)
+        finding = finding_from_match(TextMatch(entry, lead.confidence, []))
+        said = Evidence("words", "wording", ", ".join(lead.words))
+        out.append(Diagnosis(replace(finding, evidence=(said,))))
+    return out
+
+
+def reports_a_problem(log: ParsedLog) -> bool:
+    """A typed exception or error line, or a first line that is an issue's title (`[Bug] ...`)
+    or a short line of prose saying something failed or broke. A healthy run's output is no
+    report: model generations say "You are given a problem", so a bare "problem" or "issue"
+    is not enough."""
+    if log.final is not None and (log.final.type or log.final.frames):
+        return True
+    first = first_line(log).strip()
+    if issue_title(first):
+        return True
+    said = _SAYS_PROBLEM.search(first) or _SAYS_ERROR.search(first)
+    return (said is not None and said.group(0).lower() not in _TOO_COMMON_IN_PROSE
+            and len(first) <= TITLE_LENGTH and not _PRINTED_BY_A_RUN.match(first))
+
+
+TITLE_LENGTH = 200
+_TOO_COMMON_IN_PROSE = frozenset({"problem", "problems", "issue", "issues"})
 
 
 def _raised_on_purpose(log: ParsedLog, sites: list[RaiseSite], named: str | None) -> RaiseSite | None:

@@ -125,6 +125,8 @@ def _render_diagnosis(console: Any, i: int, d: Diagnosis) -> None:
     for ev in f.evidence:
         if ev.kind == "line":
             _line(console, f"    [dim]line {ev.line}:[/] {e(_short(str(ev.value), 160))}")
+        elif ev.kind == "words":
+            _line(console, f"    [dim]{e(wording_note(ev.value))}[/]")
     if d.env_note:
         style = "green" if d.env == "confirmed" else "yellow"
         _line(console, f"    [{style}]{e(d.env_note)}[/]")
@@ -141,6 +143,11 @@ def _render_diagnosis(console: Any, i: int, d: Diagnosis) -> None:
         _line(console, f"    [magenta]{e(myth_line(f))}[/]")
     if d.alternatives:
         _line(console, f"    [dim]also fits the same lines: {e(', '.join(d.alternatives))}[/]")
+
+
+def wording_note(shared: str) -> str:
+    """Why a lead by wording is shown: no symptom of the entry matched, only its words."""
+    return f"closest by wording: no symptom of this entry matched; the report shares these words with it: {shared}"
 
 
 def cause_note(d: Diagnosis) -> str:
@@ -206,6 +213,7 @@ def render_markdown(result: ExplainResult, diagnoses: bool = True) -> str:
             lines = [ev for ev in f.evidence if ev.kind == "line"]
             if lines:
                 out += ["```"] + [f"{ev.line}: {_short(str(ev.value), 200)}" for ev in lines] + ["```", ""]
+            out += [f"_{wording_note(ev.value)}_\n" for ev in f.evidence if ev.kind == "words"]
             if d.env_note:
                 out += [f"_{d.env_note}_", ""]
             if cause_note(d):
