@@ -9,6 +9,7 @@ confidence stays under every matched answer's, and the words it rests on are sho
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 import weakref
@@ -40,15 +41,26 @@ class WordingLead(NamedTuple):
 def words(text: str) -> list[str]:
     """Lower-case words of three letters or more, snake_case parts besides the whole name,
     and Chinese as character pairs (it has no spaces)."""
-    out: list[str] = []
-    for word in _WORD.findall(text.lower()):
-        if "\u4e00" <= word[0] <= "\u9fff":
-            out += [word[i:i + 2] for i in range(max(1, len(word) - 1))]
-        elif word not in _STOP:
-            out.append(word)
-            if "_" in word:
-                out += [part for part in word.split("_") if len(part) > 2 and part not in _STOP]
-    return out
+    return [w for raw in _WORD.findall(text.lower()) for w in _terms(raw)]
+
+
+def word_counts(text: str) -> Counter[str]:
+    """words(text) counted; each distinct raw word is split once (an entry repeats its words)."""
+    out: dict[str, int] = {}
+    for raw, k in Counter(_WORD.findall(text.lower())).items():
+        for w in _terms(raw):
+            out[w] = out.get(w, 0) + k
+    return Counter(out)
+
+
+@functools.lru_cache(maxsize=8192)
+def _terms(word: str) -> tuple[str, ...]:
+    if "\u4e00" <= word[0] <= "\u9fff":
+        return tuple(word[i:i + 2] for i in range(max(1, len(word) - 1)))
+    if word in _STOP:
+        return ()
+    parts = [p for p in word.split("_") if len(p) > 2 and p not in _STOP] if "_" in word else []
+    return (word, *parts)
 
 
 def entry_text(entry: Any) -> str:
@@ -65,7 +77,7 @@ class WordingIndex:
     """BM25 over the runtime entries' own text."""
 
     def __init__(self, entries: list[Any]) -> None:
-        self._counts = {e.id: Counter(words(entry_text(e))) for e in entries}
+        self._counts = {e.id: word_counts(entry_text(e)) for e in entries}
         self._lengths = {eid: sum(c.values()) for eid, c in self._counts.items()}
         self._mean_length = sum(self._lengths.values()) / max(1, len(self._lengths))
         seen: Counter[str] = Counter()
