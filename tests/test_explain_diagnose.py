@@ -232,7 +232,7 @@ def test_pipeline_never_loses_what_the_engine_finds(runtime_kb, case):
     result = diagnose(data["text"], runtime_kb)
     # an entry nothing in the log tells apart from a better one is kept as its alternative
     # leads by wording rest on an entry's own words, shown as such, not on a symptom
-    said = [d for d in result.diagnoses if not any(ev.kind == "words" for ev in d.finding.evidence)]
+    said = [d for d in result.diagnoses if not d.by_wording]
     got = [d.id for d in said] + [a for d in said for a in d.alternatives]
     # the one answer no symptom gives: the update-first lead of an unexplained Unsloth report
     got = [i for i in got if not (i == "RT-STALE-RELEASE" and said[0].confidence == UNSLOTH_PRIOR

@@ -61,7 +61,7 @@ def test_a_title_nothing_matches_gets_leads_by_wording_under_weak(kb):
     assert result.unmatched is not None   # a lead, not a diagnosis
     top = result.diagnoses[0]
     assert top.id == "T-MERGE" and top.confidence == wording.LEAD_CONFIDENCE < WEAK
-    assert [ev.kind for ev in top.finding.evidence] == ["words"]
+    assert [ev.kind for ev in top.finding.evidence] == ["words"] and top.by_wording
     assert "merged" in top.finding.evidence[0].value
     text = render_text(result, width=None)
     assert "Weak leads" in text and "closest by wording: no symptom of this entry matched" in text
@@ -110,3 +110,16 @@ def test_the_real_knowledge_base_answers_a_prose_title():
 def test_the_index_is_built_once_per_knowledge_base():
     kb = load_knowledge([ROOT / "knowledge" / "runtime"])
     assert wording.index_for(kb) is wording.index_for(kb)
+
+
+def test_a_failing_smoke_stage_names_no_lead_by_wording_as_its_diagnosis(kb):
+    from doctor.results.smoke import SmokeReport
+    from doctor.smoketest.runner import diagnose_failure
+
+    report = SmokeReport()
+    text = "ValueError: the merged model from save_pretrained_merged has no LoRA weights\n"
+    assert diagnose(text, kb).diagnoses[0].by_wording   # explain has a lead for it
+    diagnose_failure(report, text, kb)
+    assert report.diagnoses == []
+    diagnose_failure(report, "RuntimeError: Bfloat16 is only supported on GPUs with compute capability 8.0\n", kb)
+    assert [f.id for f in report.diagnoses] == ["T-BF16"]

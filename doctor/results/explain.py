@@ -181,6 +181,11 @@ class Diagnosis:
     def confidence(self) -> float:
         return self.finding.confidence or 0.0
 
+    @property
+    def by_wording(self) -> bool:
+        """A lead that rests on the entry's own words, not on a symptom in the log."""
+        return any(ev.kind == "words" for ev in self.finding.evidence)
+
 class RaiseSite(NamedTuple):
     """Where in the library's own source a pasted message is raised or printed."""
 

@@ -203,7 +203,8 @@ def diagnose_failure(report: SmokeReport, text: str, kb: Any) -> None:
     try:
         from doctor.explainer import diagnose
         result = diagnose(text, kb, report.facts)
-        findings = result.findings
+        # a lead by wording is no diagnosis of a stage's own output
+        findings = [d.finding for d in result.diagnoses if not d.by_wording]
     except ImportError:
         from doctor.engine import finding_from_match, match_text
         findings = [finding_from_match(m) for m in match_text(kb, text)[:3]]
