@@ -22,7 +22,8 @@ sys.path.insert(0, str(ROOT))
 
 from doctor.engine import match_text  # noqa: E402
 from bench_symptoms_on_notebooks import notebook_texts  # noqa: E402
-from doctor.explainer.diagnosis import WEAK, diagnose  # noqa: E402
+from doctor.explainer.diagnosis import WEAK, diagnose_log, report_reason  # noqa: E402
+from doctor.explainer.parse import parse_text  # noqa: E402
 from doctor.kb import load_knowledge  # noqa: E402
 
 
@@ -43,17 +44,31 @@ def main() -> int:
     patterns: Counter[str] = Counter()
     shown: dict[str, tuple[str, str]] = {}
     prior = 0   # the update-first lead, the one answer no symptom gives
+    by_wording: Counter[str] = Counter()   # outputs led by wording, by why explain read them as a report
+    worded: dict[str, tuple[str, str]] = {}
     for name, text in outputs:
         matched = match_text(kb, text)
-        for d in diagnose(text, kb, facts=None, top=3).diagnoses[:1]:
+        log = parse_text(text)
+        for d in diagnose_log(log, kb, facts=None, top=3).diagnoses[:1]:
             (claims if d.confidence >= WEAK else leads)[d.id] += 1
             shown.setdefault(d.id, (name, text.strip().splitlines()[0][:120]))
-            prior += d.id == "RT-STALE-RELEASE" and all(m.entry.id != d.id for m in matched)
+            if d.by_wording:
+                why = report_reason(log) or "?"
+                by_wording[why] += 1
+                final = log.final
+                worded.setdefault(why, (name, f"{final.type}: {final.message}"[:120] if final is not None
+                                        else text.strip().splitlines()[0][:120]))
+            else:
+                prior += d.id == "RT-STALE-RELEASE" and all(m.entry.id != d.id for m in matched)
         patterns.update({m.entry.id for m in matched if m.score >= WEAK and m.entry.area == "runtime"})
     print(f"{len(outputs)} saved outputs of {len({n for n, _ in outputs})} notebooks")
     print(f"  explain claims a cause (top answer >= {WEAK}): {sum(claims.values())} outputs")
     print(f"  explain gives only a weak lead:                 {sum(leads.values())} outputs")
     print(f"  of which the update-first lead of an unexplained Unsloth report: {prior}")
+    print(f"  of which leads by wording only: {sum(by_wording.values())}")
+    for why, n in by_wording.most_common():
+        example = f"   e.g. {worded[why][0]}: {worded[why][1]!r}" if args.verbose else ""
+        print(f"    read as a report for {why}: {n}{example}")
     print(f"  baseline, a runtime symptom >= {WEAK} on a line: {sum(patterns.values())} (output, entry) pairs")
     for title, counts in (("claims", claims), ("weak leads", leads)):
         print(f"\n{title} by entry:")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from doctor.explainer import wording
-from doctor.explainer.diagnosis import WEAK, diagnose, reports_a_problem
+from doctor.explainer.diagnosis import WEAK, diagnose, report_reason, reports_a_problem
 from doctor.explainer.parse import parse_text
 from doctor.kb import KnowledgeBase, load_knowledge
 from doctor.kb.model import entry_from_dict
@@ -83,16 +83,18 @@ def test_no_leads_beside_an_answer_or_on_a_healthy_run(kb):
     assert diagnose(banner, kb).diagnoses == []
 
 
-@pytest.mark.parametrize("first,report", [
-    ("[Bug] merging fails", True),
-    ("save_pretrained_merged does not save the LoRA weights", True),
-    ("Training crashes on V100 with bf16", True),
-    ("I have an issue with my dataset", False),            # too common in prose to tell
-    ("INFO 05-26 00:49:05 cannot use FlashAttention-2 backend", False),   # printed by a run
-    ("Steps = 1 State = failed", False),
+@pytest.mark.parametrize("first,reason", [
+    ("[Bug] merging fails", "an issue title"),
+    ("save_pretrained_merged does not save the LoRA weights", "a first line saying something failed"),
+    ("Training crashes on V100 with bf16", "a first line saying something failed"),
+    ("KeyError: 'text'", "a typed error line"),
+    ("I have an issue with my dataset", None),            # too common in prose to tell
+    ("INFO 05-26 00:49:05 cannot use FlashAttention-2 backend", None),   # printed by a run
+    ("Steps = 1 State = failed", None),
 ])
-def test_what_counts_as_a_report(first, report):
-    assert reports_a_problem(parse_text(first + "\n")) is report
+def test_what_counts_as_a_report(first, reason):
+    log = parse_text(first + "\n")
+    assert report_reason(log) == reason and reports_a_problem(log) is (reason is not None)
 
 
 def test_the_real_knowledge_base_answers_a_prose_title():

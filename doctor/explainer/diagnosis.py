@@ -151,7 +151,7 @@ def _unsloth_prior(log: ParsedLog, kb: Any) -> list[Diagnosis]:
     elif final is None or not _NAMES_UNSLOTH.search(final.message):   # prose, or a bare error line
         first = first_line(log)
         title = issue_title(first) or first   # `[Bug] ...` is a title, not a log record
-        if _PRINTED_BY_A_RUN.match(title) or not (_SAYS_PROBLEM.search(title) or _SAYS_ERROR.search(title)):
+        if _PRINTED_BY_A_RUN.match(title) or failure_word(title) is None:
             return []
     match = TextMatch(entry, UNSLOTH_PRIOR, [(line.no, line.text)])
     return [Diagnosis(finding_from_match(match))]
@@ -179,23 +179,36 @@ def _wording_leads(log: ParsedLog, kb: Any, diagnoses: list[Diagnosis], sites: l
     return out
 
 
-def reports_a_problem(log: ParsedLog) -> bool:
-    """A typed exception or error line, or a first line that is an issue's title (`[Bug] ...`)
-    or a short line of prose saying something failed or broke. A healthy run's output is no
-    report: model generations say "You are given a problem", so a bare "problem" or "issue"
-    is not enough."""
-    if log.final is not None and (log.final.type or log.final.frames):
-        return True
-    first = first_line(log).strip()
-    if issue_title(first):
-        return True
-    said = _SAYS_PROBLEM.search(first) or _SAYS_ERROR.search(first)
-    return (said is not None and said.group(0).lower() not in _TOO_COMMON_IN_PROSE
-            and len(first) <= TITLE_LENGTH and not _PRINTED_BY_A_RUN.match(first))
-
-
 TITLE_LENGTH = 200
 _TOO_COMMON_IN_PROSE = frozenset({"problem", "problems", "issue", "issues"})
+
+
+def failure_word(line: str) -> str | None:
+    """The first words of a line that say something went wrong ("fails", "doesn't load",
+    "error"), lower-cased; None when it says nothing of the kind."""
+    said = _SAYS_PROBLEM.search(line) or _SAYS_ERROR.search(line)
+    return said.group(0).lower() if said else None
+
+
+def report_reason(log: ParsedLog) -> str | None:
+    """Why a paste is a report of a problem: a typed exception or error line, an issue's title
+    (`[Bug] ...`), or a short first line of prose saying something failed or broke; None for
+    a healthy run's output. Model generations say "You are given a problem", so a bare
+    "problem" or "issue" is not enough."""
+    if log.final is not None and (log.final.type or log.final.frames):
+        return "a typed error line"
+    first = first_line(log).strip()
+    if issue_title(first):
+        return "an issue title"
+    word = failure_word(first)
+    if (word is not None and word not in _TOO_COMMON_IN_PROSE and len(first) <= TITLE_LENGTH
+            and not _PRINTED_BY_A_RUN.match(first)):
+        return "a first line saying something failed"
+    return None
+
+
+def reports_a_problem(log: ParsedLog) -> bool:
+    return report_reason(log) is not None
 
 
 def _raised_on_purpose(log: ParsedLog, sites: list[RaiseSite], named: str | None) -> RaiseSite | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import math
 import re
-import weakref
 from collections import Counter
 from typing import Any, NamedTuple
 
@@ -44,13 +43,13 @@ def words(text: str) -> list[str]:
     return [w for raw in _WORD.findall(text.lower()) for w in _terms(raw)]
 
 
-def word_counts(text: str) -> Counter[str]:
+def word_counts(text: str) -> dict[str, int]:
     """words(text) counted; each distinct raw word is split once (an entry repeats its words)."""
     out: dict[str, int] = {}
     for raw, k in Counter(_WORD.findall(text.lower())).items():
         for w in _terms(raw):
             out[w] = out.get(w, 0) + k
-    return Counter(out)
+    return out
 
 
 @functools.lru_cache(maxsize=8192)
@@ -103,21 +102,9 @@ class WordingIndex:
         return out
 
 
-_INDEXES: "weakref.WeakKeyDictionary[Any, WordingIndex]" = weakref.WeakKeyDictionary()
-
-
 def index_for(kb: Any) -> WordingIndex:
     """One index per loaded knowledge base, built the first time a report needs it."""
-    try:
-        return _INDEXES[kb]
-    except (KeyError, TypeError):
-        pass
-    index = WordingIndex([e for e in kb.entries if e.area == "runtime"])
-    try:
-        _INDEXES[kb] = index
-    except TypeError:   # a knowledge base that cannot be weakly referenced is indexed each time
-        pass
-    return index
+    return kb.derived("wording_index", lambda: WordingIndex([e for e in kb.entries if e.area == "runtime"]))
 
 
 def leads(text: str, kb: Any, exclude: set[str], n: int) -> list[WordingLead]:

@@ -213,7 +213,9 @@ def render_markdown(result: ExplainResult, diagnoses: bool = True) -> str:
             lines = [ev for ev in f.evidence if ev.kind == "line"]
             if lines:
                 out += ["```"] + [f"{ev.line}: {_short(str(ev.value), 200)}" for ev in lines] + ["```", ""]
-            out += [f"_{wording_note(ev.value)}_\n" for ev in f.evidence if ev.kind == "words"]
+            for ev in f.evidence:
+                if ev.kind == "words":
+                    out += [f"_{wording_note(ev.value)}_", ""]
             if d.env_note:
                 out += [f"_{d.env_note}_", ""]
             if cause_note(d):
