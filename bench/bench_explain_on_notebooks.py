@@ -56,7 +56,8 @@ def main() -> int:
                 why = report_reason(log) or "?"
                 by_wording[why] += 1
                 final = log.final
-                worded.setdefault(why, (name, f"{final.type}: {final.message}"[:120] if final is not None
+                typed = why == "a typed error line" and final is not None
+                worded.setdefault(why, (name, f"{final.type}: {final.message}"[:120] if typed
                                         else text.strip().splitlines()[0][:120]))
             else:
                 prior += d.id == "RT-STALE-RELEASE" and all(m.entry.id != d.id for m in matched)
