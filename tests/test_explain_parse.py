@@ -456,3 +456,17 @@ def test_an_error_line_retyped_without_the_space_after_the_colon():
     assert final.message == "paged_adamw_32bit is not a valid OptimizerNames"
     # only the unmistakable suffixes: a URL or a `key:value` line is no exception
     assert parse_text("https://example.invalid/x\nmode:fast\n").final is None
+
+
+def test_a_windows_path_pasted_with_escaped_backslashes_names_its_package():
+    # Markdown or a repr doubles every backslash: c:\\work\\venv\\lib\\site-packages\\unsloth\\x.py
+    text = ("NameError                                 Traceback (most recent call last)\n"
+            "Cell In[4], line 1\n"
+            "----> 1 from unsloth import FastLanguageModel\n"
+            "\n"
+            r"File c:\\work\\venv\\lib\\site-packages\\unsloth\\models\\__init__.py:15" "\n"
+            "---> 15 from .loader  import FastLanguageModel\n"
+            "\n"
+            "NameError: name 'Unpack' is not defined\n")
+    cell, lib = parse_text(text).final.frames
+    assert not cell.in_library and (lib.in_library, lib.package) == (True, "unsloth")

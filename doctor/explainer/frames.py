@@ -83,6 +83,8 @@ def _strip_args(func: str) -> str:
 def classify(path: str) -> tuple[bool, str | None]:
     """(library, package) for a frame's file."""
     p = path.replace("\\", "/")
+    while "//" in p:   # a Windows path pasted with escaped backslashes: c:\\work\\x.py
+        p = p.replace("//", "/")
     for marker in ("/site-packages/", "/dist-packages/"):
         at = p.find(marker)
         if at >= 0:
