@@ -64,6 +64,7 @@ class Evidence:
     """Why a finding fired: a fact with its value, or a line of text that matched."""
 
     kind: str                 # "fact" | "line" | "observation" | "words" (shared with an entry's text)
+                              # | "reading" (what where the error happened says)
     name: str                 # fact name, or "log:LINE", or the probe's label
     value: Any = None
     source: str | None = None  # where the fact or line came from

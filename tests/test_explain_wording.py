@@ -91,6 +91,15 @@ def test_no_leads_beside_an_answer_or_on_a_healthy_run(kb):
     ("I have an issue with my dataset", None),            # too common in prose to tell
     ("INFO 05-26 00:49:05 cannot use FlashAttention-2 backend", None),   # printed by a run
     ("Steps = 1 State = failed", None),
+    ("Moves: 1, State: failed", None),                    # fields a run prints
+    ("problem: training fails on a T4", "a first line saying something failed"),   # any failure word
+    ("[transformers] warmup_ratio is deprecated and will be removed in v5.2.", None),   # a logger's record
+    ("[bitsandbytes.cextension|ERROR]bitsandbytes library load error: no CUDA binary",
+     "a first line saying something failed"),             # a logger's record that says it failed
+    ("I'm sorry, but I cannot transcribe the audio as there is no audio provided.", None),   # a generation
+    ("The image cannot be described without more context.<end_of_turn>", None),
+    ("Okay, let's break down why the sky is blue!", None),
+    ("env: UNSLOTH_RETURN_LOGITS=1 # Run this to disable CCE since it is not supported for CPT", None),
 ])
 def test_what_counts_as_a_report(first, reason):
     log = parse_text(first + "\n")

@@ -60,6 +60,7 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
     echo = _echo_lines(log)
     weighed = _promote_causes([_weigh(m, log, hot, warm, echo, facts) for m in matches], kb)
     weighed += diagnose_structure(log) if log.lines else []
+    weighed += _release_bug(log, kb)
     if not weighed and log.lines:
         weighed = _unsloth_prior(log, kb)
     # At equal confidence (both at 100%), a cause goes before the error it explains.
@@ -123,10 +124,20 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
 
 UNSLOTH_PRIOR = 0.2   # as weak as the entry's own path and version symptoms
 _NAMES_UNSLOTH = re.compile(r"(?i)\bunsloth\b")
-# a line a run prints (banners, log records, paths, `Steps = 1 State = failed`), not a title
-_PRINTED_BY_A_RUN = re.compile(r"^\s*(?:Unsloth|==\(\(|\\\\|O\^O|\\|\"-|INFO|WARNING|DEBUG|ERROR|\[|\(|\d|[\w.]+:\d+:|/|[A-Za-z]:\\"
+# a line a run prints (banners, log records, paths, `Steps = 1 State = failed`, IPython's
+# `env: NAME=1`), not a title
+_PRINTED_BY_A_RUN = re.compile(r"^\s*(?:Unsloth|==\(\(|\\\\|O\^O|\\|\"-|INFO|WARNING|DEBUG|ERROR|\[|\(|\d|[\w.]+:\d+:|/|[A-Za-z]:\\|env: \w+="
                                r"|.*\w = \S)")
-_SAYS_PROBLEM = re.compile(r"(?i)\b(bugs?|crash\w*|broken|breaks?|wrong|garbage|gibberish|hangs?|stuck|froze|freezes?|"
+# a bracketed logger name opening a log record (`[transformers] ...`, `[bitsandbytes.cextension|ERROR]`),
+# which a run prints; an issue tracker's tags are words a person chose (`[Bug]`, `[import unsloth]`)
+_LOGGER_TAG = re.compile(r"^\s*\[[a-z_][\w.]*(?:\|[A-Z]+)?\]")
+# a model's reply in a saved generation, not a person's title: a refusal, or a line that ends in
+# the chat template's end-of-turn token
+_GENERATION = re.compile(r"(?i)^\s*(?:I'?m sorry|I am sorry|I apologi[sz]e|sorry, but)\b"
+                         r"|(?:<\|?[\w.]*\|>|</s>|<eos>|<end_of_turn>)\s*$")
+# a record a run prints as fields: `Moves: 1, State: failed`
+_FIELDS = re.compile(r"^\s*[A-Z][\w ]{0,20}: [^,]{1,30}, [A-Z][\w ]{0,20}: ")
+_SAYS_PROBLEM = re.compile(r"(?i)\b(bugs?|crash\w*|broken|breaks?(?! down)|wrong|garbage|gibberish|hangs?|stuck|froze|freezes?|"
                            r"fails?|failing|issues?|problems?|has no attribute|not found|"
                            r"(does ?n.?t|do ?n.?t|not|won.?t|can.?t|cannot) (work|load|save|merge|run|train|start|finish))\b|"
                            r"报错|失败|错误|出错|问题|不能|无法")
@@ -150,11 +161,48 @@ def _unsloth_prior(log: ParsedLog, kb: Any) -> list[Diagnosis]:
             return []
     elif final is None or not _NAMES_UNSLOTH.search(final.message):   # prose, or a bare error line
         first = first_line(log)
-        title = issue_title(first) or first   # `[Bug] ...` is a title, not a log record
-        if _PRINTED_BY_A_RUN.match(title) or failure_word(title) is None:
+        said = _title_words(first)
+        if said is None or not failure_words(said):
             return []
     match = TextMatch(entry, UNSLOTH_PRIOR, [(line.no, line.text)])
     return [Diagnosis(finding_from_match(match))]
+
+
+RELEASE_BUG = 0.6   # a name Unsloth's own code lacks: its maintainers' answer is the next release
+_UNDEFINED_NAME = frozenset({"NameError", "UnboundLocalError"})
+_UNSLOTH_CODE = ("unsloth", "unsloth_zoo")
+# a place in Unsloth's code named on a line of a report without frames (`unsloth/models/_utils.py:460`)
+_UNSLOTH_FILE = re.compile(r"\bunsloth(?:_zoo)?[/\\]+[\w/\\]+\.py|unsloth_compiled_cache")
+
+
+def _release_bug(log: ParsedLog, kb: Any) -> list[Diagnosis]:
+    """Python's own NameError or UnboundLocalError raised inside unsloth or unsloth_zoo (or
+    the trainers it compiles): the release's code uses a name it never defined, a bug of that
+    release that its maintainers fix in the next one (RT-STALE-RELEASE). Python raises these,
+    so no template of the raise-site index and no version check can tell it; where it happened can."""
+    from doctor.engine import TextMatch, finding_from_match
+
+    final, entry = log.final, kb.get("RT-STALE-RELEASE")
+    if entry is None or final is None or final.short_type not in _UNDEFINED_NAME:
+        return []
+    if final.frames:
+        inner = final.frames[-1]
+        packaged = [f for f in final.frames if f.package]
+        if not inner.in_library or not packaged or packaged[-1].package not in _UNSLOTH_CODE:
+            return []   # the user's own code, or another library's
+        where = [(inner.log_line, inner.where())] if inner.log_line is not None else []
+        place = f"{packaged[-1].package}, in {inner.function}"
+    else:   # a bare error line: the report must say it came from Unsloth's code
+        said = next((line for line in log.lines if _UNSLOTH_FILE.search(line.text)), None)
+        if said is None:
+            return []
+        where, place = [(said.no, said.text)], "Unsloth's code, by the report"
+    error = [(final.log_line, f"{final.type}: {final.message}")] if final.log_line is not None else []
+    finding = finding_from_match(TextMatch(entry, RELEASE_BUG, error + where))
+    read = Evidence("reading", "release-bug", f"Python raised {final.short_type} inside {place}: the "
+                    "release's own code uses a name it never defined, a bug of that release; later "
+                    "releases fix such bugs")
+    return [Diagnosis(replace(finding, evidence=(*finding.evidence, read)), on_final_error=True)]
 
 
 def _wording_leads(log: ParsedLog, kb: Any, diagnoses: list[Diagnosis], sites: list[RaiseSite],
@@ -183,26 +231,39 @@ TITLE_LENGTH = 200
 _TOO_COMMON_IN_PROSE = frozenset({"problem", "problems", "issue", "issues"})
 
 
-def failure_word(line: str) -> str | None:
-    """The first words of a line that say something went wrong ("fails", "doesn't load",
-    "error"), lower-cased; None when it says nothing of the kind."""
-    said = _SAYS_PROBLEM.search(line) or _SAYS_ERROR.search(line)
-    return said.group(0).lower() if said else None
+def failure_words(line: str) -> list[str]:
+    """The words of a line that say something went wrong ("fails", "doesn't load", "error"),
+    lower-cased, in order; empty when it says nothing of the kind."""
+    found = [(m.start(), m.group(0).lower()) for rx in (_SAYS_PROBLEM, _SAYS_ERROR) for m in rx.finditer(line)]
+    return [word for _, word in sorted(found)]
+
+
+def _title_words(first: str) -> str | None:
+    """What a person wrote on a report's first line: the title without its tracker tags
+    (`[Bug] ...`), or the line itself; None for a line a run or a model printed (a log
+    record, a banner, fields, a generation)."""
+    title = issue_title(first)
+    if title is not None and not _LOGGER_TAG.match(first):
+        return title
+    text = title if title is not None else first   # a logger's record reads as what it says
+    if _PRINTED_BY_A_RUN.match(first if title is None else text) or _FIELDS.match(text) or _GENERATION.search(text):
+        return None
+    return text
 
 
 def report_reason(log: ParsedLog) -> str | None:
     """Why a paste is a report of a problem: a typed exception or error line, an issue's title
     (`[Bug] ...`), or a short first line of prose saying something failed or broke; None for
     a healthy run's output. Model generations say "You are given a problem", so a bare
-    "problem" or "issue" is not enough."""
+    "problem" or "issue" is not enough, though "problem: training fails" is."""
     if log.final is not None and (log.final.type or log.final.frames):
         return "a typed error line"
     first = first_line(log).strip()
-    if issue_title(first):
+    if issue_title(first) and not _LOGGER_TAG.match(first):
         return "an issue title"
-    word = failure_word(first)
-    if (word is not None and word not in _TOO_COMMON_IN_PROSE and len(first) <= TITLE_LENGTH
-            and not _PRINTED_BY_A_RUN.match(first)):
+    text = _title_words(first)
+    if (text is not None and len(first) <= TITLE_LENGTH
+            and any(word not in _TOO_COMMON_IN_PROSE for word in failure_words(text))):
         return "a first line saying something failed"
     return None
 

@@ -127,6 +127,8 @@ def _render_diagnosis(console: Any, i: int, d: Diagnosis) -> None:
             _line(console, f"    [dim]line {ev.line}:[/] {e(_short(str(ev.value), 160))}")
         elif ev.kind == "words":
             _line(console, f"    [dim]{e(wording_note(ev.value))}[/]")
+        elif ev.kind == "reading":
+            _line(console, f"    [cyan]{e(str(ev.value))}[/]")
     if d.env_note:
         style = "green" if d.env == "confirmed" else "yellow"
         _line(console, f"    [{style}]{e(d.env_note)}[/]")
@@ -216,6 +218,8 @@ def render_markdown(result: ExplainResult, diagnoses: bool = True) -> str:
             for ev in f.evidence:
                 if ev.kind == "words":
                     out += [f"_{wording_note(ev.value)}_", ""]
+                elif ev.kind == "reading":
+                    out += [f"_{ev.value}_", ""]
             if d.env_note:
                 out += [f"_{d.env_note}_", ""]
             if cause_note(d):

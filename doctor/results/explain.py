@@ -186,6 +186,12 @@ class Diagnosis:
         """A lead that rests on the entry's own words, not on a symptom in the log."""
         return any(ev.kind == "words" for ev in self.finding.evidence)
 
+    @property
+    def by_reading(self) -> bool:
+        """An answer read from where the error happened (Python's NameError inside Unsloth's
+        code), not from a symptom in the log."""
+        return any(ev.kind == "reading" for ev in self.finding.evidence)
+
 class RaiseSite(NamedTuple):
     """Where in the library's own source a pasted message is raised or printed."""
 
