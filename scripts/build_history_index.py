@@ -11,14 +11,22 @@ index does not have, and writes one small index per snapshot to doctor/explainer
 
 A repository that keeps the package under a folder (peft's `src/peft`) names it after a colon;
 the sites are named as installed (`peft/tuners/lora/model.py`).
+
+A package whose repository is too big to bring here (transformers) is read from its released
+wheels instead, one snapshot per wheel, oldest version first (`pip download --no-deps
+transformers==4.40.2 ...` into one folder):
+
+    python scripts/build_history_index.py transformers=PATH/TO/WHEELS/
 """
 from __future__ import annotations
 
 import argparse
 import io
+import re
 import subprocess
 import sys
 import tarfile
+import zipfile
 from datetime import date
 from pathlib import Path
 
@@ -65,6 +73,46 @@ def sites_at(git_dir: str, commit: str, package: str, folder: str = "") -> list:
     return out
 
 
+def wheels(folder: str, package: str) -> list[tuple[Path, str]]:
+    """(wheel, version) of each wheel of `package` in `folder`, oldest version first."""
+    from packaging.version import InvalidVersion, Version
+
+    found = []
+    for path in Path(folder).glob(f"{package}-*.whl"):
+        try:
+            found.append((Version(path.name.split("-")[1]), path))
+        except InvalidVersion:
+            continue
+    return [(path, str(version)) for version, path in sorted(found)]
+
+
+# transformers 4's TensorFlow and Flax code (gone in 5): a PyTorch fine-tune never runs it, and
+# its copies of the PyTorch messages would only compete with the files that raise them
+_TF_OR_FLAX = re.compile(r"^(?:tf_|flax_|keras_|modeling_(?:tf|flax)_)|(?:^|_)(?:tf|flax)(?:_utils)?\.py$")
+
+
+def sites_in_wheel(wheel: Path, package: str) -> list:
+    out = []
+    with zipfile.ZipFile(wheel) as z:
+        for name in z.namelist():
+            if _TF_OR_FLAX.search(name.rsplit("/", 1)[-1]):
+                continue
+            if name.startswith(f"{package}/") and name.endswith(".py") and not never_runs(name):
+                out += sites_from_source(z.read(name).decode("utf-8", "replace"), name)
+    return out
+
+
+def releases(spec_path: str, package: str, since: date, every: int):
+    """(label, version, sites) per snapshot, oldest first: git commits or released wheels."""
+    if Path(spec_path).is_dir() and not spec_path.endswith(".git"):
+        for wheel, version in wheels(spec_path, package):
+            yield version, f"release {version}", lambda w=wheel: sites_in_wheel(w, package)
+        return
+    git_dir, _, folder = spec_path.partition(":")
+    for commit, when in snapshots(git_dir, since, every):
+        yield when, f"git {commit[:10]} of {when}", lambda c=commit: sites_at(git_dir, c, package, folder)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("repos", nargs="+", help="package=GIT_DIR")
@@ -73,19 +121,18 @@ def main() -> int:
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     for spec in args.repos:
-        package, git_dir = spec.split("=", 1)
-        git_dir, _, folder = git_dir.partition(":")
+        package, where = spec.split("=", 1)
         current = raiseindex.package_index(package, use_installed=False)
         known = {s.template for s in current.sites} if current else set()
-        for commit, when in snapshots(git_dir, date.fromisoformat(args.since), args.every_months):
-            fresh = [s for s in sites_at(git_dir, commit, package, folder) if s.template not in known]
+        for name, version, read in releases(where, package, date.fromisoformat(args.since), args.every_months):
+            fresh = [s for s in read() if s.template not in known]
             known.update(s.template for s in fresh)
             if not fresh:
                 continue
-            index = raiseindex.PackageIndex(package, f"git {commit[:10]} of {when}", fresh)
-            path = OUT / f"{package}-{when}.json.gz"
+            index = raiseindex.PackageIndex(package, version, fresh)
+            path = OUT / f"{package}-{name}.json.gz"
             path.write_bytes(raiseindex.dump(index))
-            print(f"{package} {when} ({commit[:10]}): {len(fresh)} messages the newer source lacks -> {path.name}")
+            print(f"{package} {version}: {len(fresh)} messages the newer source lacks -> {path.name}")
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from datetime import date
 
 import gzip
@@ -219,6 +220,39 @@ def test_a_message_of_an_older_release_is_found_in_the_history_and_says_so(knowl
     sites = diagnose(paste, knowledge_base).raise_sites
     assert sites and sites[0].file == "unsloth/models/loader.py" and sites[0].version.startswith("git ")
     assert "older unsloth" in (sites[0].version_note or "")
+
+
+def test_a_message_only_transformers_4_raised_is_found_in_its_released_wheels(knowledge_base):
+    paste = ("ValueError: The train_dataset does not implement __len__, max_steps has to be specified. "
+             "The number of steps needs to be known in advance for the learning rate scheduler.")
+    site = diagnose(paste, knowledge_base).raise_sites[0]
+    assert (site.package, site.file, site.version) == ("transformers", "transformers/trainer.py", "release 4.28.1")
+    assert "older transformers (release 4.28.1)" in (site.version_note or "")
+
+
+def test_the_history_builder_reads_released_wheels_oldest_first_without_tensorflow(tmp_path, monkeypatch):
+    import zipfile
+
+    from scripts import build_history_index as builder
+
+    def wheel(version: str, files: dict[str, str]) -> None:
+        with zipfile.ZipFile(tmp_path / f"fakepkg-{version}-py3-none-any.whl", "w") as z:
+            for name, source in files.items():
+                z.writestr(f"fakepkg/{name}", source)
+
+    wheel("1.10.0", {"a.py": "def f():\n    raise ValueError('kept since 1.2, so never new')\n"
+                             "def g():\n    raise ValueError('new in one ten of the fake package')\n"})
+    wheel("1.2.0", {"a.py": "def f():\n    raise ValueError('kept since 1.2, so never new')\n",
+                    "tf_utils.py": "def h():\n    raise ValueError('tensorflow only message here')\n"})
+    out = tmp_path / "history"
+    monkeypatch.setattr(builder, "OUT", out)
+    monkeypatch.setattr(sys, "argv", ["build_history_index.py", f"fakepkg={tmp_path}"])
+    assert builder.main() == 0
+    read = {p.name: raiseindex.load(p) for p in sorted(out.glob("*.json.gz"))}
+    assert sorted(read) == ["fakepkg-1.10.0.json.gz", "fakepkg-1.2.0.json.gz"]   # 1.2 before 1.10
+    assert [s.template for s in read["fakepkg-1.2.0.json.gz"].sites] == ["kept since 1.2, so never new"]
+    assert [s.template for s in read["fakepkg-1.10.0.json.gz"].sites] == ["new in one ten of the fake package"]
+    assert read["fakepkg-1.10.0.json.gz"].version == "release 1.10.0"
 
 
 def test_the_history_builder_reads_each_snapshot_from_git(tmp_path):

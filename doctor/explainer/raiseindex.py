@@ -448,11 +448,17 @@ def _by_agreement(found: list[tuple[int, _Compiled]], named: str | None) -> list
     return sorted(found, key=lambda x: -file_agreement(named, x[1].site.file))
 
 
+def _from_history(item: _Compiled) -> bool:
+    """A site of an older release: a git snapshot ("git 1a2b3c of 2024-05-31") or a released
+    wheel ("release 4.40.2"), as scripts/build_history_index.py names them."""
+    return item.version.startswith(("git ", "release "))
+
+
 def to_result(item: _Compiled, reported_version: str | None, conf: float = 0.0,
               reworded: bool = False) -> RaiseSite:
     s = item.site
     note = None
-    if item.version.startswith("git "):
+    if _from_history(item):
         note = (f"this message is from an older {item.package} ({item.version}); the installed release "
                 "words it differently or no longer raises it - updating may already fix the error")
     if reworded:
@@ -503,7 +509,7 @@ def _find_in(index: RaiseIndex, messages: list[tuple[str, str]], reported_versio
             agree = file_agreement(named, found[0][1].site.file) if named else 0
             rivals = len({item.site.file for score, item in found if score == best
                           and (not named or file_agreement(named, item.site.file) == agree)})
-            old = 0.9 if found[0][1].version.startswith("git ") else 1.0   # an older release's message
+            old = 0.9 if _from_history(found[0][1]) else 1.0   # an older release's message
             return [to_result(item, reported_version,
                               round(old * confidence(item, message, exc_type, rivals,
                                                      file_agreement(named, item.site.file) if named else None)
