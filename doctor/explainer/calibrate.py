@@ -76,8 +76,10 @@ def rival_share(diagnoses: Sequence[Diagnosis], sites: Sequence[RaiseSite], mess
         # ...unless the entry rests on a generic symptom and the traceback says the site's
         # file raised it: then the site is a second answer, not the same one
         generic = head.confidence < SPECIFIC
-        rivals += [s.confidence for s in sites if not (agree and s.kind != "frame")
-                   or (generic and raised_here(s, named_file))]
+        # (a reading of where the error happened, Python's NameError inside Unsloth, names the
+        # innermost frame itself: that frame's lead is the same answer)
+        rivals += [s.confidence for s in sites if (not (agree and s.kind != "frame")
+                   or (generic and raised_here(s, named_file))) and not (head.by_reading and s.kind == "frame")]
     else:
         rivals = [s.confidence for s in sites[1:] if s.file != sites[0].file]
         rivals += [d.confidence for d in diagnoses]
