@@ -238,15 +238,21 @@ def failure_words(line: str) -> list[str]:
     return [word for _, word in sorted(found)]
 
 
+def _tracker_title(first: str) -> str | None:
+    """The title of a first line that opens with an issue tracker's tags (`[Bug] ...`), not a
+    logger's bracketed name; None for any other line."""
+    return None if _LOGGER_TAG.match(first) else issue_title(first)
+
+
 def _title_words(first: str) -> str | None:
     """What a person wrote on a report's first line: the title without its tracker tags
     (`[Bug] ...`), or the line itself; None for a line a run or a model printed (a log
     record, a banner, fields, a generation)."""
-    title = issue_title(first)
-    if title is not None and not _LOGGER_TAG.match(first):
-        return title
-    text = title if title is not None else first   # a logger's record reads as what it says
-    if _PRINTED_BY_A_RUN.match(first if title is None else text) or _FIELDS.match(text) or _GENERATION.search(text):
+    tracked = _tracker_title(first)
+    if tracked is not None:
+        return tracked
+    text = issue_title(first) or first   # a logger's record reads as what it says
+    if _PRINTED_BY_A_RUN.match(text) or _FIELDS.match(text) or _GENERATION.search(text):
         return None
     return text
 
@@ -259,7 +265,7 @@ def report_reason(log: ParsedLog) -> str | None:
     if log.final is not None and (log.final.type or log.final.frames):
         return "a typed error line"
     first = first_line(log).strip()
-    if issue_title(first) and not _LOGGER_TAG.match(first):
+    if _tracker_title(first):
         return "an issue title"
     text = _title_words(first)
     if (text is not None and len(first) <= TITLE_LENGTH
