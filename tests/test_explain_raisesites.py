@@ -227,7 +227,7 @@ def test_a_message_only_transformers_4_raised_is_found_in_its_released_wheels(kn
              "The number of steps needs to be known in advance for the learning rate scheduler.")
     site = diagnose(paste, knowledge_base).raise_sites[0]
     assert (site.package, site.file, site.version) == ("transformers", "transformers/trainer.py", "release 4.28.1")
-    assert "older transformers (release 4.28.1)" in (site.version_note or "")
+    assert "older transformers (first read in release 4.28.1)" in (site.version_note or "")
 
 
 def test_the_history_builder_reads_released_wheels_oldest_first_without_tensorflow(tmp_path, monkeypatch):

@@ -459,8 +459,10 @@ def to_result(item: _Compiled, reported_version: str | None, conf: float = 0.0,
     s = item.site
     note = None
     if _from_history(item):
-        note = (f"this message is from an older {item.package} ({item.version}); the installed release "
-                "words it differently or no longer raises it - updating may already fix the error")
+        # the builder keeps a message in the first snapshot that has it: later releases may too
+        note = (f"this message is from an older {item.package} (first read in {item.version}); the "
+                "installed release words it differently or no longer raises it - updating may already "
+                "fix the error")
     if reworded:
         note = (f"the pasted message is worded differently from this {item.package} {item.version} "
                 "message (most of its words agree): it likely comes from another release of the same code")
