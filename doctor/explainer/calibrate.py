@@ -58,6 +58,18 @@ def raised_here(site: RaiseSite, named_file: str | None) -> bool:
     return bool(named_file) and site.kind != "frame" and file_agreement(named_file, site.file) == EXACT
 
 
+def _site_agrees(head: Diagnosis, site: RaiseSite, same_message: bool, named_file: str | None) -> bool:
+    """A raise site says the same as the top entry: a template of the message the entry read
+    on the final error (`same_message`)..."""
+    if head.by_reading and site.kind == "frame":
+        return True   # a reading of where the error happened names that frame itself
+    if head.confidence < SPECIFIC and raised_here(site, named_file):
+        # ...unless the entry rests on a generic symptom and the traceback says the site's
+        # file raised it: then the site is a second answer, not the same one
+        return False
+    return same_message and site.kind != "frame"
+
+
 def rival_share(diagnoses: Sequence[Diagnosis], sites: Sequence[RaiseSite], message_known: bool,
                 named_file: str | None = None) -> float:
     """How close the best rival of the top answer comes to it: rival / top, 0 when none."""
@@ -73,13 +85,7 @@ def rival_share(diagnoses: Sequence[Diagnosis], sites: Sequence[RaiseSite], mess
         rivals = [d.confidence for d in diagnoses[1:] if not _linked(head, d)
                   and (d.on_final_error or not head.on_final_error)]
         agree = head.on_final_error and message_known   # a site of the same final message
-        # ...unless the entry rests on a generic symptom and the traceback says the site's
-        # file raised it: then the site is a second answer, not the same one
-        generic = head.confidence < SPECIFIC
-        # (a reading of where the error happened, Python's NameError inside Unsloth, names the
-        # innermost frame itself: that frame's lead is the same answer)
-        rivals += [s.confidence for s in sites if (not (agree and s.kind != "frame")
-                   or (generic and raised_here(s, named_file))) and not (head.by_reading and s.kind == "frame")]
+        rivals += [s.confidence for s in sites if not _site_agrees(head, s, agree, named_file)]
     else:
         rivals = [s.confidence for s in sites[1:] if s.file != sites[0].file]
         rivals += [d.confidence for d in diagnoses]

@@ -122,8 +122,21 @@ def diagnose_log(log: ParsedLog, kb: Any, facts: Mapping[str, Any] | None = None
     )
 
 
+def _entry_answer(entry: Any, confidence: float, lines: list[tuple[int, str]], *why: Evidence,
+                  on_final_error: bool = False) -> Diagnosis:
+    """An entry's answer that no symptom match weighed (the update-first lead, a reading of
+    where the error happened, a lead by wording): its lines as evidence, then what says why."""
+    from doctor.engine import TextMatch, finding_from_match
+
+    finding = finding_from_match(TextMatch(entry, confidence, lines))
+    if why:
+        finding = replace(finding, evidence=(*finding.evidence, *why))
+    return Diagnosis(finding, on_final_error=on_final_error)
+
+
 UNSLOTH_PRIOR = 0.2   # as weak as the entry's own path and version symptoms
 _NAMES_UNSLOTH = re.compile(r"(?i)\bunsloth\b")
+_UNSLOTH_CODE = ("unsloth", "unsloth_zoo")   # the packages whose frames are Unsloth's own code
 # a line a run prints (banners, log records, paths, `Steps = 1 State = failed`, IPython's
 # `env: NAME=1`), not a title
 _PRINTED_BY_A_RUN = re.compile(r"^\s*(?:Unsloth|==\(\(|\\\\|O\^O|\\|\"-|INFO|WARNING|DEBUG|ERROR|\[|\(|\d|[\w.]+:\d+:|/|[A-Za-z]:\\|env: \w+="
@@ -146,8 +159,6 @@ _SAYS_PROBLEM = re.compile(r"(?i)\b(bugs?|crash\w*|broken|breaks?(?! down)|wrong
 def _unsloth_prior(log: ParsedLog, kb: Any) -> list[Diagnosis]:
     """A report about Unsloth that nothing in it explains: the answer its maintainers give
     most often is that a later release fixed it (RT-STALE-RELEASE), as a faint lead."""
-    from doctor.engine import TextMatch, finding_from_match
-
     entry = kb.get("RT-STALE-RELEASE")
     line = next((line for line in log.lines if _NAMES_UNSLOTH.search(line.text)), None)
     if entry is None or line is None:
@@ -156,7 +167,7 @@ def _unsloth_prior(log: ParsedLog, kb: Any) -> list[Diagnosis]:
     # says so; a healthy run's output is no report, whatever its notices or generations say
     final = log.final
     if final is not None and final.frames:   # a traceback: it must pass through Unsloth
-        if not (any(f.package in ("unsloth", "unsloth_zoo") for f in final.frames)
+        if not (any(f.package in _UNSLOTH_CODE for f in final.frames)
                 or _NAMES_UNSLOTH.search(final.message)):
             return []
     elif final is None or not _NAMES_UNSLOTH.search(final.message):   # prose, or a bare error line
@@ -164,13 +175,11 @@ def _unsloth_prior(log: ParsedLog, kb: Any) -> list[Diagnosis]:
         said = _title_words(first)
         if said is None or not failure_words(said):
             return []
-    match = TextMatch(entry, UNSLOTH_PRIOR, [(line.no, line.text)])
-    return [Diagnosis(finding_from_match(match))]
+    return [_entry_answer(entry, UNSLOTH_PRIOR, [(line.no, line.text)])]
 
 
 RELEASE_BUG = 0.6   # a name Unsloth's own code lacks: its maintainers' answer is the next release
 _UNDEFINED_NAME = frozenset({"NameError", "UnboundLocalError"})
-_UNSLOTH_CODE = ("unsloth", "unsloth_zoo")
 # a place in Unsloth's code named on a line of a report without frames (`unsloth/models/_utils.py:460`)
 _UNSLOTH_FILE = re.compile(r"\bunsloth(?:_zoo)?[/\\]+[\w/\\]+\.py|unsloth_compiled_cache")
 
@@ -180,8 +189,6 @@ def _release_bug(log: ParsedLog, kb: Any) -> list[Diagnosis]:
     the trainers it compiles): the release's code uses a name it never defined, a bug of that
     release that its maintainers fix in the next one (RT-STALE-RELEASE). Python raises these,
     so no template of the raise-site index and no version check can tell it; where it happened can."""
-    from doctor.engine import TextMatch, finding_from_match
-
     final, entry = log.final, kb.get("RT-STALE-RELEASE")
     if entry is None or final is None or final.short_type not in _UNDEFINED_NAME:
         return []
@@ -198,11 +205,10 @@ def _release_bug(log: ParsedLog, kb: Any) -> list[Diagnosis]:
             return []
         where, place = [(said.no, said.text)], "Unsloth's code, by the report"
     error = [(final.log_line, f"{final.type}: {final.message}")] if final.log_line is not None else []
-    finding = finding_from_match(TextMatch(entry, RELEASE_BUG, error + where))
     read = Evidence("reading", "release-bug", f"Python raised {final.short_type} inside {place}: the "
                     "release's own code uses a name it never defined, a bug of that release; later "
                     "releases fix such bugs")
-    return [Diagnosis(replace(finding, evidence=(*finding.evidence, read)), on_final_error=True)]
+    return [_entry_answer(entry, RELEASE_BUG, error + where, read, on_final_error=True)]
 
 
 def _wording_leads(log: ParsedLog, kb: Any, diagnoses: list[Diagnosis], sites: list[RaiseSite],
@@ -213,18 +219,12 @@ def _wording_leads(log: ParsedLog, kb: Any, diagnoses: list[Diagnosis], sites: l
     free = top - len(diagnoses) - len({s.file for s in sites})
     if best >= WEAK or free <= 0 or not log.lines or not reports_a_problem(log):
         return []
-    from doctor.engine import TextMatch, finding_from_match
-
     telling = [first_line(log), *error_sentences(log)]
     if log.final is not None and log.final.message:
         telling.append(f"{log.final.type}: {log.final.message}")
-    out = []
-    for lead in wording.leads("\n".join(telling), kb, {d.id for d in diagnoses}, free):
-        entry = kb.get(lead.entry_id)
-        finding = finding_from_match(TextMatch(entry, lead.confidence, []))
-        said = Evidence("words", "wording", ", ".join(lead.words))
-        out.append(Diagnosis(replace(finding, evidence=(said,))))
-    return out
+    return [_entry_answer(kb.get(lead.entry_id), lead.confidence, [],
+                          Evidence("words", "wording", ", ".join(lead.words)))
+            for lead in wording.leads("\n".join(telling), kb, {d.id for d in diagnoses}, free)]
 
 
 TITLE_LENGTH = 200
