@@ -104,8 +104,9 @@ def sites_in_wheel(wheel: Path, package: str) -> list:
 
 def releases(spec_path: str, package: str, since: date, every: int):
     """(label, version, sites) per snapshot, oldest first: git commits or released wheels."""
-    if Path(spec_path).is_dir() and not spec_path.endswith(".git"):
-        for wheel, version in wheels(spec_path, package):
+    found = wheels(spec_path, package) if Path(spec_path).is_dir() else []
+    if found:   # a folder of the package's wheels; any other folder is a git directory
+        for wheel, version in found:
             yield version, f"release {version}", lambda w=wheel: sites_in_wheel(w, package)
         return
     git_dir, _, folder = spec_path.partition(":")

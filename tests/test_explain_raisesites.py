@@ -277,6 +277,13 @@ def test_the_history_builder_reads_each_snapshot_from_git(tmp_path):
     assert [when for _, when in snaps] == ["2024-02-10", "2024-05-10"]
     old = sites_at(git_dir, snaps[0][0], "unsloth")
     assert [(s.file, s.template) for s in old] == [("unsloth/save.py", "Unsloth: the old wording of this failure")]
+    # a bare mirror whose folder is not named *.git is read as git too (wheels only where it has them)
+    from scripts.build_history_index import releases
+
+    bare = tmp_path / "mirror"
+    subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(bare)], check=True)
+    labels = [label for _, label, _ in releases(str(bare), "unsloth", date(2024, 3, 1), 3)]
+    assert len(labels) == 2 and all(label.startswith("git ") for label in labels)
 
 
 def test_backticks_added_or_lost_in_a_paste_do_not_matter(knowledge_base):
