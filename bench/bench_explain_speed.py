@@ -118,6 +118,33 @@ def print_wording_index(repeat: int) -> None:
           f"(ratio {build / load:.2f})")
 
 
+def print_history_index(repeat: int) -> None:
+    """The raise-site history (older releases' messages) is loaded whole by a process whose
+    message no current index has: each package's snapshots, in-process, against loading the
+    knowledge base."""
+    sys.path.insert(0, str(ROOT))
+    from doctor.explainer import raiseindex
+    from doctor.kb import load_knowledge
+
+    paths = sorted(raiseindex.HISTORY.glob("*.json.gz"))
+    packages = sorted({p.name.split("-", 1)[0] for p in paths})
+    loads, kbs, sizes = {}, [], {}
+    for _ in range(repeat):
+        start = time.perf_counter()
+        load_knowledge()
+        kbs.append(time.perf_counter() - start)
+        for package in packages:
+            start = time.perf_counter()
+            index = raiseindex.RaiseIndex(raiseindex.load(p) for p in paths if p.name.startswith(package + "-"))
+            loads.setdefault(package, []).append(time.perf_counter() - start)
+            sizes[package] = len(index)
+    kb = statistics.median(kbs)
+    parts = ", ".join(f"{p} {1000 * statistics.median(loads[p]):.1f} ms ({sizes[p]} messages)" for p in packages)
+    whole = sum(statistics.median(v) for v in loads.values())
+    print(f"raise-site history, in-process, median of {repeat}: {parts}; all {1000 * whole:.1f} ms "
+          f"(ratio {whole / kb:.2f} to loading the knowledge base, {1000 * kb:.1f} ms)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mb", type=int, default=50)
@@ -147,6 +174,7 @@ def main() -> int:
               f"wall {'PASS' if m[0] < 0.3 else 'FAIL'}, cpu {'PASS' if m[1] < 0.3 else 'FAIL'}")
 
     print_wording_index(args.repeat)
+    print_history_index(args.repeat)
 
     with tempfile.TemporaryDirectory() as tmp:
         big = Path(tmp) / "train.log"
